@@ -1,0 +1,50 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from signoff.api.auth import TokenVerifier
+from signoff.api.deps import Services
+from signoff.api.errors import install_error_handlers
+from signoff.api.routers import health, signoff, transition_requests
+from signoff.policies import load_policy, policy_hash
+from signoff.settings import Settings
+from signoff.workflows.ledger import Ledger
+from signoff.workflows.mlflow_client import MlflowRegistry
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        policy = load_policy(settings.resolved_policy_file)
+        ledger = Ledger(settings.database_url or "")
+        ledger.migrate()
+        async with MlflowRegistry.from_settings(settings) as registry:
+            app.state.services = Services(
+                settings=settings,
+                policy=policy,
+                policy_hash=policy_hash(policy),
+                verifier=TokenVerifier(settings),
+                ledger=ledger,
+                registry=registry,
+            )
+            yield
+        ledger.dispose()
+
+    app = FastAPI(
+        title="Signoff",
+        version="0.1.0",
+        description="Governed, audited MLflow registry transitions.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(transition_requests.router)
+    app.include_router(signoff.router)
+    return app

@@ -1,0 +1,23 @@
+"""MLflow reads the API does before it starts anything, with MLflow's errors turned into ours."""
+
+from __future__ import annotations
+
+from signoff.api.deps import Services
+from signoff.api.errors import ApiError, not_found
+from signoff.workflows.mlflow_client import (
+    MlflowError,
+    MlflowUnavailable,
+    ModelVersion,
+    ResourceNotFound,
+)
+
+
+async def existing_version(services: Services, name: str, version: str) -> ModelVersion:
+    try:
+        return await services.registry.get_model_version(name, version)
+    except ResourceNotFound as err:
+        raise not_found(f"version {version} of model {name!r} does not exist in MLflow") from err
+    except MlflowUnavailable as err:
+        raise ApiError(503, f"MLflow is not reachable: {err.message}") from err
+    except MlflowError as err:
+        raise ApiError(502, f"MLflow answered with an error: {err.message}") from err

@@ -1,0 +1,158 @@
+"""Wire shapes. Request bodies are validated here; responses keep the Databricks registry
+API's field names (`to_stage`, `user_id`, epoch-millisecond timestamps) so its clients work."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from signoff.policies import (
+    Policy,
+    Principal,
+    approval_refusal,
+    cancel_refusal,
+    normalize_target,
+    rejection_refusal,
+    rule_for,
+)
+from signoff.workflows.types import ActivityEntry, RequestSnapshot, RequestState
+
+MAX_COMMENT = 10_000
+
+
+def _version(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"a model version is a positive integer, got {value!r}")
+    return str(int(text))
+
+
+def _target(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("stage must be a string such as 'Production' or '@champion'")
+    return normalize_target(value)
+
+
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+Version = Annotated[str, BeforeValidator(_version)]
+Target = Annotated[str, BeforeValidator(_target)]
+Comment = Annotated[str | None, Field(default=None, max_length=MAX_COMMENT)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class CreateTransitionRequest(_Body):
+    name: ModelName
+    version: Version
+    stage: Target
+    comment: Comment = None
+
+
+class ApproveTransitionRequest(_Body):
+    name: ModelName
+    version: Version
+    stage: Target
+    archive_existing_versions: bool = Field(
+        False, description="Accepted for compatibility; the policy rule decides."
+    )
+    comment: Comment = None
+
+
+class RejectTransitionRequest(_Body):
+    name: ModelName
+    version: Version
+    stage: Target
+    comment: Comment = None
+
+
+def activity_json(entry: ActivityEntry) -> dict[str, Any]:
+    body = {
+        "id": entry.id,
+        "activity_type": entry.activity_type.value,
+        "creation_timestamp": entry.creation_timestamp,
+        "last_updated_timestamp": entry.creation_timestamp,
+        "from_stage": entry.from_stage,
+        "to_stage": entry.to_stage,
+        "user_id": entry.user_id,
+        "comment": entry.comment,
+        "system_comment": entry.system_comment,
+        "request_id": entry.request_id,
+    }
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def available_actions(policy: Policy, request: RequestSnapshot, viewer: Principal) -> list[str]:
+    """What the viewer may do with the request now, as Databricks' ActivityAction values."""
+    if request.state is not RequestState.PENDING:
+        return []
+    actions = []
+    rule = rule_for(policy, request.model, request.target)
+    common = {"model": request.model, "target": request.target, "principal": viewer}
+    if rule is not None:
+        approvers = [approval.user_id for approval in request.approvals]
+        if not approval_refusal(
+            policy, rule, requester=request.requester, approvers=approvers, **common
+        ):
+            actions.append("APPROVE_TRANSITION_REQUEST")
+        if not rejection_refusal(policy, rule, **common):
+            actions.append("REJECT_TRANSITION_REQUEST")
+    if not cancel_refusal(
+        policy, model=request.model, requester=request.requester, principal=viewer
+    ):
+        actions.append("CANCEL_TRANSITION_REQUEST")
+    return actions
+
+
+def transition_request_json(
+    request: RequestSnapshot, policy: Policy, viewer: Principal
+) -> dict[str, Any]:
+    """Databricks' TransitionRequest, plus Signoff's view of the request's progress."""
+    return {
+        "id": request.id,
+        "name": request.model,
+        "version": request.version,
+        "creation_timestamp": request.created_ms,
+        "last_updated_timestamp": request.updated_ms,
+        "from_stage": request.from_stage,
+        "to_stage": request.target,
+        "user_id": request.requester,
+        "comment": request.comment,
+        "available_actions": available_actions(policy, request, viewer),
+        "state": request.state.value,
+        "reason": request.reason,
+        "policy_hash": request.policy_hash,
+        "quorum": request.quorum,
+        "approvals": [approval.model_dump() for approval in request.approvals],
+        "checks": [
+            {
+                "name": check.check_id,
+                "type": check.type,
+                "status": check.status.value,
+                "summary": check.summary,
+                "evidence": check.evidence,
+                "finished_timestamp": check.finished_ms,
+            }
+            for check in request.checks
+        ],
+    }
+
+
+def open_request_activity_json(
+    request: RequestSnapshot, policy: Policy, viewer: Principal
+) -> dict[str, Any]:
+    """An open request as Databricks lists it: a REQUESTED_TRANSITION activity."""
+    return {
+        "id": request.id,
+        "activity_type": "REQUESTED_TRANSITION",
+        "creation_timestamp": request.created_ms,
+        "last_updated_timestamp": request.updated_ms,
+        "from_stage": request.from_stage,
+        "to_stage": request.target,
+        "user_id": request.requester,
+        "comment": request.comment,
+        "available_actions": available_actions(policy, request, viewer),
+        "state": request.state.value,
+    }

@@ -1,0 +1,71 @@
+"""Ledger tables. The ledger is the queryable record; Temporal holds live state, MLflow the
+registry. Schema changes go through an Alembic migration in `migrations/versions/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+class TransitionRequestRow(SQLModel, table=True):
+    """A projection of one TransitionWorkflow, overwritten only by a newer `revision`."""
+
+    __tablename__ = "transition_requests"
+    __table_args__ = (Index("ix_transition_requests_model_version", "model_name", "version"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    workflow_id: str = Field(index=True, max_length=600)
+    run_id: str | None = Field(default=None, max_length=64)
+    model_name: str = Field(max_length=256)
+    version: str = Field(max_length=32)
+    target: str = Field(max_length=300)
+    from_stage: str | None = Field(default=None, max_length=32)
+    requester: str = Field(max_length=256)
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    state: str = Field(index=True, max_length=32)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    policy_hash: str = Field(max_length=64)
+    quorum: int = 0
+    checks: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    approvals: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    revision: int = 0
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ActivityRow(SQLModel, table=True):
+    """Append-only audit log. `id` is the idempotency key chosen by the writer."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_model_version", "model_name", "version"),)
+
+    id: str = Field(primary_key=True, max_length=128)
+    request_id: str | None = Field(default=None, index=True, max_length=64)
+    seq: int = 0
+    model_name: str = Field(max_length=256)
+    version: str = Field(max_length=32)
+    activity_type: str = Field(max_length=32)
+    user_id: str = Field(max_length=256)
+    from_stage: str | None = Field(default=None, max_length=300)
+    to_stage: str | None = Field(default=None, max_length=300)
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    system_comment: str | None = Field(default=None, sa_column=Column(Text))
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class CommentRow(SQLModel, table=True):
+    """Discussion on a model version. Bodies live here, never in workflow history."""
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_model_version", "model_name", "version"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    model_name: str = Field(max_length=256)
+    version: str = Field(max_length=32)
+    user_id: str = Field(max_length=256)
+    comment: str = Field(sa_column=Column(Text, nullable=False))
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))

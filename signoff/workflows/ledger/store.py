@@ -1,0 +1,228 @@
+"""The one module that reads and writes the ledger.
+
+Writes come from workflow activities, which run at least once, so every write is idempotent:
+activity rows are keyed by an id the workflow chose, and a request row is only overwritten by
+a snapshot with a higher `revision`. The SQL is SQLAlchemy's, so SQLite and PostgreSQL work by
+URL alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from signoff.workflows.ledger.models import ActivityRow, TransitionRequestRow
+from signoff.workflows.types import (
+    ActivityEntry,
+    Approval,
+    CheckResult,
+    LedgerUpdate,
+    RequestSnapshot,
+    RequestState,
+)
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 7_470_001  # arbitrary constant: serialises concurrent `migrate()` calls
+OPEN_STATES = [RequestState.PENDING.value, RequestState.APPLYING.value]
+
+
+def _make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # WAL lets the API read while the worker writes; foreign processes share the file.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+class Ledger:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration. Safe to call from every process."""
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def record(self, update: LedgerUpdate) -> None:
+        """Apply a workflow's update. Replaying the same update changes nothing."""
+        for attempt in range(2):
+            try:
+                self._record_once(update)
+                return
+            except IntegrityError:
+                # A concurrent writer inserted the same key first; the retry sees its row.
+                if attempt:
+                    raise
+
+    def _record_once(self, update: LedgerUpdate) -> None:
+        snapshot = update.snapshot
+        with self._session() as session, session.begin():
+            row = session.get(TransitionRequestRow, snapshot.id)
+            if row is None:
+                session.add(_request_row(snapshot))
+            elif snapshot.revision > row.revision:
+                for key, value in _request_row(snapshot).model_dump().items():
+                    setattr(row, key, value)
+            for entry in update.activities:
+                if session.get(ActivityRow, entry.id) is None:
+                    session.add(_activity_row(entry))
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_request(self, request_id: str) -> RequestSnapshot | None:
+        with self._session() as session:
+            row = session.get(TransitionRequestRow, request_id)
+            return _snapshot(row) if row else None
+
+    def list_requests(
+        self,
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        open_only: bool = False,
+        limit: int = 100,
+    ) -> list[RequestSnapshot]:
+        query = select(TransitionRequestRow)
+        if model is not None:
+            query = query.where(TransitionRequestRow.model_name == model)
+        if version is not None:
+            query = query.where(TransitionRequestRow.version == version)
+        if open_only:
+            query = query.where(col(TransitionRequestRow.state).in_(OPEN_STATES))
+        query = query.order_by(col(TransitionRequestRow.created_ms).desc()).limit(limit)
+        with self._session() as session:
+            return [_snapshot(row) for row in session.exec(query)]
+
+    def list_activities(self, model: str, version: str) -> list[ActivityEntry]:
+        """The audit trail of one model version, oldest first."""
+        query = (
+            select(ActivityRow)
+            .where(ActivityRow.model_name == model, ActivityRow.version == version)
+            .order_by(col(ActivityRow.created_ms), col(ActivityRow.seq), col(ActivityRow.id))
+        )
+        with self._session() as session:
+            return [_entry(row) for row in session.exec(query)]
+
+
+def _request_row(snapshot: RequestSnapshot) -> TransitionRequestRow:
+    return TransitionRequestRow(
+        id=snapshot.id,
+        workflow_id=snapshot.workflow_id,
+        run_id=snapshot.run_id,
+        model_name=snapshot.model,
+        version=snapshot.version,
+        target=snapshot.target,
+        from_stage=snapshot.from_stage,
+        requester=snapshot.requester,
+        comment=snapshot.comment,
+        state=snapshot.state.value,
+        reason=snapshot.reason,
+        policy_hash=snapshot.policy_hash,
+        quorum=snapshot.quorum,
+        checks=[check.model_dump(mode="json") for check in snapshot.checks],
+        approvals=[approval.model_dump(mode="json") for approval in snapshot.approvals],
+        revision=snapshot.revision,
+        created_ms=snapshot.created_ms,
+        updated_ms=snapshot.updated_ms,
+    )
+
+
+def _snapshot(row: TransitionRequestRow) -> RequestSnapshot:
+    return RequestSnapshot(
+        id=row.id,
+        workflow_id=row.workflow_id,
+        run_id=row.run_id,
+        model=row.model_name,
+        version=row.version,
+        target=row.target,
+        from_stage=row.from_stage,
+        requester=row.requester,
+        comment=row.comment,
+        state=RequestState(row.state),
+        reason=row.reason,
+        policy_hash=row.policy_hash,
+        quorum=row.quorum,
+        checks=[CheckResult.model_validate(check) for check in row.checks or []],
+        approvals=[Approval.model_validate(approval) for approval in row.approvals or []],
+        revision=row.revision,
+        created_ms=row.created_ms,
+        updated_ms=row.updated_ms,
+    )
+
+
+def _activity_row(entry: ActivityEntry) -> ActivityRow:
+    return ActivityRow(
+        id=entry.id,
+        request_id=entry.request_id,
+        seq=entry.seq,
+        model_name=entry.model,
+        version=entry.version,
+        activity_type=entry.activity_type.value,
+        user_id=entry.user_id,
+        from_stage=entry.from_stage,
+        to_stage=entry.to_stage,
+        comment=entry.comment,
+        system_comment=entry.system_comment,
+        created_ms=entry.creation_timestamp,
+        updated_ms=entry.creation_timestamp,
+    )
+
+
+def _entry(row: ActivityRow) -> ActivityEntry:
+    return ActivityEntry(
+        id=row.id,
+        request_id=row.request_id or "",
+        seq=row.seq,
+        model=row.model_name,
+        version=row.version,
+        activity_type=row.activity_type,
+        user_id=row.user_id,
+        from_stage=row.from_stage,
+        to_stage=row.to_stage,
+        comment=row.comment,
+        system_comment=row.system_comment,
+        creation_timestamp=row.created_ms,
+    )

@@ -1,0 +1,376 @@
+"""TransitionWorkflow: one governed stage or alias transition, from request to record.
+
+Two branches run at once: the validation checks the pinned policy names, and the approvals
+that arrive as workflow Updates. When every check passed and the quorum is met, the version is
+re-read and moved in MLflow once. A writer task copies every state change to the ledger in the
+background, so the ledger never sits between the last approval and the applied transition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from signoff.policies import (
+        Check,
+        approval_refusal,
+        cancel_refusal,
+        quorum_met,
+        rejection_refusal,
+    )
+    from signoff.workflows.activities import MLFLOW_REFUSED, STALE_REQUEST, SignoffActivities
+    from signoff.workflows.types import (
+        ActivityEntry,
+        ActivityType,
+        ApplyInput,
+        Approval,
+        CheckInput,
+        CheckResult,
+        CheckStatus,
+        Decision,
+        LedgerUpdate,
+        RequestSnapshot,
+        RequestState,
+        TransitionInput,
+    )
+
+REFUSED = "Refused"
+"""ApplicationError type of a decision the policy does not allow (the API answers 403)."""
+NOT_OPEN = "NotOpen"
+"""ApplicationError type of a decision on a request that is no longer open (the API: 400)."""
+
+SYSTEM_USER = "signoff"
+APPLY_WAIT = timedelta(seconds=10)
+"""How long the approval that completes the quorum waits to report the applied transition."""
+
+_LEDGER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+_APPLY_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[STALE_REQUEST, MLFLOW_REFUSED],
+)
+_CHECK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+
+
+@workflow.defn
+class TransitionWorkflow:
+    @workflow.init
+    def __init__(self, inp: TransitionInput) -> None:
+        self._inp = inp
+        self._state = RequestState.PENDING
+        self._reason: str | None = None
+        self._approvals: list[Approval] = []
+        opening = RequestSnapshot.opening(inp, "", None)
+        self._checks: dict[str, CheckResult] = {c.check_id: c for c in opening.checks}
+        self._seq = 0
+        self._revision = 0
+        self._updated_ms = inp.created_ms
+        self._unwritten: list[ActivityEntry] = []
+        self._dirty = False
+        self._finished = False
+
+    # -- main line --------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: TransitionInput) -> RequestSnapshot:
+        writer = asyncio.create_task(self._ledger_writer())
+        self._log(ActivityType.REQUESTED_TRANSITION, inp.requester.sub, comment=inp.comment)
+        checks = [asyncio.create_task(self._run_check(check)) for check in inp.rule.checks]
+
+        expires_ms = inp.created_ms + int(inp.rule.expires_after.total_seconds() * 1000)
+        remaining = timedelta(milliseconds=max(0, expires_ms - self._now_ms()))
+        try:
+            await workflow.wait_condition(self._decided, timeout=remaining)
+        except TimeoutError:
+            self._close(RequestState.EXPIRED, f"no decision within {inp.rule.expires_after}")
+
+        if self._state is RequestState.PENDING:
+            failed = [c for c in self._checks.values() if c.status is CheckStatus.FAILED]
+            if failed:
+                reason = "; ".join(f"{c.check_id}: {c.summary}" for c in failed)
+                self._close(RequestState.FAILED_VALIDATION, reason)
+            else:
+                await self._apply()
+
+        for task in checks:
+            task.cancel()
+        await asyncio.gather(*checks, return_exceptions=True)
+        for check_id, result in self._checks.items():
+            if result.status is CheckStatus.RUNNING:
+                self._checks[check_id] = result.model_copy(
+                    update={"status": CheckStatus.CANCELLED, "summary": "the request was decided"}
+                )
+                self._touch()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._finished = True
+        await writer
+        return self._snapshot()
+
+    def _decided(self) -> bool:
+        if self._state is not RequestState.PENDING:
+            return True
+        statuses = [check.status for check in self._checks.values()]
+        if CheckStatus.FAILED in statuses:
+            return True
+        return self._ready_to_apply()
+
+    def _ready_to_apply(self) -> bool:
+        return (
+            self._state is RequestState.PENDING
+            and all(check.status is CheckStatus.PASSED for check in self._checks.values())
+            and quorum_met(self._inp.rule, self._approvers())
+        )
+
+    async def _apply(self) -> None:
+        inp = self._inp
+        self._set_state(RequestState.APPLYING)
+        try:
+            outcome = await workflow.execute_local_activity_method(
+                SignoffActivities.apply_transition,
+                ApplyInput(
+                    request_id=inp.request_id,
+                    model=inp.model,
+                    version=inp.version,
+                    target=inp.target,
+                    from_stage=inp.from_stage,
+                    archive_existing_versions=inp.rule.archive_existing_versions,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(hours=24),
+                retry_policy=_APPLY_RETRY,
+            )
+        except ActivityError as err:
+            self._close(RequestState.FAILED, _cause_message(err))
+            return
+        approvers = self._approvers()
+        system_comment = (
+            f"Applied by Signoff after {len(approvers)} approval(s) "
+            f"({', '.join(approvers) or 'none required'}); policy {inp.policy_hash[:12]}"
+        )
+        if inp.rule.archive_existing_versions and not outcome.to_stage.startswith("@"):
+            system_comment += f"; other versions in {outcome.to_stage} archived"
+        self._log(
+            ActivityType.APPLIED_TRANSITION,
+            approvers[-1] if approvers else SYSTEM_USER,
+            from_stage=outcome.from_stage,
+            system_comment=system_comment,
+        )
+        self._close(RequestState.APPLIED, None)
+
+    async def _run_check(self, check: Check) -> None:
+        inp = self._inp
+        try:
+            result = await workflow.execute_activity_method(
+                SignoffActivities.run_check,
+                CheckInput(
+                    request_id=inp.request_id,
+                    model=inp.model,
+                    version=inp.version,
+                    target=inp.target,
+                    check=check,
+                ),
+                schedule_to_close_timeout=check.timeout,
+                start_to_close_timeout=min(check.timeout, timedelta(minutes=5)),
+                retry_policy=_CHECK_RETRY,
+            )
+        except ActivityError as err:
+            result = CheckResult(
+                check_id=check.check_id,
+                type=check.type,
+                status=CheckStatus.FAILED,
+                summary=f"did not finish within {check.timeout}: {_cause_message(err)}",
+                evidence={"error": _cause_message(err)},
+            )
+        result.finished_ms = self._now_ms()
+        self._checks[check.check_id] = result
+        self._touch()
+
+    # -- updates: the decisions of people -------------------------------------------------
+
+    @workflow.update
+    async def approve(self, decision: Decision) -> ActivityEntry:
+        sub = decision.principal.sub
+        if sub in self._approvers():  # two concurrent updates passed validation together
+            raise ApplicationError(f"{sub} has already approved this request", type=REFUSED)
+        self._approvals.append(
+            Approval(user_id=sub, creation_timestamp=self._now_ms(), comment=decision.comment)
+        )
+        entry = self._log(ActivityType.APPROVED_REQUEST, sub, comment=decision.comment)
+        if self._ready_to_apply():
+            # This approval completes the request: answer once MLflow has the transition.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: not self._state.is_open, timeout=APPLY_WAIT)
+        return entry
+
+    @approve.validator
+    def _validate_approve(self, decision: Decision) -> None:
+        self._require_pending()
+        inp = self._inp
+        self._refuse_if(
+            approval_refusal(
+                inp.policy,
+                inp.rule,
+                model=inp.model,
+                target=inp.target,
+                requester=inp.requester.sub,
+                approvers=self._approvers(),
+                principal=decision.principal,
+            )
+        )
+
+    @workflow.update
+    async def reject(self, decision: Decision) -> ActivityEntry:
+        entry = self._log(
+            ActivityType.REJECTED_REQUEST, decision.principal.sub, comment=decision.comment
+        )
+        self._close(RequestState.REJECTED, f"rejected by {decision.principal.sub}")
+        return entry
+
+    @reject.validator
+    def _validate_reject(self, decision: Decision) -> None:
+        self._require_pending()
+        inp = self._inp
+        self._refuse_if(
+            rejection_refusal(
+                inp.policy,
+                inp.rule,
+                model=inp.model,
+                target=inp.target,
+                principal=decision.principal,
+            )
+        )
+
+    @workflow.update
+    async def cancel(self, decision: Decision) -> ActivityEntry:
+        entry = self._log(
+            ActivityType.CANCELLED_REQUEST, decision.principal.sub, comment=decision.comment
+        )
+        self._close(RequestState.CANCELLED, f"cancelled by {decision.principal.sub}")
+        return entry
+
+    @cancel.validator
+    def _validate_cancel(self, decision: Decision) -> None:
+        self._require_pending()
+        inp = self._inp
+        self._refuse_if(
+            cancel_refusal(
+                inp.policy,
+                model=inp.model,
+                requester=inp.requester.sub,
+                principal=decision.principal,
+            )
+        )
+
+    @workflow.query
+    def snapshot(self) -> RequestSnapshot:
+        return self._snapshot()
+
+    def _require_pending(self) -> None:
+        if self._state is RequestState.APPLYING:
+            raise ApplicationError(
+                "the request is already approved and its transition is being applied", type=NOT_OPEN
+            )
+        if self._state is not RequestState.PENDING:
+            raise ApplicationError(
+                f"the request is no longer open (it is {self._state.value})", type=NOT_OPEN
+            )
+
+    @staticmethod
+    def _refuse_if(reason: str | None) -> None:
+        if reason:
+            raise ApplicationError(reason, type=REFUSED)
+
+    # -- the record -------------------------------------------------------------------------
+
+    def _log(
+        self,
+        activity_type: ActivityType,
+        user_id: str,
+        *,
+        comment: str | None = None,
+        from_stage: str | None = None,
+        system_comment: str | None = None,
+    ) -> ActivityEntry:
+        inp = self._inp
+        self._seq += 1
+        entry = ActivityEntry(
+            id=f"{inp.request_id}-{self._seq}",
+            request_id=inp.request_id,
+            seq=self._seq,
+            model=inp.model,
+            version=inp.version,
+            activity_type=activity_type,
+            user_id=user_id,
+            from_stage=from_stage or inp.from_stage,
+            to_stage=inp.target,
+            comment=comment,
+            system_comment=system_comment,
+            creation_timestamp=self._now_ms(),
+        )
+        self._unwritten.append(entry)
+        self._touch()
+        return entry
+
+    def _set_state(self, state: RequestState) -> None:
+        self._state = state
+        self._touch()
+
+    def _close(self, state: RequestState, reason: str | None) -> None:
+        self._reason = reason
+        self._set_state(state)
+
+    def _touch(self) -> None:
+        self._revision += 1
+        self._updated_ms = self._now_ms()
+        self._dirty = True
+
+    async def _ledger_writer(self) -> None:
+        """Copy state changes to the ledger one batch at a time, in order, until the end."""
+        while True:
+            await workflow.wait_condition(lambda: self._dirty or self._finished)
+            if not self._dirty:
+                return
+            batch, self._unwritten, self._dirty = self._unwritten, [], False
+            await workflow.execute_activity_method(
+                SignoffActivities.record_ledger,
+                LedgerUpdate(snapshot=self._snapshot(), activities=batch),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_LEDGER_RETRY,
+            )
+
+    def _snapshot(self) -> RequestSnapshot:
+        info = workflow.info()
+        return RequestSnapshot.opening(self._inp, info.workflow_id, info.run_id).model_copy(
+            update={
+                "state": self._state,
+                "reason": self._reason,
+                "checks": list(self._checks.values()),
+                "approvals": list(self._approvals),
+                "revision": self._revision,
+                "updated_ms": self._updated_ms,
+            }
+        )
+
+    def _approvers(self) -> list[str]:
+        return [approval.user_id for approval in self._approvals]
+
+    @staticmethod
+    def _now_ms() -> int:
+        return int(workflow.now().timestamp() * 1000)
+
+
+def _cause_message(err: ActivityError) -> str:
+    cause = err.cause
+    while cause is not None and cause.cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.cause
+    return getattr(cause, "message", None) or str(cause or err)

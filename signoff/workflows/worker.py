@@ -1,0 +1,46 @@
+"""The worker process: runs TransitionWorkflows and their activities."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from signoff.settings import Settings
+from signoff.workflows.activities import SignoffActivities
+from signoff.workflows.client import connect
+from signoff.workflows.ledger import Ledger
+from signoff.workflows.mlflow_client import MlflowRegistry
+from signoff.workflows.transition import TransitionWorkflow
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(client: Client, settings: Settings, activities: SignoffActivities) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[TransitionWorkflow],
+        activities=[
+            activities.run_check,
+            activities.apply_transition,
+            activities.record_ledger,
+        ],
+    )
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or forever). Migrates the ledger first."""
+    ledger = Ledger(settings.database_url or "")
+    await asyncio.to_thread(ledger.migrate)
+    client = await connect(settings)
+    async with MlflowRegistry.from_settings(settings) as registry:
+        worker = build_worker(client, settings, SignoffActivities(registry, ledger))
+        log.info(
+            "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
+        )
+        async with worker:
+            await (stop.wait() if stop else asyncio.Future())
+    ledger.dispose()
