@@ -60,7 +60,10 @@ def who(sub: str, *roles: str) -> Principal:
 
 
 def test_permission_follows_fnmatch_patterns() -> None:
-    assert permission_for(POLICY, ["risk-officer"], "fraud-detector") == P.CAN_MANAGE_PRODUCTION_VERSIONS
+    assert (
+        permission_for(POLICY, ["risk-officer"], "fraud-detector")
+        == P.CAN_MANAGE_PRODUCTION_VERSIONS
+    )
     assert permission_for(POLICY, ["risk-officer"], "churn") == P.CAN_READ
     assert permission_for(POLICY, ["auditor"], "credit-1") == P.CAN_READ
     assert permission_for(POLICY, ["auditor"], "credit-12") is None
@@ -212,17 +215,14 @@ def test_the_listed_role_itself_must_carry_the_level() -> None:
 
 def test_self_approval_is_refused_third() -> None:
     message = refusal(who("rita", "risk-officer"), requester="rita", approvers=["rita"])
-    assert message == (
-        "rita may not approve their own request; the policy forbids self-approval"
-    )
+    assert message == ("rita may not approve their own request; the policy forbids self-approval")
 
 
 def test_self_approval_when_the_rule_allows_it() -> None:
     general = rule_for(POLICY, "churn", "Production")
     assert general is not None and general.approvals.self_approval
     assert (
-        refusal(who("ada", "platform-admin"), rule=general, model="churn", requester="ada")
-        is None
+        refusal(who("ada", "platform-admin"), rule=general, model="churn", requester="ada") is None
     )
 
 
@@ -258,7 +258,10 @@ def test_staging_managers_approve_staging_moves() -> None:
 
 def test_rejection_needs_the_same_authority_as_approval() -> None:
     kwargs = {"model": "fraud-detector", "target": "Production"}
-    assert rejection_refusal(POLICY, FRAUD_PROD, principal=who("rita", "risk-officer"), **kwargs) is None
+    assert (
+        rejection_refusal(POLICY, FRAUD_PROD, principal=who("rita", "risk-officer"), **kwargs)
+        is None
+    )
     assert rejection_refusal(
         POLICY, FRAUD_PROD, principal=who("dana", "data-scientist"), **kwargs
     ) == (

@@ -264,9 +264,7 @@ def test_policy_refuses_a_quorum_no_listed_role_can_reach() -> None:
     with pytest.raises(ValidationError, match="no listed role can approve transitions to"):
         Policy(
             roles={"ml-lead": {"*": P.CAN_MANAGE_STAGING_VERSIONS}},
-            transitions=[
-                TransitionRule(to="@champion", approvals=Approvals(roles=["ml-lead"]))
-            ],
+            transitions=[TransitionRule(to="@champion", approvals=Approvals(roles=["ml-lead"]))],
         )
     # A quorum of 0 needs nobody, and staging moves are within the staging level.
     Policy(
@@ -398,7 +396,9 @@ transitions:
 """
     )
     assert issue.line == 4
-    assert issue.message.startswith("transitions[0].aproval: unknown key; did you mean 'approvals'?")
+    assert issue.message.startswith(
+        "transitions[0].aproval: unknown key; did you mean 'approvals'?"
+    )
     assert "allowed keys are models, to, checks, approvals" in issue.message
 
 
