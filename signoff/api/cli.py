@@ -303,3 +303,7 @@ def activities(model: Model, version: Version) -> None:
             f"{stamp}Z  {entry['activity_type']:<22} {entry['user_id']:<20} "
             f"{entry.get('from_stage', '')} → {entry.get('to_stage', '')}  {note}"
         )
+
+
+if __name__ == "__main__":  # `python -m signoff.api.cli`, as the test fixtures start it
+    app()
