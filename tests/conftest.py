@@ -488,6 +488,12 @@ class SignoffStack:
             timeout=60,
         )
 
+    def stop(self) -> None:
+        for proc in (self.api, self.worker):
+            if proc is not None:
+                stop_process(proc)
+        self.api = self.worker = None
+
     def kill_worker(self) -> None:
         """SIGKILL the worker: no chance to finish anything it was doing."""
         assert self.worker is not None
@@ -496,23 +502,18 @@ class SignoffStack:
         self.worker = None
 
 
-@pytest.fixture(scope="session")
-def signoff_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    temporal_server: TemporalServer,
-    mlflow_server: MlflowServer,
-) -> Iterator[SignoffStack]:
-    """`signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_* env."""
-    root = tmp_path_factory.mktemp("signoff")
+def launch_stack(root: Path, temporal_address: str, mlflow_url: str) -> SignoffStack:
+    """Start `signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_*
+    environment variables, with their own ledger and task queue."""
     port = free_port()
     database_url = f"sqlite:///{root / 'ledger.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")} | {
         "PYTHONUNBUFFERED": "1",
         "SIGNOFF_DATA_DIR": str(root),
         "SIGNOFF_DATABASE_URL": database_url,
-        "SIGNOFF_TEMPORAL_ADDRESS": temporal_server.address,
+        "SIGNOFF_TEMPORAL_ADDRESS": temporal_address,
         "SIGNOFF_TASK_QUEUE": f"signoff-tests-{uuid.uuid4().hex[:8]}",
-        "SIGNOFF_MLFLOW_TRACKING_URI": mlflow_server.url,
+        "SIGNOFF_MLFLOW_TRACKING_URI": mlflow_url,
         "SIGNOFF_JWT_SECRET": TEST_JWT_SECRET,
         "SIGNOFF_JWT_ISSUER": TEST_ISSUER,
         "SIGNOFF_JWT_AUDIENCE": TEST_AUDIENCE,
@@ -522,7 +523,7 @@ def signoff_stack(
         env=env,
         root=root,
         database_url=database_url,
-        mlflow_url=mlflow_server.url,
+        mlflow_url=mlflow_url,
     )
     stack.start_worker()
     stack.api = start_process(
@@ -532,9 +533,20 @@ def signoff_stack(
         ready=http_ok(f"{stack.api_url}/readyz"),
         timeout=60,
     )
+    return stack
+
+
+@pytest.fixture(scope="session")
+def signoff_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    temporal_server: TemporalServer,
+    mlflow_server: MlflowServer,
+) -> Iterator[SignoffStack]:
+    """The Signoff stack most end-to-end tests share."""
+    stack = launch_stack(
+        tmp_path_factory.mktemp("signoff"), temporal_server.address, mlflow_server.url
+    )
     try:
         yield stack
     finally:
-        for proc in (stack.api, stack.worker):
-            if proc is not None:
-                stop_process(proc)
+        stack.stop()

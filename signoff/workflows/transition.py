@@ -135,7 +135,9 @@ class TransitionWorkflow:
         inp = self._inp
         self._set_state(RequestState.APPLYING)
         try:
-            outcome = await workflow.execute_local_activity_method(
+            # A regular activity, not a local one: it is scheduled by the workflow task that
+            # accepts the last approval, so that approval is durable before MLflow changes.
+            outcome = await workflow.execute_activity_method(
                 SignoffActivities.apply_transition,
                 ApplyInput(
                     request_id=inp.request_id,
@@ -145,7 +147,7 @@ class TransitionWorkflow:
                     from_stage=inp.from_stage,
                     archive_existing_versions=inp.rule.archive_existing_versions,
                 ),
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=timedelta(seconds=15),
                 schedule_to_close_timeout=timedelta(hours=24),
                 retry_policy=_APPLY_RETRY,
             )
