@@ -331,6 +331,12 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tempor
         "warn",
         "--db-filename",
         str(root / "temporal.db"),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+        "--dynamic-config-value",
+        "system.enableActivityEagerExecution=true",
     ]
     proc = start_process(
         cmd, log_path=root / "temporal.log", ready=port_open("127.0.0.1", port), timeout=60

@@ -137,6 +137,16 @@ def start_temporal(settings: Settings, children: ChildProcesses, say: Say) -> st
             settings.temporal_namespace,
             "--log-level",
             "warn",
+            # Hand a scheduled activity straight back to the worker that scheduled it: saves
+            # a poll round trip between the last approval and the MLflow call.
+            "--dynamic-config-value",
+            "system.enableActivityEagerExecution=true",
+            # WAL without an fsync per commit halves the cost of every workflow task here;
+            # a crash of the process still loses nothing committed.
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
         ],
         log,
     )

@@ -124,6 +124,9 @@ class TransitionWorkflow:
             return True
         return self._ready_to_apply()
 
+    def _applying(self) -> bool:
+        return self._state is RequestState.APPLYING or self._ready_to_apply()
+
     def _ready_to_apply(self) -> bool:
         return (
             self._state is RequestState.PENDING
@@ -337,9 +340,15 @@ class TransitionWorkflow:
         self._dirty = True
 
     async def _ledger_writer(self) -> None:
-        """Copy state changes to the ledger one batch at a time, in order, until the end."""
+        """Copy state changes to the ledger one batch at a time, in order, until the end.
+
+        While the transition is being applied the writer holds back: a ledger write finishing
+        then would queue a workflow task ahead of the one that reports the applied transition.
+        """
         while True:
-            await workflow.wait_condition(lambda: self._dirty or self._finished)
+            await workflow.wait_condition(
+                lambda: (self._dirty and not self._applying()) or self._finished
+            )
             if not self._dirty:
                 return
             batch, self._unwritten, self._dirty = self._unwritten, [], False

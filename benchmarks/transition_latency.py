@@ -1,0 +1,228 @@
+"""How close does a governed transition get to a direct MLflow call?
+
+Starts the embedded stack (`signoff dev`: Temporal dev server, MLflow on SQLite, worker, API)
+in a temporary directory, then, interleaved in one run:
+
+  (a) direct:   POST transition-stage to MLflow (to Production, archiving others);
+  (b) governed: the last approval of a Production request (quorum 2) → until MLflow shows the
+                version in Production (a second thread reads the version from MLflow every
+                2 ms from the moment the approve call is sent).
+
+Prints p50/p95/mean of each and the ratio governed/direct. Usage:
+
+    python benchmarks/transition_latency.py [--n 40] [--warmup 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from signoff.api.auth import issue_dev_token
+from signoff.settings import Settings
+
+POLL_S = 0.002
+"""Pause between the watcher's reads of MLflow; bounds the measurement's granularity."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class Bench:
+    def __init__(self, root: Path) -> None:
+        self.mlflow_url = f"http://127.0.0.1:{free_port()}"
+        self.api_url = f"http://127.0.0.1:{free_port()}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")} | {
+            "SIGNOFF_DATA_DIR": str(root),
+            "SIGNOFF_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "SIGNOFF_MLFLOW_TRACKING_URI": self.mlflow_url,
+            "SIGNOFF_JWT_SECRET": secrets.token_urlsafe(32),
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
+        self.log = root / "dev.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.mlflow = httpx.Client(base_url=self.mlflow_url, timeout=30)
+        self.api = httpx.Client(base_url=self.api_url, timeout=60)
+
+    def start(self) -> None:
+        port = self.api_url.rsplit(":", 1)[1]
+        print(f"starting the embedded stack (log: {self.log}) …", flush=True)
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "signoff.api.cli", "dev", "--port", port],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if self.api.get("/readyz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.5)
+        raise SystemExit(f"the stack did not start; see {self.log}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+    def token(self, sub: str, role: str) -> dict[str, str]:
+        settings = Settings(jwt_secret=self.env["SIGNOFF_JWT_SECRET"])
+        return {"Authorization": f"Bearer {issue_dev_token(settings, sub, [role])}"}
+
+    def _mlflow(self, path: str, body: dict) -> dict:
+        response = self.mlflow.post(f"/api/2.0/mlflow/{path}", json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def new_version(self) -> tuple[str, str]:
+        name = f"bench-{uuid.uuid4().hex[:8]}"
+        self._mlflow("registered-models/create", {"name": name})
+        experiment = self.mlflow.get(
+            "/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "Default"}
+        ).json()["experiment"]["experiment_id"]
+        run = self._mlflow("runs/create", {"experiment_id": experiment})["run"]["info"]["run_id"]
+        version = self._mlflow(
+            "model-versions/create",
+            {"name": name, "source": f"runs:/{run}/model", "run_id": run},
+        )["model_version"]["version"]
+        return name, str(version)
+
+    def direct(self) -> float:
+        name, version = self.new_version()
+        started = time.perf_counter()
+        self._mlflow(
+            "model-versions/transition-stage",
+            {
+                "name": name,
+                "version": version,
+                "stage": "Production",
+                "archive_existing_versions": True,
+            },
+        )
+        return time.perf_counter() - started
+
+    def governed(self) -> tuple[float, float]:
+        """Returns (last approval → in Production, the approve call alone)."""
+        name, version = self.new_version()
+        body = {"name": name, "version": version, "stage": "Production"}
+        requester, first, last = (
+            self.token("lee", "ml-lead"),
+            self.token("mia", "ml-lead"),
+            self.token("rita", "risk-officer"),
+        )
+        create = self.api.post(
+            "/api/2.0/mlflow/transition-requests/create", json=body, headers=requester
+        )
+        create.raise_for_status()
+        approve = {**body, "archive_existing_versions": True}
+        self.api.post(
+            "/api/2.0/mlflow/transition-requests/approve", json=approve, headers=first
+        ).raise_for_status()
+
+        # Watch MLflow from another thread while the approval is in flight: the clock stops
+        # when MLflow first reads Production, whenever the approve call itself returns.
+        reached: list[float] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            with httpx.Client(base_url=self.mlflow_url, timeout=30) as mlflow:
+                while not done.is_set():
+                    got = mlflow.get(
+                        "/api/2.0/mlflow/model-versions/get",
+                        params={"name": name, "version": version},
+                    ).json()["model_version"]["current_stage"]
+                    if got == "Production":
+                        reached.append(time.perf_counter())
+                        return
+                    done.wait(POLL_S)
+
+        watcher = threading.Thread(target=watch)
+        started = time.perf_counter()
+        watcher.start()
+        response = self.api.post(
+            "/api/2.0/mlflow/transition-requests/approve", json=approve, headers=last
+        )
+        approve_call = time.perf_counter() - started
+        response.raise_for_status()
+        watcher.join(timeout=60)
+        done.set()
+        if not reached:
+            raise SystemExit(f"{name} v{version} never reached Production")
+        return reached[0] - started, approve_call
+
+
+def report(label: str, seconds: list[float]) -> float:
+    ms = [s * 1000 for s in seconds]
+    p50 = percentile(ms, 50)
+    print(
+        f"  {label:<44} p50 {p50:7.1f} ms   p95 {percentile(ms, 95):7.1f} ms   "
+        f"mean {statistics.fmean(ms):7.1f} ms   (n={len(ms)})"
+    )
+    return p50
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=40, help="measured rounds of each")
+    parser.add_argument("--warmup", type=int, default=5, help="unmeasured rounds first")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="signoff-bench-") as tmp:
+        bench = Bench(Path(tmp))
+        try:
+            bench.start()
+            for _ in range(args.warmup):
+                bench.direct()
+                bench.governed()
+            direct: list[float] = []
+            governed: list[float] = []
+            approve_calls: list[float] = []
+            for i in range(args.n):
+                direct.append(bench.direct())
+                to_production, approve_call = bench.governed()
+                governed.append(to_production)
+                approve_calls.append(approve_call)
+                print(f"\r  round {i + 1}/{args.n}", end="", flush=True)
+            print("\n")
+            print("Transition latency on the embedded stack (one run, interleaved):")
+            direct_p50 = report("(a) direct MLflow transition-stage", direct)
+            governed_p50 = report("(b) last approval → version in Production", governed)
+            report("    of which the approve call itself", approve_calls)
+            print(f"\n  ratio (b)/(a) at p50: {governed_p50 / direct_p50:.2f}x")
+            ratio_p95 = percentile(governed, 95) / percentile(direct, 95)
+            print(f"  ratio (b)/(a) at p95: {ratio_p95:.2f}x")
+        finally:
+            bench.stop()
+
+
+if __name__ == "__main__":
+    main()
