@@ -508,22 +508,28 @@ class SignoffStack:
         self.worker = None
 
 
-def launch_stack(root: Path, temporal_address: str, mlflow_url: str) -> SignoffStack:
+def launch_stack(
+    root: Path, temporal_address: str, mlflow_url: str, **extra_env: str
+) -> SignoffStack:
     """Start `signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_*
-    environment variables, with their own ledger and task queue."""
+    environment variables (plus `extra_env`), with their own ledger and task queue."""
     port = free_port()
     database_url = f"sqlite:///{root / 'ledger.db'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")} | {
-        "PYTHONUNBUFFERED": "1",
-        "SIGNOFF_DATA_DIR": str(root),
-        "SIGNOFF_DATABASE_URL": database_url,
-        "SIGNOFF_TEMPORAL_ADDRESS": temporal_address,
-        "SIGNOFF_TASK_QUEUE": f"signoff-tests-{uuid.uuid4().hex[:8]}",
-        "SIGNOFF_MLFLOW_TRACKING_URI": mlflow_url,
-        "SIGNOFF_JWT_SECRET": TEST_JWT_SECRET,
-        "SIGNOFF_JWT_ISSUER": TEST_ISSUER,
-        "SIGNOFF_JWT_AUDIENCE": TEST_AUDIENCE,
-    }
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
+        | {
+            "PYTHONUNBUFFERED": "1",
+            "SIGNOFF_DATA_DIR": str(root),
+            "SIGNOFF_DATABASE_URL": database_url,
+            "SIGNOFF_TEMPORAL_ADDRESS": temporal_address,
+            "SIGNOFF_TASK_QUEUE": f"signoff-tests-{uuid.uuid4().hex[:8]}",
+            "SIGNOFF_MLFLOW_TRACKING_URI": mlflow_url,
+            "SIGNOFF_JWT_SECRET": TEST_JWT_SECRET,
+            "SIGNOFF_JWT_ISSUER": TEST_ISSUER,
+            "SIGNOFF_JWT_AUDIENCE": TEST_AUDIENCE,
+        }
+        | extra_env
+    )
     stack = SignoffStack(
         api_url=f"http://127.0.0.1:{port}",
         env=env,
