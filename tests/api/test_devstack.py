@@ -1,0 +1,150 @@
+"""`signoff dev`: the whole embedded stack from one command, stopped cleanly, restartable."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from signoff.api.auth import issue_dev_token
+from signoff.settings import Settings
+from tests.conftest import (
+    MlflowServer,
+    TemporalServer,
+    free_port,
+    http_ok,
+    log_tail,
+    port_open,
+    seed_version,
+    start_process,
+)
+
+
+def dev_env(root: Path, temporal_address: str, mlflow_url: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")} | {
+        "PYTHONUNBUFFERED": "1",
+        "SIGNOFF_DATA_DIR": str(root / "data"),
+        "SIGNOFF_TEMPORAL_ADDRESS": temporal_address,
+        "SIGNOFF_MLFLOW_TRACKING_URI": mlflow_url,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+
+
+def start_dev(env: dict[str, str], api_port: int, log: Path) -> subprocess.Popen[bytes]:
+    return start_process(
+        [sys.executable, "-m", "signoff.api.cli", "dev", "--port", str(api_port)],
+        env=env,
+        log_path=log,
+        ready=http_ok(f"http://127.0.0.1:{api_port}/readyz"),
+        timeout=180,
+        cwd=Path(env["SIGNOFF_DATA_DIR"]).parent,
+    )
+
+
+def terminate(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM only the `signoff dev` process: it must stop its children itself."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=60)
+
+
+def headers(sub: str, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_dev_token(Settings(), sub, [role])}"}
+
+
+def test_dev_runs_everything_and_keeps_open_requests_across_a_restart(tmp_path: Path) -> None:
+    temporal_port, mlflow_port, api_port = free_port(), free_port(), free_port()
+    mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+    env = dev_env(tmp_path, f"127.0.0.1:{temporal_port}", mlflow_url)
+    (tmp_path / "data").mkdir()
+    log = tmp_path / "dev.log"
+    api = f"http://127.0.0.1:{api_port}"
+
+    dev = start_dev(env, api_port, log)
+    try:
+        printed = log.read_text()
+        for label in ("API", "OpenAPI docs", "Temporal UI", "MLflow UI"):
+            assert re.search(rf"{label}\s+http://", printed), printed
+        tokens = dict(re.findall(r"^\s{4}(\S+)\s+(eyJ\S+)$", printed, re.MULTILINE))
+        assert set(tokens) == {"data-scientist", "ml-lead", "platform-admin", "risk-officer"}
+
+        with httpx.Client(base_url=mlflow_url, timeout=30) as mlflow:
+            version = seed_version(mlflow)
+        body = {"name": version.name, "version": version.version, "stage": "Production"}
+        created = httpx.post(
+            f"{api}/api/2.0/mlflow/transition-requests/create",
+            json=body,
+            headers={"Authorization": f"Bearer {tokens['ml-lead']}"},
+        )
+        assert created.status_code == 200, created.text
+        request_id = created.json()["request"]["id"]
+    finally:
+        assert terminate(dev) == 0, log_tail(log)
+    assert not port_open("127.0.0.1", temporal_port)(), "the Temporal dev server still runs"
+    assert not port_open("127.0.0.1", mlflow_port)(), "the MLflow server still runs"
+    assert not port_open("127.0.0.1", api_port)(), "the API still runs"
+
+    dev = start_dev(env, api_port, log)
+    try:
+        got = httpx.get(
+            f"{api}/api/2.0/signoff/transition-requests/get",
+            params={"id": request_id},
+            headers=headers("auditor", "ml-lead"),
+        )
+        assert got.json()["request"]["state"] == "PENDING", got.text
+        approve = body | {"archive_existing_versions": True}
+        for sub, role in (("mia", "ml-lead"), ("rita", "risk-officer")):
+            answer = httpx.post(
+                f"{api}/api/2.0/mlflow/transition-requests/approve",
+                json=approve,
+                headers=headers(sub, role),
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+        stage = httpx.get(
+            f"{mlflow_url}/api/2.0/mlflow/model-versions/get",
+            params={"name": version.name, "version": version.version},
+        ).json()["model_version"]["current_stage"]
+        assert stage == "Production"
+    finally:
+        assert terminate(dev) == 0, log_tail(log)
+
+
+def test_dev_reuses_servers_already_running(
+    tmp_path: Path, temporal_server: TemporalServer, mlflow_server: MlflowServer
+) -> None:
+    env = dev_env(tmp_path, temporal_server.address, mlflow_server.url)
+    (tmp_path / "data").mkdir()
+    api_port = free_port()
+    log = tmp_path / "dev.log"
+    dev = start_dev(env, api_port, log)
+    try:
+        printed = log.read_text()
+        assert f"Temporal: reusing the server at {temporal_server.address}" in printed
+        assert f"MLflow: reusing the server at {mlflow_server.url}" in printed
+    finally:
+        assert terminate(dev) == 0, log_tail(log)
+    # Servers it did not start, it does not stop.
+    assert temporal_server.process.poll() is None
+    assert http_ok(f"{mlflow_server.url}/health")()
+
+
+@pytest.mark.parametrize("command", [["worker"], ["api", "--port", "1"]])
+def test_processes_refuse_the_placeholder_secret(tmp_path: Path, command: list[str]) -> None:
+    env: dict[str, Any] = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "signoff.api.cli", *command],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "SIGNOFF_JWT_SECRET is still the development placeholder" in result.stderr
