@@ -55,6 +55,12 @@ def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
 def _describe(errors: list[dict[str, Any]]) -> str:
     parts = []
     for error in errors:
+        if error.get("type") == "json_invalid":
+            # loc is ("body", <character offset>); name the problem, not a field "1".
+            offset = error.get("loc", ("body", "?"))[-1]
+            reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+            parts.append(f"the request body is not valid JSON: {reason} (at character {offset})")
+            continue
         where = ".".join(
             str(part) for part in error.get("loc", ()) if part not in ("body", "query")
         )

@@ -19,11 +19,13 @@ from signoff.policies import (
 from signoff.workflows.types import ActivityEntry, RequestSnapshot, RequestState
 
 MAX_COMMENT = 10_000
+MAX_VERSION = 2**63 - 1
+"""MLflow stores versions as 64-bit integers; a larger number makes its server answer 500."""
 
 
 def _version(value: Any) -> str:
     text = str(value).strip() if isinstance(value, int | str) else ""
-    if not text.isdigit() or int(text) < 1:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
         raise ValueError(f"a model version is a positive integer, got {value!r}")
     return str(int(text))
 

@@ -7,6 +7,7 @@ import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from temporalio.client import WorkflowFailureError
 
 from signoff.api.deps import (
     PrincipalDep,
@@ -20,7 +21,7 @@ from signoff.api.mlflow_lookup import existing_version
 from signoff.api.schemas import ModelName, Version, activity_json, transition_request_json
 from signoff.policies import PermissionLevel, Principal, permission_for
 from signoff.workflows.client import Transitions
-from signoff.workflows.types import RequestSnapshot
+from signoff.workflows.types import RequestSnapshot, RequestState
 
 router = APIRouter(prefix="/api/2.0/signoff", tags=["signoff"])
 
@@ -88,6 +89,17 @@ async def wait_for_transition_request(
             )
         except TimeoutError:
             request = await _freshest(request, transitions)
+        except WorkflowFailureError as err:
+            # The workflow ended without a result (terminated or failed outside Signoff): the
+            # request is over, and saying PENDING would keep a long-polling client waiting.
+            cause = err.cause or err
+            request = request.model_copy(
+                update={
+                    "state": RequestState.FAILED,
+                    "reason": f"the request's workflow ended without a decision "
+                    f"({type(cause).__name__}: {cause})",
+                }
+            )
     return {"request": transition_request_json(request, services.policy, principal)}
 
 

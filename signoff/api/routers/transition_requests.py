@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from signoff.workflows.client import DecisionRefused, NoOpenRequest, RequestAlre
 from signoff.workflows.types import Decision, LedgerUpdate, TransitionInput
 
 router = APIRouter(prefix="/api/2.0/mlflow/transition-requests", tags=["transition requests"])
+log = logging.getLogger(__name__)
 
 
 @router.post("/create")
@@ -102,6 +104,19 @@ async def _decide(
         if err.not_open:
             raise bad_request(err.reason) from err
         raise forbidden(err.reason) from err
+    if action != "approve":
+        # A reject or cancel closes the request at once, and the workflow copies that to the
+        # ledger in the background. Record it now too (as create does; ledger writes are
+        # revision-guarded and keyed, so idempotent), so a client that lists right after, as
+        # Databricks clients do, does not see the request it just closed as open. (Approve is
+        # left alone: the update already waits for the apply, and it is the latency path.)
+        try:
+            snapshot = await transitions.snapshot(name, version, stage)
+            await asyncio.to_thread(
+                services.ledger.record, LedgerUpdate(snapshot=snapshot, activities=[entry])
+            )
+        except Exception:  # the workflow's own write follows; never fail a decision made
+            log.warning("could not record the %s of %s v%s early", action, name, version)
     return {"activity": activity_json(entry)}
 
 

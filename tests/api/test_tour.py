@@ -1,0 +1,133 @@
+"""The tour, as a test: one version goes to Production through two approvals, over real HTTP
+against the real worker, Temporal dev server and MLflow server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import MlflowServer, SeededVersion, SignoffStack
+
+TRANSITIONS = "/api/2.0/mlflow/transition-requests"
+SIGNOFF = "/api/2.0/signoff"
+
+
+@pytest.fixture
+def as_user(signoff_stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
+    """`as_user(sub, *roles)`: an authenticated client of the API, closed after the test."""
+    clients: list[httpx.Client] = []
+
+    def make(sub: str, *roles: str) -> httpx.Client:
+        client = signoff_stack.client(sub, *roles)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def mlflow_version(mlflow_server: MlflowServer, seeded: SeededVersion) -> dict[str, Any]:
+    """The version as MLflow itself has it, read without going through Signoff."""
+    response = httpx.get(
+        f"{mlflow_server.url}/api/2.0/mlflow/model-versions/get",
+        params={"name": seeded.name, "version": seeded.version},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["model_version"]
+
+
+def test_tour_two_approvals_move_a_version_to_production(
+    make_version: Callable[..., SeededVersion],
+    mlflow_server: MlflowServer,
+    as_user: Callable[..., httpx.Client],
+) -> None:
+    seeded = make_version()
+    assert mlflow_version(mlflow_server, seeded)["current_stage"] == "None"
+    lee = as_user("lee", "ml-lead")
+    mia = as_user("mia", "ml-lead")
+    rosa = as_user("rosa", "risk-officer")
+    target = {"name": seeded.name, "version": seeded.version, "stage": "Production"}
+
+    # lee asks for Production.
+    created = lee.post(
+        f"{TRANSITIONS}/create", json=target | {"comment": "AUC 0.91 on the March holdout"}
+    )
+    assert created.status_code == 200, created.text
+    request = created.json()["request"]
+    request_id = request["id"]
+    assert request["to_stage"] == "Production"
+    assert request["user_id"] == "lee"
+    assert request["comment"] == "AUC 0.91 on the March holdout"
+    assert request["state"] == "PENDING"
+    assert request["quorum"] == 2
+
+    # lee may not approve their own request.
+    own = lee.post(f"{TRANSITIONS}/approve", json=target | {"archive_existing_versions": True})
+    assert own.status_code == 403, own.text
+    assert own.json()["error_code"] == "PERMISSION_DENIED"
+    assert "self-approval" in own.json()["message"]
+
+    # A second ML lead approves: one approval of two, nothing moves yet.
+    first = mia.post(
+        f"{TRANSITIONS}/approve",
+        json=target | {"archive_existing_versions": True, "comment": "eval report reviewed"},
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["activity"]["activity_type"] == "APPROVED_REQUEST"
+    assert first.json()["activity"]["user_id"] == "mia"
+    assert mlflow_version(mlflow_server, seeded)["current_stage"] == "None"
+
+    # The risk officer's approval completes the quorum; the answer comes once MLflow has it.
+    second = rosa.post(
+        f"{TRANSITIONS}/approve",
+        json=target | {"archive_existing_versions": True, "comment": "risk sign-off"},
+    )
+    assert second.status_code == 200, second.text
+    assert second.json()["activity"]["activity_type"] == "APPROVED_REQUEST"
+    assert second.json()["activity"]["user_id"] == "rosa"
+    assert mlflow_version(mlflow_server, seeded)["current_stage"] == "Production"
+
+    # The workflow ends after its last ledger write, so the record is complete after `wait`.
+    waited = lee.get(
+        f"{SIGNOFF}/transition-requests/wait", params={"id": request_id, "timeout_s": 30}
+    )
+    assert waited.status_code == 200, waited.text
+    assert waited.json()["request"]["state"] == "APPLIED"
+
+    activities = lee.get(
+        f"{SIGNOFF}/activities/list", params={"name": seeded.name, "version": seeded.version}
+    )
+    assert activities.status_code == 200, activities.text
+    trail = activities.json()["activities"]
+    assert [(a["activity_type"], a["user_id"], a.get("comment")) for a in trail] == [
+        ("REQUESTED_TRANSITION", "lee", "AUC 0.91 on the March holdout"),
+        ("APPROVED_REQUEST", "mia", "eval report reviewed"),
+        ("APPROVED_REQUEST", "rosa", "risk sign-off"),
+        ("APPLIED_TRANSITION", "rosa", None),
+    ]
+    assert all(a["to_stage"] == "Production" and a["from_stage"] == "None" for a in trail)
+    stamps = [a["creation_timestamp"] for a in trail]
+    assert stamps == sorted(stamps)
+    assert "2 approval(s)" in trail[-1]["system_comment"]
+
+    got = lee.get(f"{SIGNOFF}/transition-requests/get", params={"id": request_id})
+    assert got.status_code == 200, got.text
+    final = got.json()["request"]
+    assert final["state"] == "APPLIED"
+    assert [(a["user_id"], a["comment"]) for a in final["approvals"]] == [
+        ("mia", "eval report reviewed"),
+        ("rosa", "risk sign-off"),
+    ]
+    assert re.fullmatch(r"[0-9a-f]{64}", final["policy_hash"])
+    assert final["policy_hash"] == request["policy_hash"]
+    assert final["available_actions"] == []
+
+    listed = lee.get(f"{TRANSITIONS}/list", params={"name": seeded.name, "version": seeded.version})
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {"requests": []}
