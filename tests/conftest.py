@@ -562,3 +562,70 @@ def signoff_stack(
         yield stack
     finally:
         stack.stop()
+
+
+# ============================================================================================
+# Helpers of the end-to-end suites: clients, MLflow's error shape, reading MLflow directly
+# ============================================================================================
+
+TRANSITIONS = "/api/2.0/mlflow/transition-requests"
+SIGNOFF = "/api/2.0/signoff"
+
+
+@pytest.fixture
+def as_user(signoff_stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
+    """`as_user(sub, *roles)`: an authenticated client of the API, closed after the test."""
+    clients: list[httpx.Client] = []
+
+    def make(sub: str, *roles: str) -> httpx.Client:
+        client = signoff_stack.client(sub, *roles)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def assert_error(response: httpx.Response, status: int, error_code: str) -> str:
+    """MLflow's error shape with this status and code; returns the message."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error_code"] == error_code, body
+    assert isinstance(body["message"], str) and body["message"], body
+    return body["message"]
+
+
+def target(seeded: SeededVersion, stage: str) -> dict[str, str]:
+    return {"name": seeded.name, "version": seeded.version, "stage": stage}
+
+
+def create(client: httpx.Client, seeded: SeededVersion, stage: str, **extra: Any) -> dict:
+    """Create a transition request through the API; returns the `request`."""
+    response = client.post(f"{TRANSITIONS}/create", json=target(seeded, stage) | extra)
+    assert response.status_code == 200, response.text
+    return response.json()["request"]
+
+
+def wait(client: httpx.Client, request_id: str, timeout_s: float = 30) -> dict[str, Any]:
+    """Long-poll the request until it is decided (or `timeout_s` passes); returns it."""
+    response = client.get(
+        f"{SIGNOFF}/transition-requests/wait", params={"id": request_id, "timeout_s": timeout_s}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["request"]
+
+
+def mlflow_version(mlflow_url: str, seeded: SeededVersion) -> dict[str, Any]:
+    """The version as MLflow itself has it, read without going through Signoff."""
+    response = httpx.get(
+        f"{mlflow_url}/api/2.0/mlflow/model-versions/get",
+        params={"name": seeded.name, "version": seeded.version},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["model_version"]
+
+
+def stage_in_mlflow(mlflow_url: str, seeded: SeededVersion) -> str:
+    return mlflow_version(mlflow_url, seeded)["current_stage"]

@@ -18,15 +18,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwt
 
 from tests.conftest import (
+    SIGNOFF,
     TEST_AUDIENCE,
     TEST_ISSUER,
     TEST_JWT_SECRET,
+    TRANSITIONS,
     SignoffStack,
     seed_version,
 )
 
-TRANSITIONS = "/api/2.0/mlflow/transition-requests"
-SIGNOFF = "/api/2.0/signoff"
 PROTECTED = f"{TRANSITIONS}/list"
 """A route every authenticated principal with a role may call (for a model that exists)."""
 

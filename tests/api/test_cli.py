@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import (
@@ -19,6 +18,7 @@ from tests.conftest import (
     SignoffStack,
     TemporalServer,
     launch_stack,
+    stage_in_mlflow,
 )
 
 GATING_POLICY = """
@@ -65,14 +65,6 @@ def start_signoff(stack: SignoffStack, *args: str, token: str) -> subprocess.Pop
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def stage_in_mlflow(mlflow_url: str, version: SeededVersion) -> str:
-    response = httpx.get(
-        f"{mlflow_url}/api/2.0/mlflow/model-versions/get",
-        params={"name": version.name, "version": version.version},
-    )
-    return response.json()["model_version"]["current_stage"]
 
 
 def test_readme_tour_through_the_cli(signoff_stack: SignoffStack, make_version: Any) -> None:

@@ -27,9 +27,13 @@ from databricks.sdk.service.ml import (
     TransitionRequest,
 )
 
-from tests.conftest import MlflowServer, SeededVersion, SignoffStack
-
-SIGNOFF = "/api/2.0/signoff"
+from tests.conftest import (
+    SIGNOFF,
+    MlflowServer,
+    SeededVersion,
+    SignoffStack,
+    stage_in_mlflow,
+)
 
 
 @pytest.fixture
@@ -60,16 +64,6 @@ def api(signoff_stack: SignoffStack) -> Iterator[httpx.Client]:
     """A plain HTTP client (as dana) to read Signoff's own endpoints the SDK has no call for."""
     with signoff_stack.client("dana", "data-scientist") as client:
         yield client
-
-
-def stage_in_mlflow(mlflow_server: MlflowServer, seeded: SeededVersion) -> str:
-    response = httpx.get(
-        f"{mlflow_server.url}/api/2.0/mlflow/model-versions/get",
-        params={"name": seeded.name, "version": seeded.version},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["model_version"]["current_stage"]
 
 
 def wait_state(api: httpx.Client, request_id: str) -> str:
@@ -124,14 +118,14 @@ def test_sdk_request_list_and_approve_to_production(
     assert isinstance(first, ApproveTransitionRequestResponse)
     assert first.activity.activity_type is ActivityType.APPROVED_REQUEST
     assert (first.activity.user_id, first.activity.comment) == ("lee", "lgtm")
-    assert stage_in_mlflow(mlflow_server, seeded) == "None"
+    assert stage_in_mlflow(mlflow_server.url, seeded) == "None"
 
     second = rosa.approve_transition_request(
         name=seeded.name, version=seeded.version, stage="Production", archive_existing_versions=True
     )
     assert second.activity.activity_type is ActivityType.APPROVED_REQUEST
     assert second.activity.user_id == "rosa"
-    assert stage_in_mlflow(mlflow_server, seeded) == "Production"
+    assert stage_in_mlflow(mlflow_server.url, seeded) == "Production"
 
     assert wait_state(api, request_id) == "APPLIED"
     assert list(dana.list_transition_requests(name=seeded.name, version=seeded.version)) == []
@@ -166,7 +160,7 @@ def test_sdk_reject(
     assert rejected.activity.activity_type is ActivityType.REJECTED_REQUEST
     assert (rejected.activity.user_id, rejected.activity.comment) == ("lee", "needs work")
     assert created.request.to_stage == "Staging"
-    assert stage_in_mlflow(mlflow_server, seeded) == "None"
+    assert stage_in_mlflow(mlflow_server.url, seeded) == "None"
     assert list(dana.list_transition_requests(name=seeded.name, version=seeded.version)) == []
 
 

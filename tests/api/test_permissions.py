@@ -3,68 +3,22 @@ with no binding for a model learns nothing about it, not even whether it exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.conftest import MlflowServer, SeededVersion, SignoffStack
-
-TRANSITIONS = "/api/2.0/mlflow/transition-requests"
-SIGNOFF = "/api/2.0/signoff"
-
-
-@pytest.fixture
-def as_user(signoff_stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
-    """`as_user(sub, *roles)`: an authenticated client of the API, closed after the test."""
-    clients: list[httpx.Client] = []
-
-    def make(sub: str, *roles: str) -> httpx.Client:
-        client = signoff_stack.client(sub, *roles)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-
-
-def assert_error(response: httpx.Response, status: int, error_code: str) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error_code", "message"}, body
-    assert body["error_code"] == error_code, body
-    assert body["message"]
-    return body["message"]
-
-
-def target(seeded: SeededVersion, stage: str) -> dict[str, str]:
-    return {"name": seeded.name, "version": seeded.version, "stage": stage}
-
-
-def create(client: httpx.Client, seeded: SeededVersion, stage: str) -> dict[str, Any]:
-    response = client.post(f"{TRANSITIONS}/create", json=target(seeded, stage))
-    assert response.status_code == 200, response.text
-    return response.json()["request"]
-
-
-def wait(client: httpx.Client, request_id: str) -> dict[str, Any]:
-    response = client.get(
-        f"{SIGNOFF}/transition-requests/wait", params={"id": request_id, "timeout_s": 30}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["request"]
-
-
-def stage_in_mlflow(mlflow_server: MlflowServer, seeded: SeededVersion) -> str:
-    response = httpx.get(
-        f"{mlflow_server.url}/api/2.0/mlflow/model-versions/get",
-        params={"name": seeded.name, "version": seeded.version},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["model_version"]["current_stage"]
+from tests.conftest import (
+    SIGNOFF,
+    TRANSITIONS,
+    MlflowServer,
+    SeededVersion,
+    assert_error,
+    create,
+    stage_in_mlflow,
+    target,
+    wait,
+)
 
 
 def model_routes(
@@ -121,7 +75,7 @@ def test_a_principal_without_a_binding_gets_403_on_every_route(
     got = dana.get(f"{SIGNOFF}/transition-requests/get", params={"id": request["id"]})
     assert got.json()["request"]["state"] == "PENDING"
     assert got.json()["request"]["approvals"] == []
-    assert stage_in_mlflow(mlflow_server, seeded) == "None"
+    assert stage_in_mlflow(mlflow_server.url, seeded) == "None"
 
 
 def test_a_missing_model_looks_exactly_like_a_forbidden_one(
@@ -217,7 +171,7 @@ def test_a_data_scientist_may_request_list_and_read_but_not_approve_or_reject(
 
     got = dana.get(f"{SIGNOFF}/transition-requests/get", params={"id": request["id"]})
     assert got.json()["request"]["state"] == "PENDING"
-    assert stage_in_mlflow(mlflow_server, seeded) == "None"
+    assert stage_in_mlflow(mlflow_server.url, seeded) == "None"
 
 
 def test_approvers_are_limited_to_the_roles_the_rule_names(

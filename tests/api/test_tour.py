@@ -4,42 +4,17 @@ against the real worker, Temporal dev server and MLflow server."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import httpx
-import pytest
 
-from tests.conftest import MlflowServer, SeededVersion, SignoffStack
-
-TRANSITIONS = "/api/2.0/mlflow/transition-requests"
-SIGNOFF = "/api/2.0/signoff"
-
-
-@pytest.fixture
-def as_user(signoff_stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
-    """`as_user(sub, *roles)`: an authenticated client of the API, closed after the test."""
-    clients: list[httpx.Client] = []
-
-    def make(sub: str, *roles: str) -> httpx.Client:
-        client = signoff_stack.client(sub, *roles)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-
-
-def mlflow_version(mlflow_server: MlflowServer, seeded: SeededVersion) -> dict[str, Any]:
-    """The version as MLflow itself has it, read without going through Signoff."""
-    response = httpx.get(
-        f"{mlflow_server.url}/api/2.0/mlflow/model-versions/get",
-        params={"name": seeded.name, "version": seeded.version},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["model_version"]
+from tests.conftest import (
+    SIGNOFF,
+    TRANSITIONS,
+    MlflowServer,
+    SeededVersion,
+    mlflow_version,
+)
 
 
 def test_tour_two_approvals_move_a_version_to_production(
@@ -48,7 +23,7 @@ def test_tour_two_approvals_move_a_version_to_production(
     as_user: Callable[..., httpx.Client],
 ) -> None:
     seeded = make_version()
-    assert mlflow_version(mlflow_server, seeded)["current_stage"] == "None"
+    assert mlflow_version(mlflow_server.url, seeded)["current_stage"] == "None"
     lee = as_user("lee", "ml-lead")
     mia = as_user("mia", "ml-lead")
     rosa = as_user("rosa", "risk-officer")
@@ -81,7 +56,7 @@ def test_tour_two_approvals_move_a_version_to_production(
     assert first.status_code == 200, first.text
     assert first.json()["activity"]["activity_type"] == "APPROVED_REQUEST"
     assert first.json()["activity"]["user_id"] == "mia"
-    assert mlflow_version(mlflow_server, seeded)["current_stage"] == "None"
+    assert mlflow_version(mlflow_server.url, seeded)["current_stage"] == "None"
 
     # The risk officer's approval completes the quorum; the answer comes once MLflow has it.
     second = rosa.post(
@@ -91,7 +66,7 @@ def test_tour_two_approvals_move_a_version_to_production(
     assert second.status_code == 200, second.text
     assert second.json()["activity"]["activity_type"] == "APPROVED_REQUEST"
     assert second.json()["activity"]["user_id"] == "rosa"
-    assert mlflow_version(mlflow_server, seeded)["current_stage"] == "Production"
+    assert mlflow_version(mlflow_server.url, seeded)["current_stage"] == "Production"
 
     # The workflow ends after its last ledger write, so the record is complete after `wait`.
     waited = lee.get(

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from pathlib import Path
@@ -18,10 +18,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import MlflowServer, SeededVersion, SignoffStack
-
-TRANSITIONS = "/api/2.0/mlflow/transition-requests"
-SIGNOFF = "/api/2.0/signoff"
+from tests.conftest import (
+    SIGNOFF,
+    TRANSITIONS,
+    MlflowServer,
+    SeededVersion,
+    SignoffStack,
+    assert_error,
+    create,
+    mlflow_version,
+    target,
+    wait,
+)
 
 ACTIVITY_FIELDS = {
     "id",
@@ -41,30 +49,6 @@ CANCEL = "CANCEL_TRANSITION_REQUEST"
 # -- helpers -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def as_user(signoff_stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
-    """`as_user(sub, *roles)`: an authenticated client of the API, closed after the test."""
-    clients: list[httpx.Client] = []
-
-    def make(sub: str, *roles: str) -> httpx.Client:
-        client = signoff_stack.client(sub, *roles)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-
-
-def assert_error(response: httpx.Response, status: int, error_code: str) -> str:
-    """MLflow's error shape with this status and code; returns the message."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["error_code"] == error_code, body
-    assert isinstance(body["message"], str) and body["message"], body
-    return body["message"]
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -73,34 +57,6 @@ def assert_recent_ms(value: Any) -> None:
     """An epoch-milliseconds timestamp from the last few minutes (not seconds, not ISO)."""
     assert isinstance(value, int)
     assert now_ms() - 300_000 < value <= now_ms() + 5_000
-
-
-def target(seeded: SeededVersion, stage: str) -> dict[str, str]:
-    return {"name": seeded.name, "version": seeded.version, "stage": stage}
-
-
-def create(client: httpx.Client, seeded: SeededVersion, stage: str, **extra: Any) -> dict:
-    response = client.post(f"{TRANSITIONS}/create", json=target(seeded, stage) | extra)
-    assert response.status_code == 200, response.text
-    return response.json()["request"]
-
-
-def wait(client: httpx.Client, request_id: str, timeout_s: float = 30) -> dict[str, Any]:
-    response = client.get(
-        f"{SIGNOFF}/transition-requests/wait", params={"id": request_id, "timeout_s": timeout_s}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["request"]
-
-
-def mlflow_version(mlflow_server: MlflowServer, seeded: SeededVersion) -> dict[str, Any]:
-    response = httpx.get(
-        f"{mlflow_server.url}/api/2.0/mlflow/model-versions/get",
-        params={"name": seeded.name, "version": seeded.version},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["model_version"]
 
 
 def open_requests(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
@@ -185,7 +141,7 @@ def test_approve_returns_an_activity_and_applies_the_transition(
     assert_recent_ms(activity["creation_timestamp"])
     assert activity["last_updated_timestamp"] >= activity["creation_timestamp"]
 
-    assert mlflow_version(mlflow_server, seeded)["current_stage"] == "Staging"
+    assert mlflow_version(mlflow_server.url, seeded)["current_stage"] == "Staging"
     assert wait(lee, request["id"])["state"] == "APPLIED"
     assert open_requests(lee, seeded) == []
 
@@ -216,7 +172,7 @@ def test_reject_closes_the_request_and_leaves_mlflow_unchanged(
     assert done["state"] == "REJECTED"
     assert "rosa" in done["reason"]
     assert done["available_actions"] == []
-    assert mlflow_version(mlflow_server, seeded)["current_stage"] == "None"
+    assert mlflow_version(mlflow_server.url, seeded)["current_stage"] == "None"
     assert open_requests(dana, seeded) == []
     # A rejected request can be asked for again.
     assert create(dana, seeded, "Production")["state"] == "PENDING"
@@ -244,7 +200,7 @@ def test_requester_cancels_their_request_with_delete(
 
     assert wait(dana, request["id"])["state"] == "CANCELLED"
     assert open_requests(dana, seeded) == []
-    assert mlflow_version(mlflow_server, seeded)["current_stage"] == "None"
+    assert mlflow_version(mlflow_server.url, seeded)["current_stage"] == "None"
     # Cancelling again: there is nothing open any more.
     again = dana.delete(
         f"{TRANSITIONS}/delete", params=target(seeded, "Staging") | {"creator": "dana"}
@@ -446,7 +402,7 @@ def test_approve_after_the_transition_was_applied_is_refused_clearly(
     code = {400: "INVALID_PARAMETER_VALUE", 404: "RESOURCE_DOES_NOT_EXIST"}[again.status_code]
     message = assert_error(again, again.status_code, code)
     assert "open" in message
-    assert mlflow_version(mlflow_server, seeded)["current_stage"] == "Staging"
+    assert mlflow_version(mlflow_server.url, seeded)["current_stage"] == "Staging"
     # ... and asking again for the stage the version is now in is refused too.
     duplicate = dana.post(f"{TRANSITIONS}/create", json=target(seeded, "Staging"))
     assert "already" in assert_error(duplicate, 400, "INVALID_PARAMETER_VALUE")
@@ -474,12 +430,12 @@ def test_an_alias_request_moves_the_alias_in_mlflow(
         )
         assert approved.status_code == 200, approved.text
         assert approved.json()["activity"]["to_stage"] == "@champion"
-        assert "champion" in mlflow_version(mlflow_server, seeded).get("aliases", [])
+        assert "champion" in mlflow_version(mlflow_server.url, seeded).get("aliases", [])
         assert wait(dana, request["id"])["state"] == "APPLIED"
 
     # The alias moved from v1 to v2; stages were not touched.
-    assert "champion" not in mlflow_version(mlflow_server, v1).get("aliases", [])
-    assert mlflow_version(mlflow_server, v2)["current_stage"] == "None"
+    assert "champion" not in mlflow_version(mlflow_server.url, v1).get("aliases", [])
+    assert mlflow_version(mlflow_server.url, v2)["current_stage"] == "None"
     already = dana.post(f"{TRANSITIONS}/create", json=target(v2, "@champion"))
     assert "already" in assert_error(already, 400, "INVALID_PARAMETER_VALUE")
 

@@ -23,6 +23,7 @@ from tests.conftest import (
     SignoffStack,
     TemporalServer,
     launch_stack,
+    stage_in_mlflow,
 )
 
 TRANSITION_PATH = "/api/2.0/mlflow/model-versions/transition-stage"
@@ -105,14 +106,6 @@ def _approve(stack: SignoffStack, sub: str, role: str, version: SeededVersion) -
     assert response.status_code == 200, response.text
 
 
-def _stage(mlflow_url: str, version: SeededVersion) -> str:
-    response = httpx.get(
-        f"{mlflow_url}/api/2.0/mlflow/model-versions/get",
-        params={"name": version.name, "version": version.version},
-    )
-    return response.json()["model_version"]["current_stage"]
-
-
 def _wait_closed(stack: SignoffStack, request_id: str, deadline_s: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + deadline_s
     with stack.client("auditor", "ml-lead") as client:
@@ -158,7 +151,7 @@ def test_approval_given_before_a_crash_still_counts(
         approved = rita.post("/api/2.0/mlflow/transition-requests/approve", json=_body(version))
     assert approved.status_code == 200, approved.text
     assert _wait_closed(stack, created.json()["request"]["id"])["state"] == "APPLIED"
-    assert _stage(stack.mlflow_url, version) == "Production"
+    assert stage_in_mlflow(stack.mlflow_url, version) == "Production"
     assert len(proxy.transitions) == 1
     _assert_record(stack, version)
 
@@ -189,7 +182,7 @@ def test_worker_killed_while_applying_applies_once(
     stack.kill_worker()  # MLflow has the call in flight; the worker will never see the answer
     proxy.release.set()
     deadline = time.monotonic() + 30
-    while _stage(stack.mlflow_url, version) != "Production":
+    while stage_in_mlflow(stack.mlflow_url, version) != "Production":
         assert time.monotonic() < deadline, "the held transition never reached MLflow"
     stack.start_worker()
 
@@ -197,5 +190,5 @@ def test_worker_killed_while_applying_applies_once(
     approver.join(timeout=60)
     assert answers and answers[0].status_code == 200, answers and answers[0].text
     assert len(proxy.transitions) == 1, "MLflow received the transition more than once"
-    assert _stage(stack.mlflow_url, version) == "Production"
+    assert stage_in_mlflow(stack.mlflow_url, version) == "Production"
     _assert_record(stack, version)

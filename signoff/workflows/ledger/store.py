@@ -15,6 +15,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import update as sql_update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -88,13 +89,15 @@ class Ledger:
 
     def record(self, update: LedgerUpdate) -> None:
         """Apply a workflow's update. Replaying the same update changes nothing."""
-        for attempt in range(2):
+        # Each IntegrityError means a concurrent writer committed one of this update's keys first;
+        # the retry sees that row and skips it, so one attempt per key (and one more) suffices.
+        attempts = len(update.activities) + 2
+        for attempt in range(attempts):
             try:
                 self._record_once(update)
                 return
             except IntegrityError:
-                # A concurrent writer inserted the same key first; the retry sees its row.
-                if attempt:
+                if attempt == attempts - 1:
                     raise
 
     def _record_once(self, update: LedgerUpdate) -> None:
@@ -104,8 +107,16 @@ class Ledger:
             if row is None:
                 session.add(_request_row(snapshot))
             elif snapshot.revision > row.revision:
-                for key, value in _request_row(snapshot).model_dump().items():
-                    setattr(row, key, value)
+                # Compared again in SQL: a newer revision may have been committed since the read.
+                session.exec(
+                    sql_update(TransitionRequestRow)
+                    .where(
+                        col(TransitionRequestRow.id) == snapshot.id,
+                        col(TransitionRequestRow.revision) < snapshot.revision,
+                    )
+                    .values(_request_row(snapshot).model_dump(exclude={"id"}))
+                    .execution_options(synchronize_session=False)
+                )
             for entry in update.activities:
                 if session.get(ActivityRow, entry.id) is None:
                     session.add(_activity_row(entry))

@@ -1,0 +1,635 @@
+"""The ledger (`signoff.workflows.ledger.Ledger`) on a real SQLite file and a real PostgreSQL
+database: schema migration, idempotent writes from at-least-once activities, and the queries
+the API serves. Every test runs on both databases through the `ledger_url` / `ledger` fixtures."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect, text
+from sqlmodel import SQLModel
+
+import signoff.workflows.ledger.store as ledger_store
+from signoff.workflows.ledger import Ledger
+from signoff.workflows.types import (
+    ActivityEntry,
+    ActivityType,
+    Approval,
+    CheckResult,
+    CheckStatus,
+    LedgerUpdate,
+    RequestSnapshot,
+    RequestState,
+)
+
+MIGRATIONS = Path(ledger_store.__file__).parent / "migrations"
+LEDGER_TABLES = {"transition_requests", "activities", "comments"}
+T0 = 1_700_000_000_000  # epoch ms
+
+
+# --------------------------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------------------------
+
+
+def snapshot(
+    request_id: str = "req-1",
+    *,
+    model: str = "fraud-detector",
+    version: str = "7",
+    target: str = "Production",
+    revision: int = 0,
+    state: RequestState = RequestState.PENDING,
+    created_ms: int = T0,
+    **changes: Any,
+) -> RequestSnapshot:
+    fields: dict[str, Any] = {
+        "id": request_id,
+        "workflow_id": f"transition/{model}/{version}/{target}",
+        "run_id": "run-0001",
+        "model": model,
+        "version": version,
+        "target": target,
+        "from_stage": "Staging",
+        "requester": "alice@example.com",
+        "comment": "ready for prod",
+        "state": state,
+        "policy_hash": "a" * 64,
+        "quorum": 2,
+        "checks": [CheckResult(check_id="metric:auc", type="metric", status=CheckStatus.RUNNING)],
+        "revision": revision,
+        "created_ms": created_ms,
+        "updated_ms": created_ms + revision,
+    }
+    return RequestSnapshot(**(fields | changes))
+
+
+def activity(
+    request_id: str = "req-1",
+    seq: int = 0,
+    *,
+    model: str = "fraud-detector",
+    version: str = "7",
+    activity_type: ActivityType = ActivityType.REQUESTED_TRANSITION,
+    timestamp: int | None = None,
+    **changes: Any,
+) -> ActivityEntry:
+    fields: dict[str, Any] = {
+        "id": f"{request_id}-{seq}",
+        "request_id": request_id,
+        "seq": seq,
+        "model": model,
+        "version": version,
+        "activity_type": activity_type,
+        "user_id": "alice@example.com",
+        "from_stage": "Staging",
+        "to_stage": "Production",
+        "comment": None,
+        "system_comment": None,
+        "creation_timestamp": T0 + seq if timestamp is None else timestamp,
+    }
+    return ActivityEntry(**(fields | changes))
+
+
+def count_rows(ledger: Ledger, table: str) -> int:
+    with ledger.engine.connect() as connection:
+        return connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()  # noqa: S608
+
+
+def run_threads(count: int, target: Callable[[int], None], timeout: float = 60.0) -> None:
+    """Run `target(i)` in `count` threads released together; re-raise the first failure. The
+    threads are daemons, so a deadlock fails the test instead of hanging the run."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def start(i: int) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            target(i)
+        except BaseException as err:  # handed to the test thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=start, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    stuck = sum(thread.is_alive() for thread in threads)
+    assert not stuck, f"{stuck} of {count} threads still running after {timeout:g} s"
+    if errors:
+        raise errors[0]
+
+
+def head_revision() -> str:
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
+
+
+def schema_state(url: str) -> tuple[set[str], list[str], list[Any]]:
+    """(tables, alembic_version rows, differences between the models and the database)."""
+    ledger = Ledger(url)
+    try:
+        with ledger.engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            versions = (
+                list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+                if "alembic_version" in tables
+                else []
+            )
+            diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+        return tables, versions, diff
+    finally:
+        ledger.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------------------------
+
+
+def test_migrate_creates_schema_on_empty_database(ledger_url: str) -> None:
+    assert schema_state(ledger_url)[0] == set()
+
+    ledger = Ledger(ledger_url)
+    try:
+        ledger.migrate()
+        ledger.ping()
+    finally:
+        ledger.dispose()
+
+    tables, versions, diff = schema_state(ledger_url)
+    assert tables == LEDGER_TABLES | {"alembic_version"}
+    assert versions == [head_revision()]
+    assert diff == [], "the migrations and the SQLModel tables disagree"
+
+
+def test_migrate_again_is_a_noop_and_keeps_data(ledger: Ledger) -> None:
+    ledger.record(LedgerUpdate(snapshot=snapshot(), activities=[activity()]))
+
+    ledger.migrate()
+    again = Ledger(ledger.url)  # a second process starting up against the same database
+    try:
+        again.migrate()
+        assert again.get_request("req-1") == snapshot()
+    finally:
+        again.dispose()
+
+    tables, versions, diff = schema_state(ledger.url)
+    assert tables == LEDGER_TABLES | {"alembic_version"}
+    assert versions == [head_revision()]
+    assert diff == []
+    assert ledger.list_activities("fraud-detector", "7") == [activity()]
+
+
+def test_migrate_from_several_starters(ledger_url: str) -> None:
+    """API and worker both migrate at start-up. On PostgreSQL they may race on a fresh
+    database (the advisory lock serialises them); on SQLite they take turns."""
+    starters = [Ledger(ledger_url) for _ in range(4)]
+    try:
+        if ledger_url.startswith("postgresql"):
+            run_threads(len(starters), lambda i: starters[i].migrate())
+        else:
+            for starter in starters:
+                starter.migrate()
+    finally:
+        for starter in starters:
+            starter.dispose()
+
+    tables, versions, diff = schema_state(ledger_url)
+    assert tables == LEDGER_TABLES | {"alembic_version"}
+    assert versions == [head_revision()]
+    assert diff == []
+
+
+# --------------------------------------------------------------------------------------------
+# record(): idempotent writes
+# --------------------------------------------------------------------------------------------
+
+
+def test_record_new_request_with_activities(ledger: Ledger) -> None:
+    update = LedgerUpdate(
+        snapshot=snapshot(),
+        activities=[activity(seq=0), activity(seq=1, activity_type=ActivityType.NEW_COMMENT)],
+    )
+
+    ledger.record(update)
+
+    assert ledger.get_request("req-1") == update.snapshot
+    assert ledger.list_activities("fraud-detector", "7") == update.activities
+
+
+def test_record_same_update_twice_changes_nothing(ledger: Ledger) -> None:
+    update = LedgerUpdate(
+        snapshot=snapshot(revision=3),
+        activities=[activity(seq=0), activity(seq=1, activity_type=ActivityType.APPROVED_REQUEST)],
+    )
+
+    ledger.record(update)
+    ledger.record(update)  # the activity was retried after its first attempt wrote
+
+    assert count_rows(ledger, "transition_requests") == 1
+    assert count_rows(ledger, "activities") == 2
+    assert ledger.get_request("req-1") == update.snapshot
+    assert ledger.list_activities("fraud-detector", "7") == update.activities
+
+
+def test_activity_ids_are_write_once(ledger: Ledger) -> None:
+    """The log is append-only: a replay carrying a different body for a known id (or an
+    older snapshot) does not rewrite history."""
+    first = activity(seq=0, comment="first")
+    ledger.record(LedgerUpdate(snapshot=snapshot(revision=1), activities=[first]))
+
+    ledger.record(
+        LedgerUpdate(
+            snapshot=snapshot(revision=1), activities=[first.model_copy(update={"comment": "x"})]
+        )
+    )
+
+    assert ledger.list_activities("fraud-detector", "7") == [first]
+
+
+def test_older_revision_does_not_overwrite_newer(ledger: Ledger) -> None:
+    newer = snapshot(revision=5, state=RequestState.APPLIED, reason=None)
+    older = snapshot(revision=2, state=RequestState.PENDING)
+    ledger.record(LedgerUpdate(snapshot=newer, activities=[activity(seq=0)]))
+
+    # A delayed retry of an earlier write lands late; its new activity still counts.
+    ledger.record(LedgerUpdate(snapshot=older, activities=[activity(seq=0), activity(seq=1)]))
+    # The API's own opening write (revision 0) after the workflow's first writes.
+    ledger.record(LedgerUpdate(snapshot=snapshot(revision=0)))
+
+    stored = ledger.get_request("req-1")
+    assert stored == newer
+    assert stored is not None and stored.state is RequestState.APPLIED
+    assert [a.id for a in ledger.list_activities("fraud-detector", "7")] == ["req-1-0", "req-1-1"]
+
+
+def test_equal_revision_does_not_overwrite(ledger: Ledger) -> None:
+    ledger.record(LedgerUpdate(snapshot=snapshot(revision=4, state=RequestState.APPLYING)))
+    ledger.record(LedgerUpdate(snapshot=snapshot(revision=4, state=RequestState.PENDING)))
+
+    stored = ledger.get_request("req-1")
+    assert stored is not None and stored.state is RequestState.APPLYING
+
+
+def test_newer_revision_overwrites_state_reason_checks_and_approvals(ledger: Ledger) -> None:
+    ledger.record(LedgerUpdate(snapshot=snapshot(revision=1), activities=[activity(seq=0)]))
+    evidence: dict[str, Any] = {
+        "metric": "auc",
+        "value": 0.8731,
+        "threshold": 0.8,
+        "passed": True,
+        "missing": None,
+        "runs": ["r1", "r2"],
+        "nested": {"url": "https://ci.example/run/42?x=1&y=2", "attempts": [1, 2, 3]},
+        "note": "naïve “quoted” ✓ 'single' \"double\" \\ back",
+        "big": 2**53,
+    }
+    newer = snapshot(
+        revision=6,
+        state=RequestState.FAILED_VALIDATION,
+        reason="check metric:auc failed: 0.61 < 0.80",
+        run_id="run-0002",
+        updated_ms=T0 + 9_999,
+        checks=[
+            CheckResult(
+                check_id="metric:auc",
+                type="metric",
+                status=CheckStatus.FAILED,
+                summary="auc 0.61 < 0.80",
+                evidence=evidence,
+                finished_ms=T0 + 5_000,
+            ),
+            CheckResult(
+                check_id="tag:validated_by",
+                type="tag",
+                status=CheckStatus.CANCELLED,
+                evidence={},
+            ),
+        ],
+        approvals=[
+            Approval(user_id="bob@example.com", creation_timestamp=T0 + 100, comment="lgtm"),
+            Approval(user_id="carol@example.com", creation_timestamp=T0 + 200),
+        ],
+    )
+
+    ledger.record(
+        LedgerUpdate(
+            snapshot=newer,
+            activities=[activity(seq=1, activity_type=ActivityType.APPROVED_REQUEST)],
+        )
+    )
+
+    stored = ledger.get_request("req-1")
+    assert stored == newer
+    assert stored is not None
+    assert stored.checks[0].evidence == evidence
+    assert type(stored.checks[0].evidence["big"]) is int
+    assert stored.approvals[1].comment is None
+    assert count_rows(ledger, "transition_requests") == 1
+    assert [a.seq for a in ledger.list_activities("fraud-detector", "7")] == [0, 1]
+
+    # And it can be cleared again by a still newer revision.
+    cleared = newer.model_copy(
+        update={"revision": 7, "reason": None, "approvals": [], "checks": []}
+    )
+    ledger.record(LedgerUpdate(snapshot=cleared))
+    assert ledger.get_request("req-1") == cleared
+
+
+# --------------------------------------------------------------------------------------------
+# record(): concurrency
+# --------------------------------------------------------------------------------------------
+
+
+def test_concurrent_overlapping_records(ledger: Ledger) -> None:
+    """Retried activities and the API's opening write race on the same keys. Whatever the
+    interleaving: no error escapes, one row per request at the highest revision recorded, every
+    activity exactly once."""
+    requests = ["req-a", "req-b", "req-c"]
+    revisions = 8
+    updates = [
+        LedgerUpdate(
+            snapshot=snapshot(
+                request_id,
+                version=str(index),
+                revision=revision,
+                state=RequestState.APPLIED if revision == revisions - 1 else RequestState.PENDING,
+                reason=f"rev {revision}",
+            ),
+            # Each batch carries its own activity and the one before (a replay).
+            activities=[
+                activity(request_id, seq, version=str(index))
+                for seq in (revision - 1, revision)
+                if seq >= 0
+            ],
+        )
+        for index, request_id in enumerate(requests)
+        for revision in range(revisions)
+    ]
+    threads = 8
+    rounds = 4
+
+    def writer(i: int) -> None:
+        rng = random.Random(i)  # every thread writes every update, each in its own order
+        for _ in range(rounds):
+            batch = updates[:]
+            rng.shuffle(batch)
+            for update in batch:
+                ledger.record(update)
+
+    run_threads(threads, writer)
+
+    assert count_rows(ledger, "transition_requests") == len(requests)
+    assert count_rows(ledger, "activities") == len(requests) * revisions
+    for index, request_id in enumerate(requests):
+        stored = ledger.get_request(request_id)
+        assert stored is not None
+        assert (stored.revision, stored.state, stored.reason) == (
+            revisions - 1,
+            RequestState.APPLIED,
+            f"rev {revisions - 1}",
+        )
+        entries = ledger.list_activities("fraud-detector", str(index))
+        assert [e.id for e in entries] == [f"{request_id}-{seq}" for seq in range(revisions)]
+
+
+def test_concurrent_revisions_keep_the_highest(ledger: Ledger) -> None:
+    """Writers of different revisions of one request racing: the newest always wins, never a
+    slower writer of an older revision that read the row before the newest committed."""
+    ledger.record(LedgerUpdate(snapshot=snapshot(revision=0)))
+    threads = 8
+    counter = itertools.count(1)
+    lock = threading.Lock()
+    highest = 0
+
+    def writer(_: int) -> None:
+        nonlocal highest
+        for _ in range(25):
+            with lock:
+                revision = next(counter)
+                highest = max(highest, revision)
+            ledger.record(
+                LedgerUpdate(snapshot=snapshot(revision=revision, reason=f"rev {revision}"))
+            )
+
+    run_threads(threads, writer)
+
+    stored = ledger.get_request("req-1")
+    assert stored is not None
+    assert (stored.revision, stored.reason) == (highest, f"rev {highest}")
+
+
+def test_slow_writer_of_older_revision_loses(ledger: Ledger) -> None:
+    """The interleaving that at-least-once activities make possible, forced: a writer of
+    revision 2 reads the row (revision 1), stalls just before writing, and a writer of revision 3
+    commits meanwhile. The stalled write must not bring revision 2 back."""
+    ledger.record(LedgerUpdate(snapshot=snapshot(revision=1)))
+    slow = threading.current_thread()
+    newer_committed = threading.Event()
+
+    def stall(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        is_write = statement.lstrip().upper().startswith(("UPDATE", "INSERT"))
+        if threading.current_thread() is slow and is_write and not newer_committed.is_set():
+            fast = threading.Thread(
+                target=ledger.record,
+                args=(LedgerUpdate(snapshot=snapshot(revision=3, state=RequestState.APPLIED)),),
+            )
+            fast.start()
+            fast.join(timeout=3)  # a correct store may make it wait for the slow writer
+            newer_committed.set()
+
+    event.listen(ledger.engine, "before_cursor_execute", stall)
+    try:
+        ledger.record(LedgerUpdate(snapshot=snapshot(revision=2, reason="stale")))
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", stall)
+    assert newer_committed.is_set(), "the slow writer never wrote"
+
+    stored = ledger.get_request("req-1")
+    assert stored is not None
+    assert (stored.revision, stored.state, stored.reason) == (3, RequestState.APPLIED, None)
+
+
+# --------------------------------------------------------------------------------------------
+# Queries
+# --------------------------------------------------------------------------------------------
+
+
+def test_list_activities_oldest_first_across_requests(ledger: Ledger) -> None:
+    # Two requests on fraud-detector v7, written out of order; ties on the timestamp fall back
+    # to seq.
+    first = [
+        activity("req-1", 0, timestamp=T0 + 10),
+        activity("req-1", 1, timestamp=T0 + 30, activity_type=ActivityType.REJECTED_REQUEST),
+    ]
+    second = [
+        activity("req-2", 0, timestamp=T0 + 20),
+        activity("req-2", 2, timestamp=T0 + 40, activity_type=ActivityType.APPROVED_REQUEST),
+        activity("req-2", 1, timestamp=T0 + 40, activity_type=ActivityType.NEW_COMMENT),
+    ]
+    ledger.record(LedgerUpdate(snapshot=snapshot("req-2", created_ms=T0 + 20), activities=second))
+    ledger.record(LedgerUpdate(snapshot=snapshot("req-1"), activities=first))
+    # Noise: the same model at another version, another model at the same version.
+    ledger.record(
+        LedgerUpdate(
+            snapshot=snapshot("req-3", version="8"),
+            activities=[activity("req-3", 0, version="8", timestamp=T0)],
+        )
+    )
+    ledger.record(
+        LedgerUpdate(
+            snapshot=snapshot("req-4", model="churn"),
+            activities=[activity("req-4", 0, model="churn", timestamp=T0 + 15)],
+        )
+    )
+
+    entries = ledger.list_activities("fraud-detector", "7")
+
+    assert [e.id for e in entries] == ["req-1-0", "req-2-0", "req-1-1", "req-2-1", "req-2-2"]
+    assert entries == sorted(first + second, key=lambda e: (e.creation_timestamp, e.seq))
+    assert [e.id for e in ledger.list_activities("fraud-detector", "8")] == ["req-3-0"]
+    assert [e.id for e in ledger.list_activities("churn", "7")] == ["req-4-0"]
+    assert ledger.list_activities("fraud-detector", "9") == []
+    assert ledger.list_activities("fraud", "7") == []
+
+
+def test_list_requests_filters_and_newest_first(ledger: Ledger) -> None:
+    rows = [
+        snapshot("r-old-applied", created_ms=T0 + 1, state=RequestState.APPLIED, revision=4),
+        snapshot("r-pending", created_ms=T0 + 5),
+        snapshot("r-applying", created_ms=T0 + 3, state=RequestState.APPLYING, revision=3),
+        snapshot("r-rejected", created_ms=T0 + 4, state=RequestState.REJECTED, revision=2),
+        snapshot("r-v8", version="8", created_ms=T0 + 6),
+        snapshot("r-churn", model="churn", created_ms=T0 + 7, state=RequestState.EXPIRED),
+        snapshot("r-churn-open", model="churn", created_ms=T0 + 2),
+    ]
+    for row in rows:
+        ledger.record(LedgerUpdate(snapshot=row))
+
+    def ids(**filters: Any) -> list[str]:
+        return [r.id for r in ledger.list_requests(**filters)]
+
+    assert ids(model="fraud-detector", version="7") == [
+        "r-pending",
+        "r-rejected",
+        "r-applying",
+        "r-old-applied",
+    ]
+    assert ids(model="fraud-detector", version="7", open_only=True) == ["r-pending", "r-applying"]
+    assert ids(model="fraud-detector") == [
+        "r-v8",
+        "r-pending",
+        "r-rejected",
+        "r-applying",
+        "r-old-applied",
+    ]
+    assert ids(model="churn", open_only=True) == ["r-churn-open"]
+    assert ids(open_only=True) == ["r-v8", "r-pending", "r-applying", "r-churn-open"]
+    assert ids() == [r.id for r in sorted(rows, key=lambda r: r.created_ms, reverse=True)]
+    assert ids(limit=2) == ["r-churn", "r-v8"]
+    assert ids(model="fraud-detector", version="9") == []
+    assert ids(model="nobody") == []
+    assert ledger.list_requests(model="churn", version="7") == [rows[5], rows[6]]
+
+
+def test_get_request_unknown_id(ledger: Ledger) -> None:
+    assert ledger.get_request("no-such-request") is None
+    ledger.record(LedgerUpdate(snapshot=snapshot("req-1")))
+    assert ledger.get_request("req-2") is None
+    assert ledger.get_request("REQ-1") is None
+    assert ledger.get_request("req-%") is None
+
+
+# --------------------------------------------------------------------------------------------
+# Awkward values
+# --------------------------------------------------------------------------------------------
+
+AWKWARD = [
+    'it\'s "quoted"',
+    "Robert'); DROP TABLE activities;--",
+    "modèle-détection-🚀-模型",
+    "100%_match\\back\\slash",
+    "semi;colon -- comment /* block */ $1 :name ? %s %(x)s",
+    "line\nbreak\ttab",
+]
+AWKWARD_VERSION = "v'7\";--"
+
+
+@pytest.mark.parametrize("value", AWKWARD, ids=range(len(AWKWARD)))
+def test_awkward_values_round_trip_unchanged(ledger: Ledger, value: str) -> None:
+    request = snapshot(
+        "req-awkward",
+        model=value,
+        version=AWKWARD_VERSION,
+        target="@champion",
+        requester=f"{value}@example.com",
+        comment=value,
+        reason=value,
+        approvals=[Approval(user_id=value, creation_timestamp=T0, comment=value)],
+        checks=[
+            CheckResult(
+                check_id=value,
+                type="http",
+                status=CheckStatus.PASSED,
+                summary=value,
+                evidence={value: value, "list": [value]},
+            )
+        ],
+        revision=1,
+    )
+    entries = [
+        activity(
+            "req-awkward",
+            0,
+            model=value,
+            version=AWKWARD_VERSION,
+            user_id=value,
+            comment=value,
+            system_comment=value,
+        ),
+        activity(
+            "req-awkward",
+            1,
+            model=value,
+            version=AWKWARD_VERSION,
+            activity_type=ActivityType.NEW_COMMENT,
+        ),
+    ]
+    # Another model on the same version: it must stay out of every answer.
+    ledger.record(
+        LedgerUpdate(
+            snapshot=snapshot("req-other", model="other", version=AWKWARD_VERSION),
+            activities=[activity("req-other", 0, model="other", version=AWKWARD_VERSION)],
+        )
+    )
+
+    ledger.record(LedgerUpdate(snapshot=request, activities=entries))
+
+    assert ledger.get_request("req-awkward") == request
+    assert ledger.list_requests(model=value) == [request]
+    assert ledger.list_requests(model=value, version=AWKWARD_VERSION, open_only=True) == [request]
+    assert ledger.list_activities(value, AWKWARD_VERSION) == entries
+    assert count_rows(ledger, "activities") == 3
+    assert schema_state(ledger.url)[0] == LEDGER_TABLES | {"alembic_version"}
+
+    # The overwrite by a newer revision carries them as well.
+    newer = request.model_copy(
+        update={"revision": 2, "reason": f"{value} (2)", "state": RequestState.REJECTED}
+    )
+    ledger.record(LedgerUpdate(snapshot=newer, activities=entries))
+    assert ledger.get_request("req-awkward") == newer
+    assert ledger.list_requests(model=value, version=AWKWARD_VERSION) == [newer]
+    assert ledger.list_activities(value, AWKWARD_VERSION) == entries
