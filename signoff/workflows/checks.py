@@ -3,6 +3,8 @@ evidence from MLflow, these functions decide, so the verdicts are testable witho
 
 from __future__ import annotations
 
+import math
+
 from signoff.policies import MetricCheck, TagCheck
 from signoff.workflows.types import CheckResult, CheckStatus
 
@@ -19,6 +21,11 @@ def evaluate_metric(check: MetricCheck, metrics: dict[str, float]) -> CheckResul
             evidence,
         )
     evidence["value"] = value
+    if math.isnan(value):
+        # NaN compares false with every bound, so without this it would pass them all.
+        return _result(
+            check, CheckStatus.FAILED, f"{check.name} is NaN, which meets no bound", evidence
+        )
     if check.min is not None and value < check.min:
         return _result(
             check, CheckStatus.FAILED, f"{check.name} = {value} < min {check.min}", evidence

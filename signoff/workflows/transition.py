@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from signoff.policies import (
@@ -189,6 +189,9 @@ class TransitionWorkflow:
                 retry_policy=_CHECK_RETRY,
             )
         except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                # The request was decided and this check cancelled: `run` marks it CANCELLED.
+                return
             result = CheckResult(
                 check_id=check.check_id,
                 type=check.type,
