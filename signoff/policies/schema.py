@@ -181,6 +181,17 @@ Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
 """A positive timedelta written as "7d", "2h", "30m", "45s", "1d12h", seconds, or ISO 8601."""
 
 
+def format_duration(value: timedelta) -> str:
+    """The short form people write in policies: 7d, 1d12h, 30m, 1.5s."""
+    whole = int(value.total_seconds())
+    parts = [(whole // 86400, "d"), (whole % 86400 // 3600, "h"), (whole % 3600 // 60, "m")]
+    text = "".join(f"{amount}{unit}" for amount, unit in parts if amount)
+    seconds = value.total_seconds() - (whole - whole % 60)
+    if seconds or not text:
+        text += f"{seconds:g}s"
+    return text
+
+
 # --------------------------------------------------------------------------------------------
 # Checks
 # --------------------------------------------------------------------------------------------

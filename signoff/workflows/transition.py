@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         Check,
         approval_refusal,
         cancel_refusal,
+        format_duration,
         quorum_met,
         rejection_refusal,
     )
@@ -47,7 +48,8 @@ NOT_OPEN = "NotOpen"
 
 SYSTEM_USER = "signoff"
 APPLY_WAIT = timedelta(seconds=10)
-"""How long the approval that completes the quorum waits to report the applied transition."""
+"""How long the approval that completes the quorum waits to report the applied transition
+(in MLflow and in the ledger) before it answers anyway."""
 
 _LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -77,6 +79,7 @@ class TransitionWorkflow:
         self._updated_ms = inp.created_ms
         self._unwritten: list[ActivityEntry] = []
         self._dirty = False
+        self._writing = False
         self._finished = False
 
     # -- main line --------------------------------------------------------------------------
@@ -87,12 +90,12 @@ class TransitionWorkflow:
         self._log(ActivityType.REQUESTED_TRANSITION, inp.requester.sub, comment=inp.comment)
         checks = [asyncio.create_task(self._run_check(check)) for check in inp.rule.checks]
 
-        expires_ms = inp.created_ms + int(inp.rule.expires_after.total_seconds() * 1000)
-        remaining = timedelta(milliseconds=max(0, expires_ms - self._now_ms()))
         try:
-            await workflow.wait_condition(self._decided, timeout=remaining)
+            # Expiry runs on Temporal's clock from the workflow's start, not the API's clock.
+            await workflow.wait_condition(self._decided, timeout=inp.rule.expires_after)
         except TimeoutError:
-            self._close(RequestState.EXPIRED, f"no decision within {inp.rule.expires_after}")
+            expiry = format_duration(inp.rule.expires_after)
+            self._close(RequestState.EXPIRED, f"no decision within {expiry}")
 
         if self._state is RequestState.PENDING:
             failed = [c for c in self._checks.values() if c.status is CheckStatus.FAILED]
@@ -196,7 +199,9 @@ class TransitionWorkflow:
                 check_id=check.check_id,
                 type=check.type,
                 status=CheckStatus.FAILED,
-                summary=f"did not finish within {check.timeout}: {_cause_message(err)}",
+                summary=(
+                    f"did not finish within {format_duration(check.timeout)}: {_cause_message(err)}"
+                ),
                 evidence={"error": _cause_message(err)},
             )
         result.finished_ms = self._now_ms()
@@ -215,9 +220,13 @@ class TransitionWorkflow:
         )
         entry = self._log(ActivityType.APPROVED_REQUEST, sub, comment=decision.comment)
         if self._ready_to_apply():
-            # This approval completes the request: answer once MLflow has the transition.
+            # This approval completes the request: answer once MLflow has the transition and
+            # the ledger has it too, so the approver reads their own write.
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: not self._state.is_open, timeout=APPLY_WAIT)
+                await workflow.wait_condition(
+                    lambda: not self._state.is_open and self._ledger_caught_up(),
+                    timeout=APPLY_WAIT,
+                )
         return entry
 
     @approve.validator
@@ -355,12 +364,17 @@ class TransitionWorkflow:
             if not self._dirty:
                 return
             batch, self._unwritten, self._dirty = self._unwritten, [], False
+            self._writing = True
             await workflow.execute_activity_method(
                 SignoffActivities.record_ledger,
                 LedgerUpdate(snapshot=self._snapshot(), activities=batch),
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=_LEDGER_RETRY,
             )
+            self._writing = False
+
+    def _ledger_caught_up(self) -> bool:
+        return not self._dirty and not self._writing
 
     def _snapshot(self) -> RequestSnapshot:
         info = workflow.info()

@@ -21,6 +21,7 @@ from signoff.policies import (
     TransitionRule,
     check_policy_file,
     default_policy_path,
+    format_duration,
     is_alias,
     load_policy,
     load_policy_text,
@@ -666,3 +667,12 @@ def test_check_policy_file_and_error_text(tmp_path: Path) -> None:
 def test_policy_issue_str() -> None:
     assert str(PolicyIssue("p.yaml", 7, "bad")) == "p.yaml:7: bad"
     assert str(PolicyIssue("p.yaml", None, "bad")) == "p.yaml: bad"
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [("7d", "7d"), ("1d12h", "1d12h"), ("30m", "30m"), ("45s", "45s"), ("1h30m15s", "1h30m15s")],
+)
+def test_durations_are_shown_as_they_are_written(written: str, shown: str) -> None:
+    rule = TransitionRule.model_validate({"to": "Staging", "expires_after": written})
+    assert format_duration(rule.expires_after) == shown

@@ -555,7 +555,7 @@ transitions:
 
     final = await harness.outcome(inp)
     assert final.state is RequestState.EXPIRED
-    assert final.reason == "no decision within 1:00:00"
+    assert final.reason == "no decision within 1h"
     assert await harness.stage(version) == "None"
     assert harness.trail(version) == [(ActivityType.REQUESTED_TRANSITION, "alice")]
     row = harness.ledger.get_request(inp.request_id)
