@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     api_url: str = Field(
         "http://127.0.0.1:8000", description="Where CLI client commands find the API."
     )
+    public_url: str | None = Field(
+        None, description="Where CI jobs reach the API for callbacks; default: api_url."
+    )
+
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr | None = None
+    jenkins_url: str | None = None
+    jenkins_user: str | None = None
+    jenkins_token: SecretStr | None = None
     token: SecretStr | None = Field(None, description="Bearer token used by CLI client commands.")
 
     @model_validator(mode="after")
@@ -61,6 +70,10 @@ class Settings(BaseSettings):
         if self.policy_file is not None:
             return self.policy_file
         return Path(__file__).parent / "policies" / "default.yaml"
+
+    @property
+    def callback_base_url(self) -> str:
+        return (self.public_url or self.api_url).rstrip("/")
 
     @property
     def uses_placeholder_secret(self) -> bool:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from signoff.policies.schema import (
+    CHECK_TYPES,
     DEFER_SEMANTIC_CHECKS,
     Loc,
     PermissionLevel,
@@ -360,7 +361,7 @@ def _message(error: ErrorDetails) -> str:
         tags = str(ctx.get("expected_tags", "")).replace("'", "")
         return f"{ctx.get('tag')!r} is not a check type; use one of {tags}"
     if kind == "union_tag_not_found":
-        return "a check needs a type (metric or tag)"
+        return f"a check needs a type ({', '.join(CHECK_TYPES)})"
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error", error["msg"]))
     if kind == "greater_than_equal":

@@ -245,7 +245,93 @@ class TagCheck(BaseCheck):
         return f"tag:{self.key}"
 
 
-Check = Annotated[MetricCheck | TagCheck, Field(discriminator="type")]
+class SignatureCheck(BaseCheck):
+    """The version's MLflow model declares an input (and, by default, output) signature."""
+
+    type: Literal["signature"] = "signature"
+    require_outputs: bool = True
+
+    @property
+    def check_id(self) -> str:
+        return "signature"
+
+
+class CompareCheck(BaseCheck):
+    """A run metric against the same metric of the version now at the target (the champion).
+    `beat`: strictly better; `not_worse`: no worse than the champion by more than `tolerance`.
+    Passes, saying so, when there is no champion yet."""
+
+    type: Literal["compare"] = "compare"
+    metric: str = Field(min_length=1)
+    mode: Literal["beat", "not_worse"] = "not_worse"
+    higher_is_better: bool = True
+    tolerance: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+
+    @property
+    def check_id(self) -> str:
+        return f"compare:{self.metric}"
+
+
+class HttpCheck(BaseCheck):
+    """POST the request's context as JSON to `url`; a 2xx answer `{"passed": bool,
+    "details": ...}` decides."""
+
+    type: Literal["http"] = "http"
+    url: str = Field(pattern=r"^https?://\S+$")
+    name: str | None = Field(None, min_length=1, description="Default: the URL.")
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def check_id(self) -> str:
+        return f"http:{self.name or self.url}"
+
+
+class GithubActionsCheck(BaseCheck):
+    """Dispatch a workflow_dispatch workflow and wait for its conclusion (by callback, else
+    by polling the run)."""
+
+    type: Literal["github_actions"] = "github_actions"
+    repo: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    workflow: str = Field(min_length=1, description="File name (validate.yml) or numeric id.")
+    ref: str = "main"
+    inputs: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = timedelta(hours=1)
+    poll_interval: Duration = timedelta(seconds=30)
+
+    @property
+    def check_id(self) -> str:
+        return f"github_actions:{self.repo}/{self.workflow}"
+
+
+class JenkinsCheck(BaseCheck):
+    """Trigger a parameterized Jenkins job and wait for its build's result (by callback, else
+    by polling the queue item and the build)."""
+
+    type: Literal["jenkins"] = "jenkins"
+    job: str = Field(min_length=1, description="Job name; folders as 'folder/job'.")
+    parameters: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = timedelta(hours=1)
+    poll_interval: Duration = timedelta(seconds=30)
+
+    @property
+    def check_id(self) -> str:
+        return f"jenkins:{self.job}"
+
+
+CHECK_TYPES = ("metric", "tag", "signature", "compare", "http", "github_actions", "jenkins")
+CI_CHECK_TYPES = ("github_actions", "jenkins")
+"""Checks that run in an external CI system and report back by callback or polling."""
+
+Check = Annotated[
+    MetricCheck
+    | TagCheck
+    | SignatureCheck
+    | CompareCheck
+    | HttpCheck
+    | GithubActionsCheck
+    | JenkinsCheck,
+    Field(discriminator="type"),
+]
 
 
 # --------------------------------------------------------------------------------------------

@@ -457,7 +457,7 @@ transitions:
     checks:
       - {type: metric, name: auc}
       - name: x
-        type: github_actions
+        type: smoke_test
       - {key: x}
       - type: tag
         key: k
@@ -468,10 +468,14 @@ transitions:
         (6, "transitions[0].checks[0]: the metric check on 'auc' needs min, max or both"),
         (
             8,
-            "transitions[0].checks[1].type: 'github_actions' is not a check type; use one of "
-            "metric, tag",
+            "transitions[0].checks[1].type: 'smoke_test' is not a check type; use one of "
+            "metric, tag, signature, compare, http, github_actions, jenkins",
         ),
-        (9, "transitions[0].checks[2].type: a check needs a type (metric or tag)"),
+        (
+            9,
+            "transitions[0].checks[2].type: a check needs a type (metric, tag, signature, "
+            "compare, http, github_actions, jenkins)",
+        ),
         (
             12,
             "transitions[0].checks[3].timeout: 'forever' is not a duration; write e.g. 7d, 2h, "
