@@ -53,21 +53,17 @@ class CreateTransitionRequest(_Body):
     comment: Comment = None
 
 
-class ApproveTransitionRequest(_Body):
-    name: ModelName
-    version: Version
-    stage: Target
-    archive_existing_versions: bool = Field(
-        False, description="Accepted for compatibility; the policy rule decides."
-    )
-    comment: Comment = None
-
-
 class RejectTransitionRequest(_Body):
     name: ModelName
     version: Version
     stage: Target
     comment: Comment = None
+
+
+class ApproveTransitionRequest(RejectTransitionRequest):
+    archive_existing_versions: bool = Field(
+        False, description="Accepted for compatibility; the policy rule decides."
+    )
 
 
 def activity_json(entry: ActivityEntry) -> dict[str, Any]:
@@ -146,15 +142,16 @@ def open_request_activity_json(
     request: RequestSnapshot, policy: Policy, viewer: Principal
 ) -> dict[str, Any]:
     """An open request as Databricks lists it: a REQUESTED_TRANSITION activity."""
-    return {
-        "id": request.id,
-        "activity_type": "REQUESTED_TRANSITION",
-        "creation_timestamp": request.created_ms,
-        "last_updated_timestamp": request.updated_ms,
-        "from_stage": request.from_stage,
-        "to_stage": request.target,
-        "user_id": request.requester,
-        "comment": request.comment,
-        "available_actions": available_actions(policy, request, viewer),
-        "state": request.state.value,
-    }
+    full = transition_request_json(request, policy, viewer)
+    keys = (
+        "id",
+        "creation_timestamp",
+        "last_updated_timestamp",
+        "from_stage",
+        "to_stage",
+        "user_id",
+        "comment",
+        "available_actions",
+        "state",
+    )
+    return {"activity_type": "REQUESTED_TRANSITION"} | {key: full[key] for key in keys}

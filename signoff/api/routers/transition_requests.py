@@ -82,15 +82,12 @@ async def create_transition_request(
 
 async def _decide(
     action: str,
-    *,
-    name: str,
-    version: str,
-    stage: str,
-    comment: str | None,
+    target: RejectTransitionRequest,
     principal: Principal,
     services: ServicesDep,
     transitions: TransitionsDep,
 ) -> dict[str, Any]:
+    name, version, stage, comment = target.name, target.version, target.stage, target.comment
     require_permission(services, principal, name, PermissionLevel.CAN_READ)
     try:
         entry = await transitions.decide(
@@ -127,16 +124,7 @@ async def approve_transition_request(
     services: ServicesDep,
     transitions: TransitionsDep,
 ) -> dict[str, Any]:
-    return await _decide(
-        "approve",
-        name=body.name,
-        version=body.version,
-        stage=body.stage,
-        comment=body.comment,
-        principal=principal,
-        services=services,
-        transitions=transitions,
-    )
+    return await _decide("approve", body, principal, services, transitions)
 
 
 @router.post("/reject")
@@ -146,16 +134,7 @@ async def reject_transition_request(
     services: ServicesDep,
     transitions: TransitionsDep,
 ) -> dict[str, Any]:
-    return await _decide(
-        "reject",
-        name=body.name,
-        version=body.version,
-        stage=body.stage,
-        comment=body.comment,
-        principal=principal,
-        services=services,
-        transitions=transitions,
-    )
+    return await _decide("reject", body, principal, services, transitions)
 
 
 @router.delete("/delete")
@@ -183,16 +162,8 @@ async def delete_transition_request(
             f"there is no open request by {creator!r} to move version {version} of {name!r} "
             f"to {stage}"
         )
-    return await _decide(
-        "cancel",
-        name=name,
-        version=version,
-        stage=stage,
-        comment=comment,
-        principal=principal,
-        services=services,
-        transitions=transitions,
-    )
+    target = RejectTransitionRequest(name=name, version=version, stage=stage, comment=comment)
+    return await _decide("cancel", target, principal, services, transitions)
 
 
 @router.get("/list")
