@@ -6,12 +6,23 @@ environment variables (or a `.env` file), so one export configures the whole sta
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET_PLACEHOLDER = "change-me-signoff-dev-secret"  # noqa: S105 - a known placeholder
 """The development secret shipped as default. Accepted only by `signoff dev`."""
@@ -19,6 +30,112 @@ DEV_JWT_SECRET_PLACEHOLDER = "change-me-signoff-dev-secret"  # noqa: S105 - a kn
 
 class InsecureSettingsError(ValueError):
     """Raised when a process outside `signoff dev` would run with the placeholder secret."""
+
+
+OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+"""Signature algorithms an OIDC issuer may be allowed: asymmetric ones that python-jose
+implements. HS* (a shared secret; with a public key as the "secret" it is the classic
+algorithm-confusion forgery) and `none` are never accepted from an issuer; PS* would be fine in
+principle but python-jose 3.x does not implement it."""
+
+DEFAULT_OIDC_ALGORITHMS = ["RS256", "ES256"]
+
+_JSON_TYPE_NAMES: dict[type, str] = {
+    dict: "object",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_key_source_url(value: str, what: str) -> str:
+    """Signing keys fetched over plain http could be swapped in transit, which is a forged
+    token away from any role; only loopback (tests, a sidecar) may use http."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} {value!r} is not an http(s) URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"{what} {value!r} must use https (plain http is allowed only on loopback), "
+            "since the signing keys are fetched from it"
+        )
+    return value
+
+
+class OidcIssuer(BaseModel):
+    """One trusted OIDC token issuer, an item of `SIGNOFF_OIDC_ISSUERS` (a JSON list):
+
+        [{"issuer": "https://keycloak.example/realms/ml", "audience": "signoff",
+          "roles_claim": "realm_access.roles"},
+         {"issuer": "https://token.actions.githubusercontent.com", "audience": "signoff"}]
+
+    `jwks_url` defaults to the `jwks_uri` of `{issuer}/.well-known/openid-configuration`;
+    `algorithms` to RS256 and ES256; `roles_claim` to `SIGNOFF_ROLES_CLAIM`. An explicit
+    `"roles_claim": null` says the issuer's tokens carry no roles at all, so only the policy's
+    `identities:` rules can grant any (advisable for CI issuers). Whenever the policy has
+    `identities:` rules for an issuer, those rules are the only source of its roles and the
+    roles claim is ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = Field(description="Exactly the `iss` of the issuer's tokens.")
+    audience: str = Field(min_length=1, description="The `aud` its tokens must carry.")
+    jwks_url: str | None = Field(None, description="Default: discovered from the issuer.")
+    algorithms: list[str] = Field(default_factory=lambda: list(DEFAULT_OIDC_ALGORITHMS))
+    roles_claim: str | None = Field(
+        None, description="Default: SIGNOFF_ROLES_CLAIM; null: its tokens carry no roles."
+    )
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        return check_key_source_url(value, "the issuer")
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_key_source_url(value, "jwks_url")
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"list at least one algorithm ({', '.join(OIDC_ALGORITHMS)})")
+        for alg in value:
+            if alg in OIDC_ALGORITHMS:
+                continue
+            if alg.upper().startswith("HS") or alg.lower() == "none":
+                raise ValueError(
+                    f"{alg!r} is never accepted from an OIDC issuer: tokens from an issuer are "
+                    f"verified with its public keys; use {', '.join(OIDC_ALGORITHMS)}"
+                )
+            if alg.upper().startswith("PS"):
+                raise ValueError(f"{alg!r} is not supported by python-jose; use RS* or ES*")
+            raise ValueError(f"{alg!r} is not a signature algorithm Signoff accepts from an issuer")
+        return list(dict.fromkeys(value))
+
+    @field_validator("roles_claim")
+    @classmethod
+    def _claim_path(cls, value: str | None) -> str | None:
+        if value is not None and not all(value.split(".")):
+            raise ValueError(f"roles_claim {value!r} is not a claim name or dotted path")
+        return value
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
 class Settings(BaseSettings):
@@ -44,6 +161,10 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     roles_claim: str = "roles"
+    oidc_issuers: Annotated[list[OidcIssuer], NoDecode] = Field(
+        default_factory=list,
+        description="SIGNOFF_OIDC_ISSUERS: a JSON list of trusted OIDC issuers (OidcIssuer).",
+    )
 
     api_url: str = Field(
         "http://127.0.0.1:8000", description="Where CLI client commands find the API."
@@ -58,6 +179,50 @@ class Settings(BaseSettings):
     jenkins_user: str | None = None
     jenkins_token: SecretStr | None = None
     token: SecretStr | None = Field(None, description="Bearer token used by CLI client commands.")
+
+    @field_validator("oidc_issuers", mode="before")
+    @classmethod
+    def _parse_oidc_issuers(cls, value: Any) -> Any:
+        if not isinstance(value, str | bytes):
+            return value
+        text = value.strip() if isinstance(value, str) else value.decode().strip()
+        if not text:
+            return []
+        example = '[{"issuer": "https://idp.example", "audience": "signoff"}]'
+        try:
+            parsed = json.loads(text)
+        except ValueError as err:
+            raise ValueError(
+                f"SIGNOFF_OIDC_ISSUERS is not valid JSON ({err}); expected a list such as {example}"
+            ) from None
+        if not isinstance(parsed, list):
+            raise ValueError(
+                f"SIGNOFF_OIDC_ISSUERS must be a JSON list of issuers such as {example}, "
+                f"got a JSON {_JSON_TYPE_NAMES.get(type(parsed), 'value')}"
+            )
+        return parsed
+
+    @field_validator("oidc_issuers")
+    @classmethod
+    def _check_oidc_issuers(cls, value: list[OidcIssuer], info: ValidationInfo) -> list[OidcIssuer]:
+        # jwt_issuer and roles_claim are declared above, so they are validated already.
+        jwt_issuer = info.data.get("jwt_issuer")
+        roles_claim = info.data.get("roles_claim", "roles")
+        seen: set[str] = set()
+        resolved: list[OidcIssuer] = []
+        for item in value:
+            if item.issuer in seen:
+                raise ValueError(f"SIGNOFF_OIDC_ISSUERS lists the issuer {item.issuer!r} twice")
+            seen.add(item.issuer)
+            if jwt_issuer is not None and item.issuer == jwt_issuer:
+                raise ValueError(
+                    f"SIGNOFF_OIDC_ISSUERS lists {item.issuer!r}, which is also "
+                    "SIGNOFF_JWT_ISSUER (the development secret's issuer); use different ones"
+                )
+            if "roles_claim" not in item.model_fields_set:
+                item = item.model_copy(update={"roles_claim": roles_claim})
+            resolved.append(item)
+        return resolved
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from signoff.api.auth import TokenVerifier
 from signoff.api.deps import Services
 from signoff.api.errors import install_error_handlers
-from signoff.api.routers import health, signoff, transition_requests
+from signoff.api.routers import ci, health, signoff, transition_requests
+from signoff.api.routers.web import router as web_router
 from signoff.policies import load_policy, policy_hash
 from signoff.settings import Settings
 from signoff.workflows.ledger import Ledger
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 policy=policy,
                 policy_hash=policy_hash(policy),
-                verifier=TokenVerifier(settings),
+                verifier=TokenVerifier(settings, policy),
                 ledger=ledger,
                 registry=registry,
             )
@@ -47,4 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(transition_requests.router)
     app.include_router(signoff.router)
+    app.include_router(ci.router)
+    app.include_router(web_router)
     return app

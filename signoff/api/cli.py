@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -122,27 +126,131 @@ def policy_check(file: Annotated[Path, typer.Argument(help="The policy YAML file
 # -- API client commands ---------------------------------------------------------------------
 
 
+OIDC_AUDIENCE_ENV = "SIGNOFF_OIDC_AUDIENCE"
+DEFAULT_OIDC_AUDIENCE = "signoff"
+_REFRESH_MARGIN_S = 60.0
+
+
+def _jwt_expiry(token: str) -> float | None:
+    """The `exp` of a JWT, read without verifying it (only to know when to fetch a new one)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        exp = claims.get("exp")
+    except (IndexError, ValueError, AttributeError):
+        return None
+    return float(exp) if isinstance(exp, int | float) else None
+
+
+class TokenSource:
+    """Where client commands get their bearer token: `SIGNOFF_TOKEN`, else, inside a GitHub
+    Actions job with `permissions: id-token: write`, the job's OIDC token for the audience
+    `SIGNOFF_OIDC_AUDIENCE` (default `signoff`). An OIDC token lives minutes, so it is fetched
+    again when it is about to expire and when the API answers 401."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._static = settings.token.get_secret_value() if settings.token else None
+        self._token: str | None = None
+        self._oidc: tuple[str, str] | None = None
+        self.audience = os.environ.get(OIDC_AUDIENCE_ENV) or DEFAULT_OIDC_AUDIENCE
+        if self._static:
+            return
+        url = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
+        request_token = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        if not url and not request_token:
+            _fail(
+                "no token: export SIGNOFF_TOKEN (for development: "
+                "`export SIGNOFF_TOKEN=$(signoff token --sub me --role data-scientist)`), or, in "
+                "a GitHub Actions job, grant `permissions: id-token: write` so the job's OIDC "
+                "token is used"
+            )
+        if not url or not request_token:
+            missing = (
+                "ACTIONS_ID_TOKEN_REQUEST_URL" if not url else "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+            )
+            _fail(
+                f"no token: SIGNOFF_TOKEN is not set and {missing} is missing, so the GitHub "
+                "Actions OIDC token cannot be requested; grant the job "
+                "`permissions: id-token: write`, or export SIGNOFF_TOKEN"
+            )
+        self._oidc = (url, request_token)
+
+    @property
+    def refreshable(self) -> bool:
+        return self._static is None
+
+    def current(self) -> str:
+        if self._static is not None:
+            return self._static
+        if self._token is None or self._expiring(self._token):
+            self._token = self._fetch()
+        return self._token
+
+    def refresh(self) -> str:
+        self._token = None
+        return self.current()
+
+    @staticmethod
+    def _expiring(token: str) -> bool:
+        exp = _jwt_expiry(token)
+        return exp is not None and exp - time.time() < _REFRESH_MARGIN_S
+
+    def _fetch(self) -> str:
+        """`GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=<aud>` with the request token as bearer,
+        as GitHub's own toolkit does; the answer is `{"value": "<jwt>"}`."""
+        assert self._oidc is not None, "only an OIDC token source fetches"
+        url, request_token = self._oidc
+        separator = "&" if "?" in url else "?"
+        full = f"{url}{separator}audience={quote(self.audience, safe='')}"
+        what = f"the GitHub Actions OIDC token (audience {self.audience!r})"
+        problem = ""
+        for attempt in range(3):
+            if attempt:
+                time.sleep(attempt)
+            try:
+                response = httpx.get(
+                    full,
+                    headers={
+                        "Authorization": f"Bearer {request_token}",
+                        "Accept": "application/json",
+                    },
+                    timeout=10.0,
+                )
+            except httpx.HTTPError as err:
+                problem = f"cannot reach ACTIONS_ID_TOKEN_REQUEST_URL ({err})"
+                continue
+            if response.status_code >= 500:
+                problem = f"ACTIONS_ID_TOKEN_REQUEST_URL answered {response.status_code}"
+                continue
+            if response.status_code != 200:
+                _fail(
+                    f"could not get {what}: ACTIONS_ID_TOKEN_REQUEST_URL answered "
+                    f"{response.status_code} {response.text[:200]}"
+                )
+            try:
+                value = response.json().get("value")
+            except (ValueError, AttributeError):
+                value = None
+            if not isinstance(value, str) or not value:
+                _fail(f'could not get {what}: the answer carries no token (no "value")')
+            return value
+        _fail(f"could not get {what}: {problem}")
+
+
 class ApiClient:
     """A thin client of Signoff's API for the commands below; errors end the command."""
 
     def __init__(self, settings: Settings) -> None:
-        if settings.token is None:
-            _fail(
-                "no token: export SIGNOFF_TOKEN (for development: "
-                "`export SIGNOFF_TOKEN=$(signoff token --sub me --role data-scientist)`)"
-            )
-        self._http = httpx.Client(
-            base_url=settings.api_url,
-            headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"},
-            timeout=httpx.Timeout(10.0, read=70.0),
-        )
+        self._tokens = TokenSource(settings)
+        self._tokens.current()  # fail before any call if no token can be had
+        self._http = httpx.Client(base_url=settings.api_url, timeout=httpx.Timeout(10.0, read=70.0))
         self.url = settings.api_url
 
     def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as err:
-            _fail(f"cannot reach the Signoff API at {self.url} ({err}); is it running?")
+        response = self._send(method, path, self._tokens.current(), **kwargs)
+        if response.status_code == 401 and self._tokens.refreshable:
+            # An OIDC token may have expired between two calls of a long --wait: fetch anew.
+            response = self._send(method, path, self._tokens.refresh(), **kwargs)
         try:
             body = response.json()
         except ValueError:
@@ -151,6 +259,14 @@ class ApiClient:
             code = body.get("error_code", "ERROR")
             _fail(f"{body.get('message', 'request failed')} ({response.status_code} {code})")
         return body
+
+    def _send(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(
+                method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+            )
+        except httpx.HTTPError as err:
+            _fail(f"cannot reach the Signoff API at {self.url} ({err}); is it running?")
 
 
 def _client() -> ApiClient:

@@ -236,6 +236,7 @@ def run_dev(settings: Settings, host: str, port: int, say: Say) -> None:
         api_url = f"http://{host}:{port}"
         say("")
         say(f"  API           {api_url}")
+        say(f"  Web page      {api_url}/ui/")
         say(f"  OpenAPI docs  {api_url}/docs")
         say(f"  Temporal UI   {ui_url}")
         say(f"  MLflow UI     {settings.mlflow_tracking_uri}")

@@ -14,6 +14,7 @@ from signoff.policies.decisions import (
     required_level,
     rule_for,
 )
+from signoff.policies.identities import IdentityRule, identity_issues, roles_for_claims
 from signoff.policies.loader import (
     PolicyError,
     PolicyIssue,
@@ -56,6 +57,7 @@ __all__ = [
     "Duration",
     "GithubActionsCheck",
     "HttpCheck",
+    "IdentityRule",
     "JenkinsCheck",
     "MetricCheck",
     "PermissionLevel",
@@ -72,6 +74,7 @@ __all__ = [
     "check_policy_file",
     "default_policy_path",
     "format_duration",
+    "identity_issues",
     "is_alias",
     "load_policy",
     "load_policy_text",
@@ -81,5 +84,6 @@ __all__ = [
     "quorum_met",
     "rejection_refusal",
     "required_level",
+    "roles_for_claims",
     "rule_for",
 ]

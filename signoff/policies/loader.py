@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from signoff.policies.identities import IdentityRule, identity_issues
 from signoff.policies.schema import (
     CHECK_TYPES,
     DEFER_SEMANTIC_CHECKS,
@@ -134,11 +135,18 @@ def _partial_semantic_issues(data: dict[str, Any]) -> list[tuple[Loc, str]]:
         for index, rule in rules
         for loc, message in rule_issues(rule)
     ]
+    identities: list[tuple[int, IdentityRule]] = []
+    raw_identities = data.get("identities")
+    for index, raw in enumerate(raw_identities if isinstance(raw_identities, list) else []):
+        try:
+            identities.append((index, IdentityRule.model_validate(raw)))
+        except ValidationError:
+            continue
     try:
         roles = _ROLES.validate_python(data.get("roles"))
     except ValidationError:
         return issues  # without valid roles, role references cannot be judged
-    return issues + role_issues(roles, rules)
+    return issues + role_issues(roles, rules) + identity_issues(roles, identities)
 
 
 def _sorted(issues: list[PolicyIssue]) -> list[PolicyIssue]:

@@ -33,6 +33,8 @@ from pydantic import (
     model_validator,
 )
 
+from signoff.policies.identities import IdentityRule, identity_issues
+
 Loc = tuple[str | int, ...]
 """Where a value sits in the policy document: keys and list indices, as pydantic reports them."""
 
@@ -286,7 +288,19 @@ class HttpCheck(BaseCheck):
         return f"http:{self.name or self.url}"
 
 
-class GithubActionsCheck(BaseCheck):
+class _CiCheck(BaseCheck):
+    """What the checks that run in a CI system share."""
+
+    timeout: Duration = timedelta(hours=1)
+    poll_interval: Duration = timedelta(seconds=30)
+    callback_roles: list[str] = Field(
+        default_factory=list,
+        description="Roles whose callers (e.g. a CI identity) may report this check's result "
+        "with their own token; empty: only the single-use callback token counts.",
+    )
+
+
+class GithubActionsCheck(_CiCheck):
     """Dispatch a workflow_dispatch workflow and wait for its conclusion (by callback, else
     by polling the run)."""
 
@@ -295,23 +309,19 @@ class GithubActionsCheck(BaseCheck):
     workflow: str = Field(min_length=1, description="File name (validate.yml) or numeric id.")
     ref: str = "main"
     inputs: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration = timedelta(hours=1)
-    poll_interval: Duration = timedelta(seconds=30)
 
     @property
     def check_id(self) -> str:
         return f"github_actions:{self.repo}/{self.workflow}"
 
 
-class JenkinsCheck(BaseCheck):
+class JenkinsCheck(_CiCheck):
     """Trigger a parameterized Jenkins job and wait for its build's result (by callback, else
     by polling the queue item and the build)."""
 
     type: Literal["jenkins"] = "jenkins"
     job: str = Field(min_length=1, description="Job name; folders as 'folder/job'.")
     parameters: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration = timedelta(hours=1)
-    poll_interval: Duration = timedelta(seconds=30)
 
     @property
     def check_id(self) -> str:
@@ -379,12 +389,19 @@ class TransitionRule(_Strict):
 class Policy(_Strict):
     roles: dict[str, dict[str, PermissionLevel]]
     transitions: list[TransitionRule]
+    identities: list[IdentityRule] = Field(
+        default_factory=list,
+        description="Roles for CI identities (GitHub Actions, Jenkins) from their OIDC claims.",
+    )
 
     @model_validator(mode="after")
     def _semantics(self, info: ValidationInfo) -> Self:
         if not _deferred(info):
             # Rule-level issues were already raised by each TransitionRule.
-            _raise_issues(role_issues(self.roles, enumerate(self.transitions)))
+            _raise_issues(
+                role_issues(self.roles, enumerate(self.transitions))
+                + identity_issues(self.roles, enumerate(self.identities))
+            )
         return self
 
 
@@ -431,6 +448,17 @@ def role_issues(
     loader also runs this over the rules that validated when others did not)."""
     issues: list[tuple[Loc, str]] = []
     for rule_index, rule in rules:
+        for check_index, check in enumerate(rule.checks):
+            for role_index, role in enumerate(getattr(check, "callback_roles", [])):
+                if role not in roles:
+                    defined = ", ".join(roles) or "none"
+                    issues.append(
+                        (
+                            ("transitions", rule_index, "checks", check_index, "callback_roles",
+                             role_index),
+                            f"'{role}' is not a role defined under roles (defined: {defined})",
+                        )
+                    )  # fmt: skip
         at: Loc = ("transitions", rule_index, "approvals")
         listed = rule.approvals.roles
         for role_index, role in enumerate(listed):
@@ -481,6 +509,7 @@ def policy_issues(policy: Policy) -> list[tuple[Loc, str]]:
     for rule_index, rule in enumerate(policy.transitions):
         issues.extend((("transitions", rule_index, *loc), msg) for loc, msg in rule_issues(rule))
     issues.extend(role_issues(policy.roles, enumerate(policy.transitions)))
+    issues.extend(identity_issues(policy.roles, enumerate(policy.identities)))
     return issues
 
 
@@ -503,7 +532,8 @@ def format_loc(loc: Loc) -> str:
 def policy_hash(policy: Policy) -> str:
     """A content hash that pins which policy a request ran under. It covers the validated model,
     not the YAML text, so comments, key order and formatting do not change it."""
-    canonical = json.dumps(
-        policy.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    data = policy.model_dump(mode="json")
+    if not data.get("identities"):
+        data.pop("identities", None)  # policies without identity rules keep their earlier hash
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -16,8 +16,15 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from signoff.settings import Settings
-from signoff.workflows.transition import NOT_OPEN, REFUSED, TransitionWorkflow
-from signoff.workflows.types import ActivityEntry, Decision, RequestSnapshot, TransitionInput
+from signoff.workflows.transition import INVALID_CALLBACK, NOT_OPEN, REFUSED, TransitionWorkflow
+from signoff.workflows.types import (
+    ActivityEntry,
+    CheckResult,
+    CiCallback,
+    Decision,
+    RequestSnapshot,
+    TransitionInput,
+)
 
 
 async def connect(settings: Settings) -> Client:
@@ -49,6 +56,21 @@ class DecisionRefused(Exception):
         super().__init__(reason)
         self.reason = reason
         self.not_open = not_open
+
+
+class CallbackRefused(Exception):
+    """The request does not take this CI callback; `reason` says why, `kind` how the API
+    answers: `not_open` (the request or the check is not waiting), `invalid` (no such CI check)
+    or `refused` (no valid callback token and no authenticated caller, or a token used before).
+    """
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+
+
+_CALLBACK_REFUSALS = {NOT_OPEN: "not_open", INVALID_CALLBACK: "invalid", REFUSED: "refused"}
 
 
 @dataclass
@@ -102,6 +124,26 @@ class Transitions:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type in (REFUSED, NOT_OPEN):
                 raise DecisionRefused(cause.message, not_open=cause.type == NOT_OPEN) from err
+            raise
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NoOpenRequest() from err
+            raise
+
+    async def ci_callback(
+        self, workflow_id: str, run_id: str | None, callback: CiCallback
+    ) -> CheckResult:
+        """Deliver a CI job's report to the request's workflow run; returns the recorded
+        result. Raises CallbackRefused, or NoOpenRequest when that run is over or unknown."""
+        handle = self.client.get_workflow_handle_for(
+            TransitionWorkflow.run, workflow_id, run_id=run_id
+        )
+        try:
+            return await handle.execute_update(TransitionWorkflow.ci_callback, callback)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type in _CALLBACK_REFUSALS:
+                raise CallbackRefused(cause.message, _CALLBACK_REFUSALS[cause.type]) from err
             raise
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -43,6 +44,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 API = "/api/2.0/mlflow"
+_MODEL_VERSION_ARTIFACT = "/model-versions/get-artifact"
 STAGES = ("None", "Staging", "Production", "Archived")
 ACTIVE_STAGES = ("Staging", "Production")
 """Stages for which MLflow accepts `archive_existing_versions=true`."""
@@ -306,6 +308,53 @@ class MlflowRegistry:
             json={"name": name, "alias": alias.removeprefix("@")},
         )
 
+    async def get_latest_versions(self, name: str, stages: list[str]) -> list[ModelVersion]:
+        """The newest version in each of `stages` (MLflow's `get-latest-versions`; a stage with
+        no version is simply absent from the answer). Stage names match case-insensitively."""
+        body = await self._request(
+            "GET",
+            "/registered-models/get-latest-versions",
+            params={"name": name, "stages": list(stages)},
+        )
+        return [ModelVersion.from_json(mv) for mv in body.get("model_versions") or []]
+
+    async def get_model_version_download_uri(self, name: str, version: str) -> str:
+        """Where MLflow resolves the version's files: its storage location (MLflow 3 logged
+        models: the model's artifact directory) or its `source` (e.g. `runs:/<run>/model`)."""
+        body = await self._request(
+            "GET",
+            "/model-versions/get-download-uri",
+            params={"name": name, "version": str(version)},
+        )
+        return str(body.get("artifact_uri") or "")
+
+    def model_version_artifact_url(self, name: str, version: str, path: str) -> str:
+        """The URL `get_model_version_artifact` reads (for evidence; carries no credentials)."""
+        query = urlencode({"name": name, "version": str(version), "path": path})
+        return f"{self.url}{_MODEL_VERSION_ARTIFACT}?{query}"
+
+    async def get_model_version_artifact(self, name: str, version: str, path: str) -> bytes:
+        """The bytes of one file of the version's model, e.g. `MLmodel`, read through the
+        tracking server's `/model-versions/get-artifact` route (served outside `/api/2.0`; the
+        server reads the artifact store itself, whatever it is, proxied or not).
+
+        ResourceNotFound when the version or the file does not exist (MLflow answers both with
+        404 RESOURCE_DOES_NOT_EXIST); InvalidRequest for a path MLflow refuses as unsafe."""
+        response, where = await self._send(
+            "GET",
+            _MODEL_VERSION_ARTIFACT,
+            params={"name": name, "version": str(version), "path": path},
+            api=False,
+        )
+        if 200 <= response.status_code < 300:
+            return response.content
+        self._handle(response, where)  # raises the matching MlflowError
+        raise InvalidRequest(  # a 1xx/3xx: not an answer MLflow gives
+            f"MLflow call {where} answered HTTP {response.status_code}",
+            response.status_code,
+            f"HTTP_{response.status_code}",
+        )
+
     # -- tracking ----------------------------------------------------------------------------
 
     async def get_run_metrics(self, run_id: str) -> dict[str, float]:
@@ -338,10 +387,23 @@ class MlflowRegistry:
         method: str,
         path: str,
         *,
-        params: dict[str, str] | None = None,
+        params: Mapping[str, str | list[str]] | None = None,
         json: dict[str, Any] | None = None,
         api: bool = True,
     ) -> dict[str, Any]:
+        response, where = await self._send(method, path, params=params, json=json, api=api)
+        return self._handle(response, where)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | list[str]] | None = None,
+        json: dict[str, Any] | None = None,
+        api: bool = True,
+    ) -> tuple[httpx.Response, str]:
+        """Make the call with retries; return the first answer below 500 and where it went."""
         url_path = f"{API}{path}" if api else path
         where = f"{method} {self.url}{url_path}"
         last_problem = ""
@@ -358,7 +420,7 @@ class MlflowRegistry:
                 last_status, last_code = None, "CONNECTION_ERROR"
             else:
                 if response.status_code < 500:
-                    return self._handle(response, where)
+                    return response, where
                 error_code, message = _error_body(response)
                 last_problem = f"answered HTTP {response.status_code} ({error_code}: {message})"
                 last_status, last_code = response.status_code, error_code

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+import hmac
+from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from signoff.policies import (
+        CI_CHECK_TYPES,
         Check,
+        GithubActionsCheck,
+        JenkinsCheck,
         approval_refusal,
         cancel_refusal,
         format_duration,
@@ -26,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
         rejection_refusal,
     )
     from signoff.workflows.activities import MLFLOW_REFUSED, STALE_REQUEST, SignoffActivities
+    from signoff.workflows.ci.activities import CI_NO_CLIENT, CiActivities
+    from signoff.workflows.ci.base import CiOutcome
+    from signoff.workflows.ci.github import CI_REFUSED
     from signoff.workflows.types import (
         ActivityEntry,
         ActivityType,
@@ -34,6 +43,9 @@ with workflow.unsafe.imports_passed_through():
         CheckInput,
         CheckResult,
         CheckStatus,
+        CiCallback,
+        CiDispatchInput,
+        CiPollInput,
         Decision,
         LedgerUpdate,
         RequestSnapshot,
@@ -44,7 +56,10 @@ with workflow.unsafe.imports_passed_through():
 REFUSED = "Refused"
 """ApplicationError type of a decision the policy does not allow (the API answers 403)."""
 NOT_OPEN = "NotOpen"
-"""ApplicationError type of a decision on a request that is no longer open (the API: 400)."""
+"""ApplicationError type of a decision on a request that is no longer open (the API: 400), and
+of a CI callback for a check that is not waiting for one."""
+INVALID_CALLBACK = "InvalidCallback"
+"""ApplicationError type of a CI callback naming no CI check of the request (the API: 400)."""
 
 SYSTEM_USER = "signoff"
 APPLY_WAIT = timedelta(seconds=10)
@@ -60,8 +75,19 @@ _APPLY_RETRY = RetryPolicy(
     non_retryable_error_types=[STALE_REQUEST, MLFLOW_REFUSED],
 )
 _CHECK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+    # A short ceiling keeps retrying until close to the check's timeout: Temporal gives up
+    # as soon as the next backoff would pass it.
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=5),
 )
+_CI_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[CI_REFUSED, CI_NO_CLIENT],
+)
+"""A CI system that is down is retried until the check's own timeout, never given up on."""
+_CI_CALL_TIMEOUT = timedelta(minutes=2)
+"""One attempt of one dispatch or poll (a few HTTP calls)."""
 
 
 @workflow.defn
@@ -81,6 +107,10 @@ class TransitionWorkflow:
         self._dirty = False
         self._writing = False
         self._finished = False
+        self._ci_tokens: dict[str, str] = {}
+        """check id -> SHA-256 of the callback token its job was given (never the token)."""
+        self._ci_used: set[str] = set()
+        """CI checks whose callback token was accepted: a token is accepted once."""
 
     # -- main line --------------------------------------------------------------------------
 
@@ -176,6 +206,9 @@ class TransitionWorkflow:
         self._close(RequestState.APPLIED, None)
 
     async def _run_check(self, check: Check) -> None:
+        if isinstance(check, GithubActionsCheck | JenkinsCheck):
+            await self._run_ci_check(check)
+            return
         inp = self._inp
         try:
             result = await workflow.execute_activity_method(
@@ -207,6 +240,227 @@ class TransitionWorkflow:
         result.finished_ms = self._now_ms()
         self._checks[check.check_id] = result
         self._touch()
+
+    # -- CI checks: dispatch, then a callback or polling, until the check's timeout -------
+
+    async def _run_ci_check(self, check: GithubActionsCheck | JenkinsCheck) -> None:
+        """Dispatch the job, then wait for its outcome: a `ci_callback` update records it at
+        once; without one, `poll_ci` every `poll_interval`. Both activities retry a system that
+        is down with backoff until the check's timeout, which is measured on workflow time from
+        the start of the check. When the request is decided first, `run` cancels this task."""
+        inp = self._inp
+        check_id = check.check_id
+        deadline = workflow.now() + check.timeout
+        try:
+            dispatched = await workflow.execute_activity_method(
+                CiActivities.dispatch_ci,
+                CiDispatchInput(
+                    check=check,
+                    request_id=inp.request_id,
+                    model=inp.model,
+                    version=inp.version,
+                    target=inp.target,
+                ),
+                start_to_close_timeout=_CI_CALL_TIMEOUT,
+                schedule_to_close_timeout=check.timeout,
+                retry_policy=_CI_RETRY,
+            )
+        except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                return
+            self._ci_failed(check, err, deadline, None)
+            return
+        self._ci_tokens[check_id] = dispatched.token_sha256
+        ref = dispatched.ref
+        last = CiOutcome(
+            status="running",
+            summary=f"dispatched to {check.type}",
+            evidence={"system": check.type, "run_url": ref.url, "run_id": ref.run_id},
+            ref=ref,
+        )
+        self._ci_progress(check, last)
+        while True:
+            remaining = deadline - workflow.now()
+            if remaining > timedelta(0):
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: not self._ci_waiting(check_id),
+                        timeout=min(check.poll_interval, remaining),
+                    )
+            if not self._ci_waiting(check_id):
+                return  # a callback reported the outcome
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                self._ci_finish(
+                    check,
+                    CheckStatus.FAILED,
+                    f"did not finish within {format_duration(check.timeout)} "
+                    f"(last seen: {last.summary})",
+                    last.evidence,
+                )
+                return
+            try:
+                outcome = await workflow.execute_activity_method(
+                    CiActivities.poll_ci,
+                    CiPollInput(check=check, ref=ref),
+                    start_to_close_timeout=_CI_CALL_TIMEOUT,
+                    schedule_to_close_timeout=remaining,
+                    retry_policy=_CI_RETRY,
+                )
+            except ActivityError as err:
+                if isinstance(err.cause, CancelledError):
+                    return
+                if self._ci_waiting(check_id):
+                    self._ci_failed(check, err, deadline, last)
+                return
+            if not self._ci_waiting(check_id):
+                return  # a callback arrived while polling; it is the record
+            if outcome.ref is not None:
+                ref = outcome.ref
+            if outcome.status == "running":
+                last = outcome
+                self._ci_progress(check, outcome)
+                continue
+            status = CheckStatus.PASSED if outcome.status == "passed" else CheckStatus.FAILED
+            self._ci_finish(check, status, outcome.summary, outcome.evidence)
+            return
+
+    def _ci_waiting(self, check_id: str) -> bool:
+        return self._checks[check_id].status is CheckStatus.RUNNING
+
+    def _ci_progress(self, check: GithubActionsCheck | JenkinsCheck, outcome: CiOutcome) -> None:
+        """Show a running job's state (its URL once known) on the request, when it changes."""
+        current = self._checks[check.check_id]
+        evidence = {key: value for key, value in outcome.evidence.items() if value is not None}
+        if (current.summary, current.evidence) != (outcome.summary, evidence):
+            self._checks[check.check_id] = current.model_copy(
+                update={"summary": outcome.summary, "evidence": evidence}
+            )
+            self._touch()
+
+    def _ci_finish(
+        self,
+        check: GithubActionsCheck | JenkinsCheck,
+        status: CheckStatus,
+        summary: str,
+        evidence: dict[str, Any],
+    ) -> CheckResult:
+        result = CheckResult(
+            check_id=check.check_id,
+            type=check.type,
+            status=status,
+            summary=summary,
+            evidence={key: value for key, value in evidence.items() if value is not None},
+            finished_ms=self._now_ms(),
+        )
+        self._checks[check.check_id] = result
+        self._touch()
+        return result
+
+    def _ci_failed(
+        self,
+        check: GithubActionsCheck | JenkinsCheck,
+        err: ActivityError,
+        deadline: datetime,
+        last: CiOutcome | None,
+    ) -> None:
+        message = _cause_message(err)
+        evidence = {**(last.evidence if last else {"system": check.type}), "error": message}
+        if isinstance(err.cause, ActivityTimeoutError) or workflow.now() >= deadline:
+            # The system stayed unreachable (or kept failing) until the check's timeout.
+            summary = f"did not finish within {format_duration(check.timeout)}: {message}"
+        else:
+            summary = message  # refused for good: bad credentials, no such job, ...
+        self._ci_finish(check, CheckStatus.FAILED, summary, evidence)
+
+    @workflow.update
+    async def ci_callback(self, callback: CiCallback) -> CheckResult:
+        # Validated already, but another callback may have been accepted since.
+        self._validate_ci_callback(callback)
+        check = self._ci_check(callback.check_id)
+        by_token = callback.callback_token_sha256 is not None
+        if by_token:
+            self._ci_used.add(check.check_id)
+        # Without a token the validator required a principal (the API authenticated it).
+        reporter = callback.principal.sub if callback.principal and not by_token else None
+        evidence = {
+            **self._checks[check.check_id].evidence,
+            "details_url": callback.details_url,
+            "reported_by": reporter or "callback token",
+            "reported_via": "callback",
+        }
+        verdict = "passed" if callback.passed else "failed"
+        return self._ci_finish(
+            check,
+            CheckStatus.PASSED if callback.passed else CheckStatus.FAILED,
+            callback.summary or f"the CI job reported that it {verdict}",
+            evidence,
+        )
+
+    @ci_callback.validator
+    def _validate_ci_callback(self, callback: CiCallback) -> None:
+        self._require_pending()
+        check = self._ci_check(callback.check_id)
+        check_id = check.check_id
+        digest = callback.callback_token_sha256
+        expected = self._ci_tokens.get(check_id)
+        token_valid = (
+            digest is not None
+            and expected is not None
+            and hmac.compare_digest(digest.encode(), expected.encode())
+        )
+        if token_valid and check_id in self._ci_used:
+            raise ApplicationError(
+                f"this callback token of {check_id} was already used; a check accepts one callback",
+                type=REFUSED,
+            )
+        current = self._checks[check_id]
+        if current.status is not CheckStatus.RUNNING:
+            raise ApplicationError(
+                f"check {check_id} is not waiting for a result (it is {current.status.value})",
+                type=NOT_OPEN,
+            )
+        if digest is not None:
+            if expected is None:
+                raise ApplicationError(
+                    f"check {check_id} is still dispatching its job; call back once it runs",
+                    type=NOT_OPEN,
+                )
+            if not token_valid:
+                raise ApplicationError(
+                    f"the callback token is not the one issued for {check_id} of this request",
+                    type=REFUSED,
+                )
+        elif callback.principal is None:
+            raise ApplicationError(
+                "a CI callback needs the callback token issued for the check, or an "
+                "authenticated caller",
+                type=REFUSED,
+            )
+        elif not set(callback.principal.roles) & set(check.callback_roles):
+            allowed = ", ".join(check.callback_roles) or "none: only the callback token counts"
+            raise ApplicationError(
+                f"{callback.principal.sub} may not report the result of {check_id}; roles "
+                f"allowed to: {allowed}",
+                type=REFUSED,
+            )
+
+    def _ci_check(self, check_id: str) -> GithubActionsCheck | JenkinsCheck:
+        checks = {check.check_id: check for check in self._inp.rule.checks}
+        check = checks.get(check_id)
+        if check is None:
+            known = ", ".join(checks) or "none"
+            raise ApplicationError(
+                f"this request has no check {check_id!r} (its checks: {known})",
+                type=INVALID_CALLBACK,
+            )
+        if not isinstance(check, GithubActionsCheck | JenkinsCheck):
+            raise ApplicationError(
+                f"check {check_id} is a {check.type} check; only "
+                f"{' and '.join(CI_CHECK_TYPES)} checks report by callback",
+                type=INVALID_CALLBACK,
+            )
+        return check
 
     # -- updates: the decisions of people -------------------------------------------------
 

@@ -7,12 +7,21 @@ in workflow history.
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from signoff.policies import Check, Policy, Principal, TransitionRule
+from signoff.policies import (
+    Check,
+    GithubActionsCheck,
+    JenkinsCheck,
+    Policy,
+    Principal,
+    TransitionRule,
+)
+from signoff.workflows.ci.base import CiRunRef
 
 
 class RequestState(StrEnum):
@@ -182,3 +191,56 @@ class ApplyOutcome(BaseModel):
     to_stage: str
     already_applied: bool = False
     archived_versions: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# CI checks (github_actions, jenkins): dispatch, poll, callback
+# --------------------------------------------------------------------------------------------
+
+CiCheck = Annotated[GithubActionsCheck | JenkinsCheck, Field(discriminator="type")]
+
+MAX_CALLBACK_SUMMARY = 2_000
+"""Longest summary a CI callback may carry: it lands in workflow history and the ledger."""
+
+
+def callback_token_digest(token: str) -> str:
+    """What Signoff keeps and compares of a callback token: its hex SHA-256. The plaintext goes
+    to the CI job only; neither workflow history nor the ledger ever holds it."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class CiDispatchInput(BaseModel):
+    """Input of the `dispatch_ci` activity. No callback token: the activity makes one (a
+    workflow's randomness is derived from its run id, so it cannot make a secret)."""
+
+    check: CiCheck
+    request_id: str
+    model: str
+    version: str
+    target: str
+
+
+class CiDispatched(BaseModel):
+    """Output of `dispatch_ci`: how to find the job, and the digest of its callback token."""
+
+    ref: CiRunRef
+    token_sha256: str
+
+
+class CiPollInput(BaseModel):
+    check: CiCheck
+    ref: CiRunRef
+
+
+class CiCallback(BaseModel):
+    """Argument of the `ci_callback` update: a CI job reporting its check's outcome.
+
+    Authenticated by the digest of the per-check callback token the job was given, or by
+    `principal`, whom the API authenticated (bearer JWT) and authorized (CAN_READ) first."""
+
+    check_id: str
+    passed: bool
+    details_url: str | None = None
+    summary: str = Field("", max_length=MAX_CALLBACK_SUMMARY)
+    callback_token_sha256: str | None = Field(None, repr=False)
+    principal: Principal | None = None

@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 
 from signoff.settings import Settings
 from signoff.workflows.activities import SignoffActivities
+from signoff.workflows.ci.activities import CiActivities
 from signoff.workflows.client import connect
 from signoff.workflows.ledger import Ledger
 from signoff.workflows.mlflow_client import MlflowRegistry
@@ -18,7 +19,14 @@ from signoff.workflows.transition import TransitionWorkflow
 log = logging.getLogger(__name__)
 
 
-def build_worker(client: Client, settings: Settings, activities: SignoffActivities) -> Worker:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    activities: SignoffActivities,
+    ci: CiActivities | None = None,
+) -> Worker:
+    """`ci` defaults to the CI clients configured by `settings` (GitHub, Jenkins)."""
+    ci = ci or CiActivities(settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -27,6 +35,8 @@ def build_worker(client: Client, settings: Settings, activities: SignoffActiviti
             activities.run_check,
             activities.apply_transition,
             activities.record_ledger,
+            ci.dispatch_ci,
+            ci.poll_ci,
         ],
     )
 

@@ -69,7 +69,7 @@ def test_dev_runs_everything_and_keeps_open_requests_across_a_restart(tmp_path: 
     dev = start_dev(env, api_port, log)
     try:
         printed = log.read_text()
-        for label in ("API", "OpenAPI docs", "Temporal UI", "MLflow UI"):
+        for label in ("API", "Web page", "OpenAPI docs", "Temporal UI", "MLflow UI"):
             assert re.search(rf"{label}\s+http://", printed), printed
         tokens = dict(re.findall(r"^\s{4}(\S+)\s+(eyJ\S+)$", printed, re.MULTILINE))
         assert set(tokens) == {"data-scientist", "ml-lead", "platform-admin", "risk-officer"}

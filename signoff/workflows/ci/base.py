@@ -29,6 +29,9 @@ class CiRunRef(BaseModel):
     run_id: str | None = None
     url: str | None = None
     queue_url: str | None = None
+    request_id: str | None = None
+    """The request the job validates; set by the dispatch activity, so a client can find a job
+    it has no id for yet (GitHub: the request id in the run's `display_title`)."""
 
 
 class CiOutcome(BaseModel):

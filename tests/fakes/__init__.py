@@ -1,0 +1,1 @@
+"""Loopback servers playing external services (GitHub, Jenkins) with their real wire format."""
