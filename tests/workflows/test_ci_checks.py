@@ -27,19 +27,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from signoff.policies import GithubActionsCheck, Policy, Principal
-from signoff.settings import Settings
-from signoff.workflows.activities import SignoffActivities
 from signoff.workflows.ci.activities import CALLBACK_PATH
 from signoff.workflows.ci.base import CiContext
 from signoff.workflows.ci.github import GithubActionsClient
 from signoff.workflows.client import (
     CallbackRefused,
     NoOpenRequest,
-    Transitions,
     workflow_id_for,
 )
-from signoff.workflows.ledger import Ledger
-from signoff.workflows.mlflow_client import MlflowRegistry
 from signoff.workflows.types import (
     CheckResult,
     CheckStatus,
@@ -49,7 +44,6 @@ from signoff.workflows.types import (
     TransitionInput,
     callback_token_digest,
 )
-from signoff.workflows.worker import build_worker
 from tests.conftest import MlflowServer, SeededVersion, _venv_executable, free_port
 from tests.fakes.github import STANDARD_INPUTS, FakeGithub, FakeRun
 from tests.workflows.test_replay import HISTORIES, RECORD, replayer
@@ -58,6 +52,7 @@ from tests.workflows.test_transition_workflow import (
     BOB,
     Harness,
     MakeVersion,
+    harness_on_new_worker,
     policy,
     skip_time,
 )
@@ -70,41 +65,19 @@ CI_BOT = Principal(sub="repo:acme/models:environment:validation", roles=["data-s
 # --------------------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def ci_worker(
+def ci_worker(
     env: WorkflowEnvironment, mlflow_url: str, db_path: Path, github: FakeGithub
-) -> AsyncIterator[Harness]:
+) -> contextlib.AbstractAsyncContextManager[Harness]:
     """The production worker on a fresh task queue, configured like a deployment: its GitHub
     client comes from Settings (API URL, token, public callback URL)."""
-    ledger = Ledger(f"sqlite:///{db_path}")
-    await asyncio.to_thread(ledger.migrate)
-    settings = Settings(
-        task_queue=f"signoff-ci-{uuid.uuid4().hex[:12]}",
-        database_url=ledger.url,
-        mlflow_tracking_uri=mlflow_url,
+    return harness_on_new_worker(
+        env,
+        mlflow_url,
+        db_path,
         github_api_url=github.url,
         github_token=github.token,
         public_url=PUBLIC_URL,
     )
-    try:
-        async with (
-            MlflowRegistry(mlflow_url) as registry,
-            MlflowRegistry(mlflow_url) as reader,
-        ):
-            worker = build_worker(env.client, settings, SignoffActivities(registry, ledger))
-            async with worker:
-                harness = Harness(
-                    env=env,
-                    transitions=Transitions(env.client, settings.task_queue),
-                    ledger=ledger,
-                    mlflow=reader,
-                )
-                try:
-                    yield harness
-                finally:
-                    await harness.close()
-    finally:
-        ledger.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from signoff.policies import Policy
-from signoff.settings import Settings
-from signoff.workflows.activities import SignoffActivities
 from signoff.workflows.ci.activities import CALLBACK_PATH
-from signoff.workflows.client import Transitions, workflow_id_for
-from signoff.workflows.ledger import Ledger
-from signoff.workflows.mlflow_client import MlflowRegistry
+from signoff.workflows.client import workflow_id_for
 from signoff.workflows.types import (
     CheckResult,
     CheckStatus,
@@ -38,54 +34,35 @@ from signoff.workflows.types import (
     TransitionInput,
     callback_token_digest,
 )
-from signoff.workflows.worker import build_worker
 from tests.conftest import MlflowServer, SeededVersion, _venv_executable
 from tests.fakes.jenkins import CRUMB_FIELD, SIGNOFF_PARAMETERS, FakeJenkins, FakeQueueItem
-from tests.workflows.test_transition_workflow import Harness, MakeVersion, policy, skip_time
+from tests.workflows.test_transition_workflow import (
+    Harness,
+    MakeVersion,
+    harness_on_new_worker,
+    policy,
+    skip_time,
+)
 
 PUBLIC_URL = "https://signoff.example.test"
 
 
-@contextlib.asynccontextmanager
-async def jenkins_worker(
+def jenkins_worker(
     env: WorkflowEnvironment,
     mlflow_url: str,
     db_path: Path,
     jenkins: FakeJenkins,
     **overrides: Any,
-) -> AsyncIterator[Harness]:
+) -> contextlib.AbstractAsyncContextManager[Harness]:
     """The production worker on a fresh task queue, configured like a deployment: its Jenkins
     client comes from Settings (URL, user, API token, public callback URL)."""
-    ledger = Ledger(f"sqlite:///{db_path}")
-    await asyncio.to_thread(ledger.migrate)
-    settings = Settings(
-        **{
-            "task_queue": f"signoff-jenkins-{uuid.uuid4().hex[:12]}",
-            "database_url": ledger.url,
-            "mlflow_tracking_uri": mlflow_url,
-            "jenkins_url": jenkins.url,
-            "jenkins_user": jenkins.user,
-            "jenkins_token": jenkins.token,
-            "public_url": PUBLIC_URL,
-        }
-        | overrides
-    )
-    try:
-        async with MlflowRegistry(mlflow_url) as registry, MlflowRegistry(mlflow_url) as reader:
-            worker = build_worker(env.client, settings, SignoffActivities(registry, ledger))
-            async with worker:
-                harness = Harness(
-                    env=env,
-                    transitions=Transitions(env.client, settings.task_queue),
-                    ledger=ledger,
-                    mlflow=reader,
-                )
-                try:
-                    yield harness
-                finally:
-                    await harness.close()
-    finally:
-        ledger.dispose()
+    settings = {
+        "jenkins_url": jenkins.url,
+        "jenkins_user": jenkins.user,
+        "jenkins_token": jenkins.token,
+        "public_url": PUBLIC_URL,
+    }
+    return harness_on_new_worker(env, mlflow_url, db_path, **(settings | overrides))
 
 
 @pytest.fixture(scope="module")

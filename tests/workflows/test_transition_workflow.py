@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
@@ -96,15 +97,17 @@ class RunningWorker:
 
 @contextlib.asynccontextmanager
 async def running_worker(
-    env: WorkflowEnvironment, mlflow_url: str, db_path: Path
+    env: WorkflowEnvironment, mlflow_url: str, db_path: Path, **settings_overrides: Any
 ) -> AsyncIterator[RunningWorker]:
     """The production worker (`build_worker`) on a fresh task queue, with the real activities
-    over `mlflow_url` and a migrated SQLite ledger at `db_path`."""
+    over `mlflow_url`, a migrated SQLite ledger at `db_path`, and Settings as a deployment
+    would have them (`settings_overrides`: e.g. the CI systems' URLs and credentials)."""
     ledger = Ledger(f"sqlite:///{db_path}")
     await asyncio.to_thread(ledger.migrate)
     task_queue = f"signoff-test-{uuid.uuid4().hex[:12]}"
     settings = Settings(
-        task_queue=task_queue, database_url=ledger.url, mlflow_tracking_uri=mlflow_url
+        **{"task_queue": task_queue, "database_url": ledger.url, "mlflow_tracking_uri": mlflow_url}
+        | settings_overrides
     )
     try:
         async with MlflowRegistry(mlflow_url) as registry:
@@ -281,6 +284,22 @@ def make_harness(worker: RunningWorker, reader: MlflowRegistry) -> Harness:
         ledger=worker.ledger,
         mlflow=reader,
     )
+
+
+@contextlib.asynccontextmanager
+async def harness_on_new_worker(
+    env: WorkflowEnvironment, mlflow_url: str, db_path: Path, **settings_overrides: Any
+) -> AsyncIterator[Harness]:
+    """`running_worker` and a Harness on it, for suites that need their own configuration."""
+    async with (
+        running_worker(env, mlflow_url, db_path, **settings_overrides) as worker,
+        MlflowRegistry(mlflow_url) as reader,
+    ):
+        harness = make_harness(worker, reader)
+        try:
+            yield harness
+        finally:
+            await harness.close()
 
 
 @pytest.fixture
