@@ -501,11 +501,7 @@ class TransitionWorkflow:
 
     @workflow.update
     async def reject(self, decision: Decision) -> ActivityEntry:
-        entry = self._log(
-            ActivityType.REJECTED_REQUEST, decision.principal.sub, comment=decision.comment
-        )
-        self._close(RequestState.REJECTED, f"rejected by {decision.principal.sub}")
-        return entry
+        return self._decide_to_close(decision, ActivityType.REJECTED_REQUEST, RequestState.REJECTED)
 
     @reject.validator
     def _validate_reject(self, decision: Decision) -> None:
@@ -523,11 +519,9 @@ class TransitionWorkflow:
 
     @workflow.update
     async def cancel(self, decision: Decision) -> ActivityEntry:
-        entry = self._log(
-            ActivityType.CANCELLED_REQUEST, decision.principal.sub, comment=decision.comment
+        return self._decide_to_close(
+            decision, ActivityType.CANCELLED_REQUEST, RequestState.CANCELLED
         )
-        self._close(RequestState.CANCELLED, f"cancelled by {decision.principal.sub}")
-        return entry
 
     @cancel.validator
     def _validate_cancel(self, decision: Decision) -> None:
@@ -541,6 +535,14 @@ class TransitionWorkflow:
                 principal=decision.principal,
             )
         )
+
+    def _decide_to_close(
+        self, decision: Decision, activity_type: ActivityType, state: RequestState
+    ) -> ActivityEntry:
+        sub = decision.principal.sub
+        entry = self._log(activity_type, sub, comment=decision.comment)
+        self._close(state, f"{state.value.lower()} by {sub}")
+        return entry
 
     @workflow.query
     def snapshot(self) -> RequestSnapshot:
