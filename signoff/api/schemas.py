@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from signoff.policies import (
+    PermissionLevel,
     Policy,
     Principal,
     approval_refusal,
@@ -155,3 +156,66 @@ def open_request_activity_json(
         "state",
     )
     return {"activity_type": "REQUESTED_TRANSITION"} | {key: full[key] for key in keys}
+
+
+# --------------------------------------------------------------------------------------------
+# Comments
+# --------------------------------------------------------------------------------------------
+
+
+def _comment_text(value: Any) -> str:
+    """A comment body: kept exactly as sent, but not empty and not over the limit."""
+    if not isinstance(value, str):
+        raise ValueError("a comment is a string")
+    if not value.strip():
+        raise ValueError("a comment must not be empty or only whitespace")
+    if len(value) > MAX_COMMENT:
+        raise ValueError(
+            f"a comment is at most {MAX_COMMENT} characters long; this one has {len(value)}"
+        )
+    return value
+
+
+CommentText = Annotated[str, BeforeValidator(_comment_text)]
+CommentId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class CreateComment(_Body):
+    name: ModelName
+    version: Version
+    comment: CommentText
+
+
+class UpdateComment(_Body):
+    id: CommentId
+    comment: CommentText
+
+
+def comment_actions(granted: PermissionLevel, author: str, viewer: Principal) -> list[str]:
+    """Databricks' CommentActivityAction values the viewer may use on a comment: the author
+    with CAN_EDIT edits and deletes it; a CAN_MANAGE principal deletes anyone's."""
+    own = author == viewer.sub and granted.includes(PermissionLevel.CAN_EDIT)
+    actions = ["EDIT_COMMENT"] if own else []
+    if own or granted.includes(PermissionLevel.CAN_MANAGE):
+        actions.append("DELETE_COMMENT")
+    return actions
+
+
+def comment_json(
+    *,
+    comment_id: str,
+    user_id: str,
+    text: str,
+    created_ms: int,
+    updated_ms: int,
+    available_actions: list[str],
+) -> dict[str, Any]:
+    """Databricks' CommentObject."""
+    return {
+        "id": comment_id,
+        "user_id": user_id,
+        "comment": text,
+        "creation_timestamp": created_ms,
+        "last_updated_timestamp": updated_ms,
+        "available_actions": available_actions,
+    }

@@ -633,3 +633,113 @@ def test_awkward_values_round_trip_unchanged(ledger: Ledger, value: str) -> None
     assert ledger.get_request("req-awkward") == newer
     assert ledger.list_requests(model=value, version=AWKWARD_VERSION) == [newer]
     assert ledger.list_activities(value, AWKWARD_VERSION) == entries
+
+
+# --------------------------------------------------------------------------------------------
+# Comments
+# --------------------------------------------------------------------------------------------
+
+
+def add_comment(ledger: Ledger, comment_id: str, text: str = "looks good", **changes: Any) -> Any:
+    fields: dict[str, Any] = {
+        "model": "fraud-detector",
+        "version": "7",
+        "user_id": "alice@example.com",
+        "text": text,
+        "now_ms": T0,
+    }
+    return ledger.add_comment(comment_id, **(fields | changes))
+
+
+def test_add_comment_stores_row_and_new_comment_activity(ledger: Ledger) -> None:
+    row = add_comment(ledger, "c1", "first look: AUC holds up")
+
+    assert (row.id, row.model_name, row.version) == ("c1", "fraud-detector", "7")
+    assert (row.user_id, row.comment) == ("alice@example.com", "first look: AUC holds up")
+    assert (row.created_ms, row.updated_ms) == (T0, T0)
+    assert ledger.get_comment("c1") == row
+    [entry] = ledger.list_activities("fraud-detector", "7")
+    assert entry.id == ledger_store.comment_activity_id("c1")
+    assert entry.activity_type is ActivityType.NEW_COMMENT
+    assert (entry.user_id, entry.comment) == ("alice@example.com", "first look: AUC holds up")
+    assert entry.creation_timestamp == T0
+
+
+def test_add_comment_twice_with_same_id_writes_once(ledger: Ledger) -> None:
+    first = add_comment(ledger, "c1", "original")
+    again = add_comment(ledger, "c1", "a retry with other text", now_ms=T0 + 5)
+
+    assert again == first
+    assert count_rows(ledger, "comments") == 1
+    assert count_rows(ledger, "activities") == 1
+
+
+def test_concurrent_adds_of_one_comment_write_once(ledger: Ledger) -> None:
+    run_threads(8, lambda _i: add_comment(ledger, "c-race", "same"))
+
+    assert count_rows(ledger, "comments") == 1
+    assert count_rows(ledger, "activities") == 1
+
+
+def test_list_comments_oldest_first_for_that_version_only(ledger: Ledger) -> None:
+    add_comment(ledger, "c-3", "first", now_ms=T0)
+    add_comment(ledger, "c-1", "second", now_ms=T0 + 10)
+    add_comment(ledger, "c-2", "third", now_ms=T0 + 20)
+    add_comment(ledger, "c-other-version", "elsewhere", version="8")
+    add_comment(ledger, "c-other-model", "elsewhere", model="other")
+
+    listed = ledger.list_comments("fraud-detector", "7")
+    assert [row.comment for row in listed] == ["first", "second", "third"]
+    assert [row.comment for row in ledger.list_comments("fraud-detector", "8")] == ["elsewhere"]
+    assert ledger.list_comments("fraud-detector", "9") == []
+
+
+def test_update_comment_changes_row_not_activity(ledger: Ledger) -> None:
+    add_comment(ledger, "c1", "original")
+
+    updated = ledger.update_comment("c1", text="edited", now_ms=T0 + 100)
+
+    assert updated is not None
+    assert (updated.comment, updated.created_ms, updated.updated_ms) == ("edited", T0, T0 + 100)
+    assert ledger.get_comment("c1") == updated
+    [entry] = ledger.list_activities("fraud-detector", "7")
+    assert entry.comment == "original"  # the log is append-only: it keeps what was first said
+    assert ledger.update_comment("missing", text="x", now_ms=T0) is None
+
+
+def test_delete_comment_keeps_its_activity(ledger: Ledger) -> None:
+    add_comment(ledger, "c1", "to be withdrawn")
+    add_comment(ledger, "c2", "stays")
+
+    assert ledger.delete_comment("c1") is True
+    assert ledger.delete_comment("c1") is False
+    assert ledger.get_comment("c1") is None
+    assert [row.id for row in ledger.list_comments("fraud-detector", "7")] == ["c2"]
+    assert len(ledger.list_activities("fraud-detector", "7")) == 2
+    assert ledger.update_comment("c1", text="too late", now_ms=T0) is None
+
+
+@pytest.mark.parametrize("value", AWKWARD, ids=range(len(AWKWARD)))
+def test_awkward_comment_values_round_trip_unchanged(ledger: Ledger, value: str) -> None:
+    long_text = (value + " <script>alert(1)</script> ") * 200
+    add_comment(ledger, "c-awk", long_text, model=value, version=AWKWARD_VERSION, user_id=value)
+
+    [row] = ledger.list_comments(value, AWKWARD_VERSION)
+    assert (row.comment, row.user_id, row.model_name) == (long_text, value, value)
+    [entry] = ledger.list_activities(value, AWKWARD_VERSION)
+    assert entry.comment == long_text
+    updated = ledger.update_comment("c-awk", text=value, now_ms=T0 + 1)
+    assert updated is not None and ledger.get_comment("c-awk") == updated
+    assert updated.comment == value
+
+
+def test_comments_in_one_millisecond_keep_their_order(ledger: Ledger) -> None:
+    ids = [f"c-{n:02d}-{suffix}" for n, suffix in zip(range(12), "zyxwvutsrqpo", strict=True)]
+    for comment_id in reversed(ids):  # ids sort against the insertion order
+        add_comment(ledger, comment_id, comment_id, now_ms=T0)
+
+    listed = ledger.list_comments("fraud-detector", "7")
+    assert [row.id for row in listed] == list(reversed(ids))
+    assert [row.created_ms for row in listed] == list(range(T0, T0 + 12))
+    entries = ledger.list_activities("fraud-detector", "7")
+    assert [entry.comment for entry in entries] == list(reversed(ids))

@@ -14,15 +14,17 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, func, text
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from signoff.workflows.ledger.models import ActivityRow, TransitionRequestRow
+from signoff.workflows.ledger.models import ActivityRow, CommentRow, TransitionRequestRow
 from signoff.workflows.types import (
     ActivityEntry,
+    ActivityType,
     Approval,
     CheckResult,
     LedgerUpdate,
@@ -121,6 +123,104 @@ class Ledger:
                 if session.get(ActivityRow, entry.id) is None:
                     session.add(_activity_row(entry))
 
+    # -- comments -------------------------------------------------------------------------
+    #
+    # A comment is a row of `comments` (its current text) plus one NEW_COMMENT line in the
+    # append-only activity log, written in the same transaction. The log line keeps the text
+    # as first posted: an edit changes the comment row only, and a deletion removes the row
+    # and leaves the log line, so the audit trail still shows what was said and when.
+
+    def add_comment(
+        self, comment_id: str, *, model: str, version: str, user_id: str, text: str, now_ms: int
+    ) -> CommentRow:
+        """Store a new comment and its NEW_COMMENT activity (id `comment-<comment_id>`), at
+        `now_ms` or 1 ms after the version's newest comment, whichever is later.
+        `comment_id` is the idempotency key: adding it again returns the stored comment and
+        writes nothing."""
+        for attempt in range(2):
+            try:
+                with self._session() as session, session.begin():
+                    existing = session.get(CommentRow, comment_id)
+                    if existing is not None:
+                        return existing
+                    # Comments are listed oldest first by time: keep each new one after the
+                    # version's last, even when two arrive within the same millisecond.
+                    latest = session.exec(
+                        select(func.max(CommentRow.created_ms)).where(
+                            CommentRow.model_name == model, CommentRow.version == version
+                        )
+                    ).one()
+                    if latest is not None and latest >= now_ms:
+                        now_ms = latest + 1
+                    row = CommentRow(
+                        id=comment_id,
+                        model_name=model,
+                        version=version,
+                        user_id=user_id,
+                        comment=text,
+                        created_ms=now_ms,
+                        updated_ms=now_ms,
+                    )
+                    session.add(row)
+                    activity_id = comment_activity_id(comment_id)
+                    if session.get(ActivityRow, activity_id) is None:
+                        session.add(
+                            ActivityRow(
+                                id=activity_id,
+                                request_id=None,
+                                seq=0,
+                                model_name=model,
+                                version=version,
+                                activity_type=ActivityType.NEW_COMMENT.value,
+                                user_id=user_id,
+                                comment=text,
+                                created_ms=now_ms,
+                                updated_ms=now_ms,
+                            )
+                        )
+                    return row
+            except IntegrityError:
+                # A concurrent writer stored the same comment id first; the retry returns it.
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def get_comment(self, comment_id: str) -> CommentRow | None:
+        with self._session() as session:
+            return session.get(CommentRow, comment_id)
+
+    def list_comments(self, model: str, version: str) -> list[CommentRow]:
+        """The comments on one model version, oldest first."""
+        query = (
+            select(CommentRow)
+            .where(CommentRow.model_name == model, CommentRow.version == version)
+            .order_by(col(CommentRow.created_ms), col(CommentRow.id))
+        )
+        with self._session() as session:
+            return list(session.exec(query))
+
+    def update_comment(self, comment_id: str, *, text: str, now_ms: int) -> CommentRow | None:
+        """Replace a comment's text; None when there is no such comment (any more). The
+        NEW_COMMENT activity keeps the original text."""
+        with self._session() as session, session.begin():
+            row = session.get(CommentRow, comment_id, with_for_update=True)
+            if row is None:
+                return None
+            row.comment = text
+            row.updated_ms = max(now_ms, row.updated_ms)
+            session.add(row)
+            return row
+
+    def delete_comment(self, comment_id: str) -> bool:
+        """Remove a comment; False when there was none. Its NEW_COMMENT activity stays."""
+        with self._session() as session, session.begin():
+            result = session.exec(
+                sql_delete(CommentRow)
+                .where(col(CommentRow.id) == comment_id)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)
+
     # -- reads ----------------------------------------------------------------------------
 
     def get_request(self, request_id: str) -> RequestSnapshot | None:
@@ -156,6 +256,11 @@ class Ledger:
         )
         with self._session() as session:
             return [_entry(row) for row in session.exec(query)]
+
+
+def comment_activity_id(comment_id: str) -> str:
+    """The id of the NEW_COMMENT activity that records a comment."""
+    return f"comment-{comment_id}"
 
 
 def _request_row(snapshot: RequestSnapshot) -> TransitionRequestRow:
