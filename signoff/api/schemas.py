@@ -17,7 +17,7 @@ from signoff.policies import (
     rejection_refusal,
     rule_for,
 )
-from signoff.workflows.types import ActivityEntry, RequestSnapshot, RequestState
+from signoff.workflows.types import ActivityEntry, CheckResult, RequestSnapshot, RequestState
 
 MAX_COMMENT = 10_000
 MAX_VERSION = 2**63 - 1
@@ -125,17 +125,18 @@ def transition_request_json(
         "policy_hash": request.policy_hash,
         "quorum": request.quorum,
         "approvals": [approval.model_dump() for approval in request.approvals],
-        "checks": [
-            {
-                "name": check.check_id,
-                "type": check.type,
-                "status": check.status.value,
-                "summary": check.summary,
-                "evidence": check.evidence,
-                "finished_timestamp": check.finished_ms,
-            }
-            for check in request.checks
-        ],
+        "checks": [check_json(check) for check in request.checks],
+    }
+
+
+def check_json(check: CheckResult) -> dict[str, Any]:
+    return {
+        "name": check.check_id,
+        "type": check.type,
+        "status": check.status.value,
+        "summary": check.summary,
+        "evidence": check.evidence,
+        "finished_timestamp": check.finished_ms,
     }
 
 

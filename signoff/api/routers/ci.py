@@ -5,7 +5,7 @@ Two ways to authenticate, either suffices:
   (GitHub: the `callback_token` workflow input). No bearer token needed. Only its SHA-256 is
   sent on to the workflow, which compares it with the digest it holds.
 - `Authorization: Bearer <JWT>`: for example the job's own OIDC token. The caller must hold at
-  least CAN_READ on the model.
+  least CAN_READ on the model and one of the check's `callback_roles` (the workflow decides).
 
 A bearer token that is sent must be valid, even alongside a callback token.
 """
@@ -26,6 +26,7 @@ from signoff.api.deps import (
     require_permission,
 )
 from signoff.api.errors import ApiError, bad_request, forbidden, not_found
+from signoff.api.schemas import check_json
 from signoff.policies import PermissionLevel
 from signoff.workflows.ci.activities import CALLBACK_PATH
 from signoff.workflows.client import CallbackRefused, NoOpenRequest
@@ -93,14 +94,4 @@ async def ci_callback(
         if err.kind == "refused":
             raise forbidden(err.reason) from err
         raise bad_request(f"request {request.id}: {err.reason}") from err
-    return {
-        "request_id": request.id,
-        "check": {
-            "name": result.check_id,
-            "type": result.type,
-            "status": result.status.value,
-            "summary": result.summary,
-            "evidence": result.evidence,
-            "finished_timestamp": result.finished_ms,
-        },
-    }
+    return {"request_id": request.id, "check": check_json(result)}
