@@ -105,7 +105,6 @@ def test_create_list_update_delete_shapes(
     second = post_comment(dana, seeded, "second thought")
     assert list_comments(dana, seeded) == [created, second]  # oldest first
 
-    time.sleep(0.01)
     response = update(dana, created["id"], "latency checked: fine")
     assert response.status_code == 200, response.text
     edited = response.json()["comment"]
