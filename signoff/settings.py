@@ -180,6 +180,57 @@ class Settings(BaseSettings):
     jenkins_token: SecretStr | None = None
     token: SecretStr | None = Field(None, description="Bearer token used by CLI client commands.")
 
+    encryption_key: SecretStr | None = Field(
+        None,
+        description="Fernet key (urlsafe base64 of 32 bytes) encrypting webhook secrets at rest; "
+        "make one with `python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())'`.",
+    )
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="SIGNOFF_WEBHOOK_ALLOW_HOSTS: comma-separated hosts and CIDR ranges that "
+        "webhooks may reach although they are private, loopback or link-local.",
+    )
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _check_encryption_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(value.get_secret_value().encode())
+        except (ValueError, TypeError):
+            raise ValueError(
+                "SIGNOFF_ENCRYPTION_KEY is not a Fernet key (urlsafe base64 of 32 bytes); make "
+                "one with `python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`"
+            ) from None
+        return value
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _parse_allow_hosts(cls, value: Any) -> Any:
+        if isinstance(value, bytes):
+            value = value.decode()
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("webhook_allow_hosts")
+    @classmethod
+    def _check_allow_hosts(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if "/" in item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"SIGNOFF_WEBHOOK_ALLOW_HOSTS: {item!r} is not a CIDR range"
+                    ) from None
+        return value
+
     @field_validator("oidc_issuers", mode="before")
     @classmethod
     def _parse_oidc_issuers(cls, value: Any) -> Any:

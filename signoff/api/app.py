@@ -10,7 +10,14 @@ from fastapi import FastAPI
 from signoff.api.auth import TokenVerifier
 from signoff.api.deps import Services
 from signoff.api.errors import install_error_handlers
-from signoff.api.routers import ci, comments, health, signoff, transition_requests
+from signoff.api.routers import (
+    ci,
+    comments,
+    health,
+    registry_webhooks,
+    signoff,
+    transition_requests,
+)
 from signoff.api.routers.web import router as web_router
 from signoff.policies import load_policy, policy_hash
 from signoff.settings import Settings
@@ -50,5 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(signoff.router)
     app.include_router(ci.router)
     app.include_router(comments.router)
+    app.include_router(registry_webhooks.router)
     app.include_router(web_router)
     return app

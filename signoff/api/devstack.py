@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
 from signoff.api.app import create_app
 from signoff.api.auth import issue_dev_token
@@ -195,6 +197,19 @@ def start_mlflow(settings: Settings, children: ChildProcesses, say: Say) -> None
     say(f"  ready in {time.monotonic() - started:.1f}s")
 
 
+def ensure_dev_encryption_key(settings: Settings, say: Say) -> None:
+    """Webhook secrets are stored encrypted; without SIGNOFF_ENCRYPTION_KEY the embedded stack
+    keeps a key of its own in the data dir (readable by this user only), reused on restart."""
+    if settings.encryption_key is not None:
+        return
+    key_file = settings.data_dir / "encryption.key"
+    if not key_file.exists():
+        key_file.write_bytes(Fernet.generate_key())
+        key_file.chmod(0o600)
+    settings.encryption_key = SecretStr(key_file.read_text().strip())
+    say(f"• Webhook secrets: encrypted with the development key in {key_file}")
+
+
 def dev_tokens(settings: Settings) -> dict[str, str]:
     """One development token per role of the policy, for user `dev-<role>`."""
     policy = load_policy(settings.resolved_policy_file)
@@ -229,6 +244,7 @@ def run_dev(settings: Settings, host: str, port: int, say: Say) -> None:
     try:
         ui_url = start_temporal(settings, children, say)
         start_mlflow(settings, children, say)
+        ensure_dev_encryption_key(settings, say)
         say("• Ledger: applying migrations")
         ledger = Ledger(settings.database_url or "")
         ledger.migrate()

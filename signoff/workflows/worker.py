@@ -15,6 +15,8 @@ from signoff.workflows.client import connect
 from signoff.workflows.ledger import Ledger
 from signoff.workflows.mlflow_client import MlflowRegistry
 from signoff.workflows.transition import TransitionWorkflow
+from signoff.workflows.webhooks.delivery import WebhookActivities, WebhookDeliveryWorkflow
+from signoff.workflows.webhooks.events import AnnounceActivities
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +26,26 @@ def build_worker(
     settings: Settings,
     activities: SignoffActivities,
     ci: CiActivities | None = None,
+    webhooks: WebhookActivities | None = None,
 ) -> Worker:
-    """`ci` defaults to the CI clients configured by `settings` (GitHub, Jenkins)."""
+    """`ci` defaults to the CI clients configured by `settings` (GitHub, Jenkins); `webhooks`
+    to webhook delivery over the activities' ledger."""
     ci = ci or CiActivities(settings)
+    webhooks = webhooks or WebhookActivities(activities.ledger, settings)
+    announcer = AnnounceActivities(webhooks.ledger, settings.task_queue)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TransitionWorkflow],
+        workflows=[TransitionWorkflow, WebhookDeliveryWorkflow],
         activities=[
             activities.run_check,
             activities.apply_transition,
             activities.record_ledger,
             ci.dispatch_ci,
             ci.poll_ci,
+            webhooks.deliver_attempt,
+            webhooks.give_up_delivery,
+            announcer.announce_webhooks,
         ],
     )
 

@@ -72,6 +72,9 @@ def test_dev_runs_everything_and_keeps_open_requests_across_a_restart(tmp_path: 
         for label in ("API", "Web page", "OpenAPI docs", "Temporal UI", "MLflow UI"):
             assert re.search(rf"{label}\s+http://", printed), printed
         tokens = dict(re.findall(r"^\s{4}(\S+)\s+(eyJ\S+)$", printed, re.MULTILINE))
+        key_file = tmp_path / "data" / "encryption.key"
+        assert f"encrypted with the development key in {key_file}" in printed
+        assert key_file.stat().st_mode & 0o777 == 0o600
         assert set(tokens) == {"data-scientist", "ml-lead", "platform-admin", "risk-officer"}
 
         with httpx.Client(base_url=mlflow_url, timeout=30) as mlflow:

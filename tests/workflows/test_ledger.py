@@ -33,7 +33,13 @@ from signoff.workflows.types import (
 )
 
 MIGRATIONS = Path(ledger_store.__file__).parent / "migrations"
-LEDGER_TABLES = {"transition_requests", "activities", "comments"}
+LEDGER_TABLES = {
+    "transition_requests",
+    "activities",
+    "comments",
+    "webhooks",
+    "webhook_deliveries",
+}
 T0 = 1_700_000_000_000  # epoch ms
 
 

@@ -69,3 +69,40 @@ class CommentRow(SQLModel, table=True):
     comment: str = Field(sa_column=Column(Text, nullable=False))
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class WebhookRow(SQLModel, table=True):
+    """A registry webhook subscription. `secret_enc`/`authorization_enc` are Fernet tokens
+    (SIGNOFF_ENCRYPTION_KEY); the plaintext is never stored or returned."""
+
+    __tablename__ = "webhooks"
+
+    id: str = Field(primary_key=True, max_length=64)
+    model_name: str | None = Field(default=None, index=True, max_length=256)
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    status: str = Field(max_length=16)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    enable_ssl_verification: bool = True
+    secret_enc: str | None = Field(default=None, sa_column=Column(Text))
+    authorization_enc: str | None = Field(default=None, sa_column=Column(Text))
+    created_by: str = Field(max_length=256)
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class WebhookDeliveryRow(SQLModel, table=True):
+    """One event sent (or being sent) to one webhook; `attempts` lists every HTTP attempt,
+    each `{attempt, time_ms, status_code, latency_ms, error}`, keyed by `attempt`."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_webhook", "webhook_id", "created_ms"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    webhook_id: str = Field(max_length=64)
+    event: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    state: str = Field(max_length=16)
+    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))

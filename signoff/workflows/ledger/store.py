@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -21,7 +22,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from signoff.workflows.ledger.models import ActivityRow, CommentRow, TransitionRequestRow
+from signoff.workflows.ledger.models import (
+    ActivityRow,
+    CommentRow,
+    TransitionRequestRow,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
 from signoff.workflows.types import (
     ActivityEntry,
     ActivityType,
@@ -256,6 +263,120 @@ class Ledger:
         )
         with self._session() as session:
             return [_entry(row) for row in session.exec(query)]
+
+    # -- registry webhooks ------------------------------------------------------------------
+
+    def add_webhook(self, row: WebhookRow) -> WebhookRow:
+        with self._session() as session, session.begin():
+            session.add(row)
+            return row
+
+    def get_webhook(self, webhook_id: str) -> WebhookRow | None:
+        with self._session() as session:
+            return session.get(WebhookRow, webhook_id)
+
+    def list_webhooks(self, model_name: str | None = None) -> list[WebhookRow]:
+        """All webhooks, oldest first; with `model_name`, that model's only."""
+        query = select(WebhookRow).order_by(col(WebhookRow.created_ms), col(WebhookRow.id))
+        if model_name is not None:
+            query = query.where(WebhookRow.model_name == model_name)
+        with self._session() as session:
+            return list(session.exec(query))
+
+    def update_webhook(self, webhook_id: str, now_ms: int, **changes: Any) -> WebhookRow | None:
+        """Set the given columns; None when there is no such webhook."""
+        with self._session() as session, session.begin():
+            row = session.get(WebhookRow, webhook_id, with_for_update=True)
+            if row is None:
+                return None
+            for name, value in changes.items():
+                setattr(row, name, value)
+            row.updated_ms = max(now_ms, row.updated_ms)
+            session.add(row)
+            return row
+
+    def delete_webhook(self, webhook_id: str) -> bool:
+        with self._session() as session, session.begin():
+            result = session.exec(
+                sql_delete(WebhookRow)
+                .where(col(WebhookRow.id) == webhook_id)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)
+
+    def matching_webhooks(self, event: str, model_name: str | None) -> list[WebhookRow]:
+        """ACTIVE webhooks subscribed to `event`: the model's own and the registry-wide ones."""
+        query = select(WebhookRow).where(WebhookRow.status == "ACTIVE")
+        with self._session() as session:
+            rows = list(session.exec(query))
+        return [
+            row
+            for row in rows
+            if event in (row.events or []) and row.model_name in (None, model_name)
+        ]
+
+    def add_delivery(
+        self, delivery_id: str, *, webhook_id: str, event: str, payload: dict[str, Any], now_ms: int
+    ) -> WebhookDeliveryRow:
+        """Idempotent by `delivery_id`: adding it again returns the stored delivery."""
+        for attempt in range(2):
+            try:
+                with self._session() as session, session.begin():
+                    existing = session.get(WebhookDeliveryRow, delivery_id)
+                    if existing is not None:
+                        return existing
+                    row = WebhookDeliveryRow(
+                        id=delivery_id,
+                        webhook_id=webhook_id,
+                        event=event,
+                        payload=payload,
+                        state="PENDING",
+                        attempts=[],
+                        created_ms=now_ms,
+                        updated_ms=now_ms,
+                    )
+                    session.add(row)
+                    return row
+            except IntegrityError:
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def get_delivery(self, delivery_id: str) -> WebhookDeliveryRow | None:
+        with self._session() as session:
+            return session.get(WebhookDeliveryRow, delivery_id)
+
+    def list_deliveries(self, webhook_id: str) -> list[WebhookDeliveryRow]:
+        """A webhook's deliveries, newest first."""
+        query = (
+            select(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.webhook_id == webhook_id)
+            .order_by(col(WebhookDeliveryRow.created_ms).desc(), col(WebhookDeliveryRow.id))
+        )
+        with self._session() as session:
+            return list(session.exec(query))
+
+    def record_attempt(
+        self, delivery_id: str, attempt: dict[str, Any], *, state: str, now_ms: int
+    ) -> None:
+        """Add one attempt (idempotent by its `attempt` number) and set the delivery's state."""
+        with self._session() as session, session.begin():
+            row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+            if row is None:
+                return
+            attempts = [a for a in (row.attempts or []) if a["attempt"] != attempt["attempt"]]
+            row.attempts = sorted([*attempts, attempt], key=lambda a: a["attempt"])
+            row.state = state
+            row.updated_ms = max(now_ms, row.updated_ms)
+            session.add(row)
+
+    def set_delivery_state(self, delivery_id: str, state: str, now_ms: int) -> None:
+        with self._session() as session, session.begin():
+            row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+            if row is not None:
+                row.state = state
+                row.updated_ms = max(now_ms, row.updated_ms)
+                session.add(row)
 
 
 def comment_activity_id(comment_id: str) -> str:

@@ -1,0 +1,1 @@
+"""Registry webhooks: signing, SSRF guard, durable delivery and event announcement."""
