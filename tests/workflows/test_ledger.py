@@ -200,15 +200,12 @@ def test_migrate_again_is_a_noop_and_keeps_data(ledger: Ledger) -> None:
 
 
 def test_migrate_from_several_starters(ledger_url: str) -> None:
-    """API and worker both migrate at start-up. On PostgreSQL they may race on a fresh
-    database (the advisory lock serialises them); on SQLite they take turns."""
+    """API and worker both migrate at start-up, as threads of one process under `signoff dev`.
+    Alembic keeps one context per process, so they take turns in-process; on PostgreSQL the
+    advisory lock also serialises separate processes."""
     starters = [Ledger(ledger_url) for _ in range(4)]
     try:
-        if ledger_url.startswith("postgresql"):
-            run_threads(len(starters), lambda i: starters[i].migrate())
-        else:
-            for starter in starters:
-                starter.migrate()
+        run_threads(len(starters), lambda i: starters[i].migrate())
     finally:
         for starter in starters:
             starter.dispose()

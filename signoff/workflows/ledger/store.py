@@ -8,6 +8,7 @@ URL alone.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,9 @@ from signoff.workflows.types import (
 )
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_THREAD_LOCK = threading.Lock()
+"""Alembic's `context` is one module-level proxy per process: two threads migrating at once
+corrupt each other's (KeyError: 'config')."""
 _PG_MIGRATION_LOCK = 7_470_001  # arbitrary constant: serialises concurrent `migrate()` calls
 OPEN_STATES = [RequestState.PENDING.value, RequestState.APPLYING.value]
 
@@ -79,7 +83,12 @@ class Ledger:
     # -- schema ---------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration. Safe to call from every process."""
+        """Bring the schema to the newest migration. Safe to call from every process, and from
+        several threads of one (`signoff dev` runs the API and the worker in one process)."""
+        with _MIGRATION_THREAD_LOCK:
+            self._migrate()
+
+    def _migrate(self) -> None:
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         with self.engine.begin() as connection:
