@@ -4,7 +4,7 @@ A change to `signoff/workflows/transition.py` that would make running requests f
 their workers pick up the new code (a command added, removed or reordered) fails here. Two
 sources of histories:
 
-- requests run by this module on the time-skipping server (applied, rejected, expired, failed
+- requests run by this module on the dev server (applied, rejected, expired, failed
   validation, failed apply, alias, auto-approved), replayed right after they finish;
 - the JSON files committed under `tests/workflows/histories/`, recorded from an earlier
   version of the code. These are what catch a change that is deterministic with itself but
@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from temporalio import workflow
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
@@ -33,7 +33,7 @@ from temporalio.workflow import NondeterminismError
 from signoff.workflows.mlflow_client import MlflowRegistry
 from signoff.workflows.transition import TransitionWorkflow
 from signoff.workflows.types import RequestState, TransitionInput
-from tests.conftest import MlflowServer, seed_version
+from tests.conftest import MlflowServer, TemporalServer, seed_version
 from tests.workflows.test_transition_workflow import (
     BOB,
     CAROL,
@@ -41,7 +41,6 @@ from tests.workflows.test_transition_workflow import (
     make_harness,
     policy,
     running_worker,
-    skip_time,
 )
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -67,6 +66,9 @@ transitions:
     approvals: {quorum: 0}
   - to: "@champion"
     approvals: {quorum: 1, roles: [risk-officer]}
+  - to: "@short-lived"
+    approvals: {quorum: 1, roles: [risk-officer]}
+    expires_after: 2s
 """
 )
 
@@ -99,9 +101,8 @@ async def run_scenarios(harness: Harness, mlflow: httpx.Client) -> dict[str, Wor
     await harness.decide("reject", inp, CAROL, "not this quarter")
     finished["rejected"] = (inp, RequestState.REJECTED)
 
-    inp = await harness.open_request(RULES, seed_version(mlflow, **good), "Production")
-    await harness.wait_for(inp, lambda s: s.checks[-1].finished_ms is not None, "the checks")
-    await skip_time(harness.env, timedelta(hours=2, minutes=1))
+    inp = await harness.open_request(RULES, seed_version(mlflow, **good), "@short-lived")
+    await harness.outcome(inp)  # expires after 2 s of real time on the dev server
     finished["expired"] = (inp, RequestState.EXPIRED)
 
     bad = seed_version(mlflow, metrics={"auc": 0.5})
@@ -137,14 +138,18 @@ async def run_scenarios(harness: Harness, mlflow: httpx.Client) -> dict[str, Wor
 
 @pytest.fixture(scope="module")
 async def finished_histories(
-    time_skipping_env: WorkflowEnvironment,
+    temporal_server: TemporalServer,
     mlflow_server: MlflowServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[dict[str, WorkflowHistory]]:
+    """The scenarios run on the real dev server, in real time (the one timer that matters is
+    a 2 s expiry): no time-skipping quirk can hold them up."""
     db_path = tmp_path_factory.mktemp("replay-ledger") / "ledger.db"
+    client = await Client.connect(temporal_server.address, data_converter=pydantic_data_converter)
+    env = WorkflowEnvironment.from_client(client)
     with httpx.Client(base_url=mlflow_server.url, timeout=30) as mlflow:
         async with (
-            running_worker(time_skipping_env, mlflow_server.url, db_path) as worker,
+            running_worker(env, mlflow_server.url, db_path) as worker,
             MlflowRegistry(mlflow_server.url) as reader,
         ):
             harness = make_harness(worker, reader)
