@@ -240,38 +240,24 @@ def evaluate_compare(
             check, CheckStatus.PASSED, f"no champion at {target}; nothing to compare", evidence
         )
     champion_label = f"champion version {champion_version} at {target}"
-    if candidate is None:
-        return _result(
-            check,
-            CheckStatus.FAILED,
-            f"the candidate version has no run, so it has no metric {name!r}",
-            evidence,
-        )
-    if name not in candidate:
-        logged = ", ".join(sorted(candidate)) or "none"
-        return _result(
-            check,
-            CheckStatus.FAILED,
-            f"metric {name!r} is not logged on the candidate's run (logged: {logged})",
-            evidence,
-        )
+    problem = _missing_metric(
+        candidate,
+        name,
+        no_run=f"the candidate version has no run, so it has no metric {name!r}",
+        run="the candidate's run",
+    )
+    if problem or candidate is None:
+        return _result(check, CheckStatus.FAILED, problem or "", evidence)
     value = candidate[name]
     evidence["candidate"] = value
-    if champion is None:
-        return _result(
-            check,
-            CheckStatus.FAILED,
-            f"the {champion_label} has no run, so it has no metric {name!r} to compare with",
-            evidence,
-        )
-    if name not in champion:
-        logged = ", ".join(sorted(champion)) or "none"
-        return _result(
-            check,
-            CheckStatus.FAILED,
-            f"metric {name!r} is not logged on the run of the {champion_label} (logged: {logged})",
-            evidence,
-        )
+    problem = _missing_metric(
+        champion,
+        name,
+        no_run=f"the {champion_label} has no run, so it has no metric {name!r} to compare with",
+        run=f"the run of the {champion_label}",
+    )
+    if problem or champion is None:
+        return _result(check, CheckStatus.FAILED, problem or "", evidence)
     best = champion[name]
     evidence["champion"] = best
     if math.isnan(value) or math.isnan(best):
@@ -392,3 +378,15 @@ def _result(
     return CheckResult(
         check_id=check.check_id, type=check.type, status=status, summary=summary, evidence=evidence
     )
+
+
+def _missing_metric(
+    metrics: dict[str, float] | None, name: str, *, no_run: str, run: str
+) -> str | None:
+    """Why `name` cannot be read from one side of a comparison, or None when it can."""
+    if metrics is None:
+        return no_run
+    if name not in metrics:
+        logged = ", ".join(sorted(metrics)) or "none"
+        return f"metric {name!r} is not logged on {run} (logged: {logged})"
+    return None
