@@ -192,6 +192,48 @@ class Settings(BaseSettings):
         "webhooks may reach although they are private, loopback or link-local.",
     )
 
+    hook_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="SIGNOFF_HOOK_SECRETS: a JSON object naming each inbound decision source and "
+        'its Standard Webhooks secret, e.g. {"slack": "whsec_..."}; the source is the '
+        "{source} of POST /api/2.0/signoff/hooks/decisions/{source}.",
+    )
+    mlflow_webhook_secret: SecretStr | None = Field(
+        None,
+        description="The secret of the MLflow webhook pointed at /api/2.0/signoff/hooks/mlflow; "
+        "without it, MLflow's webhooks are refused.",
+    )
+    reconcile_interval_s: float = Field(
+        300.0,
+        ge=1.0,
+        description="SIGNOFF_RECONCILE_INTERVAL_S: how often (seconds) the reconciler compares "
+        "MLflow's stages and aliases with the ledger.",
+    )
+
+    @field_validator("hook_secrets", mode="before")
+    @classmethod
+    def _parse_hook_secrets(cls, value: Any) -> Any:
+        if not isinstance(value, str | bytes):
+            return value
+        text = value.strip() if isinstance(value, str) else value.decode().strip()
+        if not text:
+            return {}
+        example = '{"slack": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}'
+        try:
+            parsed = json.loads(text)
+        except ValueError as err:
+            raise ValueError(
+                f"SIGNOFF_HOOK_SECRETS is not valid JSON ({err}); expected an object such as "
+                f"{example}"
+            ) from None
+        if not isinstance(parsed, dict) or not all(
+            isinstance(v, str) and v for v in parsed.values()
+        ):
+            raise ValueError(
+                f"SIGNOFF_HOOK_SECRETS must be a JSON object of source -> secret, such as {example}"
+            )
+        return parsed
+
     @field_validator("encryption_key")
     @classmethod
     def _check_encryption_key(cls, value: SecretStr | None) -> SecretStr | None:

@@ -14,6 +14,7 @@ from signoff.policies.decisions import (
     required_level,
     rule_for,
 )
+from signoff.policies.directory import DirectoryEntry, principal_for
 from signoff.policies.identities import IdentityRule, identity_issues, roles_for_claims
 from signoff.policies.loader import (
     PolicyError,
@@ -57,6 +58,7 @@ __all__ = [
     "Duration",
     "GithubActionsCheck",
     "HttpCheck",
+    "DirectoryEntry",
     "IdentityRule",
     "JenkinsCheck",
     "MetricCheck",
@@ -81,6 +83,7 @@ __all__ = [
     "normalize_target",
     "permission_for",
     "policy_hash",
+    "principal_for",
     "quorum_met",
     "rejection_refusal",
     "required_level",

@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from signoff.policies.directory import Directory, directory_issues
 from signoff.policies.identities import IdentityRule, identity_issues
 
 Loc = tuple[str | int, ...]
@@ -373,6 +374,33 @@ class TransitionRule(_Strict):
     approvals: Approvals = Field(default_factory=Approvals)
     archive_existing_versions: bool = False
     expires_after: Duration = timedelta(days=7)
+    auto_request: bool | str = Field(
+        False,
+        description="Open a request to this rule's target when MLflow announces a new version "
+        "(`model_version.created`). `true`, or the rule's own target, e.g. `Staging`.",
+    )
+    break_glass: bool = Field(
+        False,
+        description="CAN_MANAGE principals may apply this transition directly through "
+        "`transition-stage`, with a mandatory comment, recorded and announced.",
+    )
+
+    @field_validator("auto_request")
+    @classmethod
+    def _auto_request_flag(cls, value: bool | str, info: ValidationInfo) -> bool | str:
+        if isinstance(value, bool):
+            return value
+        to = info.data.get("to")
+        try:
+            named = normalize_target(value)
+        except ValueError as err:
+            raise ValueError(f"auto_request: {err}") from None
+        if to is not None and named != to:
+            raise ValueError(
+                f"auto_request names {named}, but this rule governs transitions to {to}; "
+                f"write `auto_request: true` (or `{to}`) on the rule for {named}"
+            )
+        return True
 
     @field_validator("to")
     @classmethod
@@ -383,6 +411,11 @@ class TransitionRule(_Strict):
     def _semantics(self, info: ValidationInfo) -> Self:
         if not _deferred(info):
             _raise_issues(rule_issues(self))
+        if self.auto_request and _is_alias_pattern(self.to):
+            raise ValueError(
+                f"auto_request needs one target, but {self.to} is an alias pattern; name the "
+                "alias the new versions should be requested for"
+            )
         return self
 
 
@@ -393,6 +426,10 @@ class Policy(_Strict):
         default_factory=list,
         description="Roles for CI identities (GitHub Actions, Jenkins) from their OIDC claims.",
     )
+    directory: Directory = Field(
+        default_factory=dict,
+        description="Per inbound decision source: the tool's users, as subject and roles.",
+    )
 
     @model_validator(mode="after")
     def _semantics(self, info: ValidationInfo) -> Self:
@@ -401,6 +438,7 @@ class Policy(_Strict):
             _raise_issues(
                 role_issues(self.roles, enumerate(self.transitions))
                 + identity_issues(self.roles, enumerate(self.identities))
+                + directory_issues(self.roles, self.directory)
             )
         return self
 
@@ -510,6 +548,7 @@ def policy_issues(policy: Policy) -> list[tuple[Loc, str]]:
         issues.extend((("transitions", rule_index, *loc), msg) for loc, msg in rule_issues(rule))
     issues.extend(role_issues(policy.roles, enumerate(policy.transitions)))
     issues.extend(identity_issues(policy.roles, enumerate(policy.identities)))
+    issues.extend(directory_issues(policy.roles, policy.directory))
     return issues
 
 

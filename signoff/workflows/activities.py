@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -149,7 +150,9 @@ class SignoffActivities:
     @activity.defn
     async def apply_transition(self, inp: ApplyInput) -> ApplyOutcome:
         """Re-read the version, then move it. A retry that finds the move done reports it
-        instead of moving again, so MLflow sees the transition once."""
+        instead of moving again, so MLflow sees the transition once. The registry marks are
+        set pending before MLflow is called, so MLflow's webhook about this very change (which
+        may arrive before this activity returns) is not taken for a bypass."""
         try:
             version = await self.registry.get_model_version(inp.model, inp.version)
         except ResourceNotFound as err:
@@ -158,43 +161,68 @@ class SignoffActivities:
                 type=STALE_REQUEST,
                 non_retryable=True,
             ) from err
-        if is_alias(inp.target):
-            alias = inp.target.removeprefix("@")
-            if alias in version.aliases:
-                return ApplyOutcome(
-                    from_stage=inp.from_stage, to_stage=inp.target, already_applied=True
+        already = (
+            inp.target.removeprefix("@") in version.aliases
+            if is_alias(inp.target)
+            else version.current_stage == inp.target
+        )
+        if not already:
+            if not is_alias(inp.target) and version.current_stage != inp.from_stage:
+                raise ApplicationError(
+                    f"version {inp.version} of {inp.model} moved from {inp.from_stage} to "
+                    f"{version.current_stage} outside Signoff since the request; request again",
+                    type=STALE_REQUEST,
+                    non_retryable=True,
                 )
-            await self.registry.set_alias(inp.model, alias, inp.version)
-            return ApplyOutcome(from_stage=inp.from_stage, to_stage=inp.target)
-        if version.current_stage == inp.target:
-            return ApplyOutcome(
-                from_stage=inp.from_stage, to_stage=inp.target, already_applied=True
-            )
-        if version.current_stage != inp.from_stage:
-            raise ApplicationError(
-                f"version {inp.version} of {inp.model} moved from {inp.from_stage} to "
-                f"{version.current_stage} outside Signoff since the request; request again",
-                type=STALE_REQUEST,
-                non_retryable=True,
-            )
-        try:
-            await self.registry.transition_stage(
+            await asyncio.to_thread(
+                self.ledger.mark_pending,
                 inp.model,
                 inp.version,
-                inp.target,
-                archive_existing_versions=inp.archive_existing_versions,
+                request_id=inp.request_id,
+                target=inp.target,
+                stage=version.current_stage,
+                now_ms=_now_ms(),
             )
-        except InvalidRequest as err:
-            raise ApplicationError(
-                f"MLflow refused the transition: {err.message}",
-                type=MLFLOW_REFUSED,
-                non_retryable=True,
-            ) from err
-        return ApplyOutcome(from_stage=inp.from_stage, to_stage=inp.target)
+            try:
+                if is_alias(inp.target):
+                    await self.registry.set_alias(
+                        inp.model, inp.target.removeprefix("@"), inp.version
+                    )
+                else:
+                    await self.registry.transition_stage(
+                        inp.model,
+                        inp.version,
+                        inp.target,
+                        archive_existing_versions=inp.archive_existing_versions,
+                    )
+            except InvalidRequest as err:
+                await asyncio.to_thread(
+                    self.ledger.clear_pending, inp.model, inp.version, inp.request_id
+                )
+                raise ApplicationError(
+                    f"MLflow refused the transition: {err.message}",
+                    type=MLFLOW_REFUSED,
+                    non_retryable=True,
+                ) from err
+        # Whether moved now or by an earlier attempt, Signoff made this change: expect it.
+        await asyncio.to_thread(
+            self.ledger.mark_applied,
+            inp.model,
+            inp.version,
+            target=inp.target,
+            archive_others=inp.archive_existing_versions,
+            request_id=inp.request_id,
+            now_ms=_now_ms(),
+        )
+        return ApplyOutcome(from_stage=inp.from_stage, to_stage=inp.target, already_applied=already)
 
     @activity.defn
     async def record_ledger(self, update: LedgerUpdate) -> None:
         await asyncio.to_thread(self.ledger.record, update)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 HTTP_CHECK_UNAVAILABLE = "HttpCheckUnavailable"

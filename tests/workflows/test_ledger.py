@@ -39,6 +39,9 @@ LEDGER_TABLES = {
     "comments",
     "webhooks",
     "webhook_deliveries",
+    "inbound_hooks",
+    "registry_marks",
+    "reconciler_runs",
 }
 T0 = 1_700_000_000_000  # epoch ms
 

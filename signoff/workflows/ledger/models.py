@@ -106,3 +106,55 @@ class WebhookDeliveryRow(SQLModel, table=True):
     attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class InboundHookRow(SQLModel, table=True):
+    """One webhook Signoff received (an inbound decision, or one of MLflow's): accepted or
+    refused, and why. `claim` ("<source>/<message id>") is set only once the signature is
+    verified, so a forged message can never use up the id of a genuine one; its uniqueness is
+    what makes a replay do nothing."""
+
+    __tablename__ = "inbound_hooks"
+    __table_args__ = (Index("ix_inbound_hooks_source", "source", "received_ms"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    source: str = Field(max_length=64)
+    message_id: str | None = Field(default=None, max_length=256)
+    claim: str | None = Field(default=None, unique=True, max_length=330)
+    outcome: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    event: str | None = Field(default=None, max_length=64)
+    user_id: str | None = Field(default=None, max_length=256)
+    request_id: str | None = Field(default=None, max_length=64)
+    received_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class RegistryMarkRow(SQLModel, table=True):
+    """What Signoff expects MLflow to show for one version: its stage and aliases, as last
+    applied by Signoff or observed. Anything else MLflow shows is an out-of-band change.
+    `pending_request` is set while a Signoff transition of the version is being applied, so
+    an observation made meanwhile is not mistaken for a bypass."""
+
+    __tablename__ = "registry_marks"
+
+    model_name: str = Field(primary_key=True, max_length=256)
+    version: str = Field(primary_key=True, max_length=32)
+    stage: str = Field(default="None", max_length=32)
+    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    pending_request: str | None = Field(default=None, max_length=64)
+    pending_target: str | None = Field(default=None, max_length=300)
+    pending_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ReconcilerRunRow(SQLModel, table=True):
+    """One pass of the reconciler. The first pass ever takes the registry as it is."""
+
+    __tablename__ = "reconciler_runs"
+
+    id: str = Field(primary_key=True, max_length=64)
+    started_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    finished_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    versions: int = 0
+    changes: int = 0
+    baseline: bool = False

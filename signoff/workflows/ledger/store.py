@@ -26,6 +26,8 @@ from sqlmodel import Session, col, select
 from signoff.workflows.ledger.models import (
     ActivityRow,
     CommentRow,
+    InboundHookRow,
+    RegistryMarkRow,
     TransitionRequestRow,
     WebhookDeliveryRow,
     WebhookRow,
@@ -386,6 +388,152 @@ class Ledger:
                 row.state = state
                 row.updated_ms = max(now_ms, row.updated_ms)
                 session.add(row)
+
+    # -- inbound webhooks -------------------------------------------------------------------
+
+    def claim_inbound(self, row: InboundHookRow) -> bool:
+        """Record a verified inbound message under its `claim`; False when that claim is taken
+        already, i.e. the message is a replay and must do nothing."""
+        try:
+            with self._session() as session, session.begin():
+                session.add(row)
+            return True
+        except IntegrityError:
+            return False
+
+    def record_inbound(self, row: InboundHookRow) -> None:
+        """Record an inbound message refused before it could claim anything."""
+        row.claim = None
+        with self._session() as session, session.begin():
+            session.add(row)
+
+    def finish_inbound(
+        self, row_id: str, *, outcome: str, reason: str | None, **fields: Any
+    ) -> None:
+        """Set the outcome of a claimed message. An outcome of `ERROR` (Signoff could not act on
+        it just now) gives the claim back, so the sender's retry is processed, not dropped."""
+        with self._session() as session, session.begin():
+            row = session.get(InboundHookRow, row_id, with_for_update=True)
+            if row is None:
+                return
+            row.outcome = outcome
+            row.reason = reason
+            if outcome == "ERROR":
+                row.claim = None
+            for name, value in fields.items():
+                setattr(row, name, value)
+            session.add(row)
+
+    def list_inbound(self, source: str | None = None, limit: int = 100) -> list[InboundHookRow]:
+        """Inbound messages, newest first; with `source`, that source's only."""
+        query = select(InboundHookRow).order_by(
+            col(InboundHookRow.received_ms).desc(), col(InboundHookRow.id)
+        )
+        if source is not None:
+            query = query.where(InboundHookRow.source == source)
+        with self._session() as session:
+            return list(session.exec(query.limit(limit)))
+
+    # -- registry marks: what Signoff expects MLflow to show --------------------------------
+    #
+    # A transition Signoff applies is marked pending (with its target) before MLflow is
+    # called and applied after, so an observation made in between (MLflow's own webhook, the
+    # reconciler) is recognised as Signoff's. Out-of-band changes, once recorded, are marked
+    # as observed, so each is reported once.
+
+    def get_mark(self, model: str, version: str) -> RegistryMarkRow | None:
+        with self._session() as session:
+            return session.get(RegistryMarkRow, (model, version))
+
+    def model_marks(self, model: str) -> list[RegistryMarkRow]:
+        query = select(RegistryMarkRow).where(RegistryMarkRow.model_name == model)
+        with self._session() as session:
+            return list(session.exec(query))
+
+    def mark_pending(
+        self, model: str, version: str, *, request_id: str, target: str, stage: str, now_ms: int
+    ) -> None:
+        """Signoff is about to move the version (currently in `stage`) to `target`."""
+        with self._session() as session, session.begin():
+            row = session.get(RegistryMarkRow, (model, version), with_for_update=True)
+            if row is None:
+                row = RegistryMarkRow(
+                    model_name=model, version=version, stage=stage, aliases=[], updated_ms=now_ms
+                )
+            row.pending_request, row.pending_target, row.pending_ms = request_id, target, now_ms
+            session.add(row)
+
+    def mark_applied(
+        self,
+        model: str,
+        version: str,
+        *,
+        target: str,
+        archive_others: bool,
+        now_ms: int,
+        request_id: str | None = None,
+    ) -> None:
+        """Signoff moved the version to `target` (an alias `@name` or a stage): expect that,
+        and for other versions what MLflow did alongside (an alias moves off them; with
+        `archive_others` they leave the stage for Archived)."""
+        with self._session() as session, session.begin():
+            rows = {
+                row.version: row
+                for row in session.exec(
+                    select(RegistryMarkRow)
+                    .where(RegistryMarkRow.model_name == model)
+                    .with_for_update()
+                )
+            }
+            row = rows.get(version) or RegistryMarkRow(
+                model_name=model, version=version, aliases=[], updated_ms=now_ms
+            )
+            if target.startswith("@"):
+                alias = target[1:]
+                for other in rows.values():
+                    if other.version != version and alias in (other.aliases or []):
+                        other.aliases = [a for a in other.aliases if a != alias]
+                        session.add(other)
+                row.aliases = sorted({*(row.aliases or []), alias})
+            else:
+                if archive_others and target in ("Staging", "Production"):
+                    for other in rows.values():
+                        if other.version != version and other.stage == target:
+                            other.stage = "Archived"
+                            session.add(other)
+                row.stage = target
+            if request_id is None or row.pending_request == request_id:
+                row.pending_request = row.pending_target = row.pending_ms = None
+            row.updated_ms = now_ms
+            session.add(row)
+
+    def clear_pending(self, model: str, version: str, request_id: str) -> None:
+        """The transition `request_id` will not happen (MLflow refused it)."""
+        with self._session() as session, session.begin():
+            row = session.get(RegistryMarkRow, (model, version), with_for_update=True)
+            if row is not None and row.pending_request == request_id:
+                row.pending_request = row.pending_target = row.pending_ms = None
+                session.add(row)
+
+    def mark_observed(
+        self, model: str, version: str, *, stage: str, aliases: list[str], now_ms: int
+    ) -> None:
+        """Expect what MLflow shows now (a baseline, or an out-of-band change just recorded).
+        An alias lives on one version, so it is taken off the model's other versions."""
+        with self._session() as session, session.begin():
+            for other in session.exec(
+                select(RegistryMarkRow).where(
+                    RegistryMarkRow.model_name == model, RegistryMarkRow.version != version
+                )
+            ):
+                if set(other.aliases or []) & set(aliases):
+                    other.aliases = [a for a in other.aliases if a not in aliases]
+                    session.add(other)
+            row = session.get(RegistryMarkRow, (model, version), with_for_update=True)
+            if row is None:
+                row = RegistryMarkRow(model_name=model, version=version, updated_ms=now_ms)
+            row.stage, row.aliases, row.updated_ms = stage, sorted(aliases), now_ms
+            session.add(row)
 
 
 def comment_activity_id(comment_id: str) -> str:
