@@ -141,6 +141,20 @@ class Ledger:
                 if session.get(ActivityRow, entry.id) is None:
                     session.add(_activity_row(entry))
 
+    def append_activities(self, entries: list[ActivityEntry]) -> None:
+        """Add log lines that belong to no request (break-glass transitions, out-of-band
+        changes); keyed by their ids, so adding one again changes nothing."""
+        for attempt in range(2):
+            try:
+                with self._session() as session, session.begin():
+                    for entry in entries:
+                        if session.get(ActivityRow, entry.id) is None:
+                            session.add(_activity_row(entry))
+                return
+            except IntegrityError:
+                if attempt == 1:
+                    raise
+
     # -- comments -------------------------------------------------------------------------
     #
     # A comment is a row of `comments` (its current text) plus one NEW_COMMENT line in the
@@ -590,7 +604,7 @@ def _snapshot(row: TransitionRequestRow) -> RequestSnapshot:
 def _activity_row(entry: ActivityEntry) -> ActivityRow:
     return ActivityRow(
         id=entry.id,
-        request_id=entry.request_id,
+        request_id=entry.request_id or None,
         seq=entry.seq,
         model_name=entry.model,
         version=entry.version,

@@ -73,6 +73,35 @@ class WebhookEvent(BaseModel):
     event_timestamp: int = Field(default_factory=lambda: int(time.time() * 1000))
 
 
+_STAGE_SUFFIX = {"Staging": "STAGING", "Production": "PRODUCTION", "Archived": "ARCHIVED"}
+
+
+def transition_events(
+    event_id: str, *, model: str, version: str, to_stage: str, **fields: Any
+) -> list[WebhookEvent]:
+    """A version moved: `MODEL_VERSION_TRANSITIONED_STAGE`, plus the stage's own event
+    (`..._TO_STAGING` etc.). An alias target (`@champion`) fires the first only."""
+    names = ["MODEL_VERSION_TRANSITIONED_STAGE"]
+    if to_stage in _STAGE_SUFFIX:
+        names.append(f"MODEL_VERSION_TRANSITIONED_TO_{_STAGE_SUFFIX[to_stage]}")
+    return _events(names, event_id, model=model, version=version, to_stage=to_stage, **fields)
+
+
+def request_created_events(
+    event_id: str, *, model: str, version: str, to_stage: str, **fields: Any
+) -> list[WebhookEvent]:
+    """A transition request was opened: `TRANSITION_REQUEST_CREATED`, plus the stage's own."""
+    names = ["TRANSITION_REQUEST_CREATED"]
+    if to_stage in _STAGE_SUFFIX:
+        names.append(f"TRANSITION_REQUEST_TO_{_STAGE_SUFFIX[to_stage]}_CREATED")
+    return _events(names, event_id, model=model, version=version, to_stage=to_stage, **fields)
+
+
+def _events(names: list[str], event_id: str, **fields: Any) -> list[WebhookEvent]:
+    """One event per name; each event id is `event_id` and the name, stable across retries."""
+    return [WebhookEvent(event_id=f"{event_id}/{name}", event=name, **fields) for name in names]
+
+
 def payload_for(event: WebhookEvent, webhook_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "event": event.event,
@@ -108,6 +137,16 @@ async def start_delivery(client: Client, task_queue: str, delivery_id: str) -> N
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
+
+
+async def announce_all(
+    client: Client, ledger: Ledger, task_queue: str, events: list[WebhookEvent]
+) -> list[str]:
+    """`announce` each event; the delivery ids of all."""
+    ids: list[str] = []
+    for event in events:
+        ids.extend(await announce(client, ledger, task_queue, event))
+    return ids
 
 
 async def announce(
