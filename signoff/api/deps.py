@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -16,6 +17,9 @@ from signoff.settings import Settings
 from signoff.workflows.client import Transitions, connect
 from signoff.workflows.ledger import Ledger
 from signoff.workflows.mlflow_client import MlflowRegistry
+from signoff.workflows.webhooks.events import WebhookEvent, announce_all, with_request_link
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +51,26 @@ class Services:
                         ) from err
                     self._transitions = Transitions(client, self.settings.task_queue)
         return self._transitions
+
+    async def announce(self, events: list[WebhookEvent]) -> None:
+        """Announce what just happened to the subscribed webhooks. The deliveries are durable
+        once started; if Temporal cannot be reached the event is logged as lost, and the
+        call that caused it (already done) still succeeds."""
+        base = self.settings.callback_base_url
+        try:
+            client = (await self.transitions()).client
+            await announce_all(
+                client,
+                self.ledger,
+                self.settings.task_queue,
+                [with_request_link(event, base) for event in events],
+            )
+        except Exception as err:
+            log.error(
+                "could not announce %s to webhooks: %s",
+                ", ".join(event.event for event in events),
+                err,
+            )
 
 
 def get_services(request: Request) -> Services:

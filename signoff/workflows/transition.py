@@ -52,6 +52,12 @@ with workflow.unsafe.imports_passed_through():
         RequestState,
         TransitionInput,
     )
+    from signoff.workflows.webhooks.events import (
+        AnnounceActivities,
+        WebhookEvent,
+        request_created_events,
+        transition_events,
+    )
 
 REFUSED = "Refused"
 """ApplicationError type of a decision the policy does not allow (the API answers 403)."""
@@ -62,6 +68,8 @@ INVALID_CALLBACK = "InvalidCallback"
 """ApplicationError type of a CI callback naming no CI check of the request (the API: 400)."""
 
 SYSTEM_USER = "signoff"
+WEBHOOK_EVENTS_PATCH = "announce-webhook-events"
+"""Runs started before webhook events existed replay without the announcer."""
 APPLY_WAIT = timedelta(seconds=10)
 """How long the approval that completes the quorum waits to report the applied transition
 (in MLflow and in the ledger) before it answers anyway."""
@@ -111,13 +119,28 @@ class TransitionWorkflow:
         """check id -> SHA-256 of the callback token its job was given (never the token)."""
         self._ci_used: set[str] = set()
         """CI checks whose callback token was accepted: a token is accepted once."""
+        self._unannounced: list[WebhookEvent] = []
 
     # -- main line --------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: TransitionInput) -> RequestSnapshot:
         writer = asyncio.create_task(self._ledger_writer())
-        self._log(ActivityType.REQUESTED_TRANSITION, inp.requester.sub, comment=inp.comment)
+        announcer = None
+        if workflow.patched(WEBHOOK_EVENTS_PATCH):
+            announcer = asyncio.create_task(self._announcer())
+        requested = self._log(
+            ActivityType.REQUESTED_TRANSITION, inp.requester.sub, comment=inp.comment
+        )
+        self._announce(
+            request_created_events(
+                requested.id,
+                **self._event_fields(),
+                comment=inp.comment,
+                text=f"{inp.requester.sub} requested moving version {inp.version} of "
+                f"{inp.model} to {inp.target}",
+            )
+        )
         checks = [asyncio.create_task(self._run_check(check)) for check in inp.rule.checks]
 
         try:
@@ -126,6 +149,9 @@ class TransitionWorkflow:
         except TimeoutError:
             expiry = format_duration(inp.rule.expires_after)
             self._close(RequestState.EXPIRED, f"no decision within {expiry}")
+            self._announce_one(
+                "TRANSITION_REQUEST_EXPIRED", f"{inp.request_id}/expired", text=self._reason
+            )
 
         if self._state is RequestState.PENDING:
             failed = [c for c in self._checks.values() if c.status is CheckStatus.FAILED]
@@ -147,6 +173,8 @@ class TransitionWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._finished = True
         await writer
+        if announcer is not None:
+            await announcer
         return self._snapshot()
 
     def _decided(self) -> bool:
@@ -170,6 +198,11 @@ class TransitionWorkflow:
     async def _apply(self) -> None:
         inp = self._inp
         self._set_state(RequestState.APPLYING)
+        self._announce_one(
+            "TRANSITION_REQUEST_APPROVED",
+            f"{inp.request_id}/approved",
+            text=f"approved by {', '.join(self._approvers()) or 'policy (no approval needed)'}",
+        )
         try:
             # A regular activity, not a local one: it is scheduled by the workflow task that
             # accepts the last approval, so that approval is durable before MLflow changes.
@@ -197,13 +230,20 @@ class TransitionWorkflow:
         )
         if inp.rule.archive_existing_versions and not outcome.to_stage.startswith("@"):
             system_comment += f"; other versions in {outcome.to_stage} archived"
-        self._log(
+        applied = self._log(
             ActivityType.APPLIED_TRANSITION,
             approvers[-1] if approvers else SYSTEM_USER,
             from_stage=outcome.from_stage,
             system_comment=system_comment,
         )
         self._close(RequestState.APPLIED, None)
+        self._announce(
+            transition_events(
+                applied.id,
+                **self._event_fields(from_stage=outcome.from_stage),
+                text=system_comment,
+            )
+        )
 
     async def _run_check(self, check: Check) -> None:
         if isinstance(check, GithubActionsCheck | JenkinsCheck):
@@ -238,8 +278,7 @@ class TransitionWorkflow:
                 evidence={"error": _cause_message(err)},
             )
         result.finished_ms = self._now_ms()
-        self._checks[check.check_id] = result
-        self._touch()
+        self._record_check(result)
 
     # -- CI checks: dispatch, then a callback or polling, until the check's timeout -------
 
@@ -353,9 +392,18 @@ class TransitionWorkflow:
             evidence={key: value for key, value in evidence.items() if value is not None},
             finished_ms=self._now_ms(),
         )
-        self._checks[check.check_id] = result
-        self._touch()
+        self._record_check(result)
         return result
+
+    def _record_check(self, result: CheckResult) -> None:
+        self._checks[result.check_id] = result
+        self._touch()
+        if result.status is CheckStatus.FAILED:
+            self._announce_one(
+                "VALIDATION_CHECK_FAILED",
+                f"{self._inp.request_id}/check/{result.check_id}",
+                text=f"{result.check_id} ({result.type}): {result.summary}",
+            )
 
     def _ci_failed(
         self,
@@ -542,6 +590,12 @@ class TransitionWorkflow:
         sub = decision.principal.sub
         entry = self._log(activity_type, sub, comment=decision.comment)
         self._close(state, f"{state.value.lower()} by {sub}")
+        self._announce_one(
+            f"TRANSITION_REQUEST_{state.value}",
+            entry.id,
+            comment=decision.comment,
+            text=self._reason,
+        )
         return entry
 
     @workflow.query
@@ -628,6 +682,55 @@ class TransitionWorkflow:
                 retry_policy=_LEDGER_RETRY,
             )
             self._writing = False
+
+    # -- webhook events ---------------------------------------------------------------------
+
+    def _event_fields(self, from_stage: str | None = None) -> dict[str, Any]:
+        inp = self._inp
+        return {
+            "model": inp.model,
+            "version": inp.version,
+            "to_stage": inp.target,
+            "from_stage": from_stage or inp.from_stage,
+            "request_id": inp.request_id,
+            "event_timestamp": self._now_ms(),
+        }
+
+    def _announce_one(self, event: str, event_id: str, **fields: Any) -> None:
+        base = self._event_fields()
+        model, version = base.pop("model"), base.pop("version")
+        self._announce(
+            [
+                WebhookEvent(
+                    event_id=event_id,
+                    event=event,
+                    model_name=model,
+                    version=version,
+                    **(base | fields),
+                )
+            ]
+        )
+
+    def _announce(self, events: list[WebhookEvent]) -> None:
+        self._unannounced.extend(events)
+
+    async def _announcer(self) -> None:
+        """Hand events to `announce_webhooks` in order. Like the ledger writer it holds back
+        while the transition is applied; receivers are never waited for (each delivery is its
+        own workflow), so a slow one cannot hold up a request."""
+        while True:
+            await workflow.wait_condition(
+                lambda: (bool(self._unannounced) and not self._applying()) or self._finished
+            )
+            if not self._unannounced:
+                return
+            batch, self._unannounced = self._unannounced, []
+            await workflow.execute_activity_method(
+                AnnounceActivities.announce_webhooks,
+                batch,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_LEDGER_RETRY,
+            )
 
     def _ledger_caught_up(self) -> bool:
         return not self._dirty and not self._writing

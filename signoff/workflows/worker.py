@@ -32,7 +32,7 @@ def build_worker(
     to webhook delivery over the activities' ledger."""
     ci = ci or CiActivities(settings)
     webhooks = webhooks or WebhookActivities(activities.ledger, settings)
-    announcer = AnnounceActivities(webhooks.ledger, settings.task_queue)
+    announcer = AnnounceActivities(webhooks.ledger, settings.task_queue, settings.callback_base_url)
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -77,13 +77,15 @@ class Received:
 class Receiver:
     """Answers from `script` in order ("drop" closes the connection without an answer; an int
     or (int, headers) answers with that status), then 200. Verifies every request's Standard
-    Webhooks signature with `standardwebhooks` and its X-Databricks-Signature with hmac."""
+    Webhooks signature with `standardwebhooks` and its X-Databricks-Signature with hmac. With a
+    `gate`, every answer waits until the gate is set: a receiver as slow as a test wants."""
 
     secret: str = SECRET
     script: list[Any] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    gate: threading.Event | None = None
 
     def verify(self, body: bytes, headers: dict[str, str]) -> bool:
         key: str | bytes = self.secret if self.secret.startswith("whsec_") else self.secret.encode()
@@ -105,6 +107,8 @@ def running_receiver(receiver: Receiver) -> Iterator[Receiver]:
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if receiver.gate is not None:
+                receiver.gate.wait(timeout=120)
             with receiver.lock:
                 action = receiver.script.pop(0) if receiver.script else 200
             if action == "drop":
@@ -145,7 +149,7 @@ class AnnouncingWorkflow:
     async def run(self, event: WebhookEvent) -> list[str]:
         return await workflow.execute_activity(
             "announce_webhooks",
-            event,
+            [event],
             start_to_close_timeout=timedelta(seconds=30),
             result_type=list[str],
         )

@@ -32,6 +32,7 @@ from signoff.api.schemas import (
 )
 from signoff.policies import PermissionLevel, Principal
 from signoff.workflows.ledger.models import CommentRow
+from signoff.workflows.webhooks.events import WebhookEvent
 
 router = APIRouter(tags=["comments"])
 
@@ -79,6 +80,19 @@ async def create_comment(
         user_id=principal.sub,
         text=body.comment,
         now_ms=_now_ms(),
+    )
+    await services.announce(
+        [
+            WebhookEvent(
+                event_id=f"comment/{row.id}",
+                event="COMMENT_CREATED",
+                model_name=row.model_name,
+                version=row.version,
+                comment=row.comment,
+                text=f"{row.user_id} commented on version {row.version} of {row.model_name}",
+                event_timestamp=row.created_ms,
+            )
+        ]
     )
     return {"comment": _json(row, granted, principal)}
 

@@ -3,7 +3,8 @@ out to the subscribed webhooks.
 
 Payloads follow Databricks' registry webhooks: `event`, `webhook_id`, `event_timestamp` (ms),
 `model_name`, `version`, `from_stage`, `to_stage`, `comment`, `text`, plus Signoff's
-`request_url` (a link to the transition request, when there is one). Fields that do not apply
+`request_id` and `request_url` (the transition request and a link to its page, when there is
+one). Fields that do not apply
 to an event are omitted.
 """
 
@@ -69,6 +70,7 @@ class WebhookEvent(BaseModel):
     to_stage: str | None = None
     comment: str | None = None
     text: str | None = None
+    request_id: str | None = None
     request_url: str | None = None
     event_timestamp: int = Field(default_factory=lambda: int(time.time() * 1000))
 
@@ -84,7 +86,7 @@ def transition_events(
     names = ["MODEL_VERSION_TRANSITIONED_STAGE"]
     if to_stage in _STAGE_SUFFIX:
         names.append(f"MODEL_VERSION_TRANSITIONED_TO_{_STAGE_SUFFIX[to_stage]}")
-    return _events(names, event_id, model=model, version=version, to_stage=to_stage, **fields)
+    return _events(names, event_id, model_name=model, version=version, to_stage=to_stage, **fields)
 
 
 def request_created_events(
@@ -94,7 +96,7 @@ def request_created_events(
     names = ["TRANSITION_REQUEST_CREATED"]
     if to_stage in _STAGE_SUFFIX:
         names.append(f"TRANSITION_REQUEST_TO_{_STAGE_SUFFIX[to_stage]}_CREATED")
-    return _events(names, event_id, model=model, version=version, to_stage=to_stage, **fields)
+    return _events(names, event_id, model_name=model, version=version, to_stage=to_stage, **fields)
 
 
 def _events(names: list[str], event_id: str, **fields: Any) -> list[WebhookEvent]:
@@ -115,6 +117,7 @@ def payload_for(event: WebhookEvent, webhook_id: str) -> dict[str, Any]:
         "to_stage",
         "comment",
         "text",
+        "request_id",
         "request_url",
     ):
         value = getattr(event, name)
@@ -178,16 +181,29 @@ async def announce(
 
 class AnnounceActivities:
     """`announce_webhooks`: `announce` as an activity, for workflows (the worker's own client
-    starts the deliveries)."""
+    starts the deliveries). It also links each event to its request's page."""
 
-    def __init__(self, ledger: Ledger, task_queue: str) -> None:
+    def __init__(self, ledger: Ledger, task_queue: str, public_url: str | None = None) -> None:
         self.ledger = ledger
         self.task_queue = task_queue
+        self.public_url = public_url
 
     @activity.defn
-    async def announce_webhooks(self, event: WebhookEvent) -> list[str]:
-        if event.event not in ALL_EVENTS:
+    async def announce_webhooks(self, events: list[WebhookEvent]) -> list[str]:
+        unknown = sorted({event.event for event in events} - set(ALL_EVENTS))
+        if unknown:
             raise ApplicationError(
-                f"unknown webhook event {event.event!r}", type="UNKNOWN_EVENT", non_retryable=True
+                f"unknown webhook event(s) {', '.join(unknown)}",
+                type="UNKNOWN_EVENT",
+                non_retryable=True,
             )
-        return await announce(activity.client(), self.ledger, self.task_queue, event)
+        linked = [with_request_link(event, self.public_url) for event in events]
+        return await announce_all(activity.client(), self.ledger, self.task_queue, linked)
+
+
+def with_request_link(event: WebhookEvent, public_url: str | None) -> WebhookEvent:
+    """The event with `request_url`: its request's page on the web UI, when it has one."""
+    if event.request_url or not event.request_id or not public_url:
+        return event
+    url = f"{public_url.rstrip('/')}/ui/requests/{event.request_id}"
+    return event.model_copy(update={"request_url": url})

@@ -1,0 +1,357 @@
+"""Registry webhooks fed by what really happens: requests opened, approved, applied, rejected,
+cancelled, expired, checks failing and comments, each delivered to a loopback receiver that
+verifies both signatures, with the documented payload; TEST_MODE and DISABLED webhooks get
+nothing from real events; and a receiver that does not answer never holds up a transition.
+
+Real stack (Temporal dev server, `mlflow server`, worker and API processes); the receiver is
+the one the delivery tests use."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.conftest import (
+    SIGNOFF,
+    TRANSITIONS,
+    MlflowServer,
+    SeededVersion,
+    SignoffStack,
+    TemporalServer,
+    create,
+    launch_stack,
+    stage_in_mlflow,
+    target,
+    wait,
+)
+from tests.workflows.test_webhooks_delivery import Received, Receiver, running_receiver
+
+HOOKS = "/api/2.0/mlflow/registry-webhooks"
+SIGNOFF_HOOKS = "/api/2.0/signoff/registry-webhooks"
+SECRET = "events-receiver-secret"
+ALL = [
+    "MODEL_VERSION_CREATED",
+    "MODEL_VERSION_TRANSITIONED_STAGE",
+    "TRANSITION_REQUEST_CREATED",
+    "COMMENT_CREATED",
+    "MODEL_VERSION_TAG_SET",
+    "MODEL_VERSION_TRANSITIONED_TO_STAGING",
+    "MODEL_VERSION_TRANSITIONED_TO_PRODUCTION",
+    "MODEL_VERSION_TRANSITIONED_TO_ARCHIVED",
+    "TRANSITION_REQUEST_TO_STAGING_CREATED",
+    "TRANSITION_REQUEST_TO_PRODUCTION_CREATED",
+    "TRANSITION_REQUEST_TO_ARCHIVED_CREATED",
+    "TRANSITION_REQUEST_APPROVED",
+    "TRANSITION_REQUEST_REJECTED",
+    "TRANSITION_REQUEST_CANCELLED",
+    "TRANSITION_REQUEST_EXPIRED",
+    "VALIDATION_CHECK_FAILED",
+    "OUT_OF_BAND_CHANGE",
+]
+"""Every event a model-level webhook may subscribe (REGISTERED_MODEL_CREATED is registry-wide
+only; it is covered with MLflow's own events in test_mlflow_hooks.py)."""
+
+POLICY = """
+roles:
+  data-scientist: {"*": CAN_EDIT}
+  ml-lead: {"*": CAN_MANAGE_PRODUCTION_VERSIONS}
+  platform-admin: {"*": CAN_MANAGE}
+transitions:
+  - models: ["expiring-*"]
+    to: Staging
+    approvals: {quorum: 1, roles: [ml-lead]}
+    expires_after: 2s
+  - models: ["checked-*"]
+    to: Staging
+    checks:
+      - {type: tag, key: validated, value: "true"}
+    approvals: {quorum: 1, roles: [ml-lead]}
+  - to: Staging
+    approvals: {quorum: 1, roles: [ml-lead]}
+  - to: Production
+    approvals: {quorum: 1, roles: [ml-lead]}
+  - to: Archived
+    approvals: {quorum: 1, roles: [ml-lead]}
+  - to: "@*"
+    approvals: {quorum: 1, roles: [ml-lead]}
+"""
+
+DANA = ("dana", "data-scientist")
+LEE = ("lee", "ml-lead")
+ADA = ("ada", "platform-admin")
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    temporal_server: TemporalServer,
+    mlflow_server: MlflowServer,
+) -> Iterator[SignoffStack]:
+    root = tmp_path_factory.mktemp("events")
+    policy = root / "policy.yaml"
+    policy.write_text(POLICY)
+    stack = launch_stack(
+        root,
+        temporal_server.address,
+        mlflow_server.url,
+        SIGNOFF_POLICY_FILE=str(policy),
+        SIGNOFF_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        SIGNOFF_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
+        SIGNOFF_PUBLIC_URL="https://signoff.example",
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def user(stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
+    clients: list[httpx.Client] = []
+
+    def make(sub: str, *roles: str) -> httpx.Client:
+        clients.append(stack.client(sub, *roles))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver(Receiver(secret=SECRET)) as running:
+        yield running
+
+
+def subscribe(
+    admin: httpx.Client, url: str, model: str, *, status: str = "ACTIVE", events: list[str] = ALL
+) -> str:
+    response = admin.post(
+        f"{HOOKS}/create",
+        json={
+            "model_name": model,
+            "events": events,
+            "status": status,
+            "http_url_spec": {"url": url, "secret": SECRET},
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["webhook"]["id"]
+
+
+def events_for(receiver: Receiver, wanted: set[str], timeout_s: float = 30) -> list[Received]:
+    """Wait until the receiver got every event in `wanted`; returns everything it got."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = {r.json["event"] for r in receiver.delivered}
+        if wanted <= got:
+            return list(receiver.delivered)
+        time.sleep(0.1)
+    got = sorted(r.json["event"] for r in receiver.delivered)
+    raise AssertionError(f"expected {sorted(wanted)}, the receiver got {got}")
+
+
+def by_event(received: list[Received]) -> dict[str, dict[str, Any]]:
+    bodies: dict[str, dict[str, Any]] = {}
+    for item in received:
+        assert item.verified, "both signatures must verify with the packages' functions"
+        assert item.json["event"] not in bodies, f"{item.json['event']} delivered twice"
+        bodies[item.json["event"]] = item.json
+    return bodies
+
+
+def test_a_governed_transition_fires_its_events_with_their_payloads(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+    receiver: Receiver,
+) -> None:
+    seeded = make_version()
+    hook_id = subscribe(user(*ADA), receiver.url, seeded.name)
+    request = create(user(*DANA), seeded, "Production", comment="ship it")
+    approved = user(*LEE).post(f"{TRANSITIONS}/approve", json=target(seeded, "Production"))
+    assert approved.status_code == 200, approved.text
+    assert wait(user(*DANA), request["id"])["state"] == "APPLIED"
+
+    expected = {
+        "TRANSITION_REQUEST_CREATED",
+        "TRANSITION_REQUEST_TO_PRODUCTION_CREATED",
+        "TRANSITION_REQUEST_APPROVED",
+        "MODEL_VERSION_TRANSITIONED_STAGE",
+        "MODEL_VERSION_TRANSITIONED_TO_PRODUCTION",
+    }
+    bodies = by_event(events_for(receiver, expected))
+    assert set(bodies) == expected
+    link = f"https://signoff.example/ui/requests/{request['id']}"
+    common = {
+        "webhook_id": hook_id,
+        "model_name": seeded.name,
+        "version": seeded.version,
+        "from_stage": "None",
+        "to_stage": "Production",
+        "request_id": request["id"],
+        "request_url": link,
+    }
+    for name, body in bodies.items():
+        assert body | common == body, f"{name}: {body}"
+        assert isinstance(body["event_timestamp"], int) and body["event_timestamp"] > 0
+    assert bodies["TRANSITION_REQUEST_CREATED"]["comment"] == "ship it"
+    assert "dana requested" in bodies["TRANSITION_REQUEST_CREATED"]["text"]
+    assert bodies["TRANSITION_REQUEST_APPROVED"]["text"] == "approved by lee"
+    assert (
+        "Applied by Signoff after 1 approval(s) (lee)"
+        in (bodies["MODEL_VERSION_TRANSITIONED_STAGE"]["text"])
+    )
+    # The request's own events come first, the transition's after it happened.
+    created = bodies["TRANSITION_REQUEST_CREATED"]["event_timestamp"]
+    moved = bodies["MODEL_VERSION_TRANSITIONED_STAGE"]["event_timestamp"]
+    assert created <= bodies["TRANSITION_REQUEST_APPROVED"]["event_timestamp"] <= moved
+
+
+def test_reject_cancel_comment_and_alias_events(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+    receiver: Receiver,
+) -> None:
+    seeded = make_version()
+    subscribe(user(*ADA), receiver.url, seeded.name)
+    dana, lee = user(*DANA), user(*LEE)
+
+    rejected = create(dana, seeded, "Archived")
+    response = lee.post(
+        f"{TRANSITIONS}/reject", json=target(seeded, "Archived") | {"comment": "keep it"}
+    )
+    assert response.status_code == 200, response.text
+    assert wait(dana, rejected["id"])["state"] == "REJECTED"
+
+    create(dana, seeded, "Staging")
+    response = dana.delete(
+        f"{TRANSITIONS}/delete",
+        params=target(seeded, "Staging") | {"creator": "dana", "comment": "oops"},
+    )
+    assert response.status_code == 200, response.text
+
+    response = dana.post(
+        "/api/2.0/mlflow/comments/create",
+        json={"name": seeded.name, "version": seeded.version, "comment": "looks <b>good</b>"},
+    )
+    assert response.status_code == 200, response.text
+
+    aliased = create(dana, seeded, "@champion")
+    assert lee.post(f"{TRANSITIONS}/approve", json=target(seeded, "@champion")).status_code == 200
+    assert wait(dana, aliased["id"])["state"] == "APPLIED"
+
+    expected = {
+        "TRANSITION_REQUEST_TO_ARCHIVED_CREATED",
+        "TRANSITION_REQUEST_REJECTED",
+        "TRANSITION_REQUEST_TO_STAGING_CREATED",
+        "TRANSITION_REQUEST_CANCELLED",
+        "COMMENT_CREATED",
+        "MODEL_VERSION_TRANSITIONED_STAGE",
+    }
+    received = events_for(receiver, expected)
+    counts: dict[str, int] = {}
+    for item in received:
+        counts[item.json["event"]] = counts.get(item.json["event"], 0) + 1
+    # Three requests were opened; only the alias was applied (an alias fires no TO_<stage>).
+    assert counts["TRANSITION_REQUEST_CREATED"] == 3
+    assert counts["MODEL_VERSION_TRANSITIONED_STAGE"] == 1
+    assert "MODEL_VERSION_TRANSITIONED_TO_ARCHIVED" not in counts
+    bodies = {item.json["event"]: item.json for item in received}
+    assert bodies["TRANSITION_REQUEST_REJECTED"]["comment"] == "keep it"
+    assert bodies["TRANSITION_REQUEST_REJECTED"]["text"] == "rejected by lee"
+    assert bodies["TRANSITION_REQUEST_CANCELLED"]["comment"] == "oops"
+    assert bodies["COMMENT_CREATED"]["comment"] == "looks <b>good</b>"
+    assert bodies["COMMENT_CREATED"]["version"] == seeded.version
+    assert "request_id" not in bodies["COMMENT_CREATED"]
+    assert bodies["MODEL_VERSION_TRANSITIONED_STAGE"]["to_stage"] == "@champion"
+
+
+def test_expiry_and_failed_check_events(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+    receiver: Receiver,
+) -> None:
+    expiring = make_version(f"expiring-{time.time_ns()}")
+    checked = make_version(f"checked-{time.time_ns()}")
+    admin, dana = user(*ADA), user(*DANA)
+    subscribe(admin, receiver.url, expiring.name)
+    subscribe(admin, receiver.url, checked.name)
+
+    first = create(dana, expiring, "Staging")
+    second = create(dana, checked, "Staging")
+    assert wait(dana, first["id"])["state"] == "EXPIRED"
+    assert wait(dana, second["id"])["state"] == "FAILED_VALIDATION"
+
+    received = events_for(receiver, {"TRANSITION_REQUEST_EXPIRED", "VALIDATION_CHECK_FAILED"})
+    bodies = {item.json["event"]: item.json for item in received}
+    assert bodies["TRANSITION_REQUEST_EXPIRED"]["model_name"] == expiring.name
+    assert bodies["TRANSITION_REQUEST_EXPIRED"]["text"] == "no decision within 2s"
+    failed = bodies["VALIDATION_CHECK_FAILED"]
+    assert failed["model_name"] == checked.name and failed["request_id"] == second["id"]
+    assert failed["text"].startswith("tag:validated (tag): ")
+
+
+def test_test_mode_and_disabled_webhooks_get_nothing_from_real_events(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+) -> None:
+    seeded = make_version()
+    admin, dana = user(*ADA), user(*DANA)
+    with (
+        running_receiver(Receiver(secret=SECRET)) as active,
+        running_receiver(Receiver(secret=SECRET)) as test_mode,
+        running_receiver(Receiver(secret=SECRET)) as disabled,
+    ):
+        subscribe(admin, active.url, seeded.name)
+        test_id = subscribe(admin, test_mode.url, seeded.name, status="TEST_MODE")
+        subscribe(admin, disabled.url, seeded.name, status="DISABLED")
+        request = create(dana, seeded, "Staging")
+        assert user(*LEE).post(f"{TRANSITIONS}/approve", json=target(seeded, "Staging")).is_success
+        assert wait(dana, request["id"])["state"] == "APPLIED"
+        # Once the ACTIVE one has every event, the others would have had theirs too.
+        events_for(active, {"MODEL_VERSION_TRANSITIONED_TO_STAGING"})
+        assert test_mode.received == [] and disabled.received == []
+
+        # TEST_MODE fires through `test` only.
+        response = admin.post(f"{HOOKS}/test", json={"id": test_id})
+        assert response.status_code == 200, response.text
+        assert len(test_mode.delivered) == 1 and test_mode.delivered[0].verified
+        assert disabled.received == []
+
+
+def test_a_receiver_that_does_not_answer_does_not_hold_up_the_transition(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+) -> None:
+    seeded = make_version()
+    gate = threading.Event()
+    with running_receiver(Receiver(secret=SECRET, gate=gate)) as slow:
+        hook_id = subscribe(user(*ADA), slow.url, seeded.name)
+        dana = user(*DANA)
+        request = create(dana, seeded, "Production")
+        approved = user(*LEE).post(f"{TRANSITIONS}/approve", json=target(seeded, "Production"))
+        assert approved.status_code == 200, approved.text
+        # Applied in MLflow and recorded while the receiver has answered no delivery yet.
+        assert wait(dana, request["id"])["state"] == "APPLIED"
+        assert stage_in_mlflow(stack.mlflow_url, seeded) == "Production"
+        activities = dana.get(
+            f"{SIGNOFF}/activities/list", params={"name": seeded.name, "version": seeded.version}
+        )
+        assert "APPLIED_TRANSITION" in {a["activity_type"] for a in activities.json()["activities"]}
+        response = user(*ADA).get(f"{SIGNOFF_HOOKS}/deliveries", params={"id": hook_id})
+        assert response.status_code == 200, response.text
+        states = [d["state"] for d in response.json()["deliveries"]]
+        assert states and "DELIVERED" not in states, states
+        gate.set()
