@@ -13,6 +13,7 @@ from signoff.api.errors import install_error_handlers
 from signoff.api.routers import (
     ci,
     comments,
+    decision_hooks,
     health,
     registry_webhooks,
     signoff,
@@ -58,5 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ci.router)
     app.include_router(comments.router)
     app.include_router(registry_webhooks.router)
+    app.include_router(decision_hooks.router)
     app.include_router(web_router)
     return app

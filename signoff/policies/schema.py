@@ -572,7 +572,13 @@ def policy_hash(policy: Policy) -> str:
     """A content hash that pins which policy a request ran under. It covers the validated model,
     not the YAML text, so comments, key order and formatting do not change it."""
     data = policy.model_dump(mode="json")
-    if not data.get("identities"):
-        data.pop("identities", None)  # policies without identity rules keep their earlier hash
+    # Fields added later are left out while unused, so existing policies keep their hash.
+    for added in ("identities", "directory"):
+        if not data.get(added):
+            data.pop(added, None)
+    for rule in data.get("transitions", []):
+        for added in ("auto_request", "break_glass"):
+            if not rule.get(added):
+                rule.pop(added, None)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

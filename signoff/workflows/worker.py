@@ -14,6 +14,7 @@ from signoff.workflows.ci.activities import CiActivities
 from signoff.workflows.client import connect
 from signoff.workflows.ledger import Ledger
 from signoff.workflows.mlflow_client import MlflowRegistry
+from signoff.workflows.reconciler import ReconcileActivities, ReconcileWorkflow, ensure_schedule
 from signoff.workflows.transition import TransitionWorkflow
 from signoff.workflows.webhooks.delivery import WebhookActivities, WebhookDeliveryWorkflow
 from signoff.workflows.webhooks.events import AnnounceActivities
@@ -33,10 +34,11 @@ def build_worker(
     ci = ci or CiActivities(settings)
     webhooks = webhooks or WebhookActivities(activities.ledger, settings)
     announcer = AnnounceActivities(webhooks.ledger, settings.task_queue, settings.callback_base_url)
+    reconciler = ReconcileActivities(activities.registry, activities.ledger, settings.task_queue)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TransitionWorkflow, WebhookDeliveryWorkflow],
+        workflows=[TransitionWorkflow, WebhookDeliveryWorkflow, ReconcileWorkflow],
         activities=[
             activities.run_check,
             activities.apply_transition,
@@ -46,6 +48,7 @@ def build_worker(
             webhooks.deliver_attempt,
             webhooks.give_up_delivery,
             announcer.announce_webhooks,
+            reconciler.reconcile_registry,
         ],
     )
 
@@ -57,6 +60,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     client = await connect(settings)
     async with MlflowRegistry.from_settings(settings) as registry:
         worker = build_worker(client, settings, SignoffActivities(registry, ledger))
+        await ensure_schedule(client, settings)
         log.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
         )

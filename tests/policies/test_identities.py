@@ -166,12 +166,19 @@ def test_the_hash_of_a_policy_without_identities_is_unchanged_by_the_new_field()
     text = POLICY.split("identities:")[0]
     plain = load_policy_text(text)
     assert plain.identities == []
-    # The hash is what it was before the field existed: no `identities` key in what is hashed.
-    before = {k: v for k, v in plain.model_dump(mode="json").items() if k != "identities"}
+    # The hash is what it was before the later fields existed (identities, directory, and the
+    # rules' auto_request and break_glass): none of them is in what is hashed while unused.
+    later = {"identities", "directory"}
+    before = {k: v for k, v in plain.model_dump(mode="json").items() if k not in later}
+    for rule in before["transitions"]:
+        del rule["auto_request"], rule["break_glass"]
     canonical = json.dumps(before, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert policy_hash(plain) == hashlib.sha256(canonical.encode()).hexdigest()
     with_rules = load_policy_text(POLICY)
     assert policy_hash(with_rules) != policy_hash(plain)
+    broken_glass = plain.model_copy(deep=True)
+    broken_glass.transitions[0].break_glass = True
+    assert policy_hash(broken_glass) != policy_hash(plain)
 
 
 def test_policy_validation_outside_the_loader_checks_rule_roles() -> None:

@@ -443,3 +443,22 @@ def test_errors_survive_pickling() -> None:
         404,
         "RESOURCE_DOES_NOT_EXIST",
     )
+
+
+async def test_all_model_versions_pages_through_the_registry_with_aliases(
+    registry: MlflowRegistry, make_version: MakeVersion
+) -> None:
+    first = make_version()
+    second = make_version(first.name)
+    await registry.set_alias(first.name, "champion", second.version)
+    await registry.transition_stage(
+        first.name, first.version, "Staging", archive_existing_versions=False
+    )
+
+    versions = await registry.all_model_versions(page_size=1)  # one per page: paging is used
+
+    mine = {v.version: v for v in versions if v.name == first.name}
+    assert set(mine) == {first.version, second.version}
+    assert mine[first.version].current_stage == "Staging" and mine[first.version].aliases == []
+    assert mine[second.version].aliases == ["champion"]
+    assert len({(v.name, v.version) for v in versions}) == len(versions)

@@ -27,6 +27,7 @@ from signoff.workflows.ledger.models import (
     ActivityRow,
     CommentRow,
     InboundHookRow,
+    ReconcilerRunRow,
     RegistryMarkRow,
     TransitionRequestRow,
     WebhookDeliveryRow,
@@ -405,15 +406,34 @@ class Ledger:
 
     # -- inbound webhooks -------------------------------------------------------------------
 
-    def claim_inbound(self, row: InboundHookRow) -> bool:
+    def claim_inbound(self, row: InboundHookRow, *, stale_after_ms: int = 120_000) -> bool:
         """Record a verified inbound message under its `claim`; False when that claim is taken
-        already, i.e. the message is a replay and must do nothing."""
-        try:
-            with self._session() as session, session.begin():
-                session.add(row)
-            return True
-        except IntegrityError:
-            return False
+        already, i.e. the message is a replay and must do nothing. A claim still `PROCESSING`
+        after `stale_after_ms` belongs to a process that died mid-message: it is taken over,
+        so the sender's retry is processed rather than refused for good."""
+        for attempt in range(2):
+            try:
+                with self._session() as session, session.begin():
+                    held = session.exec(
+                        select(InboundHookRow)
+                        .where(InboundHookRow.claim == row.claim)
+                        .with_for_update()
+                    ).first()
+                    if held is not None:
+                        if held.outcome != "PROCESSING" or (
+                            row.received_ms - held.received_ms < stale_after_ms
+                        ):
+                            return False
+                        held.claim, held.outcome = None, "ERROR"
+                        held.reason = "abandoned: the process handling it stopped"
+                        session.add(held)
+                        session.flush()
+                    session.add(row)
+                return True
+            except IntegrityError:
+                if attempt == 1:
+                    return False
+        return False  # pragma: no cover
 
     def record_inbound(self, row: InboundHookRow) -> None:
         """Record an inbound message refused before it could claim anything."""
@@ -548,6 +568,26 @@ class Ledger:
                 row = RegistryMarkRow(model_name=model, version=version, updated_ms=now_ms)
             row.stage, row.aliases, row.updated_ms = stage, sorted(aliases), now_ms
             session.add(row)
+
+    def all_marks(self) -> dict[tuple[str, str], RegistryMarkRow]:
+        with self._session() as session:
+            return {(r.model_name, r.version): r for r in session.exec(select(RegistryMarkRow))}
+
+    # -- reconciler runs ------------------------------------------------------------------
+
+    def reconciler_has_run(self) -> bool:
+        with self._session() as session:
+            return session.exec(select(ReconcilerRunRow.id).limit(1)).first() is not None
+
+    def add_reconciler_run(self, row: ReconcilerRunRow) -> None:
+        with self._session() as session, session.begin():
+            session.add(row)
+
+    def list_reconciler_runs(self, limit: int = 20) -> list[ReconcilerRunRow]:
+        """The newest passes first."""
+        query = select(ReconcilerRunRow).order_by(col(ReconcilerRunRow.started_ms).desc())
+        with self._session() as session:
+            return list(session.exec(query.limit(limit)))
 
 
 def comment_activity_id(comment_id: str) -> str:
