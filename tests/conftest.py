@@ -157,6 +157,8 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         # Let MLflow's own webhooks reach receivers on loopback over plain http.
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        # Webhooks created by a test are seen at once, not after the 60 s list cache.
+        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
     }
     cmd = [
         _mlflow_executable(),

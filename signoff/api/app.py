@@ -15,6 +15,8 @@ from signoff.api.routers import (
     comments,
     decision_hooks,
     health,
+    mlflow_hooks,
+    reconciler,
     registry_webhooks,
     signoff,
     transition_requests,
@@ -60,5 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(comments.router)
     app.include_router(registry_webhooks.router)
     app.include_router(decision_hooks.router)
+    app.include_router(mlflow_hooks.router)
+    app.include_router(reconciler.router)
     app.include_router(web_router)
     return app

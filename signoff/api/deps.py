@@ -114,3 +114,20 @@ def require_permission(
             f"{principal.sub} has {granted.value} on model {model!r}; this needs {level.value}"
         )
     return granted
+
+
+def is_registry_admin(services: Services, principal: Principal) -> bool:
+    """CAN_MANAGE on every model: some role binds CAN_MANAGE on the pattern "*"."""
+    return any(
+        services.policy.roles.get(role, {}).get("*") == PermissionLevel.CAN_MANAGE
+        for role in principal.roles
+    )
+
+
+def require_registry_admin(services: Services, principal: Principal, what: str) -> None:
+    """403 unless the principal is a registry admin; `what` completes "may not ..."."""
+    if not is_registry_admin(services, principal):
+        raise forbidden(
+            f"{principal.sub} may not {what}: that needs CAN_MANAGE on every model (a role "
+            'bound CAN_MANAGE on "*")'
+        )

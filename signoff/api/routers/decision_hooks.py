@@ -44,6 +44,7 @@ from signoff.api.deps import (
     Services,
     ServicesDep,
     require_permission,
+    require_registry_admin,
 )
 from signoff.api.errors import ApiError, bad_request, forbidden, not_found
 from signoff.api.inbound import (
@@ -54,7 +55,6 @@ from signoff.api.inbound import (
     read_body,
     refuse_unclaimed,
 )
-from signoff.api.routers.registry_webhooks import _registry_admin
 from signoff.api.schemas import Comment, ModelName, Target, Version, activity_json
 from signoff.policies import PermissionLevel, principal_for
 from signoff.workflows.client import NoOpenRequest
@@ -254,10 +254,6 @@ async def list_inbound(
 ) -> dict[str, Any]:
     """Every inbound message, newest first: only registry admins, since it shows who tried
     to decide what across all models."""
-    if not _registry_admin(services, principal):
-        raise forbidden(
-            f"{principal.sub} may not list inbound messages: that needs CAN_MANAGE on every "
-            'model (a role bound CAN_MANAGE on "*")'
-        )
+    require_registry_admin(services, principal, "list inbound messages")
     rows = await asyncio.to_thread(services.ledger.list_inbound, source, max_results)
     return {"messages": [inbound_json(row) for row in rows]}

@@ -18,7 +18,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from signoff.api.deps import PrincipalDep, Services, ServicesDep, require_permission
+from signoff.api.deps import (
+    PrincipalDep,
+    Services,
+    ServicesDep,
+    is_registry_admin,
+    require_permission,
+)
 from signoff.api.errors import ApiError, bad_request, forbidden, not_found
 from signoff.policies import PermissionLevel, Principal
 from signoff.workflows.ledger.models import WebhookDeliveryRow, WebhookRow
@@ -159,21 +165,13 @@ def delivery_json(row: WebhookDeliveryRow) -> dict[str, Any]:
 # -- permissions -----------------------------------------------------------------------------
 
 
-def _registry_admin(services: Services, principal: Principal) -> bool:
-    """CAN_MANAGE on every model: some role binds CAN_MANAGE on the pattern "*"."""
-    return any(
-        services.policy.roles.get(role, {}).get("*") == PermissionLevel.CAN_MANAGE
-        for role in principal.roles
-    )
-
-
 def _level_for(status: str) -> PermissionLevel:
     return PermissionLevel.CAN_MANAGE if status == "ACTIVE" else PermissionLevel.CAN_EDIT
 
 
 def _require(services: Services, principal: Principal, model_name: str | None, status: str) -> None:
     if model_name is None:
-        if not _registry_admin(services, principal):
+        if not is_registry_admin(services, principal):
             raise forbidden(
                 f"{principal.sub} may not manage registry-wide webhooks: that needs CAN_MANAGE "
                 'on every model (a role bound CAN_MANAGE on "*"); give a model_name instead'

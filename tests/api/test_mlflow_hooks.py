@@ -1,0 +1,340 @@
+"""MLflow's own webhooks pointed at Signoff, and the reconciler: a real `mlflow server` with a
+real MLflow webhook (created with MLflow's client) delivering to a real Signoff stack.
+
+- a new version opens a request when the policy rule says `auto_request`;
+- an alias or a tag set directly in MLflow is recorded as out-of-band and announced, while the
+  alias Signoff sets itself is not;
+- the reconciler catches a stage change made directly in MLflow, and only that;
+- forged, stale and replayed MLflow deliveries are refused and recorded.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import mlflow
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.api.test_webhook_events import ALL, SECRET, events_for, subscribe
+from tests.conftest import (
+    SIGNOFF,
+    TRANSITIONS,
+    MlflowServer,
+    SeededVersion,
+    SignoffStack,
+    TemporalServer,
+    assert_error,
+    create,
+    launch_stack,
+    target,
+    wait,
+)
+from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
+
+MLFLOW_SECRET = "mlflow-webhook-secret"
+HOOK = "/api/2.0/signoff/hooks/mlflow"
+MLFLOW_EVENTS = [
+    "registered_model.created",
+    "model_version.created",
+    "model_version_tag.set",
+    "model_version_tag.deleted",
+    "model_version_alias.created",
+    "model_version_alias.deleted",
+]
+POLICY = """
+roles:
+  data-scientist: {"*": CAN_EDIT}
+  ml-lead: {"*": CAN_MANAGE_PRODUCTION_VERSIONS}
+  platform-admin: {"*": CAN_MANAGE}
+transitions:
+  - models: ["auto-*"]
+    to: Staging
+    auto_request: Staging
+    approvals: {quorum: 1, roles: [ml-lead]}
+  - to: Staging
+    approvals: {quorum: 1, roles: [ml-lead]}
+  - to: Production
+    approvals: {quorum: 1, roles: [ml-lead]}
+  - to: "@*"
+    approvals: {quorum: 1, roles: [ml-lead]}
+"""
+ADA = ("ada", "platform-admin")
+DANA = ("dana", "data-scientist")
+LEE = ("lee", "ml-lead")
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    temporal_server: TemporalServer,
+    mlflow_server: MlflowServer,
+) -> Iterator[SignoffStack]:
+    root = tmp_path_factory.mktemp("mlflow-hooks")
+    policy = root / "policy.yaml"
+    policy.write_text(POLICY)
+    stack = launch_stack(
+        root,
+        temporal_server.address,
+        mlflow_server.url,
+        SIGNOFF_POLICY_FILE=str(policy),
+        SIGNOFF_MLFLOW_WEBHOOK_SECRET=MLFLOW_SECRET,
+        SIGNOFF_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        SIGNOFF_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
+        SIGNOFF_RECONCILE_INTERVAL_S="3600",  # passes only when a test asks for one
+    )
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server.url)
+    webhook = client.create_webhook(
+        name=f"signoff-{uuid.uuid4().hex[:8]}",
+        url=f"{stack.api_url}{HOOK}",
+        events=MLFLOW_EVENTS,
+        secret=MLFLOW_SECRET,
+    )
+    try:
+        yield stack
+    finally:
+        client.delete_webhook(webhook.webhook_id)
+        stack.stop()
+
+
+@pytest.fixture
+def user(stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
+    clients: list[httpx.Client] = []
+
+    def make(sub: str, *roles: str) -> httpx.Client:
+        clients.append(stack.client(sub, *roles))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def mlflow_client(mlflow_server: MlflowServer) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=mlflow_server.url)
+
+
+def until(probe: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def activities(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
+    response = client.get(
+        f"{SIGNOFF}/activities/list", params={"name": seeded.name, "version": seeded.version}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["activities"]
+
+
+def out_of_band(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
+    return [
+        a
+        for a in activities(client, seeded)
+        if a["activity_type"] == "SYSTEM_TRANSITION"
+        and (a.get("system_comment") or "").startswith("Out-of-band change")
+    ]
+
+
+def inbound(admin: httpx.Client) -> list[dict[str, Any]]:
+    response = admin.get(f"{SIGNOFF}/hooks/inbound", params={"source": "mlflow"})
+    assert response.status_code == 200, response.text
+    return response.json()["messages"]
+
+
+def test_a_new_version_opens_a_request_by_policy(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+) -> None:
+    dana = user(*DANA)
+    governed = make_version(f"auto-{uuid.uuid4().hex[:8]}")
+
+    def open_requests() -> list[dict[str, Any]]:
+        response = dana.get(f"{TRANSITIONS}/list", params=target(governed, "Staging"))
+        assert response.status_code == 200, response.text
+        return response.json().get("requests", [])
+
+    [request] = until(open_requests, "the automatic request")
+    assert request["user_id"] == "signoff-auto-request"
+    assert request["to_stage"] == "Staging"
+    assert "auto_request" in request["comment"]
+    # It is a governed request like any other: an approval applies it.
+    approved = user(*LEE).post(f"{TRANSITIONS}/approve", json=target(governed, "Staging"))
+    assert approved.status_code == 200, approved.text
+
+    # A model no auto_request rule covers gets no request.
+    admin = user(*ADA)
+
+    def versions_announced() -> int:
+        return sum(m["event"] == "model_version.created" for m in inbound(admin))
+
+    before = versions_announced()
+    ungoverned = make_version()
+    until(lambda: versions_announced() > before, "MLflow's delivery for the other version")
+    response = dana.get(f"{TRANSITIONS}/list", params=target(ungoverned, "Staging"))
+    assert response.json().get("requests", []) == []
+
+
+def test_alias_and_tag_set_in_mlflow_are_out_of_band_but_signoffs_alias_is_not(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+    mlflow_client: mlflow.MlflowClient,
+) -> None:
+    seeded = make_version()
+    admin, dana = user(*ADA), user(*DANA)
+    with running_receiver(Receiver(secret=SECRET)) as receiver:
+        subscribe(admin, receiver.url, seeded.name, events=ALL)
+
+        # Through Signoff: the alias MLflow then announces is recognised as Signoff's.
+        request = create(dana, seeded, "@champion")
+        assert (
+            user(*LEE).post(f"{TRANSITIONS}/approve", json=target(seeded, "@champion")).is_success
+        )
+        assert wait(dana, request["id"])["state"] == "APPLIED"
+
+        # Directly in MLflow: a bypass.
+        mlflow_client.set_registered_model_alias(seeded.name, "shadow", seeded.version)
+        mlflow_client.set_model_version_tag(seeded.name, seeded.version, "owner", "mallory")
+
+        def bypasses() -> list[dict[str, Any]] | None:
+            found = out_of_band(dana, seeded)
+            return found if len(found) >= 2 else None
+
+        found = until(bypasses, "the alias and the tag recorded as out-of-band")
+        comments = sorted(a["system_comment"] for a in found)
+        assert len(found) == 2, comments
+        assert any("alias @shadow set on this version" in c for c in comments), comments
+        assert any("tag owner set to 'mallory'" in c for c in comments), comments
+        assert not any("champion" in c for c in comments), comments
+        assert {a["user_id"] for a in found} == {"mlflow"}
+
+        def announced() -> list[dict[str, Any]]:
+            return [r.json for r in receiver.delivered if r.json["event"] == "OUT_OF_BAND_CHANGE"]
+
+        oob = until(lambda: len(announced()) >= 2 and announced(), "two OUT_OF_BAND_CHANGE")
+        events_for(receiver, {"MODEL_VERSION_TAG_SET"})
+        assert all(r.verified for r in receiver.delivered)
+        assert sorted(body.get("to_stage", "-") for body in oob) == ["-", "@shadow"]
+        assert all(body["model_name"] == seeded.name for body in oob)
+
+        # Deleting the alias directly is out-of-band too; MLflow does not say which version
+        # had it, the ledger does.
+        mlflow_client.delete_registered_model_alias(seeded.name, "shadow")
+        until(
+            lambda: any(
+                "alias @shadow removed" in a["system_comment"] for a in out_of_band(dana, seeded)
+            ),
+            "the alias removal",
+        )
+
+
+def test_the_reconciler_catches_a_stage_change_made_directly_in_mlflow(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+    mlflow_client: mlflow.MlflowClient,
+) -> None:
+    admin, dana = user(*ADA), user(*DANA)
+
+    def reconcile() -> dict[str, Any]:
+        before = {run["id"] for run in runs()}
+        response = admin.post(f"{SIGNOFF}/reconciler/run")
+        assert response.status_code == 200, response.text
+        return until(lambda: [r for r in runs() if r["id"] not in before], "a reconciler pass")[0]
+
+    def runs() -> list[dict[str, Any]]:
+        response = admin.get(f"{SIGNOFF}/reconciler/runs")
+        assert response.status_code == 200, response.text
+        return response.json()["runs"]
+
+    reconcile()  # the first pass ever only takes the registry as it is
+    governed = make_version()
+    bypassed = make_version()
+    request = create(dana, governed, "Staging")
+    assert user(*LEE).post(f"{TRANSITIONS}/approve", json=target(governed, "Staging")).is_success
+    assert wait(dana, request["id"])["state"] == "APPLIED"
+    mlflow_client.transition_model_version_stage(bypassed.name, bypassed.version, "Production")
+
+    summary = reconcile()
+    assert summary["baseline"] is False and summary["changes"] >= 1
+    [change] = out_of_band(dana, bypassed)
+    assert (change["from_stage"], change["to_stage"]) == ("None", "Production")
+    assert (
+        "stage changed from None to Production (seen by the reconciler)"
+        in (change["system_comment"])
+    )
+    assert out_of_band(dana, governed) == []  # Signoff's own transition is no bypass
+
+    reconcile()  # reported once: the next pass finds nothing new
+    assert len(out_of_band(dana, bypassed)) == 1
+
+
+def sign(body: bytes, delivery_id: str, timestamp: int, secret: str = MLFLOW_SECRET) -> dict:
+    signed = f"{delivery_id}.{timestamp}.{body.decode()}".encode()
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    return {
+        "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode(),
+        "X-MLflow-Timestamp": str(timestamp),
+        "X-MLflow-Delivery-Id": delivery_id,
+        "Content-Type": "application/json",
+    }
+
+
+def test_forged_stale_and_replayed_deliveries_are_refused_and_recorded(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+) -> None:
+    seeded = make_version()
+    admin, dana = user(*ADA), user(*DANA)
+    anonymous = stack.client()
+    body = json.dumps(
+        {
+            "entity": "model_version_tag",
+            "action": "set",
+            "timestamp": "2026-01-01T00:00:00+00:00",
+            "data": {"name": seeded.name, "version": seeded.version, "key": "k", "value": "v"},
+        }
+    ).encode()
+    now = int(time.time())
+
+    forged = anonymous.post(HOOK, content=body, headers=sign(body, "d-forged", now, "guess"))
+    assert "signature does not match" in assert_error(forged, 401, "UNAUTHENTICATED")
+    stale = anonymous.post(HOOK, content=body, headers=sign(body, "d-stale", now - 600))
+    assert "outside the 5-minute window" in assert_error(stale, 401, "UNAUTHENTICATED")
+    unsigned = anonymous.post(HOOK, content=body, headers={"Content-Type": "application/json"})
+    assert "x-mlflow-signature" in assert_error(unsigned, 401, "UNAUTHENTICATED")
+    assert out_of_band(dana, seeded) == []
+
+    delivery = f"d-{uuid.uuid4().hex}"
+    first = anonymous.post(HOOK, content=body, headers=sign(body, delivery, now))
+    assert first.status_code == 200, first.text
+    replay = anonymous.post(HOOK, content=body, headers=sign(body, delivery, now))
+    assert "already processed" in assert_error(replay, 409, "RESOURCE_ALREADY_EXISTS")
+    assert len(out_of_band(dana, seeded)) == 1
+
+    messages = {m["message_id"]: m for m in inbound(admin) if m["message_id"]}
+    assert messages["d-forged"]["outcome"] == "REFUSED"
+    assert messages["d-stale"]["outcome"] == "REFUSED"
+    outcomes = sorted(m["outcome"] for m in inbound(admin) if m["message_id"] == delivery)
+    assert outcomes == ["ACCEPTED", "REFUSED"]
+
+    garbage = b'{"entity": "model_version"}'
+    bad = anonymous.post(HOOK, content=garbage, headers=sign(garbage, f"d-{uuid.uuid4().hex}", now))
+    assert_error(bad, 400, "INVALID_PARAMETER_VALUE")
