@@ -11,6 +11,7 @@ from signoff.api.auth import TokenVerifier
 from signoff.api.deps import Services
 from signoff.api.errors import install_error_handlers
 from signoff.api.routers import (
+    break_glass,
     ci,
     comments,
     decision_hooks,
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(transition_requests.router)
+    app.include_router(break_glass.router)
     app.include_router(signoff.router)
     app.include_router(ci.router)
     app.include_router(comments.router)

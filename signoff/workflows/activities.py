@@ -33,6 +33,7 @@ from signoff.workflows.mlflow_client import (
     ModelVersion,
     ResourceNotFound,
 )
+from signoff.workflows.moves import expect_moved, move_version
 from signoff.workflows.types import (
     ApplyInput,
     ApplyOutcome,
@@ -174,46 +175,33 @@ class SignoffActivities:
                     type=STALE_REQUEST,
                     non_retryable=True,
                 )
-            await asyncio.to_thread(
-                self.ledger.mark_pending,
-                inp.model,
-                inp.version,
-                request_id=inp.request_id,
-                target=inp.target,
-                stage=version.current_stage,
-                now_ms=_now_ms(),
-            )
             try:
-                if is_alias(inp.target):
-                    await self.registry.set_alias(
-                        inp.model, inp.target.removeprefix("@"), inp.version
-                    )
-                else:
-                    await self.registry.transition_stage(
-                        inp.model,
-                        inp.version,
-                        inp.target,
-                        archive_existing_versions=inp.archive_existing_versions,
-                    )
-            except InvalidRequest as err:
-                await asyncio.to_thread(
-                    self.ledger.clear_pending, inp.model, inp.version, inp.request_id
+                await move_version(
+                    self.registry,
+                    self.ledger,
+                    model=inp.model,
+                    version=inp.version,
+                    current_stage=version.current_stage,
+                    target=inp.target,
+                    archive_existing_versions=inp.archive_existing_versions,
+                    change_id=inp.request_id,
                 )
+            except InvalidRequest as err:
                 raise ApplicationError(
                     f"MLflow refused the transition: {err.message}",
                     type=MLFLOW_REFUSED,
                     non_retryable=True,
                 ) from err
-        # Whether moved now or by an earlier attempt, Signoff made this change: expect it.
-        await asyncio.to_thread(
-            self.ledger.mark_applied,
-            inp.model,
-            inp.version,
-            target=inp.target,
-            archive_others=inp.archive_existing_versions,
-            request_id=inp.request_id,
-            now_ms=_now_ms(),
-        )
+        else:
+            # Moved by an earlier attempt whose answer was lost: Signoff made this change.
+            await expect_moved(
+                self.ledger,
+                inp.model,
+                inp.version,
+                inp.target,
+                inp.archive_existing_versions,
+                inp.request_id,
+            )
         return ApplyOutcome(from_stage=inp.from_stage, to_stage=inp.target, already_applied=already)
 
     @activity.defn
