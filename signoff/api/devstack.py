@@ -67,11 +67,14 @@ class ChildProcesses:
 
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
-    def start(self, name: str, cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, cmd: list[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 cmd,
+                env=None if env is None else os.environ | env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -157,11 +160,14 @@ def start_temporal(settings: Settings, children: ChildProcesses, say: Say) -> st
     return f"http://{host}:{ui_port}"
 
 
-def start_mlflow(settings: Settings, children: ChildProcesses, say: Say) -> None:
+def start_mlflow(settings: Settings, children: ChildProcesses, say: Say) -> bool:
+    """Start MLflow unless one answers already; True when this command started it. Ours may
+    send its webhooks to the dev API on loopback, and keeps their secrets encrypted with the
+    stack's key (so they survive a restart)."""
     uri = settings.mlflow_tracking_uri.rstrip("/")
     if _http_ok(f"{uri}/health"):
         say(f"• MLflow: reusing the server at {uri}")
-        return
+        return False
     parts = urlsplit(uri)
     binary = _executable(
         "mlflow",
@@ -192,9 +198,62 @@ def start_mlflow(settings: Settings, children: ChildProcesses, say: Say) -> None
             "1",
         ],
         log,
+        env={
+            "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+            "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+            "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": (
+                settings.encryption_key.get_secret_value() if settings.encryption_key else ""
+            ),
+        },
     )
     _wait_ready("MLflow", proc, lambda: _http_ok(f"{uri}/health"), log, timeout=120)
     say(f"  ready in {time.monotonic() - started:.1f}s")
+    return True
+
+
+MLFLOW_EVENTS = [
+    ("REGISTERED_MODEL", "CREATED"),
+    ("MODEL_VERSION", "CREATED"),
+    ("MODEL_VERSION_TAG", "SET"),
+    ("MODEL_VERSION_TAG", "DELETED"),
+    ("MODEL_VERSION_ALIAS", "CREATED"),
+    ("MODEL_VERSION_ALIAS", "DELETED"),
+]
+
+
+def connect_mlflow_webhooks(settings: Settings, api_url: str, say: Say) -> None:
+    """Point the embedded MLflow's webhooks at the dev API (`/hooks/mlflow`), so a new version
+    or a bypass is seen at once. The shared secret is kept in the data dir. Never fatal: the
+    reconciler catches bypasses without webhooks too."""
+    secret_file = settings.data_dir / "mlflow-webhook.secret"
+    if settings.mlflow_webhook_secret is None:
+        if not secret_file.exists():
+            secret_file.write_text(Fernet.generate_key().decode())
+            secret_file.chmod(0o600)
+        settings.mlflow_webhook_secret = SecretStr(secret_file.read_text().strip())
+    uri = settings.mlflow_tracking_uri.rstrip("/")
+    hook_url = f"{api_url}/api/2.0/signoff/hooks/mlflow"
+    try:
+        listed = httpx.get(f"{uri}/api/2.0/mlflow/webhooks", timeout=10)
+        listed.raise_for_status()
+        if any(w.get("url") == hook_url for w in listed.json().get("webhooks", [])):
+            say(f"• MLflow webhooks: already sent to {hook_url}")
+            return
+        created = httpx.post(
+            f"{uri}/api/2.0/mlflow/webhooks",
+            json={
+                "name": "signoff-dev",
+                "url": hook_url,
+                "events": [{"entity": e, "action": a} for e, a in MLFLOW_EVENTS],
+                "secret": settings.mlflow_webhook_secret.get_secret_value(),
+            },
+            timeout=10,
+        )
+        created.raise_for_status()
+    except httpx.HTTPError as err:
+        say(f"• MLflow webhooks: not set up ({err}); the reconciler still catches bypasses")
+        return
+    say(f"• MLflow webhooks: new versions and direct changes are sent to {hook_url}")
 
 
 def ensure_dev_encryption_key(settings: Settings, say: Say) -> None:
@@ -243,13 +302,15 @@ def run_dev(settings: Settings, host: str, port: int, say: Say) -> None:
     children = ChildProcesses()
     try:
         ui_url = start_temporal(settings, children, say)
-        start_mlflow(settings, children, say)
         ensure_dev_encryption_key(settings, say)
+        own_mlflow = start_mlflow(settings, children, say)
         say("• Ledger: applying migrations")
         ledger = Ledger(settings.database_url or "")
         ledger.migrate()
         ledger.dispose()
         api_url = f"http://{host}:{port}"
+        if own_mlflow:
+            connect_mlflow_webhooks(settings, api_url, say)
         say("")
         say(f"  API           {api_url}")
         say(f"  Web page      {api_url}/ui/")

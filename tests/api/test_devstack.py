@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ def test_dev_runs_everything_and_keeps_open_requests_across_a_restart(tmp_path: 
         assert f"encrypted with the development key in {key_file}" in printed
         assert key_file.stat().st_mode & 0o777 == 0o600
         assert set(tokens) == {"data-scientist", "ml-lead", "platform-admin", "risk-officer"}
+        assert f"MLflow webhooks: new versions and direct changes are sent to {api}" in printed
 
         with httpx.Client(base_url=mlflow_url, timeout=30) as mlflow:
             version = seed_version(mlflow)
@@ -115,6 +117,26 @@ def test_dev_runs_everything_and_keeps_open_requests_across_a_restart(tmp_path: 
             params={"name": version.name, "version": version.version},
         ).json()["model_version"]["current_stage"]
         assert stage == "Production"
+
+        # MLflow's webhook to Signoff survived the restart (its secret too): an alias set
+        # directly in MLflow is recorded as an out-of-band change.
+        assert "MLflow webhooks: already sent to" in log.read_text()
+        alias = httpx.post(
+            f"{mlflow_url}/api/2.0/mlflow/registered-models/alias",
+            json={"name": version.name, "alias": "shadow", "version": version.version},
+        )
+        assert alias.status_code == 200, alias.text
+        deadline = time.monotonic() + 30
+        comments: list[str] = []
+        while time.monotonic() < deadline and not any("@shadow" in c for c in comments):
+            time.sleep(0.3)
+            listed = httpx.get(
+                f"{api}/api/2.0/signoff/activities/list",
+                params={"name": version.name, "version": version.version},
+                headers=headers("auditor", "ml-lead"),
+            )
+            comments = [a.get("system_comment") or "" for a in listed.json()["activities"]]
+        assert any(c.startswith("Out-of-band change") and "@shadow" in c for c in comments)
     finally:
         assert terminate(dev) == 0, log_tail(log)
 
