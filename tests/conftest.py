@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 from jose import jwt as jose_jwt
 from psycopg import sql
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -550,6 +551,52 @@ def launch_stack(
         timeout=60,
     )
     return stack
+
+
+@contextlib.contextmanager
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    temporal_address: str,
+    mlflow_url: str,
+    *,
+    policy: str | None = None,
+    **extra_env: str,
+) -> Iterator[SignoffStack]:
+    """A stack of a test module's own (with `policy`, YAML text, when given), stopped after."""
+    root = tmp_path_factory.mktemp(name)
+    if policy is not None:
+        policy_file = root / "policy.yaml"
+        policy_file.write_text(policy, encoding="utf-8")
+        extra_env["SIGNOFF_POLICY_FILE"] = str(policy_file)
+    stack = launch_stack(root, temporal_address, mlflow_url, **extra_env)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def webhook_env() -> dict[str, str]:
+    """What a stack needs to deliver webhooks to loopback receivers: an encryption key for
+    their secrets and loopback allowed (by address only)."""
+    return {
+        "SIGNOFF_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SIGNOFF_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+    }
+
+
+@pytest.fixture
+def user(stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
+    """`user(sub, *roles)`: an API client of the module's own `stack` fixture, closed after."""
+    clients: list[httpx.Client] = []
+
+    def make(sub: str, *roles: str) -> httpx.Client:
+        clients.append(stack.client(sub, *roles))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from signoff.settings import Settings
     from signoff.workflows.ledger import Ledger
     from signoff.workflows.ledger.models import ReconcilerRunRow, RegistryMarkRow
+    from signoff.workflows.ledger.store import PENDING_GRACE_MS
     from signoff.workflows.mlflow_client import MlflowRegistry, ModelVersion
     from signoff.workflows.types import ActivityEntry, ActivityType
     from signoff.workflows.webhooks.events import (
@@ -51,9 +52,6 @@ with workflow.unsafe.imports_passed_through():
 
 OUT_OF_BAND_USER = "mlflow"
 """Who an out-of-band change is recorded as made by: MLflow does not say who."""
-PENDING_GRACE_MS = 10 * 60 * 1000
-"""A version Signoff is applying a transition to is left alone this long; a mark pending for
-longer belongs to an apply that never came back, and MLflow's state is taken as it is."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as sdk_errors
 from databricks.sdk.service.ml import ModelVersionDatabricks, TransitionStageResponse
@@ -35,9 +34,10 @@ from tests.conftest import (
     SignoffStack,
     TemporalServer,
     assert_error,
-    launch_stack,
     mlflow_version,
+    running_stack,
     stage_in_mlflow,
+    webhook_env,
 )
 from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
 
@@ -163,35 +163,15 @@ def stack(
     temporal_server: TemporalServer,
     proxy: MlflowProxy,
 ) -> Iterator[SignoffStack]:
-    root = tmp_path_factory.mktemp("break-glass")
-    policy_file = root / "policy.yaml"
-    policy_file.write_text(POLICY)
-    stack = launch_stack(
-        root,
+    with running_stack(
+        tmp_path_factory,
+        "break-glass",
         temporal_server.address,
         proxy.url,
-        SIGNOFF_POLICY_FILE=str(policy_file),
-        SIGNOFF_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        SIGNOFF_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
-    )
-    try:
+        policy=POLICY,
+        **webhook_env(),
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
-
-
-@pytest.fixture
-def user(stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def make(sub: str, *roles: str) -> httpx.Client:
-        client = stack.client(sub, *roles)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture

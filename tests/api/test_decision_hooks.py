@@ -31,7 +31,7 @@ from tests.conftest import (
     create,
     free_port,
     http_ok,
-    launch_stack,
+    running_stack,
     stage_in_mlflow,
     start_process,
     stop_process,
@@ -74,34 +74,15 @@ def stack(
     temporal_server: TemporalServer,
     mlflow_server: MlflowServer,
 ) -> Iterator[SignoffStack]:
-    root = tmp_path_factory.mktemp("decision-hooks")
-    policy = root / "policy.yaml"
-    policy.write_text(POLICY, encoding="utf-8")
-    stack = launch_stack(
-        root,
+    with running_stack(
+        tmp_path_factory,
+        "decision-hooks",
         temporal_server.address,
         mlflow_server.url,
-        SIGNOFF_POLICY_FILE=str(policy),
+        policy=POLICY,
         SIGNOFF_HOOK_SECRETS=json.dumps({"slack": SLACK_SECRET, "jira": JIRA_SECRET}),
-    )
-    try:
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
-
-
-@pytest.fixture
-def user(stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def make(sub: str, *roles: str) -> httpx.Client:
-        client = stack.client(sub, *roles)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 # -- signing and sending, as a chat tool does -------------------------------------------------

@@ -22,9 +22,8 @@ from typing import Any
 import httpx
 import mlflow
 import pytest
-from cryptography.fernet import Fernet
 
-from tests.api.test_webhook_events import ALL, SECRET, events_for, subscribe
+from tests.api.test_webhook_events import ALL, HOOKS, SECRET, events_for, subscribe
 from tests.conftest import (
     SIGNOFF,
     TRANSITIONS,
@@ -34,9 +33,10 @@ from tests.conftest import (
     TemporalServer,
     assert_error,
     create,
-    launch_stack,
+    running_stack,
     target,
     wait,
+    webhook_env,
 )
 from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
 
@@ -78,44 +78,28 @@ def stack(
     temporal_server: TemporalServer,
     mlflow_server: MlflowServer,
 ) -> Iterator[SignoffStack]:
-    root = tmp_path_factory.mktemp("mlflow-hooks")
-    policy = root / "policy.yaml"
-    policy.write_text(POLICY)
-    stack = launch_stack(
-        root,
+    """A stack that MLflow's own webhook (created here, removed after) delivers to."""
+    with running_stack(
+        tmp_path_factory,
+        "mlflow-hooks",
         temporal_server.address,
         mlflow_server.url,
-        SIGNOFF_POLICY_FILE=str(policy),
+        policy=POLICY,
         SIGNOFF_MLFLOW_WEBHOOK_SECRET=MLFLOW_SECRET,
-        SIGNOFF_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        SIGNOFF_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
         SIGNOFF_RECONCILE_INTERVAL_S="3600",  # passes only when a test asks for one
-    )
-    client = mlflow.MlflowClient(tracking_uri=mlflow_server.url)
-    webhook = client.create_webhook(
-        name=f"signoff-{uuid.uuid4().hex[:8]}",
-        url=f"{stack.api_url}{HOOK}",
-        events=MLFLOW_EVENTS,
-        secret=MLFLOW_SECRET,
-    )
-    try:
-        yield stack
-    finally:
-        client.delete_webhook(webhook.webhook_id)
-        stack.stop()
-
-
-@pytest.fixture
-def user(stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def make(sub: str, *roles: str) -> httpx.Client:
-        clients.append(stack.client(sub, *roles))
-        return clients[-1]
-
-    yield make
-    for client in clients:
-        client.close()
+        **webhook_env(),
+    ) as stack:
+        client = mlflow.MlflowClient(tracking_uri=mlflow_server.url)
+        webhook = client.create_webhook(
+            name=f"signoff-{uuid.uuid4().hex[:8]}",
+            url=f"{stack.api_url}{HOOK}",
+            events=MLFLOW_EVENTS,
+            secret=MLFLOW_SECRET,
+        )
+        try:
+            yield stack
+        finally:
+            client.delete_webhook(webhook.webhook_id)
 
 
 @pytest.fixture
@@ -188,6 +172,39 @@ def test_a_new_version_opens_a_request_by_policy(
     until(lambda: versions_announced() > before, "MLflow's delivery for the other version")
     response = dana.get(f"{TRANSITIONS}/list", params=target(ungoverned, "Staging"))
     assert response.json().get("requests", []) == []
+
+
+def test_models_and_versions_created_in_mlflow_are_announced(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+) -> None:
+    admin = user(*ADA)
+    with running_receiver(Receiver(secret=SECRET)) as receiver:
+        created = admin.post(
+            f"{HOOKS}/create",
+            json={  # registry-wide: REGISTERED_MODEL_CREATED is only for those
+                "events": ["REGISTERED_MODEL_CREATED", "MODEL_VERSION_CREATED"],
+                "status": "ACTIVE",
+                "http_url_spec": {"url": receiver.url, "secret": SECRET},
+            },
+        )
+        assert created.status_code == 200, created.text
+        try:
+            seeded = make_version()
+
+            def mine() -> list[dict[str, Any]]:
+                return [r.json for r in receiver.delivered if r.json["model_name"] == seeded.name]
+
+            bodies = until(lambda: len(mine()) >= 2 and mine(), "both creation events")
+            assert all(r.verified for r in receiver.delivered)
+            by_name = {body["event"]: body for body in bodies}
+            assert set(by_name) == {"REGISTERED_MODEL_CREATED", "MODEL_VERSION_CREATED"}
+            assert "version" not in by_name["REGISTERED_MODEL_CREATED"]
+            assert by_name["MODEL_VERSION_CREATED"]["version"] == seeded.version
+        finally:
+            webhook_id = created.json()["webhook"]["id"]
+            admin.request("DELETE", f"{HOOKS}/delete", params={"id": webhook_id})
 
 
 def test_alias_and_tag_set_in_mlflow_are_out_of_band_but_signoffs_alias_is_not(

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as sdk_errors
 from databricks.sdk.service.ml import (
@@ -29,7 +28,8 @@ from tests.conftest import (
     SignoffStack,
     TemporalServer,
     assert_error,
-    launch_stack,
+    running_stack,
+    webhook_env,
 )
 from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
 
@@ -61,31 +61,10 @@ def stack(
     mlflow_server: MlflowServer,
 ) -> Iterator[SignoffStack]:
     """A stack with SIGNOFF_ENCRYPTION_KEY and loopback (by address only) allowed."""
-    stack = launch_stack(
-        tmp_path_factory.mktemp("webhooks"),
-        temporal_server.address,
-        mlflow_server.url,
-        SIGNOFF_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        SIGNOFF_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
-    )
-    try:
+    with running_stack(
+        tmp_path_factory, "webhooks", temporal_server.address, mlflow_server.url, **webhook_env()
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
-
-
-@pytest.fixture
-def user(stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def make(sub: str, *roles: str) -> httpx.Client:
-        client = stack.client(sub, *roles)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture
@@ -407,6 +386,13 @@ def test_test_endpoint_410_disables_and_errors(
     [delivery] = deliveries(admin, hook["id"])
     assert delivery["state"] == "GONE" and "410" in delivery["attempts"][0]["error"]
 
+    # Disabled means silent, tests included, until someone turns it back on.
+    message = assert_error(
+        admin.post(f"{HOOKS}/test", json={"id": hook["id"]}), 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert "DISABLED" in message and len(receiver.received) == 1
+    updated = admin.patch(f"{HOOKS}/update", json={"id": hook["id"], "status": "TEST_MODE"})
+    assert updated.status_code == 200, updated.text
     receiver.script.append(500)
     assert admin.post(f"{HOOKS}/test", json={"id": hook["id"]}).json()["status_code"] == 500
 

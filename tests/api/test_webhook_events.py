@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from tests.conftest import (
     SIGNOFF,
@@ -25,10 +24,11 @@ from tests.conftest import (
     SignoffStack,
     TemporalServer,
     create,
-    launch_stack,
+    running_stack,
     stage_in_mlflow,
     target,
     wait,
+    webhook_env,
 )
 from tests.workflows.test_webhooks_delivery import Received, Receiver, running_receiver
 
@@ -93,35 +93,16 @@ def stack(
     temporal_server: TemporalServer,
     mlflow_server: MlflowServer,
 ) -> Iterator[SignoffStack]:
-    root = tmp_path_factory.mktemp("events")
-    policy = root / "policy.yaml"
-    policy.write_text(POLICY)
-    stack = launch_stack(
-        root,
+    with running_stack(
+        tmp_path_factory,
+        "events",
         temporal_server.address,
         mlflow_server.url,
-        SIGNOFF_POLICY_FILE=str(policy),
-        SIGNOFF_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        SIGNOFF_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
+        policy=POLICY,
         SIGNOFF_PUBLIC_URL="https://signoff.example",
-    )
-    try:
+        **webhook_env(),
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
-
-
-@pytest.fixture
-def user(stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def make(sub: str, *roles: str) -> httpx.Client:
-        clients.append(stack.client(sub, *roles))
-        return clients[-1]
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture
@@ -146,16 +127,20 @@ def subscribe(
     return response.json()["webhook"]["id"]
 
 
-def events_for(receiver: Receiver, wanted: set[str], timeout_s: float = 30) -> list[Received]:
-    """Wait until the receiver got every event in `wanted`; returns everything it got."""
+def events_for(
+    receiver: Receiver, wanted: set[str] | dict[str, int], timeout_s: float = 30
+) -> list[Received]:
+    """Wait until the receiver got every event in `wanted` (at least as many times as a dict
+    says); returns everything it got."""
+    counts_wanted = wanted if isinstance(wanted, dict) else dict.fromkeys(wanted, 1)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        got = {r.json["event"] for r in receiver.delivered}
-        if wanted <= got:
+        got = [r.json["event"] for r in receiver.delivered]
+        if all(got.count(name) >= n for name, n in counts_wanted.items()):
             return list(receiver.delivered)
         time.sleep(0.1)
     got = sorted(r.json["event"] for r in receiver.delivered)
-    raise AssertionError(f"expected {sorted(wanted)}, the receiver got {got}")
+    raise AssertionError(f"expected {counts_wanted}, the receiver got {got}")
 
 
 def by_event(received: list[Received]) -> dict[str, dict[str, Any]]:
@@ -249,30 +234,37 @@ def test_reject_cancel_comment_and_alias_events(
     assert lee.post(f"{TRANSITIONS}/approve", json=target(seeded, "@champion")).status_code == 200
     assert wait(dana, aliased["id"])["state"] == "APPLIED"
 
+    archived = create(dana, seeded, "Archived")
+    assert lee.post(f"{TRANSITIONS}/approve", json=target(seeded, "Archived")).status_code == 200
+    assert wait(dana, archived["id"])["state"] == "APPLIED"
+
     expected = {
-        "TRANSITION_REQUEST_TO_ARCHIVED_CREATED",
-        "TRANSITION_REQUEST_REJECTED",
-        "TRANSITION_REQUEST_TO_STAGING_CREATED",
-        "TRANSITION_REQUEST_CANCELLED",
-        "COMMENT_CREATED",
-        "MODEL_VERSION_TRANSITIONED_STAGE",
+        "TRANSITION_REQUEST_CREATED": 4,
+        "TRANSITION_REQUEST_TO_ARCHIVED_CREATED": 2,
+        "TRANSITION_REQUEST_REJECTED": 1,
+        "TRANSITION_REQUEST_TO_STAGING_CREATED": 1,
+        "TRANSITION_REQUEST_CANCELLED": 1,
+        "COMMENT_CREATED": 1,
+        "MODEL_VERSION_TRANSITIONED_STAGE": 2,
+        "MODEL_VERSION_TRANSITIONED_TO_ARCHIVED": 1,
+        "TRANSITION_REQUEST_APPROVED": 2,
     }
     received = events_for(receiver, expected)
-    counts: dict[str, int] = {}
-    for item in received:
-        counts[item.json["event"]] = counts.get(item.json["event"], 0) + 1
-    # Three requests were opened; only the alias was applied (an alias fires no TO_<stage>).
-    assert counts["TRANSITION_REQUEST_CREATED"] == 3
-    assert counts["MODEL_VERSION_TRANSITIONED_STAGE"] == 1
-    assert "MODEL_VERSION_TRANSITIONED_TO_ARCHIVED" not in counts
+    # Four requests were opened; the alias and the second archive were applied (an alias
+    # fires no TO_<stage> event), and nothing arrived twice.
+    assert sorted(r.json["event"] for r in received) == sorted(
+        name for name, n in expected.items() for _ in range(n)
+    )
     bodies = {item.json["event"]: item.json for item in received}
+    moves = [i.json for i in received if i.json["event"] == "MODEL_VERSION_TRANSITIONED_STAGE"]
     assert bodies["TRANSITION_REQUEST_REJECTED"]["comment"] == "keep it"
     assert bodies["TRANSITION_REQUEST_REJECTED"]["text"] == "rejected by lee"
     assert bodies["TRANSITION_REQUEST_CANCELLED"]["comment"] == "oops"
     assert bodies["COMMENT_CREATED"]["comment"] == "looks <b>good</b>"
     assert bodies["COMMENT_CREATED"]["version"] == seeded.version
     assert "request_id" not in bodies["COMMENT_CREATED"]
-    assert bodies["MODEL_VERSION_TRANSITIONED_STAGE"]["to_stage"] == "@champion"
+    assert sorted(move["to_stage"] for move in moves) == ["@champion", "Archived"]
+    assert bodies["MODEL_VERSION_TRANSITIONED_TO_ARCHIVED"]["from_stage"] == "None"
 
 
 def test_expiry_and_failed_check_events(
@@ -315,7 +307,7 @@ def test_test_mode_and_disabled_webhooks_get_nothing_from_real_events(
     ):
         subscribe(admin, active.url, seeded.name)
         test_id = subscribe(admin, test_mode.url, seeded.name, status="TEST_MODE")
-        subscribe(admin, disabled.url, seeded.name, status="DISABLED")
+        disabled_id = subscribe(admin, disabled.url, seeded.name, status="DISABLED")
         request = create(dana, seeded, "Staging")
         assert user(*LEE).post(f"{TRANSITIONS}/approve", json=target(seeded, "Staging")).is_success
         assert wait(dana, request["id"])["state"] == "APPLIED"
@@ -327,6 +319,9 @@ def test_test_mode_and_disabled_webhooks_get_nothing_from_real_events(
         response = admin.post(f"{HOOKS}/test", json={"id": test_id})
         assert response.status_code == 200, response.text
         assert len(test_mode.delivered) == 1 and test_mode.delivered[0].verified
+        # DISABLED never fires, not even through `test`.
+        response = admin.post(f"{HOOKS}/test", json={"id": disabled_id})
+        assert response.status_code == 400, response.text
         assert disabled.received == []
 
 

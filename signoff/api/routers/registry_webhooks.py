@@ -341,10 +341,16 @@ async def delete_webhook(
 async def test_webhook(
     body: TestWebhook, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
-    """Send one test event now (whatever the status, even DISABLED) and answer with the
-    receiver's status code and body. The attempt is recorded like any delivery."""
+    """Send one test event now (to an ACTIVE or TEST_MODE webhook: a DISABLED one sends
+    nothing at all) and answer with the receiver's status code and body. The attempt is
+    recorded like any delivery."""
     row = await _visible(services, principal, body.id)
     _require(services, principal, row.model_name, row.status)
+    if row.status == "DISABLED":
+        raise bad_request(
+            f"webhook {row.id!r} is DISABLED and sends nothing, tests included; set it "
+            "TEST_MODE (or ACTIVE) with registry-webhooks/update first"
+        )
     event = body.event or (row.events or [ALL_EVENTS[0]])[0]
     now = _now_ms()
     payload: dict[str, Any] = {

@@ -48,6 +48,9 @@ _MIGRATION_THREAD_LOCK = threading.Lock()
 """Alembic's `context` is one module-level proxy per process: two threads migrating at once
 corrupt each other's (KeyError: 'config')."""
 _PG_MIGRATION_LOCK = 7_470_001  # arbitrary constant: serialises concurrent `migrate()` calls
+PENDING_GRACE_MS = 10 * 60 * 1000
+"""How long a pending mark (a transition Signoff is applying) holds: observations of the version
+are left alone meanwhile. A mark pending longer belongs to an apply that never came back."""
 OPEN_STATES = [RequestState.PENDING.value, RequestState.APPLYING.value]
 
 
@@ -567,6 +570,9 @@ class Ledger:
             if row is None:
                 row = RegistryMarkRow(model_name=model, version=version, updated_ms=now_ms)
             row.stage, row.aliases, row.updated_ms = stage, sorted(aliases), now_ms
+            if row.pending_ms is not None and now_ms - row.pending_ms >= PENDING_GRACE_MS:
+                # An apply that never came back: what MLflow shows now is the record.
+                row.pending_request = row.pending_target = row.pending_ms = None
             session.add(row)
 
     def all_marks(self) -> dict[tuple[str, str], RegistryMarkRow]:
