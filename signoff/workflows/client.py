@@ -3,6 +3,8 @@ operations the API needs, so the API never builds workflow ids or reads update e
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from temporalio.client import (
@@ -33,6 +35,11 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
     )
+
+
+CLOSING_WAIT_S = 10.0
+"""How long a new request waits for the previous run for its target, decided but still
+finishing (its ledger writes, its announcements), to end."""
 
 
 def workflow_id_for(model: str, version: str, target: str) -> str:
@@ -81,20 +88,28 @@ class Transitions:
     async def start(self, inp: TransitionInput) -> RequestSnapshot:
         """Start a request's workflow; raises RequestAlreadyOpen with the open one."""
         workflow_id = workflow_id_for(inp.model, inp.version, inp.target)
-        try:
-            handle = await self.client.start_workflow(
-                TransitionWorkflow.run,
-                inp,
-                id=workflow_id,
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            )
-        except WorkflowAlreadyStartedError:
-            raise RequestAlreadyOpen(
-                await self.snapshot(inp.model, inp.version, inp.target)
-            ) from None
-        return RequestSnapshot.opening(inp, workflow_id, handle.result_run_id)
+        for attempt in range(2):
+            try:
+                handle = await self.client.start_workflow(
+                    TransitionWorkflow.run,
+                    inp,
+                    id=workflow_id,
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                )
+                return RequestSnapshot.opening(inp, workflow_id, handle.result_run_id)
+            except WorkflowAlreadyStartedError:
+                current = await self.snapshot(inp.model, inp.version, inp.target)
+                if current.state.is_open or attempt == 1:
+                    raise RequestAlreadyOpen(current) from None
+                # Decided a moment ago (rejected, cancelled, ...) and still writing its record:
+                # let that run end, then start the new request.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        self.client.get_workflow_handle(workflow_id).result(), CLOSING_WAIT_S
+                    )
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _handle(self, model: str, version: str, target: str) -> WorkflowHandle:
         return self.client.get_workflow_handle_for(

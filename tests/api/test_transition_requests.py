@@ -370,6 +370,25 @@ def test_bad_query_parameters_are_400_in_mlflows_shape(
     assert_error(response, 400, "INVALID_PARAMETER_VALUE")
 
 
+def test_a_target_can_be_requested_again_right_after_a_reject_or_cancel(
+    make_version: Callable[..., SeededVersion], as_user: Callable[..., httpx.Client]
+) -> None:
+    """Regression: the run just decided is still writing its record for a moment; a new
+    request for the same target then got 409 "an open request exists" for a closed one."""
+    seeded = make_version()
+    dana = as_user("dana", "data-scientist")
+    rosa = as_user("rosa", "risk-officer")
+    for _ in range(4):
+        create(dana, seeded, "Production")
+        response = rosa.post(f"{TRANSITIONS}/reject", json=target(seeded, "Production"))
+        assert response.status_code == 200, response.text
+        create(dana, seeded, "Production")  # at once, no waiting
+        response = dana.delete(
+            f"{TRANSITIONS}/delete", params=target(seeded, "Production") | {"creator": "dana"}
+        )
+        assert response.status_code == 200, response.text
+
+
 def test_approve_or_reject_without_an_open_request_is_404(
     make_version: Callable[..., SeededVersion], as_user: Callable[..., httpx.Client]
 ) -> None:
