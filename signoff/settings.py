@@ -28,6 +28,28 @@ DEV_JWT_SECRET_PLACEHOLDER = "change-me-signoff-dev-secret"  # noqa: S105 - a kn
 """The development secret shipped as default. Accepted only by `signoff dev`."""
 
 
+def _json_setting(name: str, value: Any, kind: type, kind_name: str, example: str) -> Any:
+    """A setting given as JSON text (an environment variable): parsed, or a sentence saying what
+    is wrong and what it should look like. Anything but text passes through (set in code)."""
+    if not isinstance(value, str | bytes):
+        return value
+    text = value.strip() if isinstance(value, str) else value.decode().strip()
+    if not text:
+        return kind()
+    try:
+        parsed = json.loads(text)
+    except ValueError as err:
+        raise ValueError(
+            f"{name} is not valid JSON ({err}); expected a {kind_name} such as {example}"
+        ) from None
+    if not isinstance(parsed, kind):
+        raise ValueError(
+            f"{name} must be a JSON {kind_name} such as {example}, "
+            f"got a JSON {_JSON_TYPE_NAMES.get(type(parsed), 'value')}"
+        )
+    return parsed
+
+
 class InsecureSettingsError(ValueError):
     """Raised when a process outside `signoff dev` would run with the placeholder secret."""
 
@@ -42,6 +64,7 @@ DEFAULT_OIDC_ALGORITHMS = ["RS256", "ES256"]
 
 _JSON_TYPE_NAMES: dict[type, str] = {
     dict: "object",
+    list: "list",
     str: "string",
     int: "number",
     float: "number",
@@ -213,22 +236,11 @@ class Settings(BaseSettings):
     @field_validator("hook_secrets", mode="before")
     @classmethod
     def _parse_hook_secrets(cls, value: Any) -> Any:
-        if not isinstance(value, str | bytes):
-            return value
-        text = value.strip() if isinstance(value, str) else value.decode().strip()
-        if not text:
-            return {}
         example = '{"slack": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}'
-        try:
-            parsed = json.loads(text)
-        except ValueError as err:
-            raise ValueError(
-                f"SIGNOFF_HOOK_SECRETS is not valid JSON ({err}); expected an object such as "
-                f"{example}"
-            ) from None
-        if not isinstance(parsed, dict) or not all(
-            isinstance(v, str) and v for v in parsed.values()
-        ):
+        parsed = _json_setting(
+            "SIGNOFF_HOOK_SECRETS", value, dict, "object of source -> secret", example
+        )
+        if isinstance(parsed, dict) and not all(isinstance(v, str) and v for v in parsed.values()):
             raise ValueError(
                 f"SIGNOFF_HOOK_SECRETS must be a JSON object of source -> secret, such as {example}"
             )
@@ -276,24 +288,8 @@ class Settings(BaseSettings):
     @field_validator("oidc_issuers", mode="before")
     @classmethod
     def _parse_oidc_issuers(cls, value: Any) -> Any:
-        if not isinstance(value, str | bytes):
-            return value
-        text = value.strip() if isinstance(value, str) else value.decode().strip()
-        if not text:
-            return []
         example = '[{"issuer": "https://idp.example", "audience": "signoff"}]'
-        try:
-            parsed = json.loads(text)
-        except ValueError as err:
-            raise ValueError(
-                f"SIGNOFF_OIDC_ISSUERS is not valid JSON ({err}); expected a list such as {example}"
-            ) from None
-        if not isinstance(parsed, list):
-            raise ValueError(
-                f"SIGNOFF_OIDC_ISSUERS must be a JSON list of issuers such as {example}, "
-                f"got a JSON {_JSON_TYPE_NAMES.get(type(parsed), 'value')}"
-            )
-        return parsed
+        return _json_setting("SIGNOFF_OIDC_ISSUERS", value, list, "list of issuers", example)
 
     @field_validator("oidc_issuers")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from signoff.settings import Settings
 from tests.conftest import (
     SIGNOFF,
     MlflowServer,
@@ -520,3 +522,29 @@ def test_when_temporal_is_down_the_message_is_an_error_and_its_retry_is_processe
         assert approvers(current(lee, request["id"])) == ["lee"]
     assert outcomes(stack, headers["webhook-id"]) == ["ACCEPTED", "ERROR"]
     assert stage_in_mlflow(stack.mlflow_url, seeded) == "None"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("{", "SIGNOFF_HOOK_SECRETS is not valid JSON"),
+        ('["whsec_x"]', "must be a JSON object of source -> secret such as"),
+        ('{"slack": 1}', "must be a JSON object of source -> secret"),
+        ('{"slack": ""}', "must be a JSON object of source -> secret"),
+    ],
+)
+def test_hook_secrets_setting_says_what_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("SIGNOFF_HOOK_SECRETS", value)
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_hook_secrets_setting_parses_and_hides_the_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNOFF_HOOK_SECRETS", json.dumps({"slack": SLACK_SECRET}))
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.hook_secrets["slack"].get_secret_value() == SLACK_SECRET
+    assert SLACK_SECRET not in repr(settings)
+    monkeypatch.setenv("SIGNOFF_HOOK_SECRETS", "")
+    assert Settings(_env_file=None).hook_secrets == {}  # type: ignore[call-arg]

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from signoff.workflows.webhooks.events import ALL_EVENTS, REGISTRY_WIDE_ONLY
 from tests.conftest import (
     SIGNOFF,
     TRANSITIONS,
@@ -35,25 +36,7 @@ from tests.workflows.test_webhooks_delivery import Received, Receiver, running_r
 HOOKS = "/api/2.0/mlflow/registry-webhooks"
 SIGNOFF_HOOKS = "/api/2.0/signoff/registry-webhooks"
 SECRET = "events-receiver-secret"
-ALL = [
-    "MODEL_VERSION_CREATED",
-    "MODEL_VERSION_TRANSITIONED_STAGE",
-    "TRANSITION_REQUEST_CREATED",
-    "COMMENT_CREATED",
-    "MODEL_VERSION_TAG_SET",
-    "MODEL_VERSION_TRANSITIONED_TO_STAGING",
-    "MODEL_VERSION_TRANSITIONED_TO_PRODUCTION",
-    "MODEL_VERSION_TRANSITIONED_TO_ARCHIVED",
-    "TRANSITION_REQUEST_TO_STAGING_CREATED",
-    "TRANSITION_REQUEST_TO_PRODUCTION_CREATED",
-    "TRANSITION_REQUEST_TO_ARCHIVED_CREATED",
-    "TRANSITION_REQUEST_APPROVED",
-    "TRANSITION_REQUEST_REJECTED",
-    "TRANSITION_REQUEST_CANCELLED",
-    "TRANSITION_REQUEST_EXPIRED",
-    "VALIDATION_CHECK_FAILED",
-    "OUT_OF_BAND_CHANGE",
-]
+ALL = [event for event in ALL_EVENTS if event not in REGISTRY_WIDE_ONLY]
 """Every event a model-level webhook may subscribe (REGISTERED_MODEL_CREATED is registry-wide
 only; it is covered with MLflow's own events in test_mlflow_hooks.py)."""
 
