@@ -717,7 +717,8 @@ class TransitionWorkflow:
     async def _announcer(self) -> None:
         """Hand events to `announce_webhooks` in order. Like the ledger writer it holds back
         while the transition is applied; receivers are never waited for (each delivery is its
-        own workflow), so a slow one cannot hold up a request."""
+        own workflow), so a slow one cannot hold up a request, and an announcement that fails
+        for good is logged, never allowed to fail the request."""
         while True:
             await workflow.wait_condition(
                 lambda: (bool(self._unannounced) and not self._applying()) or self._finished
@@ -725,12 +726,19 @@ class TransitionWorkflow:
             if not self._unannounced:
                 return
             batch, self._unannounced = self._unannounced, []
-            await workflow.execute_activity_method(
-                AnnounceActivities.announce_webhooks,
-                batch,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_LEDGER_RETRY,
-            )
+            try:
+                await workflow.execute_activity_method(
+                    AnnounceActivities.announce_webhooks,
+                    batch,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=_LEDGER_RETRY,
+                )
+            except ActivityError as err:  # only a non-retryable error gets here
+                workflow.logger.error(
+                    "could not announce %s: %s",
+                    ", ".join(event.event for event in batch),
+                    _cause_message(err),
+                )
 
     def _ledger_caught_up(self) -> bool:
         return not self._dirty and not self._writing
