@@ -13,6 +13,18 @@ from signoff.workflows.ledger import Ledger
 from signoff.workflows.mlflow_client import InvalidRequest, MlflowRegistry, ModelVersion
 
 
+class MoveInProgress(Exception):
+    """Another move of this version is being applied right now (an exclusive move only)."""
+
+
+class AlreadyMoved(Exception):
+    """Re-read under the mark, the version is no longer where the caller saw it."""
+
+    def __init__(self, current_stage: str) -> None:
+        super().__init__(current_stage)
+        self.current_stage = current_stage
+
+
 async def move_version(
     registry: MlflowRegistry,
     ledger: Ledger,
@@ -23,12 +35,18 @@ async def move_version(
     target: str,
     archive_existing_versions: bool,
     change_id: str,
+    exclusive: bool = False,
 ) -> ModelVersion | None:
     """Move `version` to `target` (a stage, or an alias `@name`); MLflow's answer to a stage
     transition is returned (an alias change answers nothing). MLflow's errors propagate;
     on a refusal (InvalidRequest) the pending mark is withdrawn, since nothing will change.
-    Other errors leave it: a retry may still make the move."""
-    await asyncio.to_thread(
+    Other errors leave it for the retry that may still make the move (not on an exclusive
+    move, which is never retried).
+
+    `exclusive` (break-glass, where two people may act at once): raise MoveInProgress while
+    another move of the version holds the mark, and AlreadyMoved if the version, re-read once
+    the mark is held, is no longer in `current_stage`; so of two such calls at most one moves."""
+    held = await asyncio.to_thread(
         ledger.mark_pending,
         model,
         version,
@@ -36,7 +54,15 @@ async def move_version(
         target=target,
         stage=current_stage,
         now_ms=_now_ms(),
+        exclusive=exclusive,
     )
+    if not held:
+        raise MoveInProgress(f"another transition of version {version} of {model} is in flight")
+    if exclusive:
+        now = await registry.get_model_version(model, version)
+        if now.current_stage != current_stage:
+            await asyncio.to_thread(ledger.clear_pending, model, version, change_id)
+            raise AlreadyMoved(now.current_stage)
     moved = None
     try:
         if is_alias(target):
@@ -45,8 +71,11 @@ async def move_version(
             moved = await registry.transition_stage(
                 model, version, target, archive_existing_versions=archive_existing_versions
             )
-    except InvalidRequest:
-        await asyncio.to_thread(ledger.clear_pending, model, version, change_id)
+    except Exception as err:
+        # A refusal changes nothing; an exclusive move is never retried, so it lets go too
+        # (if MLflow moved the version after all, the reconciler will say so).
+        if isinstance(err, InvalidRequest) or exclusive:
+            await asyncio.to_thread(ledger.clear_pending, model, version, change_id)
         raise
     await expect_moved(ledger, model, version, target, archive_existing_versions, change_id)
     return moved

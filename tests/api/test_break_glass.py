@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -611,3 +612,29 @@ def test_databricks_sdk_transition_stage(
             comment=WHY,
         )
     assert stage_in_mlflow(stack.mlflow_url, other) == "None"
+
+
+def test_concurrent_break_glass_calls_move_the_version_once(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+) -> None:
+    """Regression: two CAN_MANAGE principals pressing the button together both passed the
+    "already in that stage" check and both moved and recorded the version."""
+    for _ in range(3):
+        seeded = make_version()
+        clients = [user(f"admin-{i}", "platform-admin") for i in range(4)]
+        start = threading.Barrier(len(clients))
+
+        def press(
+            client: httpx.Client, start: threading.Barrier = start, seeded: SeededVersion = seeded
+        ) -> httpx.Response:
+            start.wait()
+            return client.post(BREAK_GLASS, json=body(seeded, "Production"))
+
+        with ThreadPoolExecutor(len(clients)) as pool:
+            answers = list(pool.map(press, clients))
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses.count(200) == 1, [a.text for a in answers]
+        assert set(statuses) <= {200, 400, 409}, [a.text for a in answers]
+        assert len(break_glass_entries(clients[0], seeded)) == 1

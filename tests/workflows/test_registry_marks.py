@@ -499,3 +499,26 @@ def test_mark_observed_ends_a_pending_mark_only_once_it_is_stale(ledger: Ledger)
     mark = ledger.get_mark("m", "1")
     assert mark is not None
     assert (mark.pending_request, mark.pending_target, mark.pending_ms) == (None, None, None)
+
+
+def test_an_exclusive_mark_is_refused_while_another_move_holds_it(ledger: Ledger) -> None:
+    def mark(request_id: str, now_ms: int, exclusive: bool = True) -> bool:
+        return ledger.mark_pending(
+            "m",
+            "1",
+            request_id=request_id,
+            target="Production",
+            stage="None",
+            now_ms=now_ms,
+            exclusive=exclusive,
+        )
+
+    assert mark("a", T0) is True  # creates the mark
+    assert mark("b", T0 + 1) is False  # held by a
+    held = ledger.get_mark("m", "1")
+    assert held is not None and held.pending_request == "a"
+    assert mark("a", T0 + 2) is True  # the holder again (its own retry)
+    assert mark("b", T0 + 2 + PENDING_GRACE_MS) is True  # a never came back: stale
+    assert mark("c", T0 + 3 + PENDING_GRACE_MS, exclusive=False) is True  # governed: no check
+    ledger.clear_pending("m", "1", "c")
+    assert mark("d", T0 + 4 + PENDING_GRACE_MS) is True  # free again

@@ -37,7 +37,7 @@ from signoff.workflows.mlflow_client import (
     ModelVersion,
     ResourceNotFound,
 )
-from signoff.workflows.moves import move_version
+from signoff.workflows.moves import AlreadyMoved, MoveInProgress, move_version
 from signoff.workflows.types import ActivityEntry, ActivityType, RequestSnapshot
 from signoff.workflows.webhooks.events import transition_events
 
@@ -185,7 +185,19 @@ async def _apply(
             target=stage,
             archive_existing_versions=archive_existing_versions,
             change_id=breakglass_id,
+            exclusive=True,
         )
+    except MoveInProgress as err:
+        raise ApiError(
+            409,
+            f"another transition of version {version} of {name!r} is being applied right now; "
+            "check the version and try again if it is still needed",
+        ) from err
+    except AlreadyMoved as err:
+        raise bad_request(
+            f"version {version} of {name!r} moved to {err.current_stage} meanwhile; nothing was "
+            "changed"
+        ) from err
     except MlflowError as err:
         # No break-glass activity is recorded: if MLflow did move the version after all (a
         # lost answer), the detector is right to report a change Signoff did not record.

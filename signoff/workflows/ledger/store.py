@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, text
+from sqlalchemy import Engine, create_engine, event, func, or_, text
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import make_url
@@ -488,17 +488,60 @@ class Ledger:
             return list(session.exec(query))
 
     def mark_pending(
-        self, model: str, version: str, *, request_id: str, target: str, stage: str, now_ms: int
-    ) -> None:
-        """Signoff is about to move the version (currently in `stage`) to `target`."""
-        with self._session() as session, session.begin():
-            row = session.get(RegistryMarkRow, (model, version), with_for_update=True)
-            if row is None:
-                row = RegistryMarkRow(
-                    model_name=model, version=version, stage=stage, aliases=[], updated_ms=now_ms
-                )
-            row.pending_request, row.pending_target, row.pending_ms = request_id, target, now_ms
-            session.add(row)
+        self,
+        model: str,
+        version: str,
+        *,
+        request_id: str,
+        target: str,
+        stage: str,
+        now_ms: int,
+        exclusive: bool = False,
+    ) -> bool:
+        """Signoff is about to move the version (currently in `stage`) to `target`. With
+        `exclusive`, only if no other move of the version holds the mark (one not yet stale):
+        False then, and nothing changes. One conditional UPDATE, so two callers cannot both
+        win, on SQLite as on PostgreSQL."""
+        free = or_(
+            col(RegistryMarkRow.pending_request).is_(None),
+            col(RegistryMarkRow.pending_request) == request_id,
+            col(RegistryMarkRow.pending_ms) <= now_ms - PENDING_GRACE_MS,
+        )
+        for attempt in range(2):
+            try:
+                with self._session() as session, session.begin():
+                    query = sql_update(RegistryMarkRow).where(
+                        col(RegistryMarkRow.model_name) == model,
+                        col(RegistryMarkRow.version) == version,
+                    )
+                    if exclusive:
+                        query = query.where(free)
+                    result = session.exec(
+                        query.values(
+                            pending_request=request_id, pending_target=target, pending_ms=now_ms
+                        ).execution_options(synchronize_session=False)
+                    )
+                    if result.rowcount:
+                        return True
+                    if session.get(RegistryMarkRow, (model, version)) is not None:
+                        return False  # held by another move
+                    session.add(
+                        RegistryMarkRow(
+                            model_name=model,
+                            version=version,
+                            stage=stage,
+                            aliases=[],
+                            pending_request=request_id,
+                            pending_target=target,
+                            pending_ms=now_ms,
+                            updated_ms=now_ms,
+                        )
+                    )
+                return True
+            except IntegrityError:  # created concurrently: the UPDATE decides on the retry
+                if attempt == 1:
+                    raise
+        return False  # pragma: no cover
 
     def mark_applied(
         self,
