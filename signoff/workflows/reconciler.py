@@ -8,6 +8,9 @@ MLflow with the marks every `SIGNOFF_RECONCILE_INTERVAL_S` seconds, so a bypass 
 where MLflow's webhooks are not set up. Each change is recorded once in the version's activity
 log (`SYSTEM_TRANSITION`, with the change in `system_comment`) and announced to webhooks
 (`OUT_OF_BAND_CHANGE`, plus `MODEL_VERSION_TRANSITIONED_*` for a stage change).
+
+A pass also settles requests the ledger still shows open whose workflow ended without saying
+so (an operator terminated it, say): they are recorded as FAILED, with the reason.
 """
 
 from __future__ import annotations
@@ -36,14 +39,17 @@ with workflow.unsafe.imports_passed_through():
         ScheduleSpec,
         ScheduleUpdate,
         ScheduleUpdateInput,
+        WorkflowExecutionStatus,
     )
+    from temporalio.service import RPCError, RPCStatusCode
 
     from signoff.settings import Settings
     from signoff.workflows.ledger import Ledger
     from signoff.workflows.ledger.models import ReconcilerRunRow, RegistryMarkRow
     from signoff.workflows.ledger.store import PENDING_GRACE_MS
     from signoff.workflows.mlflow_client import MlflowRegistry, ModelVersion
-    from signoff.workflows.types import ActivityEntry, ActivityType
+    from signoff.workflows.transition import TransitionWorkflow
+    from signoff.workflows.types import ActivityEntry, ActivityType, LedgerUpdate, RequestState
     from signoff.workflows.webhooks.events import (
         WebhookEvent,
         announce_all,
@@ -144,6 +150,8 @@ class ReconcileSummary(BaseModel):
     versions: int
     changes: int
     baseline: bool
+    settled: int = 0
+    """Requests whose workflow ended without recording it (see `_settle_ended_runs`)."""
 
 
 class ReconcileActivities:
@@ -155,7 +163,8 @@ class ReconcileActivities:
     @activity.defn
     async def reconcile_registry(self) -> ReconcileSummary:
         """Compare every version in MLflow with the marks; record and announce each change.
-        The first pass ever takes the registry as it is (there is nothing to compare yet)."""
+        The first pass ever takes the registry as it is (there is nothing to compare yet). Each
+        pass also settles requests whose workflow ended without saying so."""
         started = _now_ms()
         versions = await self.registry.all_model_versions()
         baseline = not await asyncio.to_thread(self.ledger.reconciler_has_run)
@@ -176,7 +185,12 @@ class ReconcileActivities:
                 await self._record(actual, mark, found)
             elif mark is None or mark.pending_request:
                 await self._observe(actual)
-        summary = ReconcileSummary(versions=len(versions), changes=changes, baseline=baseline)
+        summary = ReconcileSummary(
+            versions=len(versions),
+            changes=changes,
+            baseline=baseline,
+            settled=await self._settle_ended_runs(),
+        )
         await asyncio.to_thread(
             self.ledger.add_reconciler_run,
             ReconcilerRunRow(
@@ -189,6 +203,48 @@ class ReconcileActivities:
             ),
         )
         return summary
+
+    async def _settle_ended_runs(self) -> int:
+        """Requests the ledger still shows open whose workflow run is over without having
+        recorded its end: terminated by an operator, timed out, or gone from Temporal. They
+        are recorded as FAILED with the reason, so nobody waits on them."""
+        client = activity.client()
+        settled = 0
+        for request in await asyncio.to_thread(
+            self.ledger.list_requests, open_only=True, limit=10_000
+        ):
+            handle = client.get_workflow_handle_for(
+                TransitionWorkflow.run, request.workflow_id, run_id=request.run_id
+            )
+            try:
+                status = (await handle.describe()).status
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                how = "no longer exists in Temporal"
+            else:
+                if status is None or status == WorkflowExecutionStatus.RUNNING:
+                    continue
+                if status == WorkflowExecutionStatus.COMPLETED:  # its last write was lost
+                    final = await handle.result()
+                    await asyncio.to_thread(self.ledger.record, LedgerUpdate(snapshot=final))
+                    settled += 1
+                    continue
+                how = f"was {status.name.lower().replace('_', ' ')}"
+            ended = request.model_copy(
+                update={
+                    "state": RequestState.FAILED,
+                    "reason": f"its workflow {how} before the request was decided; nothing "
+                    "more will happen to it (request again; if it was being applied, check "
+                    "MLflow)",
+                    "revision": request.revision + 1,
+                    "updated_ms": _now_ms(),
+                }
+            )
+            await asyncio.to_thread(self.ledger.record, LedgerUpdate(snapshot=ended))
+            activity.logger.warning("request %s: its workflow %s", request.id, how)
+            settled += 1
+        return settled
 
     async def _record(
         self, actual: ModelVersion, mark: RegistryMarkRow | None, found: list[Change]

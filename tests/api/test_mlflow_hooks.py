@@ -10,6 +10,7 @@ real MLflow webhook (created with MLflow's client) delivering to a real Signoff 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import mlflow
 import pytest
+from temporalio.client import Client
 
 from tests.api.test_webhook_events import ALL, HOOKS, SECRET, events_for, subscribe
 from tests.conftest import (
@@ -261,6 +263,22 @@ def test_alias_and_tag_set_in_mlflow_are_out_of_band_but_signoffs_alias_is_not(
         )
 
 
+def reconciler_runs(admin: httpx.Client) -> list[dict[str, Any]]:
+    response = admin.get(f"{SIGNOFF}/reconciler/runs")
+    assert response.status_code == 200, response.text
+    return response.json()["runs"]
+
+
+def reconcile(admin: httpx.Client) -> dict[str, Any]:
+    """Start a reconciler pass and wait for it; returns the pass as listed."""
+    before = {run["id"] for run in reconciler_runs(admin)}
+    response = admin.post(f"{SIGNOFF}/reconciler/run")
+    assert response.status_code == 200, response.text
+    return until(
+        lambda: [r for r in reconciler_runs(admin) if r["id"] not in before], "a reconciler pass"
+    )[0]
+
+
 def test_the_reconciler_catches_a_stage_change_made_directly_in_mlflow(
     stack: SignoffStack,
     user: Callable[..., httpx.Client],
@@ -269,18 +287,7 @@ def test_the_reconciler_catches_a_stage_change_made_directly_in_mlflow(
 ) -> None:
     admin, dana = user(*ADA), user(*DANA)
 
-    def reconcile() -> dict[str, Any]:
-        before = {run["id"] for run in runs()}
-        response = admin.post(f"{SIGNOFF}/reconciler/run")
-        assert response.status_code == 200, response.text
-        return until(lambda: [r for r in runs() if r["id"] not in before], "a reconciler pass")[0]
-
-    def runs() -> list[dict[str, Any]]:
-        response = admin.get(f"{SIGNOFF}/reconciler/runs")
-        assert response.status_code == 200, response.text
-        return response.json()["runs"]
-
-    reconcile()  # the first pass ever only takes the registry as it is
+    reconcile(admin)  # the first pass ever only takes the registry as it is
     governed = make_version()
     bypassed = make_version()
     request = create(dana, governed, "Staging")
@@ -288,7 +295,7 @@ def test_the_reconciler_catches_a_stage_change_made_directly_in_mlflow(
     assert wait(dana, request["id"])["state"] == "APPLIED"
     mlflow_client.transition_model_version_stage(bypassed.name, bypassed.version, "Production")
 
-    summary = reconcile()
+    summary = reconcile(admin)
     assert summary["baseline"] is False and summary["changes"] >= 1
     [change] = out_of_band(dana, bypassed)
     assert (change["from_stage"], change["to_stage"]) == ("None", "Production")
@@ -298,7 +305,7 @@ def test_the_reconciler_catches_a_stage_change_made_directly_in_mlflow(
     )
     assert out_of_band(dana, governed) == []  # Signoff's own transition is no bypass
 
-    reconcile()  # reported once: the next pass finds nothing new
+    reconcile(admin)  # reported once: the next pass finds nothing new
     assert len(out_of_band(dana, bypassed)) == 1
 
 
@@ -355,3 +362,32 @@ def test_forged_stale_and_replayed_deliveries_are_refused_and_recorded(
     garbage = b'{"entity": "model_version"}'
     bad = anonymous.post(HOOK, content=garbage, headers=sign(garbage, f"d-{uuid.uuid4().hex}", now))
     assert_error(bad, 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_the_reconciler_settles_a_request_whose_workflow_was_terminated(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+    temporal_server: TemporalServer,
+) -> None:
+    """Regression: an operator terminating a request's workflow left it PENDING in the ledger
+    for good (listed as open, waited on by `--wait`)."""
+    admin, dana = user(*ADA), user(*DANA)
+    seeded = make_version()
+    request = create(dana, seeded, "Staging")
+
+    async def terminate() -> None:
+        client = await Client.connect(temporal_server.address)
+        workflow_id = f"transition/{seeded.name}/{seeded.version}/Staging"
+        await client.get_workflow_handle(workflow_id).terminate(reason="operator cleanup")
+
+    asyncio.run(terminate())
+    reconcile(admin)
+
+    response = dana.get(f"{SIGNOFF}/transition-requests/get", params={"id": request["id"]})
+    settled = response.json()["request"]
+    assert settled["state"] == "FAILED", settled
+    assert "its workflow was terminated before the request was decided" in settled["reason"]
+    listed = dana.get(f"{TRANSITIONS}/list", params=target(seeded, "Staging"))
+    assert listed.json().get("requests", []) == []
+    assert create(dana, seeded, "Staging")["state"] == "PENDING"  # the target is free again
