@@ -576,6 +576,25 @@ def running_stack(
         stack.stop()
 
 
+@contextlib.contextmanager
+def api_without_temporal(stack: SignoffStack, log_path: Path) -> Iterator[str]:
+    """A second API process of `stack` (same ledger, MLflow and settings) whose Temporal is
+    unreachable; yields its URL. What a user meets while Temporal is down."""
+    port = free_port()
+    env = stack.env | {"SIGNOFF_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    process = start_process(
+        [sys.executable, "-m", "signoff.api.cli", "api", "--port", str(port)],
+        env=env,
+        log_path=log_path,
+        ready=http_ok(f"http://127.0.0.1:{port}/healthz"),
+        timeout=60,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(process)
+
+
 def webhook_env() -> dict[str, str]:
     """What a stack needs to deliver webhooks to loopback receivers: an encryption key for
     their secrets and loopback allowed (by address only)."""

@@ -10,7 +10,8 @@ log (`SYSTEM_TRANSITION`, with the change in `system_comment`) and announced to 
 (`OUT_OF_BAND_CHANGE`, plus `MODEL_VERSION_TRANSITIONED_*` for a stage change).
 
 A pass also settles requests the ledger still shows open whose workflow ended without saying
-so (an operator terminated it, say): they are recorded as FAILED, with the reason.
+so (an operator terminated it, say): they are recorded as FAILED, with the reason; and it
+announces comments whose announcement the API could not start (Temporal was unreachable).
 """
 
 from __future__ import annotations
@@ -53,9 +54,12 @@ with workflow.unsafe.imports_passed_through():
     from signoff.workflows.webhooks.events import (
         WebhookEvent,
         announce_all,
+        comment_event,
         transition_events,
     )
 
+COMMENT_SWEEP_MARGIN_MS = 5 * 60 * 1000
+"""Each pass re-announces the comments posted since shortly before the previous pass."""
 OUT_OF_BAND_USER = "mlflow"
 """Who an out-of-band change is recorded as made by: MLflow does not say who."""
 
@@ -167,7 +171,8 @@ class ReconcileActivities:
         pass also settles requests whose workflow ended without saying so."""
         started = _now_ms()
         versions = await self.registry.all_model_versions()
-        baseline = not await asyncio.to_thread(self.ledger.reconciler_has_run)
+        previous = await asyncio.to_thread(self.ledger.list_reconciler_runs, 1)
+        baseline = not previous
         marks = await asyncio.to_thread(self.ledger.all_marks)
         busy = {
             mark.model_name
@@ -185,6 +190,8 @@ class ReconcileActivities:
                 await self._record(actual, mark, found)
             elif mark is None or mark.pending_request:
                 await self._observe(actual)
+        if previous:
+            await self._announce_comments_since(previous[0].started_ms - COMMENT_SWEEP_MARGIN_MS)
         summary = ReconcileSummary(
             versions=len(versions),
             changes=changes,
@@ -203,6 +210,27 @@ class ReconcileActivities:
             ),
         )
         return summary
+
+    async def _announce_comments_since(self, since_ms: int) -> None:
+        """The API announces `COMMENT_CREATED` as a comment is posted; if Temporal could not be
+        reached just then, the comment is announced here. Announcing is idempotent per comment,
+        so comments announced already change nothing."""
+        entries = await asyncio.to_thread(
+            self.ledger.activities_since, ActivityType.NEW_COMMENT, since_ms
+        )
+        events = [
+            comment_event(
+                entry.id.removeprefix("comment-"),
+                model=entry.model,
+                version=entry.version,
+                user_id=entry.user_id,
+                text=entry.comment or "",
+                created_ms=entry.creation_timestamp,
+            )
+            for entry in entries
+        ]
+        if events:
+            await announce_all(activity.client(), self.ledger, self.task_queue, events)
 
     async def _settle_ended_runs(self) -> int:
         """Requests the ledger still shows open whose workflow run is over without having

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,14 +28,11 @@ from tests.conftest import (
     SeededVersion,
     SignoffStack,
     TemporalServer,
+    api_without_temporal,
     assert_error,
     create,
-    free_port,
-    http_ok,
     running_stack,
     stage_in_mlflow,
-    start_process,
-    stop_process,
     wait,
 )
 
@@ -491,26 +487,12 @@ def test_when_temporal_is_down_the_message_is_an_error_and_its_retry_is_processe
     production: tuple[SeededVersion, dict[str, Any]],
 ) -> None:
     seeded, request = production
-    port = free_port()
-    env = stack.env | {"SIGNOFF_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
-    lonely = start_process(
-        [sys.executable, "-m", "signoff.api.cli", "api", "--port", str(port)],
-        env=env,
-        log_path=tmp_path / "api-without-temporal.log",
-        ready=http_ok(f"http://127.0.0.1:{port}/healthz"),
-        timeout=60,
-    )
-    try:
-        raw, headers = signed(approval(request, "lee"))
+    raw, headers = signed(approval(request, "lee"))
+    with api_without_temporal(stack, tmp_path / "api-without-temporal.log") as lonely:
         down = httpx.post(
-            f"http://127.0.0.1:{port}{HOOKS}/decisions/slack",
-            content=raw,
-            headers=headers,
-            timeout=60,
+            f"{lonely}{HOOKS}/decisions/slack", content=raw, headers=headers, timeout=60
         )
         assert_error(down, 503, "TEMPORARILY_UNAVAILABLE")
-    finally:
-        stop_process(lonely)
     log = (tmp_path / "api-without-temporal.log").read_text(errors="replace")
     assert SLACK_SECRET not in log and headers["webhook-signature"] not in log
 

@@ -18,6 +18,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,6 +34,7 @@ from tests.conftest import (
     SeededVersion,
     SignoffStack,
     TemporalServer,
+    api_without_temporal,
     assert_error,
     create,
     running_stack,
@@ -391,3 +393,33 @@ def test_the_reconciler_settles_a_request_whose_workflow_was_terminated(
     listed = dana.get(f"{TRANSITIONS}/list", params=target(seeded, "Staging"))
     assert listed.json().get("requests", []) == []
     assert create(dana, seeded, "Staging")["state"] == "PENDING"  # the target is free again
+
+
+def test_a_comment_posted_while_temporal_is_down_is_announced_by_the_next_pass(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+    tmp_path: Path,
+) -> None:
+    """Regression: the comment was saved but its COMMENT_CREATED was lost for good."""
+    admin = user(*ADA)
+    seeded = make_version()
+    reconcile(admin)  # a pass before the comment: the next one looks back to it
+    with running_receiver(Receiver(secret=SECRET)) as receiver:
+        subscribe(admin, receiver.url, seeded.name, events=["COMMENT_CREATED"])
+        comment = {"name": seeded.name, "version": seeded.version, "comment": "ship it"}
+        with api_without_temporal(stack, tmp_path / "api.log") as lonely:
+            posted = httpx.post(
+                f"{lonely}/api/2.0/mlflow/comments/create",
+                json=comment,
+                headers={"Authorization": f"Bearer {stack.token(*DANA)}"},
+                timeout=60,
+            )
+        assert posted.status_code == 200, posted.text  # the comment itself is kept
+        assert receiver.received == []
+
+        reconcile(admin)
+        reconcile(admin)  # and a pass that finds it announced already sends nothing more
+        [body] = [r.json for r in events_for(receiver, {"COMMENT_CREATED"})]
+        assert (body["comment"], body["version"]) == ("ship it", seeded.version)
+        assert all(r.verified for r in receiver.received) and len(receiver.received) == 1

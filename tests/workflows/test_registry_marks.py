@@ -7,7 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from signoff.workflows.ledger import Ledger
-from signoff.workflows.ledger.models import InboundHookRow, ReconcilerRunRow, RegistryMarkRow
+from signoff.workflows.ledger.models import (
+    InboundHookRow,
+    ReconcilerRunRow,
+    RegistryMarkRow,
+    WebhookRow,
+)
 from signoff.workflows.ledger.store import PENDING_GRACE_MS
 from signoff.workflows.types import ActivityEntry, ActivityType
 
@@ -468,11 +473,10 @@ def run_row(run_id: str, started_ms: int, **fields: Any) -> ReconcilerRunRow:
 
 
 def test_reconciler_runs_newest_first_with_limit(ledger: Ledger) -> None:
-    assert ledger.reconciler_has_run() is False
     assert ledger.list_reconciler_runs() == []
 
     ledger.add_reconciler_run(run_row("r-1", T0, versions=10, changes=0, baseline=True))
-    assert ledger.reconciler_has_run() is True
+    assert [run.id for run in ledger.list_reconciler_runs()] == ["r-1"]
 
     ledger.add_reconciler_run(run_row("r-3", T0 + 2_000, versions=11, changes=2))
     ledger.add_reconciler_run(run_row("r-2", T0 + 1_000, versions=10, changes=0))
@@ -522,3 +526,36 @@ def test_an_exclusive_mark_is_refused_while_another_move_holds_it(ledger: Ledger
     assert mark("c", T0 + 3 + PENDING_GRACE_MS, exclusive=False) is True  # governed: no check
     ledger.clear_pending("m", "1", "c")
     assert mark("d", T0 + 4 + PENDING_GRACE_MS) is True  # free again
+
+
+def test_an_event_goes_only_to_webhooks_that_existed_when_it_happened(ledger: Ledger) -> None:
+    def hook(hook_id: str, created_ms: int) -> WebhookRow:
+        return WebhookRow(
+            id=hook_id,
+            model_name="m",
+            events=["COMMENT_CREATED"],
+            status="ACTIVE",
+            url="https://receiver.example/hook",
+            created_by="ada",
+            created_ms=created_ms,
+            updated_ms=created_ms,
+        )
+
+    ledger.add_webhook(hook("early", T0))
+    ledger.add_webhook(hook("late", T0 + 10_000))
+    matching = ledger.matching_webhooks
+    assert [h.id for h in matching("COMMENT_CREATED", "m", T0 + 5_000)] == ["early"]
+    assert sorted(h.id for h in matching("COMMENT_CREATED", "m", T0 + 10_000)) == ["early", "late"]
+    assert sorted(h.id for h in matching("COMMENT_CREATED", "m")) == ["early", "late"]
+
+
+def test_activities_since_lists_one_type_from_a_time_on(ledger: Ledger) -> None:
+    ledger.append_activities(
+        [
+            system_entry("old", ts=T0),
+            system_entry("new", ts=T0 + 1_000),
+        ]
+    )
+    found = ledger.activities_since(ActivityType.SYSTEM_TRANSITION, T0 + 1)
+    assert [entry.id for entry in found] == ["new"]
+    assert ledger.activities_since(ActivityType.NEW_COMMENT, T0) == []

@@ -32,7 +32,7 @@ from signoff.api.schemas import (
 )
 from signoff.policies import PermissionLevel, Principal
 from signoff.workflows.ledger.models import CommentRow
-from signoff.workflows.webhooks.events import WebhookEvent
+from signoff.workflows.webhooks.events import comment_event
 
 router = APIRouter(tags=["comments"])
 
@@ -83,14 +83,13 @@ async def create_comment(
     )
     await services.announce(
         [
-            WebhookEvent(
-                event_id=f"comment/{row.id}",
-                event="COMMENT_CREATED",
-                model_name=row.model_name,
+            comment_event(
+                row.id,
+                model=row.model_name,
                 version=row.version,
-                comment=row.comment,
-                text=f"{row.user_id} commented on version {row.version} of {row.model_name}",
-                event_timestamp=row.created_ms,
+                user_id=row.user_id,
+                text=row.comment,
+                created_ms=row.created_ms,
             )
         ]
     )

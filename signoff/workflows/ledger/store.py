@@ -293,6 +293,19 @@ class Ledger:
         with self._session() as session:
             return [_entry(row) for row in session.exec(query)]
 
+    def activities_since(self, activity_type: ActivityType, since_ms: int) -> list[ActivityEntry]:
+        """Log lines of one type written at or after `since_ms`, oldest first."""
+        query = (
+            select(ActivityRow)
+            .where(
+                ActivityRow.activity_type == activity_type.value,
+                col(ActivityRow.created_ms) >= since_ms,
+            )
+            .order_by(col(ActivityRow.created_ms), col(ActivityRow.id))
+        )
+        with self._session() as session:
+            return [_entry(row) for row in session.exec(query)]
+
     # -- registry webhooks ------------------------------------------------------------------
 
     def add_webhook(self, row: WebhookRow) -> WebhookRow:
@@ -333,9 +346,15 @@ class Ledger:
             )
             return bool(result.rowcount)
 
-    def matching_webhooks(self, event: str, model_name: str | None) -> list[WebhookRow]:
-        """ACTIVE webhooks subscribed to `event`: the model's own and the registry-wide ones."""
+    def matching_webhooks(
+        self, event: str, model_name: str | None, as_of_ms: int | None = None
+    ) -> list[WebhookRow]:
+        """ACTIVE webhooks subscribed to `event`: the model's own and the registry-wide ones;
+        with `as_of_ms`, only those that existed then (an event is not news to a webhook
+        subscribed after it happened)."""
         query = select(WebhookRow).where(WebhookRow.status == "ACTIVE")
+        if as_of_ms is not None:
+            query = query.where(col(WebhookRow.created_ms) <= as_of_ms)
         with self._session() as session:
             rows = list(session.exec(query))
         return [
@@ -623,10 +642,6 @@ class Ledger:
             return {(r.model_name, r.version): r for r in session.exec(select(RegistryMarkRow))}
 
     # -- reconciler runs ------------------------------------------------------------------
-
-    def reconciler_has_run(self) -> bool:
-        with self._session() as session:
-            return session.exec(select(ReconcilerRunRow.id).limit(1)).first() is not None
 
     def add_reconciler_run(self, row: ReconcilerRunRow) -> None:
         with self._session() as session, session.begin():

@@ -99,6 +99,21 @@ def request_created_events(
     return _events(names, event_id, model_name=model, version=version, to_stage=to_stage, **fields)
 
 
+def comment_event(
+    comment_id: str, *, model: str, version: str, user_id: str, text: str, created_ms: int
+) -> WebhookEvent:
+    """`COMMENT_CREATED` for one comment, as posted."""
+    return WebhookEvent(
+        event_id=f"comment/{comment_id}",
+        event="COMMENT_CREATED",
+        model_name=model,
+        version=version,
+        comment=text,
+        text=f"{user_id} commented on version {version} of {model}",
+        event_timestamp=created_ms,
+    )
+
+
 def _events(names: list[str], event_id: str, **fields: Any) -> list[WebhookEvent]:
     """One event per name; each event id is `event_id` and the name, stable across retries."""
     return [WebhookEvent(event_id=f"{event_id}/{name}", event=name, **fields) for name in names]
@@ -161,7 +176,9 @@ async def announce(
     receiver, so it can sit on any path."""
     if event.event not in ALL_EVENTS:
         raise ValueError(f"unknown webhook event {event.event!r}")
-    hooks = await asyncio.to_thread(ledger.matching_webhooks, event.event, event.model_name)
+    hooks = await asyncio.to_thread(
+        ledger.matching_webhooks, event.event, event.model_name, event.event_timestamp
+    )
     now_ms = int(time.time() * 1000)
     ids: list[str] = []
     for hook in hooks:
