@@ -52,10 +52,11 @@ class Services:
                     self._transitions = Transitions(client, self.settings.task_queue)
         return self._transitions
 
-    async def announce(self, events: list[WebhookEvent]) -> None:
+    async def announce(self, events: list[WebhookEvent], *, strict: bool = False) -> None:
         """Announce what just happened to the subscribed webhooks. The deliveries are durable
-        once started; if Temporal cannot be reached the event is logged as lost, and the
-        call that caused it (already done) still succeeds."""
+        once started. If Temporal cannot be reached, a `strict` caller gets the error (its
+        sender can retry: announcing is idempotent per event); otherwise the event is logged
+        as lost and the call that caused it, already done, still succeeds."""
         base = self.settings.callback_base_url
         try:
             client = (await self.transitions()).client
@@ -66,6 +67,8 @@ class Services:
                 [with_request_link(event, base) for event in events],
             )
         except Exception as err:
+            if strict:
+                raise
             log.error(
                 "could not announce %s to webhooks: %s",
                 ", ".join(event.event for event in events),

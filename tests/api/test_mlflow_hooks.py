@@ -423,3 +423,38 @@ def test_a_comment_posted_while_temporal_is_down_is_announced_by_the_next_pass(
         [body] = [r.json for r in events_for(receiver, {"COMMENT_CREATED"})]
         assert (body["comment"], body["version"]) == ("ship it", seeded.version)
         assert all(r.verified for r in receiver.received) and len(receiver.received) == 1
+
+
+def test_mlflows_retry_of_a_delivery_signoff_could_not_announce_is_processed_once(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+    tmp_path: Path,
+) -> None:
+    admin, dana = user(*ADA), user(*DANA)
+    seeded = make_version()
+    body = json.dumps(
+        {
+            "entity": "model_version_tag",
+            "action": "set",
+            "timestamp": "2026-01-01T00:00:00+00:00",
+            "data": {"name": seeded.name, "version": seeded.version, "key": "k", "value": "v"},
+        }
+    ).encode()
+    headers = sign(body, f"d-{uuid.uuid4().hex}", int(time.time()))
+    with running_receiver(Receiver(secret=SECRET)) as receiver:
+        subscribe(admin, receiver.url, seeded.name, events=["OUT_OF_BAND_CHANGE"])
+        with api_without_temporal(stack, tmp_path / "api.log") as lonely:
+            down = httpx.post(f"{lonely}{HOOK}", content=body, headers=headers, timeout=60)
+        assert_error(down, 503, "TEMPORARILY_UNAVAILABLE")  # so MLflow retries it
+
+        again = stack.client().post(HOOK, content=body, headers=headers)
+        assert again.status_code == 200, again.text
+        events_for(receiver, {"OUT_OF_BAND_CHANGE"})
+        assert len(out_of_band(dana, seeded)) == 1  # recorded once, over both attempts
+        outcomes = sorted(
+            m["outcome"]
+            for m in inbound(admin)
+            if m["message_id"] == headers["X-MLflow-Delivery-Id"]
+        )
+        assert outcomes == ["ACCEPTED", "ERROR"]

@@ -143,7 +143,8 @@ async def _model_created(
                 model_name=name,
                 text=f"registered model {name} created in MLflow",
             )
-        ]
+        ],
+        strict=True,
     )
     return {"outcome": "ACCEPTED"}
 
@@ -172,7 +173,8 @@ async def _version_created(
                 version=version,
                 text=f"version {version} of {name} created in MLflow",
             )
-        ]
+        ],
+        strict=True,
     )
     opened: list[str] = []
     for target in auto_request_targets(services, name):
@@ -267,7 +269,7 @@ async def _record_out_of_band(
         change_id, name, version, change, seen_by="MLflow's webhook", now_ms=now
     )
     await asyncio.to_thread(services.ledger.append_activities, [entry])
-    await services.announce(events + extra)
+    await services.announce(events + extra, strict=True)
     # Expect MLflow's state from now on, so the reconciler does not report it again.
     try:
         current = await services.registry.get_model_version(name, version)
