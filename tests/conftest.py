@@ -686,6 +686,15 @@ def wait(client: httpx.Client, request_id: str, timeout_s: float = 30) -> dict[s
     return response.json()["request"]
 
 
+def version_activities(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
+    """The version's audit trail through the API (`/api/2.0/signoff/activities/list`)."""
+    response = client.get(
+        f"{SIGNOFF}/activities/list", params={"name": seeded.name, "version": seeded.version}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["activities"]
+
+
 def mlflow_version(mlflow_url: str, seeded: SeededVersion) -> dict[str, Any]:
     """The version as MLflow itself has it, read without going through Signoff."""
     response = httpx.get(

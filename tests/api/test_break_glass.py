@@ -28,7 +28,6 @@ from databricks.sdk import errors as sdk_errors
 from databricks.sdk.service.ml import ModelVersionDatabricks, TransitionStageResponse
 
 from tests.conftest import (
-    SIGNOFF,
     TRANSITIONS,
     MlflowServer,
     SeededVersion,
@@ -38,6 +37,7 @@ from tests.conftest import (
     mlflow_version,
     running_stack,
     stage_in_mlflow,
+    version_activities,
     webhook_env,
 )
 from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
@@ -200,18 +200,10 @@ def applied(client: httpx.Client, seeded: SeededVersion, stage: str, **extra: An
     return response.json()["model_version_databricks"]
 
 
-def activities(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
-    response = client.get(
-        f"{SIGNOFF}/activities/list", params={"name": seeded.name, "version": seeded.version}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["activities"]
-
-
 def break_glass_entries(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
     return [
         entry
-        for entry in activities(client, seeded)
+        for entry in version_activities(client, seeded)
         if entry["activity_type"] == "APPLIED_TRANSITION"
         and "break-glass" in entry.get("system_comment", "").lower()
     ]

@@ -19,7 +19,7 @@ from databricks.sdk.service.ml import CommentActivityAction
 
 from signoff.api.schemas import MAX_COMMENT, comment_actions
 from signoff.policies import PermissionLevel, Principal
-from tests.conftest import SIGNOFF, SeededVersion, SignoffStack, assert_error
+from tests.conftest import SIGNOFF, SeededVersion, SignoffStack, assert_error, version_activities
 
 COMMENTS = "/api/2.0/mlflow/comments"
 COMMENT_FIELDS = {
@@ -65,14 +65,6 @@ def list_comments(client: httpx.Client, seeded: SeededVersion) -> list[dict[str,
     )
     assert response.status_code == 200, response.text
     return response.json()["comments"]
-
-
-def activities(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
-    response = client.get(
-        f"{SIGNOFF}/activities/list", params={"name": seeded.name, "version": seeded.version}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["activities"]
 
 
 def update(client: httpx.Client, comment_id: str, text: str) -> httpx.Response:
@@ -132,7 +124,7 @@ def test_new_comment_activity_keeps_the_original_text(
     first = post_comment(dana, seeded, "needs a fairness review")
     post_comment(lee, seeded, "agreed")
 
-    entries = [e for e in activities(dana, seeded) if e["activity_type"] == "NEW_COMMENT"]
+    entries = [e for e in version_activities(dana, seeded) if e["activity_type"] == "NEW_COMMENT"]
     assert [(e["user_id"], e["comment"]) for e in entries] == [
         ("dana", "needs a fairness review"),
         ("lee", "agreed"),
@@ -143,8 +135,8 @@ def test_new_comment_activity_keeps_the_original_text(
     # The log is append-only: an edit or a deletion changes the comment, not its entry.
     assert update(dana, first["id"], "fairness review done").status_code == 200
     assert delete(dana, first["id"]).status_code == 200
-    assert activities(dana, seeded)[: len(entries)] == entries
-    assert len(activities(dana, seeded)) == 2
+    assert version_activities(dana, seeded)[: len(entries)] == entries
+    assert len(version_activities(dana, seeded)) == 2
 
 
 # -- who may edit and delete -------------------------------------------------------------------
@@ -316,7 +308,9 @@ def test_awkward_text_round_trips_unchanged(
     created = [post_comment(dana, seeded, text) for text in XSS]
     assert [c["comment"] for c in created] == XSS
     assert [c["comment"] for c in list_comments(dana, seeded)] == XSS
-    new_comments = [e for e in activities(dana, seeded) if e["activity_type"] == "NEW_COMMENT"]
+    new_comments = [
+        e for e in version_activities(dana, seeded) if e["activity_type"] == "NEW_COMMENT"
+    ]
     assert [e["comment"] for e in new_comments] == XSS
     response = update(dana, created[0]["id"], XSS[1])
     assert response.json()["comment"]["comment"] == XSS[1]

@@ -39,6 +39,7 @@ from tests.conftest import (
     create,
     running_stack,
     target,
+    version_activities,
     wait,
     webhook_env,
 )
@@ -121,18 +122,10 @@ def until(probe: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def activities(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
-    response = client.get(
-        f"{SIGNOFF}/activities/list", params={"name": seeded.name, "version": seeded.version}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["activities"]
-
-
 def out_of_band(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
     return [
         a
-        for a in activities(client, seeded)
+        for a in version_activities(client, seeded)
         if a["activity_type"] == "SYSTEM_TRANSITION"
         and (a.get("system_comment") or "").startswith("Out-of-band change")
     ]

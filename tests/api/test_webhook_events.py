@@ -18,7 +18,6 @@ import pytest
 
 from signoff.workflows.webhooks.events import ALL_EVENTS, REGISTRY_WIDE_ONLY
 from tests.conftest import (
-    SIGNOFF,
     TRANSITIONS,
     MlflowServer,
     SeededVersion,
@@ -28,6 +27,7 @@ from tests.conftest import (
     running_stack,
     stage_in_mlflow,
     target,
+    version_activities,
     wait,
     webhook_env,
 )
@@ -324,10 +324,8 @@ def test_a_receiver_that_does_not_answer_does_not_hold_up_the_transition(
         # Applied in MLflow and recorded while the receiver has answered no delivery yet.
         assert wait(dana, request["id"])["state"] == "APPLIED"
         assert stage_in_mlflow(stack.mlflow_url, seeded) == "Production"
-        activities = dana.get(
-            f"{SIGNOFF}/activities/list", params={"name": seeded.name, "version": seeded.version}
-        )
-        assert "APPLIED_TRANSITION" in {a["activity_type"] for a in activities.json()["activities"]}
+        trail = version_activities(dana, seeded)
+        assert "APPLIED_TRANSITION" in {a["activity_type"] for a in trail}
         response = user(*ADA).get(f"{SIGNOFF_HOOKS}/deliveries", params={"id": hook_id})
         assert response.status_code == 200, response.text
         states = [d["state"] for d in response.json()["deliveries"]]
