@@ -686,6 +686,17 @@ def wait(client: httpx.Client, request_id: str, timeout_s: float = 30) -> dict[s
     return response.json()["request"]
 
 
+def wait_until(probe: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
+    """Poll `probe` until it returns something truthy, and return that; fail naming `what`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def version_activities(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
     """The version's audit trail through the API (`/api/2.0/signoff/activities/list`)."""
     response = client.get(

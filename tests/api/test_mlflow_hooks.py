@@ -41,6 +41,7 @@ from tests.conftest import (
     target,
     version_activities,
     wait,
+    wait_until,
     webhook_env,
 )
 from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
@@ -112,16 +113,6 @@ def mlflow_client(mlflow_server: MlflowServer) -> mlflow.MlflowClient:
     return mlflow.MlflowClient(tracking_uri=mlflow_server.url)
 
 
-def until(probe: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def out_of_band(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:
     return [
         a
@@ -150,7 +141,7 @@ def test_a_new_version_opens_a_request_by_policy(
         assert response.status_code == 200, response.text
         return response.json().get("requests", [])
 
-    [request] = until(open_requests, "the automatic request")
+    [request] = wait_until(open_requests, "the automatic request")
     assert request["user_id"] == "signoff-auto-request"
     assert request["to_stage"] == "Staging"
     assert "auto_request" in request["comment"]
@@ -166,7 +157,7 @@ def test_a_new_version_opens_a_request_by_policy(
 
     before = versions_announced()
     ungoverned = make_version()
-    until(lambda: versions_announced() > before, "MLflow's delivery for the other version")
+    wait_until(lambda: versions_announced() > before, "MLflow's delivery for the other version")
     response = dana.get(f"{TRANSITIONS}/list", params=target(ungoverned, "Staging"))
     assert response.json().get("requests", []) == []
 
@@ -193,7 +184,7 @@ def test_models_and_versions_created_in_mlflow_are_announced(
             def mine() -> list[dict[str, Any]]:
                 return [r.json for r in receiver.delivered if r.json["model_name"] == seeded.name]
 
-            bodies = until(lambda: len(mine()) >= 2 and mine(), "both creation events")
+            bodies = wait_until(lambda: len(mine()) >= 2 and mine(), "both creation events")
             assert all(r.verified for r in receiver.delivered)
             by_name = {body["event"]: body for body in bodies}
             assert set(by_name) == {"REGISTERED_MODEL_CREATED", "MODEL_VERSION_CREATED"}
@@ -230,7 +221,7 @@ def test_alias_and_tag_set_in_mlflow_are_out_of_band_but_signoffs_alias_is_not(
             found = out_of_band(dana, seeded)
             return found if len(found) >= 2 else None
 
-        found = until(bypasses, "the alias and the tag recorded as out-of-band")
+        found = wait_until(bypasses, "the alias and the tag recorded as out-of-band")
         comments = sorted(a["system_comment"] for a in found)
         assert len(found) == 2, comments
         assert any("alias @shadow set on this version" in c for c in comments), comments
@@ -241,7 +232,7 @@ def test_alias_and_tag_set_in_mlflow_are_out_of_band_but_signoffs_alias_is_not(
         def announced() -> list[dict[str, Any]]:
             return [r.json for r in receiver.delivered if r.json["event"] == "OUT_OF_BAND_CHANGE"]
 
-        oob = until(lambda: len(announced()) >= 2 and announced(), "two OUT_OF_BAND_CHANGE")
+        oob = wait_until(lambda: len(announced()) >= 2 and announced(), "two OUT_OF_BAND_CHANGE")
         events_for(receiver, {"MODEL_VERSION_TAG_SET"})
         assert all(r.verified for r in receiver.delivered)
         assert sorted(body.get("to_stage", "-") for body in oob) == ["-", "@shadow"]
@@ -250,7 +241,7 @@ def test_alias_and_tag_set_in_mlflow_are_out_of_band_but_signoffs_alias_is_not(
         # Deleting the alias directly is out-of-band too; MLflow does not say which version
         # had it, the ledger does.
         mlflow_client.delete_registered_model_alias(seeded.name, "shadow")
-        until(
+        wait_until(
             lambda: any(
                 "alias @shadow removed" in a["system_comment"] for a in out_of_band(dana, seeded)
             ),
@@ -269,7 +260,7 @@ def reconcile(admin: httpx.Client) -> dict[str, Any]:
     before = {run["id"] for run in reconciler_runs(admin)}
     response = admin.post(f"{SIGNOFF}/reconciler/run")
     assert response.status_code == 200, response.text
-    return until(
+    return wait_until(
         lambda: [r for r in reconciler_runs(admin) if r["id"] not in before], "a reconciler pass"
     )[0]
 

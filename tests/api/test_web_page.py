@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
 
 from tests.conftest import (
+    SIGNOFF,
     MlflowServer,
     SeededVersion,
     SignoffStack,
@@ -28,6 +29,7 @@ from tests.conftest import (
     create,
     launch_stack,
     stage_in_mlflow,
+    wait_until,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,6 +47,7 @@ POLICY = """\
 roles:
   data-scientist: {{"*": CAN_EDIT}}
   ml-lead: {{"*": CAN_MANAGE_PRODUCTION_VERSIONS}}
+  platform-admin: {{"*": CAN_MANAGE}}
 transitions:
   - models: ["*"]
     to: Production
@@ -409,3 +412,42 @@ def test_a_refused_token_brings_back_the_form_and_a_forbidden_request_says_why(
     expect(page.locator("#login")).to_be_hidden()
     assert page.evaluate("sessionStorage.getItem('signoff.token')") == outsider
     tab.assert_token_kept_out_of_urls_and_logs(outsider)
+
+
+def test_a_change_made_behind_signoffs_back_stands_out_in_the_trail(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    open_tab: Callable[[], Tab],
+) -> None:
+    admin = client("ada", "platform-admin")
+    seeded = make_version()
+    reconcile = admin.post(f"{SIGNOFF}/reconciler/run")  # baseline, if this is the first pass
+    assert reconcile.status_code == 200, reconcile.text
+    wait_until(lambda: admin.get(f"{SIGNOFF}/reconciler/runs").json()["runs"], "a first pass")
+    passes = len(admin.get(f"{SIGNOFF}/reconciler/runs").json()["runs"])
+    httpx.post(
+        f"{web_stack.mlflow_url}/api/2.0/mlflow/model-versions/transition-stage",
+        json={
+            "name": seeded.name,
+            "version": seeded.version,
+            "stage": "Staging",
+            "archive_existing_versions": False,
+        },
+    ).raise_for_status()
+    assert admin.post(f"{SIGNOFF}/reconciler/run").status_code == 200
+    wait_until(
+        lambda: len(admin.get(f"{SIGNOFF}/reconciler/runs").json()["runs"]) > passes,
+        "the pass that sees the bypass",
+    )
+    request = create(client("dana", "data-scientist"), seeded, "Production")
+
+    tab = open_tab()
+    tab.sign_in(request_path(request["id"]), web_stack.token("lee", "ml-lead"))
+    flagged = tab.page.locator("#activities li.flagged")
+    expect(flagged).to_have_count(1)
+    expect(flagged).to_contain_text("Out-of-band change")
+    expect(flagged).to_contain_text("stage changed from None to Staging")
+    expect(tab.page.locator("#activities li[data-type=REQUESTED_TRANSITION]")).not_to_have_class(
+        re.compile("flagged")
+    )

@@ -357,6 +357,8 @@
     NEW_COMMENT: "commented",
   };
 
+  const FLAGGED = /^(Out-of-band change|Break-glass)/;
+
   function renderActivities(activities, request) {
     const mine = (Array.isArray(activities) ? activities : []).filter(
       (activity) => !activity.request_id || activity.request_id === request.id,
@@ -378,6 +380,9 @@
         activity.system_comment ? el("p", "muted", activity.system_comment) : null,
       );
       item.dataset.type = String(activity.activity_type);
+      // Changes that skipped the governed path stand out: made behind Signoff's back, or
+      // applied without approvals.
+      if (FLAGGED.test(activity.system_comment || "")) item.classList.add("flagged");
       return item;
     });
     if (items.length === 0) items.push(el("li", "muted", "Nothing recorded yet."));
