@@ -159,3 +159,15 @@ def test_a_source_name_that_cannot_be_a_url_segment_is_refused() -> None:
     (issue,) = issues_of(BASE + 'directory:\n  "bad source!":\n    dave: [ml-lead]\n')
     assert issue.line == 8
     assert issue.message.startswith('directory["bad source!"]')
+
+
+def test_the_default_policy_has_no_directory_but_a_working_commented_example() -> None:
+    assert load_policy(default_policy_path()).directory == {}
+    text = default_policy_path().read_text(encoding="utf-8")
+    lines = text.splitlines()
+    start = lines.index("# directory:")
+    end = next(index for index in range(start, len(lines)) if lines[index].strip() == "#")
+    example = "\n".join(line.removeprefix("# ") for line in lines[start:end])
+    policy = load_policy_text(text + "\n" + example + "\n", "default.yaml")
+    assert principal_for(policy, "slack", "U024BE7LH") == Principal(sub="carol", roles=["ml-lead"])
+    assert principal_for(policy, "jira", "rita") == Principal(sub="rita", roles=["risk-officer"])

@@ -680,3 +680,37 @@ def test_policy_issue_str() -> None:
 def test_durations_are_shown_as_they_are_written(written: str, shown: str) -> None:
     rule = TransitionRule.model_validate({"to": "Staging", "expires_after": written})
     assert format_duration(rule.expires_after) == shown
+
+
+# --- auto_request and break_glass --------------------------------------------------------------
+
+RULES = """\
+roles:
+  ml-lead: {"*": CAN_MANAGE}
+transitions:
+"""
+
+
+def test_auto_request_takes_true_or_the_rules_own_target() -> None:
+    policy = load_policy_text(
+        RULES
+        + "  - {to: staging, auto_request: Staging}\n"
+        + "  - {to: Production, auto_request: true, break_glass: true}\n"
+        + "  - {to: Archived}\n",
+        "policy.yaml",
+    )
+    assert [rule.auto_request for rule in policy.transitions] == [True, True, False]
+    assert [rule.break_glass for rule in policy.transitions] == [False, True, False]
+
+
+def test_auto_request_naming_another_target_is_refused_with_its_line() -> None:
+    issue = only_issue(RULES + "  - to: Staging\n    auto_request: Production\n")
+    assert issue.line == 5
+    assert "auto_request names Production, but this rule governs transitions to Staging" in (
+        issue.message
+    )
+
+
+def test_auto_request_needs_one_target_not_an_alias_pattern() -> None:
+    issue = only_issue(RULES + '  - {to: "@*", auto_request: true}\n')
+    assert "auto_request needs one target, but @* is an alias pattern" in issue.message
