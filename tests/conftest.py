@@ -532,6 +532,9 @@ def launch_stack(
             "SIGNOFF_JWT_SECRET": TEST_JWT_SECRET,
             "SIGNOFF_JWT_ISSUER": TEST_ISSUER,
             "SIGNOFF_JWT_AUDIENCE": TEST_AUDIENCE,
+            # Reconciler passes only when a test asks for one: a scheduled pass in the middle of
+            # a test would record the other suites' direct MLflow changes as bypasses.
+            "SIGNOFF_RECONCILE_INTERVAL_S": "86400",
         }
         | extra_env
     )

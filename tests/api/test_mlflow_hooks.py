@@ -92,7 +92,6 @@ def stack(
         mlflow_server.url,
         policy=POLICY,
         SIGNOFF_MLFLOW_WEBHOOK_SECRET=MLFLOW_SECRET,
-        SIGNOFF_RECONCILE_INTERVAL_S="3600",  # passes only when a test asks for one
         **webhook_env(),
     ) as stack:
         client = mlflow.MlflowClient(tracking_uri=mlflow_server.url)
