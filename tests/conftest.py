@@ -22,6 +22,7 @@ import httpx
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
+from databricks.sdk import WorkspaceClient
 from jose import jwt as jose_jwt
 from psycopg import sql
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -598,6 +599,28 @@ def api_without_temporal(stack: SignoffStack, log_path: Path) -> Iterator[str]:
         stop_process(process)
 
 
+def workspace_factory(
+    stack: SignoffStack, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., WorkspaceClient]:
+    """`make(sub, *roles, token=None)`: a Databricks `WorkspaceClient` pointed at `stack` with
+    one of our JWTs as its personal access token. Isolated from any DATABRICKS_* environment
+    and ~/.databrickscfg on the machine running the tests."""
+    for key in list(os.environ):
+        if key.startswith("DATABRICKS_"):
+            monkeypatch.delenv(key)
+    config_file = str(config_dir / "no-databrickscfg")
+
+    def make(sub: str, *roles: str, token: str | None = None) -> WorkspaceClient:
+        return WorkspaceClient(
+            host=stack.api_url,
+            token=token or stack.token(sub, *roles),
+            auth_type="pat",
+            config_file=config_file,
+        )
+
+    return make
+
+
 def webhook_env() -> dict[str, str]:
     """What a stack needs to deliver webhooks to loopback receivers: an encryption key for
     their secrets and loopback allowed (by address only)."""
@@ -643,6 +666,7 @@ def signoff_stack(
 
 TRANSITIONS = "/api/2.0/mlflow/transition-requests"
 SIGNOFF = "/api/2.0/signoff"
+WEBHOOK_DELIVERIES = "/api/2.0/signoff/registry-webhooks/deliveries"
 
 
 @pytest.fixture
@@ -698,6 +722,13 @@ def wait_until(probe: Callable[[], Any], what: str, timeout_s: float = 30) -> An
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def webhook_deliveries(client: httpx.Client, webhook_id: str) -> list[dict[str, Any]]:
+    """A registry webhook's deliveries, each with every attempt, newest first."""
+    response = client.get(WEBHOOK_DELIVERIES, params={"id": webhook_id})
+    assert response.status_code == 200, response.text
+    return response.json()["deliveries"]
 
 
 def version_activities(client: httpx.Client, seeded: SeededVersion) -> list[dict[str, Any]]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,7 +36,10 @@ from tests.conftest import (
     running_stack,
     stage_in_mlflow,
     version_activities,
+    wait_until,
+    webhook_deliveries,
     webhook_env,
+    workspace_factory,
 )
 from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
 
@@ -226,16 +227,6 @@ def subscribe(client: httpx.Client, model: str, url: str) -> dict[str, Any]:
     return response.json()["webhook"]
 
 
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
 # -- the break-glass path -----------------------------------------------------------------------
 
 
@@ -274,9 +265,18 @@ def test_break_glass_applies_records_and_announces(
     assert entry["system_comment"].startswith("Break-glass transition by ada (CAN_MANAGE)")
     assert "archived" not in entry["system_comment"]
 
-    delivered = wait_for(lambda: len(receiver.delivered) >= 2 and receiver.delivered)
-    time.sleep(0.5)
-    assert len(receiver.received) == 2  # once each, no retries
+    delivered = wait_until(
+        lambda: len(receiver.delivered) >= 2 and receiver.delivered, "both deliveries"
+    )
+
+    # Once each, no retries: both deliveries are settled after a single attempt.
+    def settled() -> list[dict[str, Any]] | None:
+        log = webhook_deliveries(admin, hook["id"])
+        return log if len(log) == 2 and all(d["state"] == "DELIVERED" for d in log) else None
+
+    log = wait_until(settled, "both deliveries recorded as delivered")
+    assert [len(d["attempts"]) for d in log] == [1, 1]
+    assert len(receiver.received) == 2
     payloads = {got.json["event"]: got.json for got in delivered}
     assert set(payloads) == {
         "MODEL_VERSION_TRANSITIONED_STAGE",
@@ -527,20 +527,8 @@ def test_mlflow_refusing_or_down_at_the_move(
 def workspace(
     stack: SignoffStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., WorkspaceClient]:
-    for key in list(os.environ):
-        if key.startswith("DATABRICKS_"):
-            monkeypatch.delenv(key)
-    config_file = str(tmp_path / "no-databrickscfg")
-
-    def make(sub: str, *roles: str) -> WorkspaceClient:
-        return WorkspaceClient(
-            host=stack.api_url,
-            token=stack.token(sub, *roles),
-            auth_type="pat",
-            config_file=config_file,
-        )
-
-    return make
+    """The Databricks SDK pointed at this suite's stack."""
+    return workspace_factory(stack, tmp_path, monkeypatch)
 
 
 def test_databricks_sdk_transition_stage(

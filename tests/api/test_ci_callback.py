@@ -8,7 +8,6 @@ it: what the job reports, who may report it, and when.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.conftest import (
     launch_stack,
     stage_in_mlflow,
     wait,
+    wait_until,
 )
 from tests.fakes.github import FakeGithub
 
@@ -100,14 +100,14 @@ def anonymous(stack: SignoffStack) -> Iterator[httpx.Client]:
 def dispatched(client: httpx.Client, github: FakeGithub, request_id: str) -> str:
     """Wait until the request's job runs on GitHub and Signoff knows it; the job's token."""
     run = github.wait_for_run(request_id)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def recorded() -> bool:
         response = client.get(f"{SIGNOFF}/transition-requests/get", params={"id": request_id})
         assert response.status_code == 200, response.text
-        if "run_url" in response.json()["request"]["checks"][0]["evidence"]:
-            return run.inputs["callback_token"]
-        time.sleep(0.05)
-    raise AssertionError("Signoff did not record the dispatched run")
+        return "run_url" in response.json()["request"]["checks"][0]["evidence"]
+
+    wait_until(recorded, "Signoff to record the dispatched run")
+    return run.inputs["callback_token"]
 
 
 def callback(client: httpx.Client, request_id: str, **fields: Any) -> httpx.Response:

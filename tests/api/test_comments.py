@@ -5,7 +5,6 @@ comment calls, unchanged, against Signoff."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,14 @@ from databricks.sdk.service.ml import CommentActivityAction
 
 from signoff.api.schemas import MAX_COMMENT, comment_actions
 from signoff.policies import PermissionLevel, Principal
-from tests.conftest import SIGNOFF, SeededVersion, SignoffStack, assert_error, version_activities
+from tests.conftest import (
+    SIGNOFF,
+    SeededVersion,
+    SignoffStack,
+    assert_error,
+    version_activities,
+    workspace_factory,
+)
 
 COMMENTS = "/api/2.0/mlflow/comments"
 COMMENT_FIELDS = {
@@ -324,22 +330,8 @@ def test_awkward_text_round_trips_unchanged(
 def workspace(
     signoff_stack: SignoffStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., WorkspaceClient]:
-    """`workspace(sub, *roles)`: the Databricks SDK pointed at Signoff (see
-    tests/api/test_databricks_sdk.py), isolated from any DATABRICKS_* configuration."""
-    for key in list(os.environ):
-        if key.startswith("DATABRICKS_"):
-            monkeypatch.delenv(key)
-    config_file = str(tmp_path / "no-databrickscfg")
-
-    def make(sub: str, *roles: str) -> WorkspaceClient:
-        return WorkspaceClient(
-            host=signoff_stack.api_url,
-            token=signoff_stack.token(sub, *roles),
-            auth_type="pat",
-            config_file=config_file,
-        )
-
-    return make
+    """The Databricks SDK pointed at this suite's stack."""
+    return workspace_factory(signoff_stack, tmp_path, monkeypatch)
 
 
 def test_databricks_sdk_create_update_delete_comment(

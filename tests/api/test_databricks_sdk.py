@@ -8,7 +8,6 @@ warning and carries on with the explicit configuration). No call leaves the loop
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from tests.conftest import (
     SeededVersion,
     SignoffStack,
     stage_in_mlflow,
+    workspace_factory,
 )
 
 
@@ -40,23 +40,8 @@ from tests.conftest import (
 def workspace(
     signoff_stack: SignoffStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., WorkspaceClient]:
-    """`workspace(sub, *roles)`: a Databricks `WorkspaceClient` pointed at Signoff with one of
-    our JWTs as its personal access token. Isolated from any DATABRICKS_* environment and
-    ~/.databrickscfg on the machine running the tests."""
-    for key in list(os.environ):
-        if key.startswith("DATABRICKS_"):
-            monkeypatch.delenv(key)
-    config_file = str(tmp_path / "no-databrickscfg")
-
-    def make(sub: str, *roles: str, token: str | None = None) -> WorkspaceClient:
-        return WorkspaceClient(
-            host=signoff_stack.api_url,
-            token=token or signoff_stack.token(sub, *roles),
-            auth_type="pat",
-            config_file=config_file,
-        )
-
-    return make
+    """The Databricks SDK pointed at this suite's stack."""
+    return workspace_factory(signoff_stack, tmp_path, monkeypatch)
 
 
 @pytest.fixture

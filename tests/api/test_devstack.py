@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.conftest import (
     port_open,
     seed_version,
     start_process,
+    wait_until,
 )
 
 
@@ -126,17 +126,17 @@ def test_dev_runs_everything_and_keeps_open_requests_across_a_restart(tmp_path: 
             json={"name": version.name, "alias": "shadow", "version": version.version},
         )
         assert alias.status_code == 200, alias.text
-        deadline = time.monotonic() + 30
-        comments: list[str] = []
-        while time.monotonic() < deadline and not any("@shadow" in c for c in comments):
-            time.sleep(0.3)
+
+        def comments() -> list[str]:
             listed = httpx.get(
                 f"{api}/api/2.0/signoff/activities/list",
                 params={"name": version.name, "version": version.version},
                 headers=headers("auditor", "ml-lead"),
             )
-            comments = [a.get("system_comment") or "" for a in listed.json()["activities"]]
-        assert any(c.startswith("Out-of-band change") and "@shadow" in c for c in comments)
+            return [a.get("system_comment") or "" for a in listed.json()["activities"]]
+
+        seen = wait_until(lambda: [c for c in comments() if "@shadow" in c], "the alias recorded")
+        assert any(c.startswith("Out-of-band change") for c in seen)
     finally:
         assert terminate(dev) == 0, log_tail(log)
 

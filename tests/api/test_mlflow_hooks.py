@@ -294,6 +294,19 @@ def test_the_reconciler_catches_a_stage_change_made_directly_in_mlflow(
     assert len(out_of_band(dana, bypassed)) == 1
 
 
+def tag_set_delivery(seeded: SeededVersion) -> bytes:
+    """The body MLflow sends when a tag is set on the version."""
+    data = {"name": seeded.name, "version": seeded.version, "key": "k", "value": "v"}
+    return json.dumps(
+        {
+            "entity": "model_version_tag",
+            "action": "set",
+            "timestamp": "2026-01-01T00:00:00+00:00",
+            "data": data,
+        }
+    ).encode()
+
+
 def sign(body: bytes, delivery_id: str, timestamp: int, secret: str = MLFLOW_SECRET) -> dict:
     signed = f"{delivery_id}.{timestamp}.{body.decode()}".encode()
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
@@ -313,14 +326,7 @@ def test_forged_stale_and_replayed_deliveries_are_refused_and_recorded(
     seeded = make_version()
     admin, dana = user(*ADA), user(*DANA)
     anonymous = stack.client()
-    body = json.dumps(
-        {
-            "entity": "model_version_tag",
-            "action": "set",
-            "timestamp": "2026-01-01T00:00:00+00:00",
-            "data": {"name": seeded.name, "version": seeded.version, "key": "k", "value": "v"},
-        }
-    ).encode()
+    body = tag_set_delivery(seeded)
     now = int(time.time())
 
     forged = anonymous.post(HOOK, content=body, headers=sign(body, "d-forged", now, "guess"))
@@ -416,14 +422,7 @@ def test_mlflows_retry_of_a_delivery_signoff_could_not_announce_is_processed_onc
 ) -> None:
     admin, dana = user(*ADA), user(*DANA)
     seeded = make_version()
-    body = json.dumps(
-        {
-            "entity": "model_version_tag",
-            "action": "set",
-            "timestamp": "2026-01-01T00:00:00+00:00",
-            "data": {"name": seeded.name, "version": seeded.version, "key": "k", "value": "v"},
-        }
-    ).encode()
+    body = tag_set_delivery(seeded)
     headers = sign(body, f"d-{uuid.uuid4().hex}", int(time.time()))
     with running_receiver(Receiver(secret=SECRET)) as receiver:
         subscribe(admin, receiver.url, seeded.name, events=["OUT_OF_BAND_CHANGE"])

@@ -6,9 +6,7 @@ redelivery; and the Databricks SDK's webhook calls, unchanged, against Signoff."
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,10 @@ from tests.conftest import (
     TemporalServer,
     assert_error,
     running_stack,
+    wait_until,
+    webhook_deliveries,
     webhook_env,
+    workspace_factory,
 )
 from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
 
@@ -95,12 +96,6 @@ def db_row(stack: SignoffStack, webhook_id: str) -> dict[str, Any]:
         row = connection.execute("SELECT * FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
     assert row is not None
     return dict(row)
-
-
-def deliveries(client: httpx.Client, webhook_id: str) -> list[dict[str, Any]]:
-    response = client.get(f"{SIGNOFF_HOOKS}/deliveries", params={"id": webhook_id})
-    assert response.status_code == 200, response.text
-    return response.json()["deliveries"]
 
 
 # -- CRUD shapes and secrets ----------------------------------------------------------------------
@@ -317,16 +312,6 @@ def test_loopback_refused_without_allow_list_and_secret_needs_key(
 # -- test endpoint, deliveries, redelivery --------------------------------------------------------
 
 
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
 def test_test_endpoint_delivers_signed_and_redelivery(
     user: Callable[..., httpx.Client], receiver: Receiver
 ) -> None:
@@ -341,7 +326,7 @@ def test_test_endpoint_delivers_signed_and_redelivery(
     assert got.json["event"] == "COMMENT_CREATED" and got.json["webhook_id"] == hook["id"]
     assert got.json["model_name"] == "fraud" and got.json["text"]
 
-    [delivery] = deliveries(dana, hook["id"])
+    [delivery] = webhook_deliveries(dana, hook["id"])
     assert delivery["state"] == "DELIVERED" and delivery["event"] == "COMMENT_CREATED"
     [attempt] = delivery["attempts"]
     assert attempt["status_code"] == 200 and attempt["error"] is None
@@ -358,11 +343,11 @@ def test_test_endpoint_delivers_signed_and_redelivery(
     assert new_id != delivery["id"]
 
     def done() -> dict[str, Any] | None:
-        rows = {d["id"]: d for d in deliveries(admin, hook["id"])}
+        rows = {d["id"]: d for d in webhook_deliveries(admin, hook["id"])}
         row = rows.get(new_id)
         return row if row and row["state"] == "DELIVERED" else None
 
-    assert len(wait_for(done)["attempts"]) == 1
+    assert len(wait_until(done, "the delivery settled")["attempts"]) == 1
     assert len(receiver.received) == 3 and all(r.verified for r in receiver.received)
     assert receiver.received[-1].json == delivery["payload"]
     assert receiver.received[-1].headers["webhook-id"] == new_id
@@ -383,7 +368,7 @@ def test_test_endpoint_410_disables_and_errors(
     assert response.json()["status_code"] == 410
     listed = admin.get(f"{HOOKS}/list", params={"model_name": "fraud"}).json()["webhooks"]
     assert {h["id"]: h["status"] for h in listed}[hook["id"]] == "DISABLED"
-    [delivery] = deliveries(admin, hook["id"])
+    [delivery] = webhook_deliveries(admin, hook["id"])
     assert delivery["state"] == "GONE" and "410" in delivery["attempts"][0]["error"]
 
     # Disabled means silent, tests included, until someone turns it back on.
@@ -402,7 +387,7 @@ def test_test_endpoint_410_disables_and_errors(
         admin.post(f"{HOOKS}/test", json={"id": dead["id"]}), 400, "INVALID_PARAMETER_VALUE"
     )
     assert "failed" in message
-    [failed] = deliveries(admin, dead["id"])
+    [failed] = webhook_deliveries(admin, dead["id"])
     assert failed["state"] == "FAILED" and failed["attempts"][0]["error"]
 
 
@@ -413,20 +398,8 @@ def test_test_endpoint_410_disables_and_errors(
 def workspace(
     stack: SignoffStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., WorkspaceClient]:
-    for key in list(os.environ):
-        if key.startswith("DATABRICKS_"):
-            monkeypatch.delenv(key)
-    config_file = str(tmp_path / "no-databrickscfg")
-
-    def make(sub: str, *roles: str) -> WorkspaceClient:
-        return WorkspaceClient(
-            host=stack.api_url,
-            token=stack.token(sub, *roles),
-            auth_type="pat",
-            config_file=config_file,
-        )
-
-    return make
+    """The Databricks SDK pointed at this suite's stack."""
+    return workspace_factory(stack, tmp_path, monkeypatch)
 
 
 def test_databricks_sdk_webhook_calls(

@@ -29,12 +29,13 @@ from tests.conftest import (
     target,
     version_activities,
     wait,
+    wait_until,
+    webhook_deliveries,
     webhook_env,
 )
 from tests.workflows.test_webhooks_delivery import Received, Receiver, running_receiver
 
 HOOKS = "/api/2.0/mlflow/registry-webhooks"
-SIGNOFF_HOOKS = "/api/2.0/signoff/registry-webhooks"
 SECRET = "events-receiver-secret"
 ALL = [event for event in ALL_EVENTS if event not in REGISTRY_WIDE_ONLY]
 """Every event a model-level webhook may subscribe (REGISTERED_MODEL_CREATED is registry-wide
@@ -116,14 +117,14 @@ def events_for(
     """Wait until the receiver got every event in `wanted` (at least as many times as a dict
     says); returns everything it got."""
     counts_wanted = wanted if isinstance(wanted, dict) else dict.fromkeys(wanted, 1)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def arrived() -> list[Received] | None:
         got = [r.json["event"] for r in receiver.delivered]
         if all(got.count(name) >= n for name, n in counts_wanted.items()):
             return list(receiver.delivered)
-        time.sleep(0.1)
-    got = sorted(r.json["event"] for r in receiver.delivered)
-    raise AssertionError(f"expected {counts_wanted}, the receiver got {got}")
+        return None
+
+    return wait_until(arrived, f"the events {counts_wanted}", timeout_s)
 
 
 def by_event(received: list[Received]) -> dict[str, dict[str, Any]]:
@@ -326,8 +327,6 @@ def test_a_receiver_that_does_not_answer_does_not_hold_up_the_transition(
         assert stage_in_mlflow(stack.mlflow_url, seeded) == "Production"
         trail = version_activities(dana, seeded)
         assert "APPLIED_TRANSITION" in {a["activity_type"] for a in trail}
-        response = user(*ADA).get(f"{SIGNOFF_HOOKS}/deliveries", params={"id": hook_id})
-        assert response.status_code == 200, response.text
-        states = [d["state"] for d in response.json()["deliveries"]]
+        states = [d["state"] for d in webhook_deliveries(user(*ADA), hook_id)]
         assert states and "DELIVERED" not in states, states
         gate.set()

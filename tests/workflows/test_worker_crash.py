@@ -24,6 +24,8 @@ from tests.conftest import (
     TemporalServer,
     launch_stack,
     stage_in_mlflow,
+    version_activities,
+    wait_until,
 )
 
 TRANSITION_PATH = "/api/2.0/mlflow/model-versions/transition-stage"
@@ -128,16 +130,13 @@ def _assert_record(stack: SignoffStack, version: SeededVersion) -> None:
         ("APPROVED_REQUEST", "rita"),
         ("APPLIED_TRANSITION", "rita"),
     ]
-    deadline = time.monotonic() + 60
     with stack.client("auditor", "ml-lead") as client:
-        while True:
-            activities = client.get(
-                "/api/2.0/signoff/activities/list",
-                params={"name": version.name, "version": version.version},
-            ).json()["activities"]
-            if len(activities) >= len(expected) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+
+        def whole_trail() -> list[dict[str, Any]] | None:
+            found = version_activities(client, version)
+            return found if len(found) >= len(expected) else None
+
+        activities = wait_until(whole_trail, f"{len(expected)} activities", timeout_s=60)
     assert [(a["activity_type"], a["user_id"]) for a in activities] == expected
     assert len({a["id"] for a in activities}) == len(activities)
 
