@@ -30,8 +30,8 @@ from pathlib import Path
 
 import httpx
 
-from signoff.api.auth import issue_dev_token
-from signoff.settings import Settings
+from api.auth import issue_dev_token
+from workflows.settings import Settings
 
 
 def free_port() -> int:
@@ -67,7 +67,7 @@ class Bench:
         print(f"starting the embedded stack (log: {self.log}) …", flush=True)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "signoff.api.cli", "dev", "--port", port],
+                [sys.executable, "-m", "api.cli", "dev", "--port", port],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

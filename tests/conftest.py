@@ -28,7 +28,7 @@ from psycopg import sql
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from signoff.workflows.ledger import Ledger
+from workflows.ledger import Ledger
 
 # ============================================================================================
 # Process helpers (reusable for any service a suite starts: MLflow, Temporal, the API, ...)
@@ -493,7 +493,7 @@ class SignoffStack:
 
     def start_worker(self) -> None:
         self.worker = start_process(
-            [sys.executable, "-m", "signoff.api.cli", "worker"],
+            [sys.executable, "-m", "api.cli", "worker"],
             env=self.env,
             log_path=self.root / "worker.log",
             ready=lambda: "worker polling" in log_tail(self.root / "worker.log", 20),
@@ -548,7 +548,7 @@ def launch_stack(
     )
     stack.start_worker()
     stack.api = start_process(
-        [sys.executable, "-m", "signoff.api.cli", "api", "--port", str(port)],
+        [sys.executable, "-m", "api.cli", "api", "--port", str(port)],
         env=env,
         log_path=root / "api.log",
         ready=http_ok(f"{stack.api_url}/readyz"),
@@ -587,7 +587,7 @@ def api_without_temporal(stack: SignoffStack, log_path: Path) -> Iterator[str]:
     port = free_port()
     env = stack.env | {"SIGNOFF_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
     process = start_process(
-        [sys.executable, "-m", "signoff.api.cli", "api", "--port", str(port)],
+        [sys.executable, "-m", "api.cli", "api", "--port", str(port)],
         env=env,
         log_path=log_path,
         ready=http_ok(f"http://127.0.0.1:{port}/healthz"),

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from signoff.workflows.ci.activities import CALLBACK_PATH
 from tests.conftest import (
     SIGNOFF,
     MlflowServer,
@@ -29,6 +28,7 @@ from tests.conftest import (
     wait_until,
 )
 from tests.fakes.github import FakeGithub
+from workflows.ci.activities import CALLBACK_PATH
 
 REPO = "acme/models"
 CHECK = f"github_actions:{REPO}/validate.yml"

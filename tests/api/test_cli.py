@@ -48,7 +48,7 @@ def signoff(
     if token:
         env["SIGNOFF_TOKEN"] = token
     return subprocess.run(
-        [sys.executable, "-m", "signoff.api.cli", *args],
+        [sys.executable, "-m", "api.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -59,7 +59,7 @@ def signoff(
 def start_signoff(stack: SignoffStack, *args: str, token: str) -> subprocess.Popen[str]:
     env = stack.env | {"SIGNOFF_API_URL": stack.api_url, "SIGNOFF_TOKEN": token}
     return subprocess.Popen(
-        [sys.executable, "-m", "signoff.api.cli", *args],
+        [sys.executable, "-m", "api.cli", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -149,7 +149,7 @@ def run_cli(
         k: v for k, v in os.environ.items() if not k.startswith(("SIGNOFF_", "ACTIONS_ID_TOKEN_"))
     }
     return subprocess.run(
-        [sys.executable, "-m", "signoff.api.cli", *args],
+        [sys.executable, "-m", "api.cli", *args],
         env=base | {"SIGNOFF_API_URL": api.url} | env,
         cwd=tmp_path,  # no stray .env
         capture_output=True,

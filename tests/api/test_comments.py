@@ -16,8 +16,8 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as sdk_errors
 from databricks.sdk.service.ml import CommentActivityAction
 
-from signoff.api.schemas import MAX_COMMENT, comment_actions
-from signoff.policies import PermissionLevel, Principal
+from api.schemas import MAX_COMMENT, comment_actions
+from policies import PermissionLevel, Principal
 from tests.conftest import (
     SIGNOFF,
     SeededVersion,

@@ -21,7 +21,6 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from signoff.settings import Settings
 from tests.conftest import (
     SIGNOFF,
     MlflowServer,
@@ -35,6 +34,7 @@ from tests.conftest import (
     stage_in_mlflow,
     wait,
 )
+from workflows.settings import Settings
 
 HOOKS = f"{SIGNOFF}/hooks"
 SLACK_SECRET = "whsec_" + base64.b64encode(b"slack-signing-secret-for-tests!!").decode()

@@ -13,8 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from signoff.api.auth import issue_dev_token
-from signoff.settings import Settings
+from api.auth import issue_dev_token
 from tests.conftest import (
     MlflowServer,
     TemporalServer,
@@ -26,6 +25,7 @@ from tests.conftest import (
     start_process,
     wait_until,
 )
+from workflows.settings import Settings
 
 
 def dev_env(root: Path, temporal_address: str, mlflow_url: str) -> dict[str, str]:
@@ -40,7 +40,7 @@ def dev_env(root: Path, temporal_address: str, mlflow_url: str) -> dict[str, str
 
 def start_dev(env: dict[str, str], api_port: int, log: Path) -> subprocess.Popen[bytes]:
     return start_process(
-        [sys.executable, "-m", "signoff.api.cli", "dev", "--port", str(api_port)],
+        [sys.executable, "-m", "api.cli", "dev", "--port", str(api_port)],
         env=env,
         log_path=log,
         ready=http_ok(f"http://127.0.0.1:{api_port}/readyz"),
@@ -164,7 +164,7 @@ def test_dev_reuses_servers_already_running(
 def test_processes_refuse_the_placeholder_secret(tmp_path: Path, command: list[str]) -> None:
     env: dict[str, Any] = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
     result = subprocess.run(
-        [sys.executable, "-m", "signoff.api.cli", *command],
+        [sys.executable, "-m", "api.cli", *command],
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -34,9 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk, jwt
 from pydantic import ValidationError
 
-from signoff.api.auth import AuthenticationError, TokenVerifier, key_fits
-from signoff.policies import Policy, load_policy_text
-from signoff.settings import Settings
+from api.auth import AuthenticationError, TokenVerifier, key_fits
+from policies import Policy, load_policy_text
 from tests.api.test_auth import assert_unauthenticated
 from tests.conftest import (
     TEST_ISSUER,
@@ -50,6 +49,7 @@ from tests.conftest import (
     launch_stack,
     seed_version,
 )
+from workflows.settings import Settings
 
 IDP_AUDIENCE = "signoff-oidc"
 CI_AUDIENCE = "signoff-ci"
@@ -786,7 +786,7 @@ def test_the_api_refuses_to_start_with_an_invalid_setting(tmp_path: Path) -> Non
         "SIGNOFF_OIDC_ISSUERS": '[{"issuer": "https://idp.example", "audience": "signoff",',
     }
     done = subprocess.run(
-        [sys.executable, "-m", "signoff.api.cli", "api", "--port", "1"],
+        [sys.executable, "-m", "api.cli", "api", "--port", "1"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from signoff.workflows.webhooks.events import ALL_EVENTS, REGISTRY_WIDE_ONLY
 from tests.conftest import (
     TRANSITIONS,
     MlflowServer,
@@ -34,6 +33,7 @@ from tests.conftest import (
     webhook_env,
 )
 from tests.workflows.test_webhooks_delivery import Received, Receiver, running_receiver
+from workflows.webhooks.events import ALL_EVENTS, REGISTRY_WIDE_ONLY
 
 HOOKS = "/api/2.0/mlflow/registry-webhooks"
 SECRET = "events-receiver-secret"

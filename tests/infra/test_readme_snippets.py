@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from signoff.workflows.webhooks.signing import signed_headers
+from workflows.webhooks.signing import signed_headers
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signoff.policies import (
+from policies import (
     PermissionLevel,
     Policy,
     Principal,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from signoff.policies import (
+from policies import (
     Policy,
     PolicyError,
     PolicyIssue,

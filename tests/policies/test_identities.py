@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from signoff.policies import (
+from policies import (
     IdentityRule,
     Policy,
     PolicyError,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from signoff.policies import (
+from policies import (
     STAGES,
     Approvals,
     MetricCheck,

@@ -1,4 +1,4 @@
-"""The verdicts of the validation checks (signoff/workflows/checks.py): pure functions of the
+"""The verdicts of the validation checks (workflows/checks.py): pure functions of the
 check a policy names and the evidence the activity read from MLflow."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from signoff.policies import CompareCheck, HttpCheck, MetricCheck, SignatureCheck, TagCheck
-from signoff.workflows.checks import (
+from policies import CompareCheck, HttpCheck, MetricCheck, SignatureCheck, TagCheck
+from workflows.checks import (
     EVIDENCE_TEXT_LIMIT,
     evaluate_compare,
     evaluate_http,
@@ -18,7 +18,7 @@ from signoff.workflows.checks import (
     evaluate_tag,
     http_status_is_retryable,
 )
-from signoff.workflows.types import CheckResult, CheckStatus
+from workflows.types import CheckResult, CheckStatus
 
 # -- metric ------------------------------------------------------------------------------------
 

@@ -26,24 +26,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from signoff.policies import GithubActionsCheck, Policy, Principal
-from signoff.workflows.ci.activities import CALLBACK_PATH
-from signoff.workflows.ci.base import CiContext
-from signoff.workflows.ci.github import GithubActionsClient
-from signoff.workflows.client import (
-    CallbackRefused,
-    NoOpenRequest,
-    workflow_id_for,
-)
-from signoff.workflows.types import (
-    CheckResult,
-    CheckStatus,
-    CiCallback,
-    RequestSnapshot,
-    RequestState,
-    TransitionInput,
-    callback_token_digest,
-)
+from policies import GithubActionsCheck, Policy, Principal
 from tests.conftest import MlflowServer, SeededVersion, _venv_executable, free_port
 from tests.fakes.github import STANDARD_INPUTS, FakeGithub, FakeRun
 from tests.workflows.test_replay import HISTORIES, RECORD, replayer
@@ -55,6 +38,23 @@ from tests.workflows.test_transition_workflow import (
     harness_on_new_worker,
     policy,
     skip_time,
+)
+from workflows.ci.activities import CALLBACK_PATH
+from workflows.ci.base import CiContext
+from workflows.ci.github import GithubActionsClient
+from workflows.client import (
+    CallbackRefused,
+    NoOpenRequest,
+    workflow_id_for,
+)
+from workflows.types import (
+    CheckResult,
+    CheckStatus,
+    CiCallback,
+    RequestSnapshot,
+    RequestState,
+    TransitionInput,
+    callback_token_digest,
 )
 
 PUBLIC_URL = "https://signoff.example.test"

@@ -22,18 +22,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from signoff.policies import Policy
-from signoff.workflows.ci.activities import CALLBACK_PATH
-from signoff.workflows.client import workflow_id_for
-from signoff.workflows.types import (
-    CheckResult,
-    CheckStatus,
-    CiCallback,
-    RequestSnapshot,
-    RequestState,
-    TransitionInput,
-    callback_token_digest,
-)
+from policies import Policy
 from tests.conftest import MlflowServer, SeededVersion, _venv_executable
 from tests.fakes.jenkins import CRUMB_FIELD, SIGNOFF_PARAMETERS, FakeJenkins, FakeQueueItem
 from tests.workflows.test_transition_workflow import (
@@ -42,6 +31,17 @@ from tests.workflows.test_transition_workflow import (
     harness_on_new_worker,
     policy,
     skip_time,
+)
+from workflows.ci.activities import CALLBACK_PATH
+from workflows.client import workflow_id_for
+from workflows.types import (
+    CheckResult,
+    CheckStatus,
+    CiCallback,
+    RequestSnapshot,
+    RequestState,
+    TransitionInput,
+    callback_token_digest,
 )
 
 PUBLIC_URL = "https://signoff.example.test"

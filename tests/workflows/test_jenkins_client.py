@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from signoff.policies import JenkinsCheck
-from signoff.settings import Settings
-from signoff.workflows.ci.base import CiContext, CiOutcome, CiRunRef
-from signoff.workflows.ci.jenkins import JENKINS_REFUSED, JENKINS_UNAVAILABLE, JenkinsClient
+from policies import JenkinsCheck
 from tests.fakes.jenkins import CRUMB_FIELD, SIGNOFF_PARAMETERS, FakeJenkins
 from tests.infra.test_ci_files import CALLBACK_BODY_KEYS, Recorder
+from workflows.ci.base import CiContext, CiOutcome, CiRunRef
+from workflows.ci.jenkins import JENKINS_REFUSED, JENKINS_UNAVAILABLE, JenkinsClient
+from workflows.settings import Settings
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The ledger (`signoff.workflows.ledger.Ledger`) on a real SQLite file and a real PostgreSQL
+"""The ledger (`workflows.ledger.Ledger`) on a real SQLite file and a real PostgreSQL
 database: schema migration, idempotent writes from at-least-once activities, and the queries
 the API serves. Every test runs on both databases through the `ledger_url` / `ledger` fixtures."""
 
@@ -19,9 +19,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
 from sqlmodel import SQLModel
 
-import signoff.workflows.ledger.store as ledger_store
-from signoff.workflows.ledger import Ledger
-from signoff.workflows.types import (
+import workflows.ledger.store as ledger_store
+from workflows.ledger import Ledger
+from workflows.types import (
     ActivityEntry,
     ActivityType,
     Approval,

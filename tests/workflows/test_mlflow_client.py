@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from signoff.settings import Settings
-from signoff.workflows.mlflow_client import (
+from tests.conftest import MlflowServer, SeededVersion, free_port
+from workflows.mlflow_client import (
     InvalidRequest,
     MlflowAuthError,
     MlflowError,
@@ -25,7 +25,7 @@ from signoff.workflows.mlflow_client import (
     ModelVersion,
     ResourceNotFound,
 )
-from tests.conftest import MlflowServer, SeededVersion, free_port
+from workflows.settings import Settings
 
 MakeVersion = Callable[..., SeededVersion]
 
@@ -409,7 +409,7 @@ async def test_connection_refused_raises_unavailable_after_retries(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    caplog.set_level(logging.WARNING, logger="signoff.workflows.mlflow_client")
+    caplog.set_level(logging.WARNING, logger="workflows.mlflow_client")
     async with MlflowRegistry(url, token="s3cr3t", retries=3, backoff=0.01) as client:
         with pytest.raises(MlflowUnavailable) as caught:
             await client.get_model_version("fraud", "7")

@@ -1,4 +1,4 @@
-"""The reconciler (`signoff.workflows.reconciler`): its pure parts (what differs, how an
+"""The reconciler (`workflows.reconciler`): its pure parts (what differs, how an
 out-of-band change is logged and announced), the webhook event builders it uses, and one pass
 of `ReconcileActivities.reconcile_registry` against the real MLflow server, a real ledger and
 the real Temporal dev server (for the activity's client)."""
@@ -14,10 +14,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
 
-from signoff.workflows.ledger import Ledger
-from signoff.workflows.ledger.models import RegistryMarkRow, WebhookRow
-from signoff.workflows.mlflow_client import MlflowRegistry, ModelVersion
-from signoff.workflows.reconciler import (
+from tests.conftest import MlflowServer, SeededVersion, TemporalServer
+from workflows.ledger import Ledger
+from workflows.ledger.models import RegistryMarkRow, WebhookRow
+from workflows.mlflow_client import MlflowRegistry, ModelVersion
+from workflows.reconciler import (
     OUT_OF_BAND_USER,
     Change,
     ReconcileActivities,
@@ -25,16 +26,15 @@ from signoff.workflows.reconciler import (
     out_of_band,
     stable_id,
 )
-from signoff.workflows.types import ActivityType
-from signoff.workflows.webhooks.delivery import delivery_workflow_id
-from signoff.workflows.webhooks.events import (
+from workflows.types import ActivityType
+from workflows.webhooks.delivery import delivery_workflow_id
+from workflows.webhooks.events import (
     WebhookEvent,
     payload_for,
     request_created_events,
     transition_events,
     with_request_link,
 )
-from tests.conftest import MlflowServer, SeededVersion, TemporalServer
 
 T0 = 1_700_000_000_000
 MODEL = "fraud-detector"

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from signoff.workflows.ledger import Ledger
-from signoff.workflows.ledger.models import (
+from workflows.ledger import Ledger
+from workflows.ledger.models import (
     InboundHookRow,
     ReconcilerRunRow,
     RegistryMarkRow,
     WebhookRow,
 )
-from signoff.workflows.ledger.store import PENDING_GRACE_MS
-from signoff.workflows.types import ActivityEntry, ActivityType
+from workflows.ledger.store import PENDING_GRACE_MS
+from workflows.types import ActivityEntry, ActivityType
 
 T0 = 1_700_000_000_000  # epoch ms
 MODEL = "fraud-detector"

@@ -1,6 +1,6 @@
 """Replay TransitionWorkflow histories against the current workflow code.
 
-A change to `signoff/workflows/transition.py` that would make running requests fail when
+A change to `workflows/transition.py` that would make running requests fail when
 their workers pick up the new code (a command added, removed or reordered) fails here. Two
 sources of histories:
 
@@ -30,9 +30,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
-from signoff.workflows.mlflow_client import MlflowRegistry
-from signoff.workflows.transition import TransitionWorkflow
-from signoff.workflows.types import RequestState, TransitionInput
 from tests.conftest import MlflowServer, TemporalServer, seed_version
 from tests.workflows.test_transition_workflow import (
     BOB,
@@ -42,6 +39,9 @@ from tests.workflows.test_transition_workflow import (
     policy,
     running_worker,
 )
+from workflows.mlflow_client import MlflowRegistry
+from workflows.transition import TransitionWorkflow
+from workflows.types import RequestState, TransitionInput
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("SIGNOFF_RECORD_HISTORIES") == "1"

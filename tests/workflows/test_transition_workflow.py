@@ -2,7 +2,7 @@
 worker running the real activities, a real `mlflow server` and a SQLite ledger.
 
 Each test states the policy it relies on as YAML, drives the request the way the API does
-(through `signoff.workflows.client.Transitions`), and checks what a user relies on: the final
+(through `workflows.client.Transitions`), and checks what a user relies on: the final
 state and its reason, the version's stage or aliases read back from MLflow, and the ledger.
 """
 
@@ -22,20 +22,21 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from signoff.policies import Policy, Principal, load_policy_text, policy_hash, rule_for
-from signoff.settings import Settings
-from signoff.workflows.activities import SignoffActivities
-from signoff.workflows.client import (
+from policies import Policy, Principal, load_policy_text, policy_hash, rule_for
+from tests.conftest import MlflowServer, SeededVersion, _venv_executable, free_port
+from workflows.activities import SignoffActivities
+from workflows.client import (
     DecisionRefused,
     NoOpenRequest,
     RequestAlreadyOpen,
     Transitions,
     workflow_id_for,
 )
-from signoff.workflows.ledger import Ledger
-from signoff.workflows.mlflow_client import MlflowRegistry
-from signoff.workflows.transition import SYSTEM_USER, TransitionWorkflow
-from signoff.workflows.types import (
+from workflows.ledger import Ledger
+from workflows.mlflow_client import MlflowRegistry
+from workflows.settings import Settings
+from workflows.transition import SYSTEM_USER, TransitionWorkflow
+from workflows.types import (
     ActivityEntry,
     ActivityType,
     ApplyInput,
@@ -46,8 +47,7 @@ from signoff.workflows.types import (
     RequestState,
     TransitionInput,
 )
-from signoff.workflows.worker import build_worker
-from tests.conftest import MlflowServer, SeededVersion, _venv_executable, free_port
+from workflows.worker import build_worker
 
 MakeVersion = Callable[..., SeededVersion]
 

@@ -29,15 +29,6 @@ from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 from temporalio.testing import WorkflowEnvironment
 
-from signoff.workflows.mlflow_client import MlflowRegistry, ResourceNotFound
-from signoff.workflows.types import (
-    ActivityType,
-    CheckResult,
-    CheckStatus,
-    RequestSnapshot,
-    RequestState,
-    TransitionInput,
-)
 from tests.conftest import SEED_EXPERIMENT, MlflowServer, SeededVersion, free_port
 from tests.workflows.test_transition_workflow import (
     Harness,
@@ -47,6 +38,15 @@ from tests.workflows.test_transition_workflow import (
     policy,
     running_worker,
     skip_time,
+)
+from workflows.mlflow_client import MlflowRegistry, ResourceNotFound
+from workflows.types import (
+    ActivityType,
+    CheckResult,
+    CheckStatus,
+    RequestSnapshot,
+    RequestState,
+    TransitionInput,
 )
 
 # MLflow nags about models logged without type hints or an input example; these are on purpose.

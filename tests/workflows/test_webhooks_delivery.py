@@ -26,10 +26,10 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from signoff.settings import Settings
-from signoff.workflows.ledger import Ledger
-from signoff.workflows.ledger.models import WebhookRow
-from signoff.workflows.webhooks.delivery import (
+from workflows.ledger import Ledger
+from workflows.ledger.models import WebhookRow
+from workflows.settings import Settings
+from workflows.webhooks.delivery import (
     DELIVERED,
     FAILED,
     GONE,
@@ -39,20 +39,20 @@ from signoff.workflows.webhooks.delivery import (
     delivery_workflow_id,
     retry_after_seconds,
 )
-from signoff.workflows.webhooks.events import (
+from workflows.webhooks.events import (
     ALL_EVENTS,
     AnnounceActivities,
     WebhookEvent,
     announce,
     payload_for,
 )
-from signoff.workflows.webhooks.signing import (
+from workflows.webhooks.signing import (
     EncryptionKeyMissing,
     SecretBox,
     databricks_signature,
     signed_headers,
 )
-from signoff.workflows.webhooks.ssrf import UnsafeUrlError, check_url
+from workflows.webhooks.ssrf import UnsafeUrlError, check_url
 
 KEY = Fernet.generate_key().decode()
 SECRET = "databricks-style plain secret"

@@ -1,0 +1,141 @@
+"""What every inbound webhook goes through, whoever sends it (a chat tool's decision, MLflow's
+own events): a bounded body, a timestamp window, a claim on its message id so a replay does
+nothing, and a record of how it ended.
+
+The order is the security argument: the signature and the window are checked on the raw bytes
+(by the caller, before anything is parsed); only a verified message claims its id, so a forged
+one can never burn a genuine id; a claim is released when Signoff, not the message, failed, so
+the sender's retry is processed. Secrets and signatures are never logged nor stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+
+from api.deps import Services
+from api.errors import ApiError, bad_request
+from workflows.ledger.models import InboundHookRow
+
+log = logging.getLogger(__name__)
+
+TOLERANCE_S = 300
+"""The Standard Webhooks window (the `standardwebhooks` package's own, 5 minutes), used for
+MLflow's webhooks too: a message signed longer ago, or further ahead, is refused, which bounds
+how long a captured one is good."""
+MAX_BODY = 64 * 1024
+MAX_MESSAGE_ID = 256
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Acts on a verified, claimed message; fills the dict with what to record (event, user_id,
+request_id); returns the response body, or raises ApiError."""
+
+
+def check_window(timestamp: str, now: float, header: str) -> None:
+    """401 unless `timestamp` (Unix seconds, from `header`) is within the window; says which
+    way the sender's clock is off."""
+    try:
+        sent = float(timestamp)
+    except ValueError:
+        raise ApiError(401, f"{header} is not a Unix time in seconds") from None
+    skew = now - sent
+    if abs(skew) > TOLERANCE_S:
+        way = f"{skew:.0f} s old" if skew > 0 else f"{-skew:.0f} s in the future"
+        raise ApiError(
+            401,
+            f"{header} is outside the 5-minute window ({way}); sign each message "
+            "when sending it and check the sender's clock",
+        )
+
+
+async def read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise bad_request(f"the body is larger than {MAX_BODY} bytes")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise bad_request(f"the body is larger than {MAX_BODY} bytes")
+    return raw
+
+
+def _row(source: str, message_id: str | None, received_ms: int, **fields: Any) -> InboundHookRow:
+    return InboundHookRow(
+        id=uuid.uuid4().hex,
+        source=source,
+        message_id=message_id,
+        received_ms=received_ms,
+        **fields,
+    )
+
+
+def _outcome(err: ApiError) -> str:
+    """A 5xx is Signoff failing, not the message: the claim goes back for the retry."""
+    return "ERROR" if err.status >= 500 else "REFUSED"
+
+
+async def refuse_unclaimed(
+    services: Services, source: str, message_id: str | None, received_ms: int, err: ApiError
+) -> None:
+    """Record a message turned away before it claimed its id (nothing to release)."""
+    if len(source) > 64:  # the ledger column; a longer path is no source anyone set up
+        return
+    if message_id is not None and len(message_id) > MAX_MESSAGE_ID:
+        message_id = None
+    outcome = _outcome(err)
+    row = _row(source, message_id, received_ms, outcome=outcome, reason=err.message)
+    await asyncio.to_thread(services.ledger.record_inbound, row)
+    log.info("inbound %s message %s %s: %s", source, message_id, outcome.lower(), err.message)
+
+
+async def process_claimed(
+    services: Services, source: str, message_id: str, received_ms: int, handler: Handler
+) -> dict[str, Any]:
+    """Claim the verified message, let `handler` act on it, and record how that went."""
+    row = _row(
+        source, message_id, received_ms, claim=f"{source}/{message_id}", outcome="PROCESSING"
+    )
+    if not await asyncio.to_thread(services.ledger.claim_inbound, row):
+        err = ApiError(409, f"message {message_id!r} from {source!r} was already processed")
+        await refuse_unclaimed(services, source, message_id, received_ms, err)
+        raise err
+    record: dict[str, Any] = {}
+    try:
+        response = await handler(record)
+    except ApiError as err:
+        await _finish(services, row.id, _outcome(err), err.message, record)
+        log.info("inbound %s message %s: %s", source, message_id, err.message)
+        raise
+    except Exception as err:
+        reason = f"Signoff could not act on the message just now ({type(err).__name__})"
+        await _finish(services, row.id, "ERROR", reason, record)
+        log.exception("inbound %s message %s failed", source, message_id)
+        raise ApiError(503, reason + "; retry it") from err
+    await _finish(services, row.id, record.pop("outcome", "ACCEPTED"), None, record)
+    return response
+
+
+async def _finish(
+    services: Services, row_id: str, outcome: str, reason: str | None, record: dict[str, Any]
+) -> None:
+    await asyncio.to_thread(
+        services.ledger.finish_inbound, row_id, outcome=outcome, reason=reason, **record
+    )
+
+
+def inbound_json(row: InboundHookRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "source": row.source,
+        "message_id": row.message_id,
+        "outcome": row.outcome,
+        "reason": row.reason,
+        "event": row.event,
+        "user_id": row.user_id,
+        "request_id": row.request_id,
+        "received_timestamp": row.received_ms,
+    }

@@ -1,0 +1,97 @@
+"""CI jobs report the outcome of their validation check: `POST /api/2.0/signoff/ci/callback`.
+
+Two ways to authenticate, either suffices:
+- `callback_token`: the single-use token Signoff generated for this check and passed to the job
+  (GitHub: the `callback_token` workflow input). No bearer token needed. Only its SHA-256 is
+  sent on to the workflow, which compares it with the digest it holds.
+- `Authorization: Bearer <JWT>`: for example the job's own OIDC token. The caller must hold at
+  least CAN_READ on the model and one of the check's `callback_roles` (the workflow decides).
+
+A bearer token that is sent must be valid, even alongside a callback token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from api.deps import (
+    ServicesDep,
+    TransitionsDep,
+    current_principal,
+    require_permission,
+)
+from api.errors import ApiError, bad_request, forbidden, not_found
+from api.schemas import check_json
+from policies import PermissionLevel
+from workflows.ci.activities import CALLBACK_PATH
+from workflows.client import CallbackRefused, NoOpenRequest
+from workflows.types import MAX_CALLBACK_SUMMARY, CiCallback, callback_token_digest
+
+router = APIRouter(tags=["ci"])
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+class CiCallbackBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    request_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
+    check: str = Field(
+        min_length=1, max_length=512, description="The check's name, e.g. github_actions:o/r/f"
+    )
+    passed: StrictBool
+    details_url: str | None = Field(None, max_length=2048, pattern=r"^https?://\S+$")
+    summary: str | None = Field(None, max_length=MAX_CALLBACK_SUMMARY)
+    callback_token: str | None = Field(None, min_length=1, max_length=512, repr=False)
+
+
+@router.post(CALLBACK_PATH)
+async def ci_callback(
+    body: CiCallbackBody,
+    services: ServicesDep,
+    transitions: TransitionsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> dict[str, Any]:
+    principal = current_principal(services, credentials) if credentials is not None else None
+    if principal is None and body.callback_token is None:
+        raise ApiError(
+            401,
+            "a CI callback needs the check's callback_token in the body or "
+            "'Authorization: Bearer <JWT>'",
+        )
+    request = await asyncio.to_thread(services.ledger.get_request, body.request_id)
+    if request is None:
+        raise not_found(f"no transition request with id {body.request_id!r}")
+    if principal is not None:
+        require_permission(services, principal, request.model, PermissionLevel.CAN_READ)
+    if not request.state.is_open:
+        raise bad_request(
+            f"request {request.id} is no longer open (it is {request.state.value}); "
+            "its checks take no more results"
+        )
+    callback = CiCallback(
+        check_id=body.check,
+        passed=body.passed,
+        details_url=body.details_url,
+        summary=body.summary or "",
+        callback_token_sha256=(
+            callback_token_digest(body.callback_token) if body.callback_token else None
+        ),
+        principal=principal,
+    )
+    try:
+        result = await transitions.ci_callback(request.workflow_id, request.run_id, callback)
+    except NoOpenRequest as err:  # the run ended after the ledger last heard from it
+        raise bad_request(
+            f"request {request.id} is no longer open; its checks take no more results"
+        ) from err
+    except CallbackRefused as err:
+        if err.kind == "refused":
+            raise forbidden(err.reason) from err
+        raise bad_request(f"request {request.id}: {err.reason}") from err
+    return {"request_id": request.id, "check": check_json(result)}

@@ -1,0 +1,259 @@
+"""Inbound decisions: approve or reject a request from a chat or ticketing tool.
+
+`POST /api/2.0/signoff/hooks/decisions/{source}` carries no JWT; the tool proves who it is with
+the source's Standard Webhooks secret (`SIGNOFF_HOOK_SECRETS`), so the order of the checks is
+the security argument:
+
+1. the source must be configured (404 otherwise: nothing to verify against);
+2. the Standard Webhooks signature over the raw body and the 5-minute timestamp window are
+   checked before the body is even parsed (401), so an unsigned body never reaches a parser
+   that might choke on it or a lookup that might leak what exists;
+3. only then is `<source>/<webhook-id>` claimed in the ledger; a taken claim is a replay and
+   does nothing (409). A forged message never claims, so it cannot burn a genuine id;
+4. the tool's user is mapped to a principal through the policy's `directory:` (403 when not
+   listed), and the decision goes through `actions.decide`, exactly the API's path, so quorum,
+   no self-approval and levels are the workflow's rules, not this module's.
+
+Every message is recorded (accepted, refused and why, or an error Signoff could not act on just
+now, whose claim is released so the sender's retry is processed). Secrets and signatures are
+never logged nor stored. `GET /api/2.0/signoff/hooks/inbound` lists the record to registry
+admins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from api import actions
+from api.deps import (
+    PrincipalDep,
+    Services,
+    ServicesDep,
+    require_permission,
+    require_registry_admin,
+)
+from api.errors import ApiError, bad_request, forbidden, not_found
+from api.inbound import (
+    MAX_MESSAGE_ID,
+    check_window,
+    inbound_json,
+    process_claimed,
+    read_body,
+    refuse_unclaimed,
+)
+from api.schemas import Comment, ModelName, Target, Version, activity_json
+from policies import PermissionLevel, principal_for
+from workflows.client import NoOpenRequest
+from workflows.types import Decision
+
+router = APIRouter(prefix="/api/2.0/signoff/hooks", tags=["inbound decisions"])
+log = logging.getLogger(__name__)
+
+
+# -- wire shape ----------------------------------------------------------------------------
+
+
+def _decision(value: Any) -> Any:
+    """Tools write `Approve`, `APPROVE`, ...; the meaning is the same."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+class DecisionHook(BaseModel):
+    """The body a tool sends. Extra fields are ignored, not refused: chat and ticket tools add
+    their own (channel, ticket key, ...) and the signature already vouches for the body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    decision: Annotated[Literal["approve", "reject"], BeforeValidator(_decision)]
+    user: str = Field(min_length=1, max_length=256, description="The tool's id of the actor.")
+    comment: Comment = None
+    request_id: str | None = Field(None, min_length=1, max_length=64)
+    name: ModelName | None = None
+    version: Version | None = None
+    stage: Target | None = None
+
+    @model_validator(mode="after")
+    def _names_one_request(self) -> DecisionHook:
+        target = (self.name, self.version, self.stage)
+        if self.request_id is not None:
+            if any(part is not None for part in target):
+                raise ValueError("give either request_id or name, version and stage, not both")
+        elif any(part is None for part in target):
+            raise ValueError("name the request: request_id, or name, version and stage")
+        return self
+
+
+def _describe(err: ValidationError) -> str:
+    """pydantic's errors as one sentence per problem, like the API's other 400s."""
+    parts = []
+    for error in err.errors(include_url=False):
+        if error["type"] == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+            parts.append(f"the request body is not valid JSON: {reason}")
+            continue
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def parse_body(raw: bytes) -> DecisionHook:
+    try:
+        return DecisionHook.model_validate_json(raw)
+    except ValidationError as err:
+        raise bad_request(_describe(err)) from None
+
+
+# -- verification (before anything is parsed or claimed) -----------------------------------
+
+
+def _secret(services: Services, source: str) -> str:
+    secret = services.settings.hook_secrets.get(source)
+    if secret is None:
+        raise not_found(
+            f"no inbound decision source {source!r} is configured; add it with its Standard "
+            'Webhooks secret to SIGNOFF_HOOK_SECRETS (e.g. {"' + source + '": "whsec_..."})'
+        )
+    return secret.get_secret_value()
+
+
+def _headers(request: Request) -> dict[str, str]:
+    """The three Standard Webhooks headers; 401 naming any that is missing."""
+    wanted = ("webhook-id", "webhook-timestamp", "webhook-signature")
+    found = {name: request.headers.get(name, "") for name in wanted}
+    missing = [name for name, value in found.items() if not value]
+    if missing:
+        raise ApiError(
+            401,
+            f"missing Standard Webhooks header(s) {', '.join(missing)}; sign the message with "
+            "the source's secret (standardwebhooks.Webhook(secret).sign)",
+        )
+    if len(found["webhook-id"]) > MAX_MESSAGE_ID:
+        raise ApiError(401, f"webhook-id is longer than {MAX_MESSAGE_ID} characters")
+    return found
+
+
+def verify(secret: str, raw: bytes, headers: dict[str, str], now: float) -> None:
+    """401 unless the headers carry a valid v1 signature of this exact body, made in the window.
+    The package compares in constant time; nothing here compares secrets or signatures."""
+    check_window(headers["webhook-timestamp"], now, "webhook-timestamp")
+    try:
+        webhook = Webhook(secret)
+    except Exception as err:  # a broken configured secret is our fault, not the sender's
+        log.error("the SIGNOFF_HOOK_SECRETS entry is not a valid Standard Webhooks secret")
+        raise ApiError(503, "this source's secret is misconfigured on the server") from err
+    try:
+        webhook.verify(raw, headers, json_parse=False)
+    except WebhookVerificationError as err:
+        if "timestamp" in str(err).lower():  # crossed the window edge since _check_window
+            raise ApiError(401, "webhook-timestamp is outside the 5-minute window") from None
+        raise ApiError(401, "signature does not match") from None
+    except ValueError:  # malformed signature list, bad base64, a body that is not UTF-8
+        raise ApiError(401, "signature does not match") from None
+
+
+# -- acting on a verified message ----------------------------------------------------------
+
+
+async def _target(services: Services, body: DecisionHook) -> tuple[str, str, str, str | None]:
+    """(name, version, stage, request id or None) the message decides."""
+    if body.request_id is None:
+        assert body.name and body.version and body.stage  # the model validator ensured it
+        return body.name, body.version, body.stage, None
+    request = await asyncio.to_thread(services.ledger.get_request, body.request_id)
+    if request is None:
+        raise not_found(f"no transition request with id {body.request_id!r}")
+    return request.model, request.version, request.target, request.id
+
+
+async def _ensure_still_open(
+    services: Services, name: str, version: str, stage: str, request_id: str
+) -> None:
+    """A request named by id must be the one open now: deciding by target could otherwise land
+    on a newer request for the same target that the person never saw."""
+    transitions = await services.transitions()
+    try:
+        live = await transitions.snapshot(name, version, stage)
+    except NoOpenRequest:
+        live = None
+    if live is None or live.id != request_id or not live.state.is_open:
+        raise bad_request(f"transition request {request_id!r} is no longer open")
+
+
+async def act(
+    services: Services, source: str, body: DecisionHook, record: dict[str, Any]
+) -> dict[str, Any]:
+    """Decide as the directory's principal for the tool's user, on exactly the API's path."""
+    principal = principal_for(services.policy, source, body.user)
+    if principal is None:
+        raise forbidden(
+            f"user {body.user!r} of source {source!r} is not in the policy's directory; add "
+            f"them under directory.{source} with their subject and roles"
+        )
+    name, version, stage, request_id = await _target(services, body)
+    record["request_id"] = request_id
+    require_permission(services, principal, name, PermissionLevel.CAN_READ)
+    if request_id is not None:
+        await _ensure_still_open(services, name, version, stage, request_id)
+    transitions = await services.transitions()
+    decision = Decision(principal=principal, comment=body.comment)
+    entry = await actions.decide(
+        services, transitions, body.decision, name, version, stage, decision
+    )
+    record["request_id"] = entry.request_id or request_id
+    return {"activity": activity_json(entry)}
+
+
+# -- routes --------------------------------------------------------------------------------
+
+
+@router.post("/decisions/{source}")
+async def decision_hook(source: str, request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Verify, claim, decide, record. No JWT and no body model in the signature on purpose:
+    the raw bytes must be verified before FastAPI or anyone else parses them."""
+    received_ms = int(time.time() * 1000)
+    message_id = request.headers.get("webhook-id") or None
+    try:
+        secret = _secret(services, source)
+        headers = _headers(request)
+        raw = await read_body(request)
+        verify(secret, raw, headers, received_ms / 1000)
+    except ApiError as err:
+        await refuse_unclaimed(services, source, message_id, received_ms, err)
+        raise
+    assert message_id is not None  # _headers ensured it
+
+    async def handle(record: dict[str, Any]) -> dict[str, Any]:
+        body = parse_body(raw)
+        record.update(event=body.decision, user_id=body.user, request_id=body.request_id)
+        return await act(services, source, body, record)
+
+    return await process_claimed(services, source, message_id, received_ms, handle)
+
+
+@router.get("/inbound")
+async def list_inbound(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    source: Annotated[str | None, Query(max_length=64)] = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Every inbound message, newest first: only registry admins, since it shows who tried
+    to decide what across all models."""
+    require_registry_admin(services, principal, "list inbound messages")
+    rows = await asyncio.to_thread(services.ledger.list_inbound, source, max_results)
+    return {"messages": [inbound_json(row) for row in rows]}

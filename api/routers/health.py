@@ -1,0 +1,47 @@
+"""Liveness and readiness for load balancers and `signoff dev`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import ServicesDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    """Ready when the ledger, Temporal and MLflow all answer; each is reported by name."""
+
+    async def database() -> None:
+        await asyncio.to_thread(services.ledger.ping)
+
+    async def temporal() -> None:
+        transitions = await services.transitions()
+        await transitions.client.service_client.check_health()
+
+    async def mlflow() -> None:
+        await services.registry.ping()
+
+    checks = {"database": database, "temporal": temporal, "mlflow": mlflow}
+    results: dict[str, Any] = {}
+    for name, probe in checks.items():
+        try:
+            await asyncio.wait_for(probe(), timeout=5)
+            results[name] = "ok"
+        except Exception as err:  # report, never raise: this is a probe
+            results[name] = f"unavailable: {getattr(err, 'message', None) or err}"
+    ready = all(value == "ok" for value in results.values())
+    return JSONResponse(
+        status_code=200 if ready else 503,
+        content={"status": "ready" if ready else "not ready", "checks": results},
+    )

@@ -1,0 +1,170 @@
+"""Who may do what, decided from a policy and plain values.
+
+These are pure functions so the API (before it touches a workflow) and the workflow's Update
+validators (inside the deterministic sandbox) reach the same answer from the same inputs. A
+refusal is returned as a sentence for the caller, never raised, so each side can wrap it in its
+own error type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
+
+from policies.schema import (
+    PermissionLevel,
+    Policy,
+    Principal,
+    TransitionRule,
+    normalize_target,
+    required_level,
+    target_matches,
+)
+
+__all__ = [
+    "approval_refusal",
+    "approvals_needed",
+    "cancel_refusal",
+    "permission_for",
+    "quorum_met",
+    "rejection_refusal",
+    "required_level",
+    "rule_for",
+]
+
+
+def permission_for(policy: Policy, roles: Iterable[str], model: str) -> PermissionLevel | None:
+    """The highest level any of these roles grants on the model; None when nothing binds them,
+    which callers treat as "this model does not exist for you"."""
+    best: PermissionLevel | None = None
+    for role in roles:
+        for pattern, level in policy.roles.get(role, {}).items():
+            if fnmatchcase(model, pattern) and (best is None or level.rank > best.rank):
+                best = level
+    return best
+
+
+def rule_for(policy: Policy, model: str, target: str) -> TransitionRule | None:
+    """The first matching rule, so a specific rule placed above a catch-all one wins."""
+    normalized = normalize_target(target)
+    for rule in policy.transitions:
+        if target_matches(rule.to, normalized) and any(
+            fnmatchcase(model, pattern) for pattern in rule.models
+        ):
+            return rule
+    return None
+
+
+def quorum_met(rule: TransitionRule, approvers: Sequence[str]) -> bool:
+    return approvals_needed(rule, approvers) == 0
+
+
+def approvals_needed(rule: TransitionRule, approvers: Sequence[str]) -> int:
+    """Approvals still missing. Distinct subjects are counted so a replayed or retried approval
+    can never make up a quorum on its own."""
+    return max(0, rule.approvals.quorum - len(set(approvers)))
+
+
+def _or_list(names: Sequence[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _authority_refusal(
+    policy: Policy,
+    rule: TransitionRule,
+    *,
+    model: str,
+    target: str,
+    principal: Principal,
+    verb: str,
+) -> str | None:
+    """The permission and role checks shared by approve and reject.
+
+    When the rule lists roles, the principal must hold one of them, and that listed role itself
+    must carry the required level: someone who is an ml-lead (staging only) and also a
+    platform-admin acts as an approver only in the capacity the rule names.
+    """
+    need = required_level(target)
+    shown = normalize_target(target)
+    level = permission_for(policy, principal.roles, model)
+    if level is None or not level.includes(need):
+        has = f"has {level.value}" if level else "has no permission"
+        return (
+            f"{principal.sub} {has} on '{model}'; to {verb} a transition to {shown} "
+            f"{need.value} is needed"
+        )
+    listed = rule.approvals.roles
+    if listed:
+        acting = [role for role in principal.roles if role in listed]
+        if not acting:
+            return (
+                f"only {_or_list(listed)} may {verb} transitions of '{model}' to {shown}; "
+                f"{principal.sub} is not one"
+            )
+        acting_level = permission_for(policy, acting, model)
+        if acting_level is None or not acting_level.includes(need):
+            held = acting_level.value if acting_level else "no permission"
+            return (
+                f"{principal.sub} is {_or_list(acting)}, which has {held} on '{model}'; to "
+                f"{verb} a transition to {shown} that role needs {need.value}"
+            )
+    return None
+
+
+def approval_refusal(
+    policy: Policy,
+    rule: TransitionRule,
+    *,
+    model: str,
+    target: str,
+    requester: str,
+    approvers: Sequence[str],
+    principal: Principal,
+) -> str | None:
+    """None when the principal may approve now. Reasons are checked from the most fundamental
+    (what the principal is) to the most circumstantial (what they already did), so the answer
+    names the thing that would have to change first."""
+    refusal = _authority_refusal(
+        policy, rule, model=model, target=target, principal=principal, verb="approve"
+    )
+    if refusal is not None:
+        return refusal
+    if principal.sub == requester and not rule.approvals.self_approval:
+        return (
+            f"{principal.sub} may not approve their own request; the policy forbids self-approval"
+        )
+    if principal.sub in approvers:
+        return f"{principal.sub} has already approved this request"
+    return None
+
+
+def rejection_refusal(
+    policy: Policy,
+    rule: TransitionRule,
+    *,
+    model: str,
+    target: str,
+    principal: Principal,
+) -> str | None:
+    """A requester may reject their own request (it only closes it), and one rejection is
+    final, so only authority is checked."""
+    return _authority_refusal(
+        policy, rule, model=model, target=target, principal=principal, verb="reject"
+    )
+
+
+def cancel_refusal(
+    policy: Policy, *, model: str, requester: str, principal: Principal
+) -> str | None:
+    if principal.sub == requester:
+        return None
+    level = permission_for(policy, principal.roles, model)
+    if level is not None and level.includes(PermissionLevel.CAN_MANAGE):
+        return None
+    has = f"has {level.value}" if level else "has no permission"
+    return (
+        f"only the requester ({requester}) or someone with CAN_MANAGE on '{model}' may cancel "
+        f"this request; {principal.sub} {has} there"
+    )

@@ -1,5 +1,0 @@
-"""The ledger: Signoff's durable, queryable record (requests, activity log, comments)."""
-
-from signoff.workflows.ledger.store import Ledger
-
-__all__ = ["Ledger"]

@@ -1,0 +1,124 @@
+"""The activities of CI checks: dispatch a job, poll it. Each picks the client of the check's
+system (`check.type`) from `CLIENT_MODULES`.
+
+Adding a CI system: write `workflows/ci/<system>.py` implementing `CiClient` (see
+`base.py`) with a module-level `from_settings(settings: Settings) -> CiClient`, and name the
+module in `CLIENT_MODULES`. Modules are imported on first use, so a worker without one of
+them still runs every other check. Optionally, a client may implement
+`find_existing(check, ctx, since_ms) -> CiRunRef | None`: a retried dispatch then reuses the
+job an earlier attempt started instead of starting a second one.
+
+Evidence conventions, shared by every system so the request page reads alike: `system`,
+`run_url` (what a person opens), `run_id`, `status`, `conclusion` (the system's own word).
+
+The callback token is made here, not in the workflow: a workflow's randomness is seeded from
+its run id, which is no secret. The token is kept across retries of one dispatch in the
+activity's heartbeat details (so a job started by an attempt whose answer was lost still holds
+the token Signoff accepts); the workflow receives only its SHA-256.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workflows.ci.base import CiClient, CiContext, CiOutcome, CiRunRef
+from workflows.types import (
+    CiDispatched,
+    CiDispatchInput,
+    CiPollInput,
+    callback_token_digest,
+)
+
+if TYPE_CHECKING:
+    from workflows.settings import Settings
+
+CALLBACK_PATH = "/api/2.0/signoff/ci/callback"
+"""Where CI jobs report, under `Settings.callback_base_url`."""
+
+CLIENT_MODULES: dict[str, str] = {
+    "github_actions": "workflows.ci.github",
+    "jenkins": "workflows.ci.jenkins",
+}
+
+CI_NO_CLIENT = "CiNoClient"
+
+
+class CiActivities:
+    def __init__(self, settings: Settings, clients: Mapping[str, CiClient] | None = None) -> None:
+        """`clients` overrides the client of a system (tests); the rest come from
+        `CLIENT_MODULES`, built from `settings` on first use."""
+        self.settings = settings
+        self._clients: dict[str, CiClient] = dict(clients or {})
+
+    @property
+    def callback_url(self) -> str:
+        return self.settings.callback_base_url + CALLBACK_PATH
+
+    def client_for(self, system: str) -> CiClient:
+        client = self._clients.get(system)
+        if client is None:
+            module_name = CLIENT_MODULES.get(system)
+            try:
+                if module_name is None:
+                    raise LookupError(f"no module is registered for {system!r}")
+                factory = importlib.import_module(module_name).from_settings
+            except (ImportError, AttributeError, LookupError) as err:
+                raise ApplicationError(
+                    f"this worker has no client for {system} checks ({err})",
+                    type=CI_NO_CLIENT,
+                    non_retryable=True,
+                ) from None
+            client = self._clients[system] = factory(self.settings)
+        return client
+
+    @activity.defn
+    async def dispatch_ci(self, inp: CiDispatchInput) -> CiDispatched:
+        previous = _previous_attempt(activity.info().heartbeat_details)
+        if previous is None:
+            token, first_ms = secrets.token_urlsafe(32), int(time.time() * 1000)
+        else:
+            token, first_ms = previous
+        # Remembered for the next attempt should this one fail after the job was started.
+        activity.heartbeat(token, first_ms)
+        ctx = CiContext(
+            request_id=inp.request_id,
+            model=inp.model,
+            version=inp.version,
+            target=inp.target,
+            check_id=inp.check.check_id,
+            callback_url=self.callback_url,
+            callback_token=token,
+        )
+        client = self.client_for(inp.check.type)
+        ref: CiRunRef | None = None
+        find_existing = getattr(client, "find_existing", None)
+        if previous is not None and find_existing is not None:
+            ref = await find_existing(inp.check, ctx, first_ms)
+            if ref is not None:
+                activity.logger.info("reusing %s job %s of an earlier attempt", ref.system, ref)
+        if ref is None:
+            ref = await client.dispatch(inp.check, ctx)
+        if ref.request_id is None:
+            ref = ref.model_copy(update={"request_id": inp.request_id})
+        return CiDispatched(ref=ref, token_sha256=callback_token_digest(token))
+
+    @activity.defn
+    async def poll_ci(self, inp: CiPollInput) -> CiOutcome:
+        return await self.client_for(inp.check.type).poll(inp.check, inp.ref)
+
+
+def _previous_attempt(details: Any) -> tuple[str, int] | None:
+    try:
+        token, first_ms = details[0], details[1]
+    except (TypeError, IndexError, KeyError):
+        return None
+    if not isinstance(token, str) or not token:
+        return None
+    return token, int(first_ms)

@@ -1,0 +1,179 @@
+"""How the rest of Signoff talks to Temporal: one connection helper and the request
+operations the API needs, so the API never builds workflow ids or reads update errors itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.settings import Settings
+from workflows.transition import INVALID_CALLBACK, NOT_OPEN, REFUSED, TransitionWorkflow
+from workflows.types import (
+    ActivityEntry,
+    CheckResult,
+    CiCallback,
+    Decision,
+    RequestSnapshot,
+    TransitionInput,
+)
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+CLOSING_WAIT_S = 10.0
+"""How long a new request waits for the previous run for its target, decided but still
+finishing (its ledger writes, its announcements), to end."""
+
+
+def workflow_id_for(model: str, version: str, target: str) -> str:
+    return f"transition/{model}/{version}/{target}"
+
+
+class RequestAlreadyOpen(Exception):
+    def __init__(self, open_request: RequestSnapshot) -> None:
+        super().__init__(f"an open request {open_request.id} exists for this target")
+        self.open_request = open_request
+
+
+class NoOpenRequest(Exception):
+    """No open request for that model version and target."""
+
+
+class DecisionRefused(Exception):
+    """The policy does not allow this principal this decision; `reason` says why."""
+
+    def __init__(self, reason: str, *, not_open: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.not_open = not_open
+
+
+class CallbackRefused(Exception):
+    """The request does not take this CI callback; `reason` says why, `kind` how the API
+    answers: `not_open` (the request or the check is not waiting), `invalid` (no such CI check)
+    or `refused` (no valid callback token and no authenticated caller, or a token used before).
+    """
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+
+
+_CALLBACK_REFUSALS = {NOT_OPEN: "not_open", INVALID_CALLBACK: "invalid", REFUSED: "refused"}
+
+
+@dataclass
+class Transitions:
+    client: Client
+    task_queue: str
+
+    async def start(self, inp: TransitionInput) -> RequestSnapshot:
+        """Start a request's workflow; raises RequestAlreadyOpen with the open one."""
+        workflow_id = workflow_id_for(inp.model, inp.version, inp.target)
+        for attempt in range(2):
+            try:
+                handle = await self.client.start_workflow(
+                    TransitionWorkflow.run,
+                    inp,
+                    id=workflow_id,
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                )
+                return RequestSnapshot.opening(inp, workflow_id, handle.result_run_id)
+            except WorkflowAlreadyStartedError:
+                current = await self.snapshot(inp.model, inp.version, inp.target)
+                if current.state.is_open or attempt == 1:
+                    raise RequestAlreadyOpen(current) from None
+                # Decided a moment ago (rejected, cancelled, ...) and still writing its record:
+                # let that run end, then start the new request.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        self.client.get_workflow_handle(workflow_id).result(), CLOSING_WAIT_S
+                    )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _handle(self, model: str, version: str, target: str) -> WorkflowHandle:
+        return self.client.get_workflow_handle_for(
+            TransitionWorkflow.run, workflow_id_for(model, version, target)
+        )
+
+    async def snapshot(self, model: str, version: str, target: str) -> RequestSnapshot:
+        try:
+            return await self._handle(model, version, target).query(TransitionWorkflow.snapshot)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NoOpenRequest() from err
+            raise
+
+    async def decide(
+        self, action: str, model: str, version: str, target: str, decision: Decision
+    ) -> ActivityEntry:
+        """Send `approve`, `reject` or `cancel` to the open request for that target."""
+        update = {
+            "approve": TransitionWorkflow.approve,
+            "reject": TransitionWorkflow.reject,
+            "cancel": TransitionWorkflow.cancel,
+        }[action]
+        try:
+            return await self._handle(model, version, target).execute_update(update, decision)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type in (REFUSED, NOT_OPEN):
+                raise DecisionRefused(cause.message, not_open=cause.type == NOT_OPEN) from err
+            raise
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NoOpenRequest() from err
+            raise
+
+    async def ci_callback(
+        self, workflow_id: str, run_id: str | None, callback: CiCallback
+    ) -> CheckResult:
+        """Deliver a CI job's report to the request's workflow run; returns the recorded
+        result. Raises CallbackRefused, or NoOpenRequest when that run is over or unknown."""
+        handle = self.client.get_workflow_handle_for(
+            TransitionWorkflow.run, workflow_id, run_id=run_id
+        )
+        try:
+            return await handle.execute_update(TransitionWorkflow.ci_callback, callback)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type in _CALLBACK_REFUSALS:
+                raise CallbackRefused(cause.message, _CALLBACK_REFUSALS[cause.type]) from err
+            raise
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NoOpenRequest() from err
+            raise
+
+    async def live_snapshot(self, request: RequestSnapshot) -> RequestSnapshot:
+        """The workflow's current view of a request the ledger knows (fresher while open)."""
+        handle = self.client.get_workflow_handle_for(
+            TransitionWorkflow.run, request.workflow_id, run_id=request.run_id
+        )
+        return await handle.query(TransitionWorkflow.snapshot)
+
+    async def wait_closed(self, workflow_id: str, run_id: str | None) -> RequestSnapshot:
+        handle = self.client.get_workflow_handle_for(
+            TransitionWorkflow.run, workflow_id, run_id=run_id
+        )
+        return await handle.result()
