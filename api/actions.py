@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 
 from api.deps import Services
@@ -20,13 +19,8 @@ from workflows.client import (
     RequestAlreadyOpen,
     Transitions,
 )
-from workflows.types import (
-    ActivityEntry,
-    Decision,
-    LedgerUpdate,
-    RequestSnapshot,
-    TransitionInput,
-)
+from workflows.domain import AuditEntry, RequestSnapshot, now_ms
+from workflows.messages import Decision, LedgerUpdate, TransitionInput
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +58,7 @@ async def open_request(
         policy=services.policy,
         rule=rule,
         policy_hash=services.policy_hash,
-        created_ms=int(time.time() * 1000),
+        created_ms=now_ms(),
     )
     try:
         request = await transitions.start(inp)
@@ -88,7 +82,7 @@ async def decide(
     version: str,
     stage: str,
     decision: Decision,
-) -> ActivityEntry:
+) -> AuditEntry:
     """`approve`, `reject` or `cancel` the open request for that target, as `decision.principal`
     (the workflow's validators apply the policy: quorum, no self-approval, levels)."""
     try:
@@ -110,7 +104,7 @@ async def decide(
         try:
             snapshot = await transitions.snapshot(name, version, stage)
             await asyncio.to_thread(
-                services.ledger.record, LedgerUpdate(snapshot=snapshot, activities=[entry])
+                services.ledger.record, LedgerUpdate(snapshot=snapshot, entries=[entry])
             )
         except Exception:  # the workflow's own write follows; never fail a decision made
             log.warning("could not record the %s of %s v%s early", action, name, version)

@@ -17,7 +17,7 @@ from policies import (
     rejection_refusal,
     rule_for,
 )
-from workflows.types import ActivityEntry, CheckResult, RequestSnapshot, RequestState
+from workflows.domain import AuditEntry, CheckResult, RequestSnapshot, RequestState
 
 MAX_COMMENT = 10_000
 MAX_VERSION = 2**63 - 1
@@ -67,7 +67,7 @@ class ApproveTransitionRequest(RejectTransitionRequest):
     )
 
 
-def activity_json(entry: ActivityEntry) -> dict[str, Any]:
+def activity_json(entry: AuditEntry) -> dict[str, Any]:
     body = {
         "id": entry.id,
         "activity_type": entry.activity_type.value,

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeGuard
 
 from pydantic import (
     BaseModel,
@@ -332,6 +332,15 @@ class JenkinsCheck(_CiCheck):
 CHECK_TYPES = ("metric", "tag", "signature", "compare", "http", "github_actions", "jenkins")
 CI_CHECK_TYPES = ("github_actions", "jenkins")
 """Checks that run in an external CI system and report back by callback or polling."""
+
+CiCheck = Annotated[GithubActionsCheck | JenkinsCheck, Field(discriminator="type")]
+"""A check that runs in a CI system: the one union of the CI check models."""
+
+
+def is_ci_check(check: BaseCheck) -> TypeGuard[CiCheck]:
+    """Whether `check` runs in a CI system (and so is a `CiCheck`)."""
+    return check.type in CI_CHECK_TYPES
+
 
 Check = Annotated[
     MetricCheck

@@ -26,7 +26,9 @@ from workflows.checks import (
     evaluate_tag,
     http_status_is_retryable,
 )
+from workflows.domain import CheckResult, CheckStatus
 from workflows.ledger import Ledger
+from workflows.messages import ApplyInput, ApplyOutcome, CheckInput, LedgerUpdate
 from workflows.mlflow_client import (
     InvalidRequest,
     MlflowRegistry,
@@ -34,14 +36,6 @@ from workflows.mlflow_client import (
     ResourceNotFound,
 )
 from workflows.moves import expect_moved, move_version
-from workflows.types import (
-    ApplyInput,
-    ApplyOutcome,
-    CheckInput,
-    CheckResult,
-    CheckStatus,
-    LedgerUpdate,
-)
 
 STALE_REQUEST = "StaleRequest"
 """Error type of an apply that must not be retried: the version is gone or moved meanwhile."""

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from policies import Check, CompareCheck, HttpCheck, MetricCheck, SignatureCheck, TagCheck
-from workflows.types import CheckResult, CheckStatus
+from workflows.domain import CheckResult, CheckStatus
 
 EVIDENCE_TEXT_LIMIT = 2000
 """Longest text (a response body, a check's `details` as JSON) kept as evidence: evidence lands

@@ -17,16 +17,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows.domain import AuditEntry, CheckResult, RequestSnapshot
+from workflows.messages import CiCallback, Decision, TransitionInput
 from workflows.settings import Settings
 from workflows.transition import INVALID_CALLBACK, NOT_OPEN, REFUSED, TransitionWorkflow
-from workflows.types import (
-    ActivityEntry,
-    CheckResult,
-    CiCallback,
-    Decision,
-    RequestSnapshot,
-    TransitionInput,
-)
 
 
 async def connect(settings: Settings) -> Client:
@@ -98,7 +92,7 @@ class Transitions:
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 )
-                return RequestSnapshot.opening(inp, workflow_id, handle.result_run_id)
+                return inp.opening_snapshot(workflow_id, handle.result_run_id)
             except WorkflowAlreadyStartedError:
                 current = await self.snapshot(inp.model, inp.version, inp.target)
                 if current.state.is_open or attempt == 1:
@@ -126,7 +120,7 @@ class Transitions:
 
     async def decide(
         self, action: str, model: str, version: str, target: str, decision: Decision
-    ) -> ActivityEntry:
+    ) -> AuditEntry:
         """Send `approve`, `reject` or `cancel` to the open request for that target."""
         update = {
             "approve": TransitionWorkflow.approve,

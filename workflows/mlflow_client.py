@@ -26,6 +26,8 @@ from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from policies import STAGES
+
 if TYPE_CHECKING:
     from workflows.settings import Settings
 
@@ -45,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 API = "/api/2.0/mlflow"
 _MODEL_VERSION_ARTIFACT = "/model-versions/get-artifact"
-STAGES = ("None", "Staging", "Production", "Archived")
 ACTIVE_STAGES = ("Staging", "Production")
 """Stages for which MLflow accepts `archive_existing_versions=true`."""
 

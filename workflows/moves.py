@@ -6,9 +6,9 @@ governed path (`apply_transition`) and by break-glass."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from policies import is_alias
+from workflows.domain import now_ms
 from workflows.ledger import Ledger
 from workflows.mlflow_client import InvalidRequest, MlflowRegistry, ModelVersion
 
@@ -53,7 +53,7 @@ async def move_version(
         request_id=change_id,
         target=target,
         stage=current_stage,
-        now_ms=_now_ms(),
+        now_ms=now_ms(),
         exclusive=exclusive,
     )
     if not held:
@@ -97,9 +97,5 @@ async def expect_moved(
         target=target,
         archive_others=archive_existing_versions,
         request_id=change_id,
-        now_ms=_now_ms(),
+        now_ms=now_ms(),
     )
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +26,8 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
+
+from workflows.domain import now_ms
 
 with workflow.unsafe.imports_passed_through():
     from temporalio.client import (
@@ -44,13 +45,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from temporalio.service import RPCError, RPCStatusCode
 
+    from workflows.domain import AuditEntry, AuditType, RequestState
     from workflows.ledger import Ledger
     from workflows.ledger.models import ReconcilerRunRow, RegistryMarkRow
     from workflows.ledger.store import PENDING_GRACE_MS
+    from workflows.messages import LedgerUpdate
     from workflows.mlflow_client import MlflowRegistry, ModelVersion
     from workflows.settings import Settings
     from workflows.transition import TransitionWorkflow
-    from workflows.types import ActivityEntry, ActivityType, LedgerUpdate, RequestState
     from workflows.webhooks.events import (
         WebhookEvent,
         announce_all,
@@ -98,16 +100,16 @@ def differences(mark: RegistryMarkRow | None, actual: ModelVersion) -> list[Chan
 
 def out_of_band(
     change_id: str, model: str, version: str, change: Change, *, seen_by: str, now_ms: int
-) -> tuple[ActivityEntry, list[WebhookEvent]]:
+) -> tuple[AuditEntry, list[WebhookEvent]]:
     """The log line and the webhook events of one out-of-band change. `change_id` must be
     stable for the change (retries record it once)."""
-    entry = ActivityEntry(
+    entry = AuditEntry(
         id=f"oob-{change_id}",
         request_id="",
         seq=0,
         model=model,
         version=version,
-        activity_type=ActivityType.SYSTEM_TRANSITION,
+        activity_type=AuditType.SYSTEM_TRANSITION,
         user_id=OUT_OF_BAND_USER,
         from_stage=change.from_stage,
         to_stage=change.to_stage,
@@ -169,7 +171,7 @@ class ReconcileActivities:
         """Compare every version in MLflow with the marks; record and announce each change.
         The first pass ever takes the registry as it is (there is nothing to compare yet). Each
         pass also settles requests whose workflow ended without saying so."""
-        started = _now_ms()
+        started = now_ms()
         versions = await self.registry.all_model_versions()
         previous = await asyncio.to_thread(self.ledger.list_reconciler_runs, 1)
         baseline = not previous
@@ -203,7 +205,7 @@ class ReconcileActivities:
             ReconcilerRunRow(
                 id=uuid.uuid4().hex,
                 started_ms=started,
-                finished_ms=_now_ms(),
+                finished_ms=now_ms(),
                 versions=summary.versions,
                 changes=summary.changes,
                 baseline=baseline,
@@ -216,7 +218,7 @@ class ReconcileActivities:
         reached just then, the comment is announced here. Announcing is idempotent per comment,
         so comments announced already change nothing."""
         entries = await asyncio.to_thread(
-            self.ledger.activities_since, ActivityType.NEW_COMMENT, since_ms
+            self.ledger.activities_since, AuditType.NEW_COMMENT, since_ms
         )
         events = [
             comment_event(
@@ -266,7 +268,7 @@ class ReconcileActivities:
                     "more will happen to it (request again; if it was being applied, check "
                     "MLflow)",
                     "revision": request.revision + 1,
-                    "updated_ms": _now_ms(),
+                    "updated_ms": now_ms(),
                 }
             )
             await asyncio.to_thread(self.ledger.record, LedgerUpdate(snapshot=ended))
@@ -277,9 +279,9 @@ class ReconcileActivities:
     async def _record(
         self, actual: ModelVersion, mark: RegistryMarkRow | None, found: list[Change]
     ) -> None:
-        now = _now_ms()
+        now = now_ms()
         since = mark.updated_ms if mark else 0
-        entries: list[ActivityEntry] = []
+        entries: list[AuditEntry] = []
         events: list[WebhookEvent] = []
         for change in found:
             # Stable over retries of this activity: the mark is unchanged until _observe.
@@ -300,7 +302,7 @@ class ReconcileActivities:
             actual.version,
             stage=actual.current_stage,
             aliases=list(actual.aliases),
-            now_ms=_now_ms(),
+            now_ms=now_ms(),
         )
 
 
@@ -354,7 +356,3 @@ async def ensure_schedule(client: Client, settings: Settings) -> None:
 async def run_reconciler_now(client: Client, settings: Settings) -> None:
     """Trigger a pass at once (overlap policy: skipped while one runs)."""
     await client.get_schedule_handle(schedule_id(settings)).trigger()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -23,11 +23,11 @@ with workflow.unsafe.imports_passed_through():
     from policies import (
         CI_CHECK_TYPES,
         Check,
-        GithubActionsCheck,
-        JenkinsCheck,
+        CiCheck,
         approval_refusal,
         cancel_refusal,
         format_duration,
+        is_ci_check,
         quorum_met,
         rejection_refusal,
     )
@@ -35,21 +35,23 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ci.activities import CI_NO_CLIENT, CiActivities
     from workflows.ci.base import CiOutcome
     from workflows.ci.github import CI_REFUSED
-    from workflows.types import (
-        ActivityEntry,
-        ActivityType,
-        ApplyInput,
+    from workflows.domain import (
         Approval,
-        CheckInput,
+        AuditEntry,
+        AuditType,
         CheckResult,
         CheckStatus,
+        RequestSnapshot,
+        RequestState,
+    )
+    from workflows.messages import (
+        ApplyInput,
+        CheckInput,
         CiCallback,
         CiDispatchInput,
         CiPollInput,
         Decision,
         LedgerUpdate,
-        RequestSnapshot,
-        RequestState,
         TransitionInput,
     )
     from workflows.webhooks.events import (
@@ -106,12 +108,12 @@ class TransitionWorkflow:
         self._state = RequestState.PENDING
         self._reason: str | None = None
         self._approvals: list[Approval] = []
-        opening = RequestSnapshot.opening(inp, "", None)
+        opening = inp.opening_snapshot("", None)
         self._checks: dict[str, CheckResult] = {c.check_id: c for c in opening.checks}
         self._seq = 0
         self._revision = 0
         self._updated_ms = inp.created_ms
-        self._unwritten: list[ActivityEntry] = []
+        self._unwritten: list[AuditEntry] = []
         self._dirty = False
         self._writing = False
         self._finished = False
@@ -130,7 +132,7 @@ class TransitionWorkflow:
         if workflow.patched(WEBHOOK_EVENTS_PATCH):
             announcer = asyncio.create_task(self._announcer())
         requested = self._log(
-            ActivityType.REQUESTED_TRANSITION, inp.requester.sub, comment=inp.comment
+            AuditType.REQUESTED_TRANSITION, inp.requester.sub, comment=inp.comment
         )
         self._announce(
             request_created_events(
@@ -231,7 +233,7 @@ class TransitionWorkflow:
         if inp.rule.archive_existing_versions and not outcome.to_stage.startswith("@"):
             system_comment += f"; other versions in {outcome.to_stage} archived"
         applied = self._log(
-            ActivityType.APPLIED_TRANSITION,
+            AuditType.APPLIED_TRANSITION,
             approvers[-1] if approvers else SYSTEM_USER,
             from_stage=outcome.from_stage,
             system_comment=system_comment,
@@ -246,7 +248,7 @@ class TransitionWorkflow:
         )
 
     async def _run_check(self, check: Check) -> None:
-        if isinstance(check, GithubActionsCheck | JenkinsCheck):
+        if is_ci_check(check):
             await self._run_ci_check(check)
             return
         inp = self._inp
@@ -282,7 +284,7 @@ class TransitionWorkflow:
 
     # -- CI checks: dispatch, then a callback or polling, until the check's timeout -------
 
-    async def _run_ci_check(self, check: GithubActionsCheck | JenkinsCheck) -> None:
+    async def _run_ci_check(self, check: CiCheck) -> None:
         """Dispatch the job, then wait for its outcome: a `ci_callback` update records it at
         once; without one, `poll_ci` every `poll_interval`. Both activities retry a system that
         is down with backoff until the check's timeout, which is measured on workflow time from
@@ -367,7 +369,7 @@ class TransitionWorkflow:
     def _ci_waiting(self, check_id: str) -> bool:
         return self._checks[check_id].status is CheckStatus.RUNNING
 
-    def _ci_progress(self, check: GithubActionsCheck | JenkinsCheck, outcome: CiOutcome) -> None:
+    def _ci_progress(self, check: CiCheck, outcome: CiOutcome) -> None:
         """Show a running job's state (its URL once known) on the request, when it changes."""
         current = self._checks[check.check_id]
         evidence = {key: value for key, value in outcome.evidence.items() if value is not None}
@@ -379,7 +381,7 @@ class TransitionWorkflow:
 
     def _ci_finish(
         self,
-        check: GithubActionsCheck | JenkinsCheck,
+        check: CiCheck,
         status: CheckStatus,
         summary: str,
         evidence: dict[str, Any],
@@ -407,7 +409,7 @@ class TransitionWorkflow:
 
     def _ci_failed(
         self,
-        check: GithubActionsCheck | JenkinsCheck,
+        check: CiCheck,
         err: ActivityError,
         deadline: datetime,
         last: CiOutcome | None,
@@ -493,7 +495,7 @@ class TransitionWorkflow:
                 type=REFUSED,
             )
 
-    def _ci_check(self, check_id: str) -> GithubActionsCheck | JenkinsCheck:
+    def _ci_check(self, check_id: str) -> CiCheck:
         checks = {check.check_id: check for check in self._inp.rule.checks}
         check = checks.get(check_id)
         if check is None:
@@ -502,7 +504,7 @@ class TransitionWorkflow:
                 f"this request has no check {check_id!r} (its checks: {known})",
                 type=INVALID_CALLBACK,
             )
-        if not isinstance(check, GithubActionsCheck | JenkinsCheck):
+        if not is_ci_check(check):
             raise ApplicationError(
                 f"check {check_id} is a {check.type} check; only "
                 f"{' and '.join(CI_CHECK_TYPES)} checks report by callback",
@@ -513,14 +515,14 @@ class TransitionWorkflow:
     # -- updates: the decisions of people -------------------------------------------------
 
     @workflow.update
-    async def approve(self, decision: Decision) -> ActivityEntry:
+    async def approve(self, decision: Decision) -> AuditEntry:
         sub = decision.principal.sub
         if sub in self._approvers():  # two concurrent updates passed validation together
             raise ApplicationError(f"{sub} has already approved this request", type=REFUSED)
         self._approvals.append(
             Approval(user_id=sub, creation_timestamp=self._now_ms(), comment=decision.comment)
         )
-        entry = self._log(ActivityType.APPROVED_REQUEST, sub, comment=decision.comment)
+        entry = self._log(AuditType.APPROVED_REQUEST, sub, comment=decision.comment)
         if self._ready_to_apply():
             # This approval completes the request: answer once MLflow has the transition and
             # the ledger has it too, so the approver reads their own write.
@@ -548,8 +550,8 @@ class TransitionWorkflow:
         )
 
     @workflow.update
-    async def reject(self, decision: Decision) -> ActivityEntry:
-        return self._decide_to_close(decision, ActivityType.REJECTED_REQUEST, RequestState.REJECTED)
+    async def reject(self, decision: Decision) -> AuditEntry:
+        return self._decide_to_close(decision, AuditType.REJECTED_REQUEST, RequestState.REJECTED)
 
     @reject.validator
     def _validate_reject(self, decision: Decision) -> None:
@@ -566,10 +568,8 @@ class TransitionWorkflow:
         )
 
     @workflow.update
-    async def cancel(self, decision: Decision) -> ActivityEntry:
-        return self._decide_to_close(
-            decision, ActivityType.CANCELLED_REQUEST, RequestState.CANCELLED
-        )
+    async def cancel(self, decision: Decision) -> AuditEntry:
+        return self._decide_to_close(decision, AuditType.CANCELLED_REQUEST, RequestState.CANCELLED)
 
     @cancel.validator
     def _validate_cancel(self, decision: Decision) -> None:
@@ -585,8 +585,8 @@ class TransitionWorkflow:
         )
 
     def _decide_to_close(
-        self, decision: Decision, activity_type: ActivityType, state: RequestState
-    ) -> ActivityEntry:
+        self, decision: Decision, activity_type: AuditType, state: RequestState
+    ) -> AuditEntry:
         sub = decision.principal.sub
         entry = self._log(activity_type, sub, comment=decision.comment)
         self._close(state, f"{state.value.lower()} by {sub}")
@@ -621,16 +621,16 @@ class TransitionWorkflow:
 
     def _log(
         self,
-        activity_type: ActivityType,
+        activity_type: AuditType,
         user_id: str,
         *,
         comment: str | None = None,
         from_stage: str | None = None,
         system_comment: str | None = None,
-    ) -> ActivityEntry:
+    ) -> AuditEntry:
         inp = self._inp
         self._seq += 1
-        entry = ActivityEntry(
+        entry = AuditEntry(
             id=f"{inp.request_id}-{self._seq}",
             request_id=inp.request_id,
             seq=self._seq,
@@ -677,7 +677,7 @@ class TransitionWorkflow:
             self._writing = True
             await workflow.execute_activity_method(
                 SignoffActivities.record_ledger,
-                LedgerUpdate(snapshot=self._snapshot(), activities=batch),
+                LedgerUpdate(snapshot=self._snapshot(), entries=batch),
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=_LEDGER_RETRY,
             )
@@ -745,7 +745,7 @@ class TransitionWorkflow:
 
     def _snapshot(self) -> RequestSnapshot:
         info = workflow.info()
-        return RequestSnapshot.opening(self._inp, info.workflow_id, info.run_id).model_copy(
+        return self._inp.opening_snapshot(info.workflow_id, info.run_id).model_copy(
             update={
                 "state": self._state,
                 "reason": self._reason,

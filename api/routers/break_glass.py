@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from typing import Annotated, Any
 
@@ -30,6 +29,7 @@ from api.errors import ApiError, bad_request, forbidden, not_found
 from api.mlflow_lookup import existing_version
 from api.schemas import Comment, ModelName, Version, open_request_activity_json
 from policies import PermissionLevel, Principal, is_alias, normalize_target, rule_for
+from workflows.domain import AuditEntry, AuditType, RequestSnapshot, now_ms
 from workflows.mlflow_client import (
     InvalidRequest,
     MlflowError,
@@ -38,7 +38,6 @@ from workflows.mlflow_client import (
     ResourceNotFound,
 )
 from workflows.moves import AlreadyMoved, MoveInProgress, move_version
-from workflows.types import ActivityEntry, ActivityType, RequestSnapshot
 from workflows.webhooks.events import transition_events
 
 router = APIRouter(prefix="/api/2.0/mlflow/databricks/model-versions", tags=["break-glass"])
@@ -117,13 +116,13 @@ async def transition_stage(
     breakglass_id = f"{BREAK_GLASS_PREFIX}{uuid.uuid4().hex}"
     moved = await _apply(services, current, stage, body.archive_existing_versions, breakglass_id)
 
-    entry = ActivityEntry(
+    entry = AuditEntry(
         id=breakglass_id,
         request_id="",
         seq=0,
         model=name,
         version=version,
-        activity_type=ActivityType.APPLIED_TRANSITION,
+        activity_type=AuditType.APPLIED_TRANSITION,
         user_id=principal.sub,
         from_stage=current.current_stage,
         to_stage=stage,
@@ -131,7 +130,7 @@ async def transition_stage(
         system_comment=_system_comment(
             services, principal, current.current_stage, stage, body, open_requests
         ),
-        creation_timestamp=_now_ms(),
+        creation_timestamp=now_ms(),
     )
     await asyncio.to_thread(services.ledger.append_activities, [entry])
     log.warning(
@@ -151,6 +150,7 @@ async def transition_stage(
         to_stage=stage,
         from_stage=current.current_stage,
         comment=comment,
+        event_timestamp=entry.creation_timestamp,
         text=(
             f"Break-glass transition by {principal.sub}: version {version} of {name} moved "
             f"from {current.current_stage} to {stage} directly, without checks or approvals."
@@ -261,7 +261,3 @@ def _model_version_databricks(
         ],
     }
     return {key: value for key, value in body.items() if value is not None}
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

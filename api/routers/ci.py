@@ -30,7 +30,7 @@ from api.schemas import check_json
 from policies import PermissionLevel
 from workflows.ci.activities import CALLBACK_PATH
 from workflows.client import CallbackRefused, NoOpenRequest
-from workflows.types import MAX_CALLBACK_SUMMARY, CiCallback, callback_token_digest
+from workflows.messages import MAX_CALLBACK_SUMMARY, CiCallback, callback_token_digest
 
 router = APIRouter(tags=["ci"])
 

@@ -12,7 +12,6 @@ deletes their own comment; a `CAN_MANAGE` principal deletes anyone's.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Annotated, Any
 
@@ -31,16 +30,13 @@ from api.schemas import (
     comment_json,
 )
 from policies import PermissionLevel, Principal
+from workflows.domain import now_ms
 from workflows.ledger.models import CommentRow
 from workflows.webhooks.events import comment_event
 
 router = APIRouter(tags=["comments"])
 
 MLFLOW_COMMENTS = "/api/2.0/mlflow/comments"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _json(row: CommentRow, granted: PermissionLevel, viewer: Principal) -> dict[str, Any]:
@@ -79,7 +75,7 @@ async def create_comment(
         version=body.version,
         user_id=principal.sub,
         text=body.comment,
-        now_ms=_now_ms(),
+        now_ms=now_ms(),
     )
     await services.announce(
         [
@@ -105,7 +101,7 @@ async def update_comment(
         raise forbidden(f"only the author ({row.user_id}) may edit comment {body.id!r}")
     require_permission(services, principal, row.model_name, PermissionLevel.CAN_EDIT)
     updated = await asyncio.to_thread(
-        services.ledger.update_comment, body.id, text=body.comment, now_ms=_now_ms()
+        services.ledger.update_comment, body.id, text=body.comment, now_ms=now_ms()
     )
     if updated is None:  # deleted since we read it
         raise not_found(f"no comment with id {body.id!r}")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -58,7 +57,8 @@ from api.inbound import (
 from api.schemas import Comment, ModelName, Target, Version, activity_json
 from policies import PermissionLevel, principal_for
 from workflows.client import NoOpenRequest
-from workflows.types import Decision
+from workflows.domain import now_ms
+from workflows.messages import Decision
 
 router = APIRouter(prefix="/api/2.0/signoff/hooks", tags=["inbound decisions"])
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ async def act(
 async def decision_hook(source: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """Verify, claim, decide, record. No JWT and no body model in the signature on purpose:
     the raw bytes must be verified before FastAPI or anyone else parses them."""
-    received_ms = int(time.time() * 1000)
+    received_ms = now_ms()
     message_id = request.headers.get("webhook-id") or None
     try:
         secret = _secret(services, source)

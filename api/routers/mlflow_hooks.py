@@ -21,7 +21,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -38,6 +37,7 @@ from api.inbound import (
     refuse_unclaimed,
 )
 from policies import Principal, rule_for
+from workflows.domain import now_ms
 from workflows.mlflow_client import ResourceNotFound
 from workflows.reconciler import Change, out_of_band, stable_id
 from workflows.webhooks.events import WebhookEvent
@@ -78,7 +78,7 @@ def verify(secret: str, raw: bytes, headers: dict[str, str], now: float) -> None
 
 @router.post("/mlflow")
 async def mlflow_hook(request: Request, services: ServicesDep) -> dict[str, Any]:
-    received_ms = int(time.time() * 1000)
+    received_ms = now_ms()
     headers = {name: request.headers.get(name, "") for name in (SIGNATURE, TIMESTAMP, DELIVERY_ID)}
     delivery_id = headers[DELIVERY_ID] or None
     try:
@@ -139,6 +139,7 @@ async def _model_created(
         [
             WebhookEvent(
                 event_id=f"mlflow/{delivery_id}",
+                event_timestamp=now_ms(),
                 event="REGISTERED_MODEL_CREATED",
                 model_name=name,
                 text=f"registered model {name} created in MLflow",
@@ -162,12 +163,13 @@ async def _version_created(
             version,
             stage="None",
             aliases=[],
-            now_ms=int(time.time() * 1000),
+            now_ms=now_ms(),
         )
     await services.announce(
         [
             WebhookEvent(
                 event_id=f"mlflow/{delivery_id}",
+                event_timestamp=now_ms(),
                 event="MODEL_VERSION_CREATED",
                 model_name=name,
                 version=version,
@@ -220,6 +222,7 @@ async def _tag_changed(
         extra = [
             WebhookEvent(
                 event_id=f"mlflow/{delivery_id}/MODEL_VERSION_TAG_SET",
+                event_timestamp=now_ms(),
                 event="MODEL_VERSION_TAG_SET",
                 model_name=name,
                 version=version,
@@ -263,7 +266,7 @@ async def _record_out_of_band(
     change: Change,
     extra: list[WebhookEvent],
 ) -> dict[str, Any]:
-    now = int(time.time() * 1000)
+    now = now_ms()
     change_id = stable_id("mlflow", delivery_id)
     entry, events = out_of_band(
         change_id, name, version, change, seen_by="MLflow's webhook", now_ms=now

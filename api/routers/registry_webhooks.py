@@ -11,7 +11,6 @@ The secret and the authorization header are stored encrypted and never returned.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -27,6 +26,7 @@ from api.deps import (
 )
 from api.errors import ApiError, bad_request, forbidden, not_found
 from policies import PermissionLevel, Principal
+from workflows.domain import now_ms
 from workflows.ledger.models import WebhookDeliveryRow, WebhookRow
 from workflows.webhooks.delivery import (
     GONE,
@@ -51,10 +51,6 @@ MAX_DESCRIPTION = 4096
 TEST_TEXT = "This is a test webhook message from Signoff."
 
 Status = Literal["ACTIVE", "TEST_MODE", "DISABLED"]
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 # -- wire shapes ---------------------------------------------------------------------------
@@ -249,7 +245,7 @@ async def create_webhook(
     await _check_url(services, body.http_url_spec.url)
     box = _box(services)
     spec = body.http_url_spec
-    now = _now_ms()
+    now = now_ms()
     row = WebhookRow(
         id=uuid.uuid4().hex,
         model_name=body.model_name,
@@ -318,7 +314,7 @@ async def update_webhook(
             changes["authorization_enc"] = _encrypt(box, spec.authorization)
         if spec.enable_ssl_verification is not None:
             changes["enable_ssl_verification"] = spec.enable_ssl_verification
-    updated = await asyncio.to_thread(services.ledger.update_webhook, body.id, _now_ms(), **changes)
+    updated = await asyncio.to_thread(services.ledger.update_webhook, body.id, now_ms(), **changes)
     if updated is None:
         raise not_found(f"no registry webhook with id {body.id!r}")
     return {"webhook": webhook_json(updated)}
@@ -352,7 +348,7 @@ async def test_webhook(
             "TEST_MODE (or ACTIVE) with registry-webhooks/update first"
         )
     event = body.event or (row.events or [ALL_EVENTS[0]])[0]
-    now = _now_ms()
+    now = now_ms()
     payload: dict[str, Any] = {
         "event": event,
         "webhook_id": row.id,
@@ -382,12 +378,10 @@ async def test_webhook(
         delivery_id,
         attempt_record(1, now, sent),
         state=STATE_FOR[sent.outcome] if sent.outcome != "RETRY" else "FAILED",
-        now_ms=_now_ms(),
+        now_ms=now_ms(),
     )
     if sent.outcome == GONE:
-        await asyncio.to_thread(
-            services.ledger.update_webhook, row.id, _now_ms(), status="DISABLED"
-        )
+        await asyncio.to_thread(services.ledger.update_webhook, row.id, now_ms(), status="DISABLED")
     if sent.status_code is None:
         raise bad_request(f"the test delivery to {row.url!r} failed: {sent.error}")
     response: dict[str, Any] = {"status_code": sent.status_code}
@@ -429,7 +423,7 @@ async def redeliver(
         webhook_id=row.id,
         event=original.event,
         payload=original.payload,
-        now_ms=_now_ms(),
+        now_ms=now_ms(),
     )
     await start_delivery(transitions.client, services.settings.task_queue, delivery_id)
     return {"delivery": delivery_json(copy)}

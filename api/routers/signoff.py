@@ -21,7 +21,7 @@ from api.mlflow_lookup import existing_version
 from api.schemas import ModelName, Version, activity_json, transition_request_json
 from policies import PermissionLevel, Principal, permission_for
 from workflows.client import Transitions
-from workflows.types import RequestSnapshot, RequestState
+from workflows.domain import RequestSnapshot, RequestState
 
 router = APIRouter(prefix="/api/2.0/signoff", tags=["signoff"])
 

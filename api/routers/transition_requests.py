@@ -26,7 +26,7 @@ from api.schemas import (
 )
 from policies import PermissionLevel, Principal
 from workflows.client import NoOpenRequest
-from workflows.types import Decision
+from workflows.messages import Decision
 
 router = APIRouter(prefix="/api/2.0/mlflow/transition-requests", tags=["transition requests"])
 log = logging.getLogger(__name__)

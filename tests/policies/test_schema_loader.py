@@ -50,7 +50,7 @@ def only_issue(text: str) -> PolicyIssue:
 def test_default_policy_loads_with_the_documented_rules() -> None:
     path = default_policy_path()
     assert path.name == "default.yaml"
-    assert path.parent == Path(__file__).parents[2] / "signoff" / "policies"
+    assert path.parent == Path(__file__).parents[2] / "policies"
     policy = load_policy(path)
 
     assert policy.roles == {

@@ -18,7 +18,7 @@ from workflows.checks import (
     evaluate_tag,
     http_status_is_retryable,
 )
-from workflows.types import CheckResult, CheckStatus
+from workflows.domain import CheckResult, CheckStatus
 
 # -- metric ------------------------------------------------------------------------------------
 

@@ -47,15 +47,8 @@ from workflows.client import (
     NoOpenRequest,
     workflow_id_for,
 )
-from workflows.types import (
-    CheckResult,
-    CheckStatus,
-    CiCallback,
-    RequestSnapshot,
-    RequestState,
-    TransitionInput,
-    callback_token_digest,
-)
+from workflows.domain import CheckResult, CheckStatus, RequestSnapshot, RequestState
+from workflows.messages import CiCallback, TransitionInput, callback_token_digest
 
 PUBLIC_URL = "https://signoff.example.test"
 CI_BOT = Principal(sub="repo:acme/models:environment:validation", roles=["data-scientist"])

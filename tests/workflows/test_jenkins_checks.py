@@ -34,15 +34,8 @@ from tests.workflows.test_transition_workflow import (
 )
 from workflows.ci.activities import CALLBACK_PATH
 from workflows.client import workflow_id_for
-from workflows.types import (
-    CheckResult,
-    CheckStatus,
-    CiCallback,
-    RequestSnapshot,
-    RequestState,
-    TransitionInput,
-    callback_token_digest,
-)
+from workflows.domain import CheckResult, CheckStatus, RequestSnapshot, RequestState
+from workflows.messages import CiCallback, TransitionInput, callback_token_digest
 
 PUBLIC_URL = "https://signoff.example.test"
 

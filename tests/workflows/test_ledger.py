@@ -20,17 +20,17 @@ from sqlalchemy import event, inspect, text
 from sqlmodel import SQLModel
 
 import workflows.ledger.store as ledger_store
-from workflows.ledger import Ledger
-from workflows.types import (
-    ActivityEntry,
-    ActivityType,
+from workflows.domain import (
     Approval,
+    AuditEntry,
+    AuditType,
     CheckResult,
     CheckStatus,
-    LedgerUpdate,
     RequestSnapshot,
     RequestState,
 )
+from workflows.ledger import Ledger
+from workflows.messages import LedgerUpdate
 
 MIGRATIONS = Path(ledger_store.__file__).parent / "migrations"
 LEDGER_TABLES = {
@@ -89,10 +89,10 @@ def activity(
     *,
     model: str = "fraud-detector",
     version: str = "7",
-    activity_type: ActivityType = ActivityType.REQUESTED_TRANSITION,
+    activity_type: AuditType = AuditType.REQUESTED_TRANSITION,
     timestamp: int | None = None,
     **changes: Any,
-) -> ActivityEntry:
+) -> AuditEntry:
     fields: dict[str, Any] = {
         "id": f"{request_id}-{seq}",
         "request_id": request_id,
@@ -107,7 +107,7 @@ def activity(
         "system_comment": None,
         "creation_timestamp": T0 + seq if timestamp is None else timestamp,
     }
-    return ActivityEntry(**(fields | changes))
+    return AuditEntry(**(fields | changes))
 
 
 def count_rows(ledger: Ledger, table: str) -> int:
@@ -185,7 +185,7 @@ def test_migrate_creates_schema_on_empty_database(ledger_url: str) -> None:
 
 
 def test_migrate_again_is_a_noop_and_keeps_data(ledger: Ledger) -> None:
-    ledger.record(LedgerUpdate(snapshot=snapshot(), activities=[activity()]))
+    ledger.record(LedgerUpdate(snapshot=snapshot(), entries=[activity()]))
 
     ledger.migrate()
     again = Ledger(ledger.url)  # a second process starting up against the same database
@@ -227,19 +227,19 @@ def test_migrate_from_several_starters(ledger_url: str) -> None:
 def test_record_new_request_with_activities(ledger: Ledger) -> None:
     update = LedgerUpdate(
         snapshot=snapshot(),
-        activities=[activity(seq=0), activity(seq=1, activity_type=ActivityType.NEW_COMMENT)],
+        entries=[activity(seq=0), activity(seq=1, activity_type=AuditType.NEW_COMMENT)],
     )
 
     ledger.record(update)
 
     assert ledger.get_request("req-1") == update.snapshot
-    assert ledger.list_activities("fraud-detector", "7") == update.activities
+    assert ledger.list_activities("fraud-detector", "7") == update.entries
 
 
 def test_record_same_update_twice_changes_nothing(ledger: Ledger) -> None:
     update = LedgerUpdate(
         snapshot=snapshot(revision=3),
-        activities=[activity(seq=0), activity(seq=1, activity_type=ActivityType.APPROVED_REQUEST)],
+        entries=[activity(seq=0), activity(seq=1, activity_type=AuditType.APPROVED_REQUEST)],
     )
 
     ledger.record(update)
@@ -248,18 +248,18 @@ def test_record_same_update_twice_changes_nothing(ledger: Ledger) -> None:
     assert count_rows(ledger, "transition_requests") == 1
     assert count_rows(ledger, "activities") == 2
     assert ledger.get_request("req-1") == update.snapshot
-    assert ledger.list_activities("fraud-detector", "7") == update.activities
+    assert ledger.list_activities("fraud-detector", "7") == update.entries
 
 
 def test_activity_ids_are_write_once(ledger: Ledger) -> None:
     """The log is append-only: a replay carrying a different body for a known id (or an
     older snapshot) does not rewrite history."""
     first = activity(seq=0, comment="first")
-    ledger.record(LedgerUpdate(snapshot=snapshot(revision=1), activities=[first]))
+    ledger.record(LedgerUpdate(snapshot=snapshot(revision=1), entries=[first]))
 
     ledger.record(
         LedgerUpdate(
-            snapshot=snapshot(revision=1), activities=[first.model_copy(update={"comment": "x"})]
+            snapshot=snapshot(revision=1), entries=[first.model_copy(update={"comment": "x"})]
         )
     )
 
@@ -269,10 +269,10 @@ def test_activity_ids_are_write_once(ledger: Ledger) -> None:
 def test_older_revision_does_not_overwrite_newer(ledger: Ledger) -> None:
     newer = snapshot(revision=5, state=RequestState.APPLIED, reason=None)
     older = snapshot(revision=2, state=RequestState.PENDING)
-    ledger.record(LedgerUpdate(snapshot=newer, activities=[activity(seq=0)]))
+    ledger.record(LedgerUpdate(snapshot=newer, entries=[activity(seq=0)]))
 
     # A delayed retry of an earlier write lands late; its new activity still counts.
-    ledger.record(LedgerUpdate(snapshot=older, activities=[activity(seq=0), activity(seq=1)]))
+    ledger.record(LedgerUpdate(snapshot=older, entries=[activity(seq=0), activity(seq=1)]))
     # The API's own opening write (revision 0) after the workflow's first writes.
     ledger.record(LedgerUpdate(snapshot=snapshot(revision=0)))
 
@@ -291,7 +291,7 @@ def test_equal_revision_does_not_overwrite(ledger: Ledger) -> None:
 
 
 def test_newer_revision_overwrites_state_reason_checks_and_approvals(ledger: Ledger) -> None:
-    ledger.record(LedgerUpdate(snapshot=snapshot(revision=1), activities=[activity(seq=0)]))
+    ledger.record(LedgerUpdate(snapshot=snapshot(revision=1), entries=[activity(seq=0)]))
     evidence: dict[str, Any] = {
         "metric": "auc",
         "value": 0.8731,
@@ -334,7 +334,7 @@ def test_newer_revision_overwrites_state_reason_checks_and_approvals(ledger: Led
     ledger.record(
         LedgerUpdate(
             snapshot=newer,
-            activities=[activity(seq=1, activity_type=ActivityType.APPROVED_REQUEST)],
+            entries=[activity(seq=1, activity_type=AuditType.APPROVED_REQUEST)],
         )
     )
 
@@ -376,7 +376,7 @@ def test_concurrent_overlapping_records(ledger: Ledger) -> None:
                 reason=f"rev {revision}",
             ),
             # Each batch carries its own activity and the one before (a replay).
-            activities=[
+            entries=[
                 activity(request_id, seq, version=str(index))
                 for seq in (revision - 1, revision)
                 if seq >= 0
@@ -479,26 +479,26 @@ def test_list_activities_oldest_first_across_requests(ledger: Ledger) -> None:
     # to seq.
     first = [
         activity("req-1", 0, timestamp=T0 + 10),
-        activity("req-1", 1, timestamp=T0 + 30, activity_type=ActivityType.REJECTED_REQUEST),
+        activity("req-1", 1, timestamp=T0 + 30, activity_type=AuditType.REJECTED_REQUEST),
     ]
     second = [
         activity("req-2", 0, timestamp=T0 + 20),
-        activity("req-2", 2, timestamp=T0 + 40, activity_type=ActivityType.APPROVED_REQUEST),
-        activity("req-2", 1, timestamp=T0 + 40, activity_type=ActivityType.NEW_COMMENT),
+        activity("req-2", 2, timestamp=T0 + 40, activity_type=AuditType.APPROVED_REQUEST),
+        activity("req-2", 1, timestamp=T0 + 40, activity_type=AuditType.NEW_COMMENT),
     ]
-    ledger.record(LedgerUpdate(snapshot=snapshot("req-2", created_ms=T0 + 20), activities=second))
-    ledger.record(LedgerUpdate(snapshot=snapshot("req-1"), activities=first))
+    ledger.record(LedgerUpdate(snapshot=snapshot("req-2", created_ms=T0 + 20), entries=second))
+    ledger.record(LedgerUpdate(snapshot=snapshot("req-1"), entries=first))
     # Noise: the same model at another version, another model at the same version.
     ledger.record(
         LedgerUpdate(
             snapshot=snapshot("req-3", version="8"),
-            activities=[activity("req-3", 0, version="8", timestamp=T0)],
+            entries=[activity("req-3", 0, version="8", timestamp=T0)],
         )
     )
     ledger.record(
         LedgerUpdate(
             snapshot=snapshot("req-4", model="churn"),
-            activities=[activity("req-4", 0, model="churn", timestamp=T0 + 15)],
+            entries=[activity("req-4", 0, model="churn", timestamp=T0 + 15)],
         )
     )
 
@@ -611,18 +611,18 @@ def test_awkward_values_round_trip_unchanged(ledger: Ledger, value: str) -> None
             1,
             model=value,
             version=AWKWARD_VERSION,
-            activity_type=ActivityType.NEW_COMMENT,
+            activity_type=AuditType.NEW_COMMENT,
         ),
     ]
     # Another model on the same version: it must stay out of every answer.
     ledger.record(
         LedgerUpdate(
             snapshot=snapshot("req-other", model="other", version=AWKWARD_VERSION),
-            activities=[activity("req-other", 0, model="other", version=AWKWARD_VERSION)],
+            entries=[activity("req-other", 0, model="other", version=AWKWARD_VERSION)],
         )
     )
 
-    ledger.record(LedgerUpdate(snapshot=request, activities=entries))
+    ledger.record(LedgerUpdate(snapshot=request, entries=entries))
 
     assert ledger.get_request("req-awkward") == request
     assert ledger.list_requests(model=value) == [request]
@@ -635,7 +635,7 @@ def test_awkward_values_round_trip_unchanged(ledger: Ledger, value: str) -> None
     newer = request.model_copy(
         update={"revision": 2, "reason": f"{value} (2)", "state": RequestState.REJECTED}
     )
-    ledger.record(LedgerUpdate(snapshot=newer, activities=entries))
+    ledger.record(LedgerUpdate(snapshot=newer, entries=entries))
     assert ledger.get_request("req-awkward") == newer
     assert ledger.list_requests(model=value, version=AWKWARD_VERSION) == [newer]
     assert ledger.list_activities(value, AWKWARD_VERSION) == entries
@@ -666,7 +666,7 @@ def test_add_comment_stores_row_and_new_comment_activity(ledger: Ledger) -> None
     assert ledger.get_comment("c1") == row
     [entry] = ledger.list_activities("fraud-detector", "7")
     assert entry.id == ledger_store.comment_activity_id("c1")
-    assert entry.activity_type is ActivityType.NEW_COMMENT
+    assert entry.activity_type is AuditType.NEW_COMMENT
     assert (entry.user_id, entry.comment) == ("alice@example.com", "first look: AUC holds up")
     assert entry.creation_timestamp == T0
 

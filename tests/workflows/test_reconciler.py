@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
 
 from tests.conftest import MlflowServer, SeededVersion, TemporalServer
+from workflows.domain import AuditType
 from workflows.ledger import Ledger
 from workflows.ledger.models import RegistryMarkRow, WebhookRow
 from workflows.mlflow_client import MlflowRegistry, ModelVersion
@@ -26,7 +27,6 @@ from workflows.reconciler import (
     out_of_band,
     stable_id,
 )
-from workflows.types import ActivityType
 from workflows.webhooks.delivery import delivery_workflow_id
 from workflows.webhooks.events import (
     WebhookEvent,
@@ -119,7 +119,7 @@ def test_out_of_band_stage_change(stage: str) -> None:
 
     assert entry.id == "oob-abc"
     assert entry.request_id == ""
-    assert entry.activity_type == ActivityType.SYSTEM_TRANSITION
+    assert entry.activity_type == AuditType.SYSTEM_TRANSITION
     assert entry.user_id == OUT_OF_BAND_USER == "mlflow"
     assert (entry.model, entry.version) == (MODEL, "3")
     assert (entry.from_stage, entry.to_stage) == ("None", stage)
@@ -240,7 +240,7 @@ def test_transition_events(to_stage: str, names: list[str]) -> None:
 )
 def test_request_created_events(to_stage: str, names: list[str]) -> None:
     events = request_created_events(
-        "req-2-0", model=MODEL, version="3", to_stage=to_stage, comment="please"
+        "req-2-0", model=MODEL, version="3", to_stage=to_stage, comment="please", event_timestamp=T0
     )
     expected = ["TRANSITION_REQUEST_CREATED", *names]
     assert [e.event for e in events] == expected
@@ -249,6 +249,7 @@ def test_request_created_events(to_stage: str, names: list[str]) -> None:
 
 
 def event(**fields: object) -> WebhookEvent:
+    fields.setdefault("event_timestamp", T0)
     return WebhookEvent(event_id="e-1", event="TRANSITION_REQUEST_APPROVED", **fields)  # type: ignore[arg-type]
 
 
@@ -413,7 +414,7 @@ async def test_reconcile_registry_records_an_out_of_band_stage_change_once(
         logged = ledger.list_activities(name, number)
         assert len(logged) == 1
         entry = logged[0]
-        assert entry.activity_type == ActivityType.SYSTEM_TRANSITION
+        assert entry.activity_type == AuditType.SYSTEM_TRANSITION
         assert entry.id.startswith("oob-")
         assert (entry.user_id, entry.request_id) == ("mlflow", "")
         assert (entry.from_stage, entry.to_stage) == ("None", "Staging")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows.domain import AuditEntry, AuditType
 from workflows.ledger import Ledger
 from workflows.ledger.models import (
     InboundHookRow,
@@ -14,7 +15,6 @@ from workflows.ledger.models import (
     WebhookRow,
 )
 from workflows.ledger.store import PENDING_GRACE_MS
-from workflows.types import ActivityEntry, ActivityType
 
 T0 = 1_700_000_000_000  # epoch ms
 MODEL = "fraud-detector"
@@ -405,23 +405,21 @@ def test_list_inbound_newest_first_filtered_and_limited(ledger: Ledger) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def system_entry(
-    entry_id: str, *, version: str = "1", ts: int = T0, **fields: Any
-) -> ActivityEntry:
+def system_entry(entry_id: str, *, version: str = "1", ts: int = T0, **fields: Any) -> AuditEntry:
     values: dict[str, Any] = {
         "id": entry_id,
         "request_id": "",
         "seq": 0,
         "model": MODEL,
         "version": version,
-        "activity_type": ActivityType.SYSTEM_TRANSITION,
+        "activity_type": AuditType.SYSTEM_TRANSITION,
         "user_id": "mlflow",
         "from_stage": "None",
         "to_stage": "Production",
         "system_comment": "Out-of-band change: stage changed from None to Production",
         "creation_timestamp": ts,
     }
-    return ActivityEntry(**(values | fields))
+    return AuditEntry(**(values | fields))
 
 
 def test_append_activities_is_idempotent_by_id(ledger: Ledger) -> None:
@@ -434,7 +432,7 @@ def test_append_activities_is_idempotent_by_id(ledger: Ledger) -> None:
     assert ledger.list_activities(MODEL, "1") == [entry]
     stored = ledger.list_activities(MODEL, "1")[0]
     assert stored.request_id == ""  # stored as NULL, read back as ""
-    assert stored.activity_type == ActivityType.SYSTEM_TRANSITION
+    assert stored.activity_type == AuditType.SYSTEM_TRANSITION
 
 
 def test_append_activities_batch_with_duplicates_inside(ledger: Ledger) -> None:
@@ -450,7 +448,7 @@ def test_append_activities_keeps_a_request_id(ledger: Ledger) -> None:
     entry = system_entry(
         "bg-1",
         request_id="req-7",
-        activity_type=ActivityType.APPLIED_TRANSITION,
+        activity_type=AuditType.APPLIED_TRANSITION,
         user_id="oncall@example.com",
         comment="break glass",
     )
@@ -556,6 +554,6 @@ def test_activities_since_lists_one_type_from_a_time_on(ledger: Ledger) -> None:
             system_entry("new", ts=T0 + 1_000),
         ]
     )
-    found = ledger.activities_since(ActivityType.SYSTEM_TRANSITION, T0 + 1)
+    found = ledger.activities_since(AuditType.SYSTEM_TRANSITION, T0 + 1)
     assert [entry.id for entry in found] == ["new"]
-    assert ledger.activities_since(ActivityType.NEW_COMMENT, T0) == []
+    assert ledger.activities_since(AuditType.NEW_COMMENT, T0) == []

@@ -39,9 +39,10 @@ from tests.workflows.test_transition_workflow import (
     policy,
     running_worker,
 )
+from workflows.domain import RequestState
+from workflows.messages import TransitionInput
 from workflows.mlflow_client import MlflowRegistry
 from workflows.transition import TransitionWorkflow
-from workflows.types import RequestState, TransitionInput
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("SIGNOFF_RECORD_HISTORIES") == "1"

@@ -32,21 +32,12 @@ from workflows.client import (
     Transitions,
     workflow_id_for,
 )
+from workflows.domain import AuditEntry, AuditType, CheckStatus, RequestSnapshot, RequestState
 from workflows.ledger import Ledger
+from workflows.messages import ApplyInput, Decision, LedgerUpdate, TransitionInput
 from workflows.mlflow_client import MlflowRegistry
 from workflows.settings import Settings
 from workflows.transition import SYSTEM_USER, TransitionWorkflow
-from workflows.types import (
-    ActivityEntry,
-    ActivityType,
-    ApplyInput,
-    CheckStatus,
-    Decision,
-    LedgerUpdate,
-    RequestSnapshot,
-    RequestState,
-    TransitionInput,
-)
 from workflows.worker import build_worker
 
 MakeVersion = Callable[..., SeededVersion]
@@ -220,7 +211,7 @@ class Harness:
 
     async def decide(
         self, action: str, inp: TransitionInput, principal: Principal, comment: str | None = None
-    ) -> ActivityEntry:
+    ) -> AuditEntry:
         return await self.transitions.decide(
             action,
             inp.model,
@@ -256,7 +247,7 @@ class Harness:
     async def aliases(self, version: SeededVersion) -> list[str]:
         return (await self.mlflow.get_model_version(version.name, version.version)).aliases
 
-    def trail(self, version: SeededVersion) -> list[tuple[ActivityType, str]]:
+    def trail(self, version: SeededVersion) -> list[tuple[AuditType, str]]:
         return [
             (entry.activity_type, entry.user_id)
             for entry in self.ledger.list_activities(version.name, version.version)
@@ -340,7 +331,7 @@ async def test_quorum_of_two_applies_after_the_second_approval(
 
     first = await harness.decide("approve", inp, BOB, "looks good")
 
-    assert first.activity_type is ActivityType.APPROVED_REQUEST
+    assert first.activity_type is AuditType.APPROVED_REQUEST
     assert (first.user_id, first.comment) == ("bob", "looks good")
     pending = await harness.snapshot(inp)
     assert pending.state is RequestState.PENDING
@@ -361,10 +352,10 @@ async def test_quorum_of_two_applies_after_the_second_approval(
     assert final.policy_hash == policy_hash(TWO_FOR_PRODUCTION)
 
     assert harness.trail(version) == [
-        (ActivityType.REQUESTED_TRANSITION, "alice"),
-        (ActivityType.APPROVED_REQUEST, "bob"),
-        (ActivityType.APPROVED_REQUEST, "carol"),
-        (ActivityType.APPLIED_TRANSITION, "carol"),
+        (AuditType.REQUESTED_TRANSITION, "alice"),
+        (AuditType.APPROVED_REQUEST, "bob"),
+        (AuditType.APPROVED_REQUEST, "carol"),
+        (AuditType.APPLIED_TRANSITION, "carol"),
     ]
     entries = harness.ledger.list_activities(version.name, version.version)
     assert entries[0].comment == "better recall"
@@ -418,9 +409,9 @@ transitions:
     final = await harness.outcome(inp)
     assert final.state is RequestState.APPLIED
     assert harness.trail(version) == [
-        (ActivityType.REQUESTED_TRANSITION, "lena"),
-        (ActivityType.APPROVED_REQUEST, "lena"),
-        (ActivityType.APPLIED_TRANSITION, "lena"),
+        (AuditType.REQUESTED_TRANSITION, "lena"),
+        (AuditType.APPROVED_REQUEST, "lena"),
+        (AuditType.APPLIED_TRANSITION, "lena"),
     ]
 
 
@@ -471,7 +462,7 @@ async def test_approver_without_the_permission_level_refused(
     )
     assert requester_reason.startswith(f"alice has CAN_EDIT on '{version.name}'")
     assert (await harness.snapshot(inp)).approvals == []
-    assert harness.trail(version) == [(ActivityType.REQUESTED_TRANSITION, "alice")]
+    assert harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,15 +479,15 @@ async def test_reject_closes_the_request_and_leaves_mlflow_alone(
 
     entry = await harness.decide("reject", inp, CAROL, "drift on segment B")
 
-    assert entry.activity_type is ActivityType.REJECTED_REQUEST
+    assert entry.activity_type is AuditType.REJECTED_REQUEST
     final = await harness.handle(inp).result()
     assert final.state is RequestState.REJECTED
     assert final.reason == "rejected by carol"
     assert await harness.stage(version) == "None"
     assert harness.trail(version) == [
-        (ActivityType.REQUESTED_TRANSITION, "alice"),
-        (ActivityType.APPROVED_REQUEST, "bob"),
-        (ActivityType.REJECTED_REQUEST, "carol"),
+        (AuditType.REQUESTED_TRANSITION, "alice"),
+        (AuditType.APPROVED_REQUEST, "bob"),
+        (AuditType.REJECTED_REQUEST, "carol"),
     ]
     assert harness.ledger.list_activities(version.name, version.version)[-1].comment == (
         "drift on segment B"
@@ -517,13 +508,13 @@ async def test_cancel_by_the_requester(harness: Harness, make_version: MakeVersi
 
     entry = await harness.decide("cancel", inp, ALICE, "wrong version")
 
-    assert entry.activity_type is ActivityType.CANCELLED_REQUEST
+    assert entry.activity_type is AuditType.CANCELLED_REQUEST
     final = await harness.handle(inp).result()
     assert (final.state, final.reason) == (RequestState.CANCELLED, "cancelled by alice")
     assert await harness.stage(version) == "None"
     assert harness.trail(version) == [
-        (ActivityType.REQUESTED_TRANSITION, "alice"),
-        (ActivityType.CANCELLED_REQUEST, "alice"),
+        (AuditType.REQUESTED_TRANSITION, "alice"),
+        (AuditType.CANCELLED_REQUEST, "alice"),
     ]
 
 
@@ -545,7 +536,7 @@ async def test_cancel_by_another_user_refused_unless_they_manage(
 
     final = await harness.handle(inp).result()
     assert (final.state, final.reason) == (RequestState.CANCELLED, "cancelled by admin")
-    assert harness.trail(version)[-1] == (ActivityType.CANCELLED_REQUEST, "admin")
+    assert harness.trail(version)[-1] == (AuditType.CANCELLED_REQUEST, "admin")
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,7 +567,7 @@ transitions:
     assert final.state is RequestState.EXPIRED
     assert final.reason == "no decision within 1h"
     assert await harness.stage(version) == "None"
-    assert harness.trail(version) == [(ActivityType.REQUESTED_TRANSITION, "alice")]
+    assert harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
     row = harness.ledger.get_request(inp.request_id)
     assert row is not None
     assert row.state is RequestState.EXPIRED
@@ -619,7 +610,7 @@ transitions:
     assert row.state is RequestState.FAILED_VALIDATION
     assert row.reason == final.reason
     assert row.checks == final.checks
-    assert harness.trail(version) == [(ActivityType.REQUESTED_TRANSITION, "alice")]
+    assert harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
 
 
 async def test_passing_checks_and_approval_apply(
@@ -683,7 +674,7 @@ transitions:
         {"key": "validated_by", "expected": None},
     )
     assert await harness.stage(version) == "None"
-    assert harness.trail(version) == [(ActivityType.REQUESTED_TRANSITION, "alice")]
+    assert harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
 
 
 @pytest.fixture
@@ -795,7 +786,7 @@ transitions:
     assert final.state is RequestState.APPLIED
     champion = await harness.mlflow.get_model_version_by_alias(version.name, "champion")
     assert champion.version == version.version
-    assert harness.trail(version)[-1] == (ActivityType.APPLIED_TRANSITION, "carol")
+    assert harness.trail(version)[-1] == (AuditType.APPLIED_TRANSITION, "carol")
     assert harness.ledger.list_activities(version.name, version.version)[-1].to_stage == (
         "@champion"
     )
@@ -820,8 +811,8 @@ transitions:
     assert final.approvals == []
     assert await harness.stage(version) == "Staging"
     assert harness.trail(version) == [
-        (ActivityType.REQUESTED_TRANSITION, "alice"),
-        (ActivityType.APPLIED_TRANSITION, SYSTEM_USER),
+        (AuditType.REQUESTED_TRANSITION, "alice"),
+        (AuditType.APPLIED_TRANSITION, SYSTEM_USER),
     ]
     applied = harness.ledger.list_activities(version.name, version.version)[-1]
     assert "none required" in (applied.system_comment or "")
@@ -852,20 +843,18 @@ async def test_record_ledger_twice_writes_once(
             policy_hash=policy_hash(TWO_FOR_PRODUCTION),
             created_ms=1_700_000_000_000,
         )
-        snapshot = RequestSnapshot.opening(inp, "transition/x", "run-1").model_copy(
-            update={"revision": 1}
-        )
-        entry = ActivityEntry(
+        snapshot = inp.opening_snapshot("transition/x", "run-1").model_copy(update={"revision": 1})
+        entry = AuditEntry(
             id="req-1-1",
             request_id="req-1",
             seq=1,
             model=version.name,
             version=version.version,
-            activity_type=ActivityType.REQUESTED_TRANSITION,
+            activity_type=AuditType.REQUESTED_TRANSITION,
             user_id="alice",
             creation_timestamp=1_700_000_000_000,
         )
-        update = LedgerUpdate(snapshot=snapshot, activities=[entry])
+        update = LedgerUpdate(snapshot=snapshot, entries=[entry])
 
         env = ActivityEnvironment()
         await env.run(activities.record_ledger, update)
@@ -939,8 +928,8 @@ transitions:
     )
     assert await harness.stage(version) == "Staging"
     assert harness.trail(version) == [
-        (ActivityType.REQUESTED_TRANSITION, "alice"),
-        (ActivityType.APPROVED_REQUEST, "bob"),
+        (AuditType.REQUESTED_TRANSITION, "alice"),
+        (AuditType.APPROVED_REQUEST, "bob"),
     ]
     row = harness.ledger.get_request(inp.request_id)
     assert row is not None

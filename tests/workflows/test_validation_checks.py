@@ -39,15 +39,9 @@ from tests.workflows.test_transition_workflow import (
     running_worker,
     skip_time,
 )
+from workflows.domain import AuditType, CheckResult, CheckStatus, RequestSnapshot, RequestState
+from workflows.messages import TransitionInput
 from workflows.mlflow_client import MlflowRegistry, ResourceNotFound
-from workflows.types import (
-    ActivityType,
-    CheckResult,
-    CheckStatus,
-    RequestSnapshot,
-    RequestState,
-    TransitionInput,
-)
 
 # MLflow nags about models logged without type hints or an input example; these are on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:mlflow")
@@ -109,7 +103,7 @@ def assert_recorded(harness: Harness, final: RequestSnapshot) -> None:
 
 
 def requested_only(harness: Harness, version: SeededVersion) -> None:
-    assert harness.trail(version) == [(ActivityType.REQUESTED_TRANSITION, "alice")]
+    assert harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,7 +211,7 @@ async def test_signature_present_passes_and_says_where_it_was_read(
     assert evidence["outputs"] == ["tensor float64 (-1,)"]
     assert await harness.stage(version) == "Staging"
     assert_recorded(harness, final)
-    assert harness.trail(version)[-1][0] is ActivityType.APPLIED_TRANSITION
+    assert harness.trail(version)[-1][0] is AuditType.APPLIED_TRANSITION
 
 
 async def test_model_without_signature_fails_validation(

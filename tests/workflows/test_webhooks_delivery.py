@@ -26,6 +26,7 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from workflows.domain import now_ms
 from workflows.ledger import Ledger
 from workflows.ledger.models import WebhookRow
 from workflows.settings import Settings
@@ -203,6 +204,7 @@ class Deliveries:
 def transitioned(event_id: str | None = None, model: str = "fraud") -> WebhookEvent:
     return WebhookEvent(
         event_id=event_id or uuid.uuid4().hex,
+        event_timestamp=now_ms(),
         event="MODEL_VERSION_TRANSITIONED_STAGE",
         model_name=model,
         version="3",
@@ -304,7 +306,13 @@ async def test_every_event_type_fires_with_its_payload(deliveries: Deliveries) -
         hook = deliveries.add_webhook(receiver.url, model_name=None, events=list(ALL_EVENTS))
         ids = []
         for name in ALL_EVENTS:
-            event = WebhookEvent(event_id=f"e-{name}", event=name, model_name="fraud", version="1")
+            event = WebhookEvent(
+                event_id=f"e-{name}",
+                event=name,
+                model_name="fraud",
+                version="1",
+                event_timestamp=now_ms(),
+            )
             ids += await deliveries.announce(event)
         assert [await deliveries.result(i) for i in ids] == [DELIVERED] * len(ALL_EVENTS)
         assert sorted(r.json["event"] for r in receiver.received) == sorted(ALL_EVENTS)
@@ -483,7 +491,9 @@ def test_retry_after_and_backoff() -> None:
 
 
 def test_payload_omits_what_does_not_apply() -> None:
-    event = WebhookEvent(event_id="x", event="REGISTERED_MODEL_CREATED", model_name="m")
+    event = WebhookEvent(
+        event_id="x", event="REGISTERED_MODEL_CREATED", model_name="m", event_timestamp=1
+    )
     assert payload_for(event, "w") == {
         "event": "REGISTERED_MODEL_CREATED",
         "webhook_id": "w",

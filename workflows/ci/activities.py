@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import secrets
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +28,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from workflows.ci.base import CiClient, CiContext, CiOutcome, CiRunRef
-from workflows.types import (
-    CiDispatched,
-    CiDispatchInput,
-    CiPollInput,
-    callback_token_digest,
-)
+from workflows.domain import now_ms
+from workflows.messages import CiDispatched, CiDispatchInput, CiPollInput, callback_token_digest
 
 if TYPE_CHECKING:
     from workflows.settings import Settings
@@ -82,7 +77,7 @@ class CiActivities:
     async def dispatch_ci(self, inp: CiDispatchInput) -> CiDispatched:
         previous = _previous_attempt(activity.info().heartbeat_details)
         if previous is None:
-            token, first_ms = secrets.token_urlsafe(32), int(time.time() * 1000)
+            token, first_ms = secrets.token_urlsafe(32), now_ms()
         else:
             token, first_ms = previous
         # Remembered for the next attempt should this one fail after the job was started.

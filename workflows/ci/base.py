@@ -6,7 +6,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from policies import GithubActionsCheck, JenkinsCheck
+from policies import CiCheck
 
 
 class CiContext(BaseModel):
@@ -43,12 +43,12 @@ class CiOutcome(BaseModel):
 
 
 class CiClient(Protocol):
-    async def dispatch(self, check: GithubActionsCheck | JenkinsCheck, ctx: CiContext) -> CiRunRef:
+    async def dispatch(self, check: CiCheck, ctx: CiContext) -> CiRunRef:
         """Start the job. Raise `temporalio.exceptions.ApplicationError(non_retryable=True)`
         for a refusal that retrying cannot fix (404 job, 401/403 credentials); any other
         exception is retried with backoff by Temporal."""
         ...
 
-    async def poll(self, check: GithubActionsCheck | JenkinsCheck, ref: CiRunRef) -> CiOutcome:
+    async def poll(self, check: CiCheck, ref: CiRunRef) -> CiOutcome:
         """The job's state now; `running` until it has a conclusion."""
         ...

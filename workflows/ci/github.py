@@ -32,7 +32,6 @@ connection errors, timeouts, 5xx, 429 and rate-limit 403s are retried by Tempora
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -41,8 +40,9 @@ from urllib.parse import quote
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from policies import GithubActionsCheck, JenkinsCheck
+from policies import CiCheck, GithubActionsCheck
 from workflows.ci.base import CiContext, CiOutcome, CiRunRef
+from workflows.domain import now_ms
 
 if TYPE_CHECKING:
     from workflows.settings import Settings
@@ -90,7 +90,7 @@ class GithubActionsClient:
 
     # -- CiClient ---------------------------------------------------------------------------
 
-    async def dispatch(self, check: GithubActionsCheck | JenkinsCheck, ctx: CiContext) -> CiRunRef:
+    async def dispatch(self, check: CiCheck, ctx: CiContext) -> CiRunRef:
         check = _github(check)
         if not self._token:
             raise ApplicationError(
@@ -102,7 +102,7 @@ class GithubActionsClient:
             )
         inputs = {**check.inputs, **_standard_inputs(ctx)}
         body: dict[str, Any] = {"ref": check.ref, "inputs": inputs, "return_run_details": True}
-        dispatched_at_ms = int(time.time() * 1000)
+        dispatched_at_ms = now_ms()
         response = await self._send("POST", _workflow_path(check, "dispatches"), json=body)
         if response.status_code == 422 and "return_run_details" in _message(response):
             # A GitHub Enterprise Server that predates the parameter: dispatch without it.
@@ -120,7 +120,7 @@ class GithubActionsClient:
                 ref.url = details.get("html_url") or None
         return ref
 
-    async def poll(self, check: GithubActionsCheck | JenkinsCheck, ref: CiRunRef) -> CiOutcome:
+    async def poll(self, check: CiCheck, ref: CiRunRef) -> CiOutcome:
         check = _github(check)
         if ref.run_id is None:
             run = await self._find_run(check, ref)
@@ -139,9 +139,7 @@ class GithubActionsClient:
 
     # -- beyond the protocol ----------------------------------------------------------------
 
-    async def find_existing(
-        self, check: GithubActionsCheck | JenkinsCheck, ctx: CiContext, since_ms: int
-    ) -> CiRunRef | None:
+    async def find_existing(self, check: CiCheck, ctx: CiContext, since_ms: int) -> CiRunRef | None:
         """The run an earlier attempt of the dispatch activity started, if GitHub lists it:
         lets a retried dispatch reuse it instead of starting a second one."""
         check = _github(check)
@@ -295,7 +293,7 @@ def _raise_for(response: httpx.Response, action: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _github(check: GithubActionsCheck | JenkinsCheck) -> GithubActionsCheck:
+def _github(check: CiCheck) -> GithubActionsCheck:
     if not isinstance(check, GithubActionsCheck):
         raise ApplicationError(
             f"the GitHub Actions client cannot run a {check.type} check", non_retryable=True

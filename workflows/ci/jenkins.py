@@ -30,15 +30,15 @@ result), and `queue_url` while queued.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from policies import GithubActionsCheck, JenkinsCheck
+from policies import CiCheck, JenkinsCheck
 from workflows.ci.base import CiContext, CiOutcome, CiRunRef
+from workflows.domain import now_ms
 
 if TYPE_CHECKING:
     from workflows.settings import Settings
@@ -140,7 +140,7 @@ class JenkinsClient:
 
     # -- the CiClient contract ------------------------------------------------------------------
 
-    async def dispatch(self, check: GithubActionsCheck | JenkinsCheck, ctx: CiContext) -> CiRunRef:
+    async def dispatch(self, check: CiCheck, ctx: CiContext) -> CiRunRef:
         job = self._job(check)
         path = job_path(job.job)
         # The policy's extra parameters first: they may not override what Signoff sends.
@@ -154,7 +154,7 @@ class JenkinsClient:
             "callback_url": ctx.callback_url,
             "callback_token": ctx.callback_token,
         }
-        dispatched_at_ms = int(time.time() * 1000)
+        dispatched_at_ms = now_ms()
         async with self._http() as http:
             headers = await self._crumb(http)
             response = await self._send(
@@ -181,7 +181,7 @@ class JenkinsClient:
             request_id=ctx.request_id,
         )
 
-    async def poll(self, check: GithubActionsCheck | JenkinsCheck, ref: CiRunRef) -> CiOutcome:
+    async def poll(self, check: CiCheck, ref: CiRunRef) -> CiOutcome:
         job = self._job(check)
         async with self._http() as http:
             if ref.run_id is None:
@@ -191,9 +191,7 @@ class JenkinsClient:
                 ref = found
             return await self._read_build(http, job, ref)
 
-    async def find_existing(
-        self, check: GithubActionsCheck | JenkinsCheck, ctx: CiContext, since_ms: int
-    ) -> CiRunRef | None:
+    async def find_existing(self, check: CiCheck, ctx: CiContext, since_ms: int) -> CiRunRef | None:
         """The queue item or build an earlier attempt of the dispatch started, found by its
         `request_id` parameter: lets a retried dispatch reuse it instead of starting another."""
         job = self._job(check)
@@ -246,7 +244,7 @@ class JenkinsClient:
         )
 
     @staticmethod
-    def _job(check: GithubActionsCheck | JenkinsCheck) -> JenkinsCheck:
+    def _job(check: CiCheck) -> JenkinsCheck:
         if not isinstance(check, JenkinsCheck):
             raise _refused(f"the Jenkins client cannot run a {check.type} check")
         return check

@@ -23,6 +23,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from workflows.domain import (
+    Approval,
+    AuditEntry,
+    AuditType,
+    CheckResult,
+    RequestSnapshot,
+    RequestState,
+)
 from workflows.ledger.models import (
     ActivityRow,
     CommentRow,
@@ -33,15 +41,7 @@ from workflows.ledger.models import (
     WebhookDeliveryRow,
     WebhookRow,
 )
-from workflows.types import (
-    ActivityEntry,
-    ActivityType,
-    Approval,
-    CheckResult,
-    LedgerUpdate,
-    RequestSnapshot,
-    RequestState,
-)
+from workflows.messages import LedgerUpdate
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_THREAD_LOCK = threading.Lock()
@@ -115,7 +115,7 @@ class Ledger:
         """Apply a workflow's update. Replaying the same update changes nothing."""
         # Each IntegrityError means a concurrent writer committed one of this update's keys first;
         # the retry sees that row and skips it, so one attempt per key (and one more) suffices.
-        attempts = len(update.activities) + 2
+        attempts = len(update.entries) + 2
         for attempt in range(attempts):
             try:
                 self._record_once(update)
@@ -141,11 +141,11 @@ class Ledger:
                     .values(_request_row(snapshot).model_dump(exclude={"id"}))
                     .execution_options(synchronize_session=False)
                 )
-            for entry in update.activities:
+            for entry in update.entries:
                 if session.get(ActivityRow, entry.id) is None:
                     session.add(_activity_row(entry))
 
-    def append_activities(self, entries: list[ActivityEntry]) -> None:
+    def append_activities(self, entries: list[AuditEntry]) -> None:
         """Add log lines that belong to no request (break-glass transitions, out-of-band
         changes); keyed by their ids, so adding one again changes nothing."""
         for attempt in range(2):
@@ -207,7 +207,7 @@ class Ledger:
                                 seq=0,
                                 model_name=model,
                                 version=version,
-                                activity_type=ActivityType.NEW_COMMENT.value,
+                                activity_type=AuditType.NEW_COMMENT.value,
                                 user_id=user_id,
                                 comment=text,
                                 created_ms=now_ms,
@@ -283,7 +283,7 @@ class Ledger:
         with self._session() as session:
             return [_snapshot(row) for row in session.exec(query)]
 
-    def list_activities(self, model: str, version: str) -> list[ActivityEntry]:
+    def list_activities(self, model: str, version: str) -> list[AuditEntry]:
         """The audit trail of one model version, oldest first."""
         query = (
             select(ActivityRow)
@@ -293,7 +293,7 @@ class Ledger:
         with self._session() as session:
             return [_entry(row) for row in session.exec(query)]
 
-    def activities_since(self, activity_type: ActivityType, since_ms: int) -> list[ActivityEntry]:
+    def activities_since(self, activity_type: AuditType, since_ms: int) -> list[AuditEntry]:
         """Log lines of one type written at or after `since_ms`, oldest first."""
         query = (
             select(ActivityRow)
@@ -705,7 +705,7 @@ def _snapshot(row: TransitionRequestRow) -> RequestSnapshot:
     )
 
 
-def _activity_row(entry: ActivityEntry) -> ActivityRow:
+def _activity_row(entry: AuditEntry) -> ActivityRow:
     return ActivityRow(
         id=entry.id,
         request_id=entry.request_id or None,
@@ -723,8 +723,8 @@ def _activity_row(entry: ActivityEntry) -> ActivityRow:
     )
 
 
-def _entry(row: ActivityRow) -> ActivityEntry:
-    return ActivityEntry(
+def _entry(row: ActivityRow) -> AuditEntry:
+    return AuditEntry(
         id=row.id,
         request_id=row.request_id or "",
         seq=row.seq,

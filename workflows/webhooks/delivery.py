@@ -22,6 +22,8 @@ from pydantic import BaseModel
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
+from workflows.domain import now_ms
+
 with workflow.unsafe.imports_passed_through():
     import httpx
 
@@ -192,13 +194,11 @@ class WebhookActivities:
     @activity.defn
     async def deliver_attempt(self, inp: AttemptInput) -> AttemptResult:
         delivery, webhook = await asyncio.to_thread(self._load, inp.delivery_id)
-        now_ms = int(time.time() * 1000)
+        now = now_ms()
         if delivery is None:
             return AttemptResult(outcome=SKIPPED)
         if webhook is None or webhook.status == "DISABLED":
-            await asyncio.to_thread(
-                self.ledger.set_delivery_state, inp.delivery_id, SKIPPED, now_ms
-            )
+            await asyncio.to_thread(self.ledger.set_delivery_state, inp.delivery_id, SKIPPED, now)
             return AttemptResult(outcome=SKIPPED)
         sent = await send_once(
             webhook,
@@ -212,21 +212,17 @@ class WebhookActivities:
             inp.delivery_id,
             attempt_record(inp.attempt, inp.at_ms, sent),
             state=STATE_FOR[sent.outcome],
-            now_ms=now_ms,
+            now_ms=now,
         )
         if sent.outcome == GONE:
-            await asyncio.to_thread(
-                self.ledger.update_webhook, webhook.id, now_ms, status="DISABLED"
-            )
+            await asyncio.to_thread(self.ledger.update_webhook, webhook.id, now, status="DISABLED")
         return AttemptResult(
             outcome=sent.outcome, status_code=sent.status_code, retry_after_s=sent.retry_after_s
         )
 
     @activity.defn
     async def give_up_delivery(self, delivery_id: str) -> None:
-        await asyncio.to_thread(
-            self.ledger.set_delivery_state, delivery_id, "FAILED", int(time.time() * 1000)
-        )
+        await asyncio.to_thread(self.ledger.set_delivery_state, delivery_id, "FAILED", now_ms())
 
 
 def backoff(attempt: int, jitter: float) -> timedelta:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,6 +22,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from workflows.domain import now_ms
 from workflows.ledger import Ledger
 from workflows.webhooks.delivery import WebhookDeliveryWorkflow, delivery_workflow_id
 
@@ -72,31 +72,60 @@ class WebhookEvent(BaseModel):
     text: str | None = None
     request_id: str | None = None
     request_url: str | None = None
-    event_timestamp: int = Field(default_factory=lambda: int(time.time() * 1000))
+    event_timestamp: int
+    """Epoch ms of what happened; required, since events are also built in workflow code."""
 
 
 _STAGE_SUFFIX = {"Staging": "STAGING", "Production": "PRODUCTION", "Archived": "ARCHIVED"}
 
 
 def transition_events(
-    event_id: str, *, model: str, version: str, to_stage: str, **fields: Any
+    event_id: str,
+    *,
+    model: str,
+    version: str,
+    to_stage: str,
+    event_timestamp: int,
+    **fields: Any,
 ) -> list[WebhookEvent]:
     """A version moved: `MODEL_VERSION_TRANSITIONED_STAGE`, plus the stage's own event
     (`..._TO_STAGING` etc.). An alias target (`@champion`) fires the first only."""
     names = ["MODEL_VERSION_TRANSITIONED_STAGE"]
     if to_stage in _STAGE_SUFFIX:
         names.append(f"MODEL_VERSION_TRANSITIONED_TO_{_STAGE_SUFFIX[to_stage]}")
-    return _events(names, event_id, model_name=model, version=version, to_stage=to_stage, **fields)
+    return _events(
+        names,
+        event_id,
+        model_name=model,
+        version=version,
+        to_stage=to_stage,
+        event_timestamp=event_timestamp,
+        **fields,
+    )
 
 
 def request_created_events(
-    event_id: str, *, model: str, version: str, to_stage: str, **fields: Any
+    event_id: str,
+    *,
+    model: str,
+    version: str,
+    to_stage: str,
+    event_timestamp: int,
+    **fields: Any,
 ) -> list[WebhookEvent]:
     """A transition request was opened: `TRANSITION_REQUEST_CREATED`, plus the stage's own."""
     names = ["TRANSITION_REQUEST_CREATED"]
     if to_stage in _STAGE_SUFFIX:
         names.append(f"TRANSITION_REQUEST_TO_{_STAGE_SUFFIX[to_stage]}_CREATED")
-    return _events(names, event_id, model_name=model, version=version, to_stage=to_stage, **fields)
+    return _events(
+        names,
+        event_id,
+        model_name=model,
+        version=version,
+        to_stage=to_stage,
+        event_timestamp=event_timestamp,
+        **fields,
+    )
 
 
 def comment_event(
@@ -179,7 +208,7 @@ async def announce(
     hooks = await asyncio.to_thread(
         ledger.matching_webhooks, event.event, event.model_name, event.event_timestamp
     )
-    now_ms = int(time.time() * 1000)
+    now = now_ms()
     ids: list[str] = []
     for hook in hooks:
         delivery_id = delivery_id_for(event.event_id, hook.id)
@@ -189,7 +218,7 @@ async def announce(
             webhook_id=hook.id,
             event=event.event,
             payload=payload_for(event, hook.id),
-            now_ms=now_ms,
+            now_ms=now,
         )
         await start_delivery(client, task_queue, delivery_id)
         ids.append(delivery_id)

@@ -1,0 +1,145 @@
+"""Temporal's messages: workflow inputs, update arguments, activity inputs and outputs.
+
+They are pydantic models because the pinned policy is one; the client and worker both use
+`temporalio.contrib.pydantic.pydantic_data_converter`. Keep them small: everything here lands
+in workflow history, and a field renamed here must still read the histories already written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, Field
+
+from policies import Check, CiCheck, Policy, Principal, TransitionRule
+from workflows.ci.base import CiRunRef
+from workflows.domain import AuditEntry, CheckResult, CheckStatus, RequestSnapshot, RequestState
+
+
+class TransitionInput(BaseModel):
+    """Everything a request needs, fixed at start: the policy is pinned here."""
+
+    request_id: str
+    model: str
+    version: str
+    target: str
+    from_stage: str
+    requester: Principal
+    comment: str | None = None
+    policy: Policy
+    rule: TransitionRule
+    policy_hash: str
+    created_ms: int
+
+    def opening_snapshot(self, workflow_id: str, run_id: str | None) -> RequestSnapshot:
+        """The request as it stands the moment its workflow starts."""
+        return RequestSnapshot(
+            id=self.request_id,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            model=self.model,
+            version=self.version,
+            target=self.target,
+            from_stage=self.from_stage,
+            requester=self.requester.sub,
+            comment=self.comment,
+            state=RequestState.PENDING,
+            policy_hash=self.policy_hash,
+            quorum=self.rule.approvals.quorum,
+            checks=[
+                CheckResult(check_id=check.check_id, type=check.type, status=CheckStatus.RUNNING)
+                for check in self.rule.checks
+            ],
+            created_ms=self.created_ms,
+            updated_ms=self.created_ms,
+        )
+
+
+class Decision(BaseModel):
+    """Argument of the approve / reject / cancel updates. The principal comes from a verified
+    token: the API authenticated it before calling the workflow."""
+
+    principal: Principal
+    comment: str | None = None
+
+
+class LedgerUpdate(BaseModel):
+    snapshot: RequestSnapshot
+    entries: list[AuditEntry] = Field(default_factory=list)
+
+
+class CheckInput(BaseModel):
+    request_id: str
+    model: str
+    version: str
+    target: str
+    check: Check
+
+
+class ApplyInput(BaseModel):
+    request_id: str
+    model: str
+    version: str
+    target: str
+    from_stage: str
+    archive_existing_versions: bool
+
+
+class ApplyOutcome(BaseModel):
+    """`already_applied` is set when a retried attempt finds its own earlier work done."""
+
+    from_stage: str
+    to_stage: str
+    already_applied: bool = False
+    archived_versions: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# CI checks (github_actions, jenkins): dispatch, poll, callback
+# --------------------------------------------------------------------------------------------
+
+MAX_CALLBACK_SUMMARY = 2_000
+"""Longest summary a CI callback may carry: it lands in workflow history and the ledger."""
+
+
+def callback_token_digest(token: str) -> str:
+    """What Signoff keeps and compares of a callback token: its hex SHA-256. The plaintext goes
+    to the CI job only; neither workflow history nor the ledger ever holds it."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class CiDispatchInput(BaseModel):
+    """Input of the `dispatch_ci` activity. No callback token: the activity makes one (a
+    workflow's randomness is derived from its run id, so it cannot make a secret)."""
+
+    check: CiCheck
+    request_id: str
+    model: str
+    version: str
+    target: str
+
+
+class CiDispatched(BaseModel):
+    """Output of `dispatch_ci`: how to find the job, and the digest of its callback token."""
+
+    ref: CiRunRef
+    token_sha256: str
+
+
+class CiPollInput(BaseModel):
+    check: CiCheck
+    ref: CiRunRef
+
+
+class CiCallback(BaseModel):
+    """Argument of the `ci_callback` update: a CI job reporting its check's outcome.
+
+    Authenticated by the digest of the per-check callback token the job was given, or by
+    `principal`, whom the API authenticated (bearer JWT) and authorized (CAN_READ) first."""
+
+    check_id: str
+    passed: bool
+    details_url: str | None = None
+    summary: str = Field("", max_length=MAX_CALLBACK_SUMMARY)
+    callback_token_sha256: str | None = Field(None, repr=False)
+    principal: Principal | None = None
