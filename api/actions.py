@@ -4,7 +4,6 @@ meets exactly the same rules and answers with the same errors (as `ApiError`).""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 
@@ -20,7 +19,7 @@ from workflows.client import (
     Transitions,
 )
 from workflows.domain import AuditEntry, RequestSnapshot, now_ms
-from workflows.messages import Decision, LedgerUpdate, TransitionInput
+from workflows.messages import Decision, TransitionInput
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ async def open_request(
             request=transition_request_json(err.open_request, services.policy, principal),
         ) from err
     # Written here too so the request is listed at once; the workflow's writes supersede it.
-    await asyncio.to_thread(services.ledger.record, LedgerUpdate(snapshot=request))
+    await services.ledger.requests.record(snapshot=request)
     return request
 
 
@@ -103,9 +102,7 @@ async def decide(
         # left alone: the update already waits for the apply, and it is the latency path.)
         try:
             snapshot = await transitions.snapshot(name, version, stage)
-            await asyncio.to_thread(
-                services.ledger.record, LedgerUpdate(snapshot=snapshot, entries=[entry])
-            )
+            await services.ledger.requests.record(snapshot=snapshot, entries=[entry])
         except Exception:  # the workflow's own write follows; never fail a decision made
             log.warning("could not record the %s of %s v%s early", action, name, version)
     return entry

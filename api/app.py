@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         policy = load_policy(settings.resolved_policy_file)
         ledger = Ledger(settings.database_url or "")
-        ledger.migrate()
+        await ledger.migrate()
         async with MlflowRegistry.from_settings(settings) as registry:
             app.state.services = Services(
                 settings=settings,

@@ -306,7 +306,7 @@ def run_dev(settings: Settings, host: str, port: int, say: Say) -> None:
         own_mlflow = start_mlflow(settings, children, say)
         say("• Ledger: applying migrations")
         ledger = Ledger(settings.database_url or "")
-        ledger.migrate()
+        asyncio.run(ledger.migrate())
         ledger.dispose()
         api_url = f"http://{host}:{port}"
         if own_mlflow:

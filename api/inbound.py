@@ -10,7 +10,6 @@ the sender's retry is processed. Secrets and signatures are never logged nor sto
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,7 +19,7 @@ from fastapi import Request
 
 from api.deps import Services
 from api.errors import ApiError, bad_request
-from workflows.ledger.models import InboundHookRow
+from workflows.ledger import InboundHook
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +62,6 @@ async def read_body(request: Request) -> bytes:
     return raw
 
 
-def _row(source: str, message_id: str | None, received_ms: int, **fields: Any) -> InboundHookRow:
-    return InboundHookRow(
-        id=uuid.uuid4().hex,
-        source=source,
-        message_id=message_id,
-        received_ms=received_ms,
-        **fields,
-    )
-
-
 def _outcome(err: ApiError) -> str:
     """A 5xx is Signoff failing, not the message: the claim goes back for the retry."""
     return "ERROR" if err.status >= 500 else "REFUSED"
@@ -87,8 +76,14 @@ async def refuse_unclaimed(
     if message_id is not None and len(message_id) > MAX_MESSAGE_ID:
         message_id = None
     outcome = _outcome(err)
-    row = _row(source, message_id, received_ms, outcome=outcome, reason=err.message)
-    await asyncio.to_thread(services.ledger.record_inbound, row)
+    await services.ledger.inbound.record(
+        hook_id=uuid.uuid4().hex,
+        source=source,
+        message_id=message_id,
+        received_ms=received_ms,
+        outcome=outcome,
+        reason=err.message,
+    )
     log.info("inbound %s message %s %s: %s", source, message_id, outcome.lower(), err.message)
 
 
@@ -96,10 +91,11 @@ async def process_claimed(
     services: Services, source: str, message_id: str, received_ms: int, handler: Handler
 ) -> dict[str, Any]:
     """Claim the verified message, let `handler` act on it, and record how that went."""
-    row = _row(
-        source, message_id, received_ms, claim=f"{source}/{message_id}", outcome="PROCESSING"
+    hook_id = uuid.uuid4().hex
+    claimed = await services.ledger.inbound.claim(
+        hook_id=hook_id, source=source, message_id=message_id, received_ms=received_ms
     )
-    if not await asyncio.to_thread(services.ledger.claim_inbound, row):
+    if not claimed:
         err = ApiError(409, f"message {message_id!r} from {source!r} was already processed")
         await refuse_unclaimed(services, source, message_id, received_ms, err)
         raise err
@@ -107,27 +103,25 @@ async def process_claimed(
     try:
         response = await handler(record)
     except ApiError as err:
-        await _finish(services, row.id, _outcome(err), err.message, record)
+        await _finish(services, hook_id, _outcome(err), err.message, record)
         log.info("inbound %s message %s: %s", source, message_id, err.message)
         raise
     except Exception as err:
         reason = f"Signoff could not act on the message just now ({type(err).__name__})"
-        await _finish(services, row.id, "ERROR", reason, record)
+        await _finish(services, hook_id, "ERROR", reason, record)
         log.exception("inbound %s message %s failed", source, message_id)
         raise ApiError(503, reason + "; retry it") from err
-    await _finish(services, row.id, record.pop("outcome", "ACCEPTED"), None, record)
+    await _finish(services, hook_id, record.pop("outcome", "ACCEPTED"), None, record)
     return response
 
 
 async def _finish(
     services: Services, row_id: str, outcome: str, reason: str | None, record: dict[str, Any]
 ) -> None:
-    await asyncio.to_thread(
-        services.ledger.finish_inbound, row_id, outcome=outcome, reason=reason, **record
-    )
+    await services.ledger.inbound.finish(hook_id=row_id, outcome=outcome, reason=reason, **record)
 
 
-def inbound_json(row: InboundHookRow) -> dict[str, Any]:
+def inbound_json(row: InboundHook) -> dict[str, Any]:
     return {
         "id": row.id,
         "source": row.source,

@@ -448,10 +448,10 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def ledger(ledger_url: str) -> Iterator[Ledger]:
+async def ledger(ledger_url: str) -> AsyncIterator[Ledger]:
     """A migrated ledger on a fresh database (SQLite and PostgreSQL)."""
     store = Ledger(ledger_url)
-    store.migrate()
+    await store.migrate()
     try:
         yield store
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -200,7 +199,7 @@ class SignoffActivities:
 
     @activity.defn
     async def record_ledger(self, update: LedgerUpdate) -> None:
-        await asyncio.to_thread(self.ledger.record, update)
+        await self.ledger.requests.record(snapshot=update.snapshot, entries=update.entries)
 
 
 def _now_ms() -> int:

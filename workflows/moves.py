@@ -1,11 +1,9 @@
 """The one way Signoff changes a version in MLflow: a stage transition or an alias, made
-between the registry marks (see `Ledger.mark_pending`), so that MLflow's webhook about the
+between the registry marks (see `ledger.marks.set_pending`), so that MLflow's webhook about the
 change, or a reconciler pass, recognises it as Signoff's and not as a bypass. Used by the
 governed path (`apply_transition`) and by break-glass."""
 
 from __future__ import annotations
-
-import asyncio
 
 from policies import is_alias
 from workflows.domain import now_ms
@@ -46,10 +44,9 @@ async def move_version(
     `exclusive` (break-glass, where two people may act at once): raise MoveInProgress while
     another move of the version holds the mark, and AlreadyMoved if the version, re-read once
     the mark is held, is no longer in `current_stage`; so of two such calls at most one moves."""
-    held = await asyncio.to_thread(
-        ledger.mark_pending,
-        model,
-        version,
+    held = await ledger.marks.set_pending(
+        model=model,
+        version=version,
         request_id=change_id,
         target=target,
         stage=current_stage,
@@ -61,7 +58,7 @@ async def move_version(
     if exclusive:
         now = await registry.get_model_version(model, version)
         if now.current_stage != current_stage:
-            await asyncio.to_thread(ledger.clear_pending, model, version, change_id)
+            await ledger.marks.clear_pending(model=model, version=version, request_id=change_id)
             raise AlreadyMoved(now.current_stage)
     moved = None
     try:
@@ -75,7 +72,7 @@ async def move_version(
         # A refusal changes nothing; an exclusive move is never retried, so it lets go too
         # (if MLflow moved the version after all, the reconciler will say so).
         if isinstance(err, InvalidRequest) or exclusive:
-            await asyncio.to_thread(ledger.clear_pending, model, version, change_id)
+            await ledger.marks.clear_pending(model=model, version=version, request_id=change_id)
         raise
     await expect_moved(ledger, model, version, target, archive_existing_versions, change_id)
     return moved
@@ -90,10 +87,9 @@ async def expect_moved(
     change_id: str,
 ) -> None:
     """Record that Signoff moved the version (now, or in an earlier attempt)."""
-    await asyncio.to_thread(
-        ledger.mark_applied,
-        model,
-        version,
+    await ledger.marks.set_applied(
+        model=model,
+        version=version,
         target=target,
         archive_others=archive_existing_versions,
         request_id=change_id,

@@ -1,7 +1,7 @@
 """Catching changes made behind Signoff's back.
 
 Signoff keeps, per version, the stage and aliases it expects MLflow to show (the registry
-marks, see `Ledger.mark_pending`). Whatever else MLflow shows was changed directly in MLflow:
+marks, see `ledger.marks.set_pending`). Whatever else MLflow shows was changed directly in MLflow:
 an out-of-band change. Two things look for them: MLflow's own webhooks, as they arrive (the
 API's `/hooks/mlflow`), and the reconciler, a Temporal schedule that compares every version in
 MLflow with the marks every `SIGNOFF_RECONCILE_INTERVAL_S` seconds, so a bypass is caught even
@@ -16,7 +16,6 @@ announces comments whose announcement the API could not start (Temporal was unre
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import uuid
@@ -46,10 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.service import RPCError, RPCStatusCode
 
     from workflows.domain import AuditEntry, AuditType, RequestState
-    from workflows.ledger import Ledger
-    from workflows.ledger.models import ReconcilerRunRow, RegistryMarkRow
-    from workflows.ledger.store import PENDING_GRACE_MS
-    from workflows.messages import LedgerUpdate
+    from workflows.ledger import PENDING_GRACE_MS, Ledger, RegistryMark
     from workflows.mlflow_client import MlflowRegistry, ModelVersion
     from workflows.settings import Settings
     from workflows.transition import TransitionWorkflow
@@ -76,7 +72,7 @@ class Change:
     is_stage: bool = False
 
 
-def differences(mark: RegistryMarkRow | None, actual: ModelVersion) -> list[Change]:
+def differences(mark: RegistryMark | None, actual: ModelVersion) -> list[Change]:
     """What MLflow shows for the version that Signoff does not expect. A version never seen
     is expected as MLflow creates one: in stage None, without aliases."""
     expected_stage = mark.stage if mark else "None"
@@ -173,9 +169,9 @@ class ReconcileActivities:
         pass also settles requests whose workflow ended without saying so."""
         started = now_ms()
         versions = await self.registry.all_model_versions()
-        previous = await asyncio.to_thread(self.ledger.list_reconciler_runs, 1)
+        previous = await self.ledger.runs.latest(1)
         baseline = not previous
-        marks = await asyncio.to_thread(self.ledger.all_marks)
+        marks = await self.ledger.marks.all()
         busy = {
             mark.model_name
             for mark in marks.values()
@@ -200,16 +196,13 @@ class ReconcileActivities:
             baseline=baseline,
             settled=await self._settle_ended_runs(),
         )
-        await asyncio.to_thread(
-            self.ledger.add_reconciler_run,
-            ReconcilerRunRow(
-                id=uuid.uuid4().hex,
-                started_ms=started,
-                finished_ms=now_ms(),
-                versions=summary.versions,
-                changes=summary.changes,
-                baseline=baseline,
-            ),
+        await self.ledger.runs.add(
+            run_id=uuid.uuid4().hex,
+            started_ms=started,
+            finished_ms=now_ms(),
+            versions=summary.versions,
+            changes=summary.changes,
+            baseline=baseline,
         )
         return summary
 
@@ -217,9 +210,7 @@ class ReconcileActivities:
         """The API announces `COMMENT_CREATED` as a comment is posted; if Temporal could not be
         reached just then, the comment is announced here. Announcing is idempotent per comment,
         so comments announced already change nothing."""
-        entries = await asyncio.to_thread(
-            self.ledger.activities_since, AuditType.NEW_COMMENT, since_ms
-        )
+        entries = await self.ledger.requests.entries_since(AuditType.NEW_COMMENT, since_ms)
         events = [
             comment_event(
                 entry.id.removeprefix("comment-"),
@@ -240,9 +231,7 @@ class ReconcileActivities:
         are recorded as FAILED with the reason, so nobody waits on them."""
         client = activity.client()
         settled = 0
-        for request in await asyncio.to_thread(
-            self.ledger.list_requests, open_only=True, limit=10_000
-        ):
+        for request in await self.ledger.requests.search(open_only=True, limit=10_000):
             handle = client.get_workflow_handle_for(
                 TransitionWorkflow.run, request.workflow_id, run_id=request.run_id
             )
@@ -257,7 +246,7 @@ class ReconcileActivities:
                     continue
                 if status == WorkflowExecutionStatus.COMPLETED:  # its last write was lost
                     final = await handle.result()
-                    await asyncio.to_thread(self.ledger.record, LedgerUpdate(snapshot=final))
+                    await self.ledger.requests.record(snapshot=final)
                     settled += 1
                     continue
                 how = f"was {status.name.lower().replace('_', ' ')}"
@@ -271,13 +260,13 @@ class ReconcileActivities:
                     "updated_ms": now_ms(),
                 }
             )
-            await asyncio.to_thread(self.ledger.record, LedgerUpdate(snapshot=ended))
+            await self.ledger.requests.record(snapshot=ended)
             activity.logger.warning("request %s: its workflow %s", request.id, how)
             settled += 1
         return settled
 
     async def _record(
-        self, actual: ModelVersion, mark: RegistryMarkRow | None, found: list[Change]
+        self, actual: ModelVersion, mark: RegistryMark | None, found: list[Change]
     ) -> None:
         now = now_ms()
         since = mark.updated_ms if mark else 0
@@ -291,15 +280,14 @@ class ReconcileActivities:
             )
             entries.append(entry)
             events.extend(change_events)
-        await asyncio.to_thread(self.ledger.append_activities, entries)
+        await self.ledger.requests.append_entries(entries=entries)
         await announce_all(activity.client(), self.ledger, self.task_queue, events)
         await self._observe(actual)
 
     async def _observe(self, actual: ModelVersion) -> None:
-        await asyncio.to_thread(
-            self.ledger.mark_observed,
-            actual.name,
-            actual.version,
+        await self.ledger.marks.set_observed(
+            model=actual.name,
+            version=actual.version,
             stage=actual.current_stage,
             aliases=list(actual.aliases),
             now_ms=now_ms(),

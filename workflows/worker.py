@@ -56,7 +56,7 @@ def build_worker(
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or forever). Migrates the ledger first."""
     ledger = Ledger(settings.database_url or "")
-    await asyncio.to_thread(ledger.migrate)
+    await ledger.migrate()
     client = await connect(settings)
     async with MlflowRegistry.from_settings(settings) as registry:
         worker = build_worker(client, settings, SignoffActivities(registry, ledger))

@@ -16,7 +16,6 @@ MLflow changes before every refusal has had its chance.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import Annotated, Any
@@ -109,8 +108,8 @@ async def transition_stage(
     # Connect to Temporal before MLflow changes: if it is down, answer 503 with nothing done,
     # rather than apply a transition that could not be announced.
     await services.transitions()
-    open_requests = await asyncio.to_thread(
-        services.ledger.list_requests, model=name, version=version, open_only=True
+    open_requests = await services.ledger.requests.search(
+        model=name, version=version, open_only=True
     )
 
     breakglass_id = f"{BREAK_GLASS_PREFIX}{uuid.uuid4().hex}"
@@ -132,7 +131,7 @@ async def transition_stage(
         ),
         creation_timestamp=now_ms(),
     )
-    await asyncio.to_thread(services.ledger.append_activities, [entry])
+    await services.ledger.requests.append_entries(entries=[entry])
     log.warning(
         "break-glass: %s moved version %s of %r from %s to %s (activity %s)",
         principal.sub,

@@ -12,7 +12,6 @@ A bearer token that is sent must be valid, even alongside a callback token.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -64,7 +63,7 @@ async def ci_callback(
             "a CI callback needs the check's callback_token in the body or "
             "'Authorization: Bearer <JWT>'",
         )
-    request = await asyncio.to_thread(services.ledger.get_request, body.request_id)
+    request = await services.ledger.requests.get(body.request_id)
     if request is None:
         raise not_found(f"no transition request with id {body.request_id!r}")
     if principal is not None:

@@ -11,7 +11,6 @@ deletes their own comment; a `CAN_MANAGE` principal deletes anyone's.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Annotated, Any
 
@@ -31,7 +30,7 @@ from api.schemas import (
 )
 from policies import PermissionLevel, Principal
 from workflows.domain import now_ms
-from workflows.ledger.models import CommentRow
+from workflows.ledger import Comment
 from workflows.webhooks.events import comment_event
 
 router = APIRouter(tags=["comments"])
@@ -39,7 +38,7 @@ router = APIRouter(tags=["comments"])
 MLFLOW_COMMENTS = "/api/2.0/mlflow/comments"
 
 
-def _json(row: CommentRow, granted: PermissionLevel, viewer: Principal) -> dict[str, Any]:
+def _json(row: Comment, granted: PermissionLevel, viewer: Principal) -> dict[str, Any]:
     return comment_json(
         comment_id=row.id,
         user_id=row.user_id,
@@ -52,10 +51,10 @@ def _json(row: CommentRow, granted: PermissionLevel, viewer: Principal) -> dict[
 
 async def _visible_comment(
     comment_id: str, principal: Principal, services: Services
-) -> tuple[CommentRow, PermissionLevel]:
+) -> tuple[Comment, PermissionLevel]:
     """The comment and the caller's level on its model: 404 if there is no such comment, 403
     if the caller has no binding on its model."""
-    row = await asyncio.to_thread(services.ledger.get_comment, comment_id)
+    row = await services.ledger.comments.get(comment_id)
     if row is None:
         raise not_found(f"no comment with id {comment_id!r}")
     granted = require_permission(services, principal, row.model_name, PermissionLevel.CAN_READ)
@@ -68,9 +67,8 @@ async def create_comment(
 ) -> dict[str, Any]:
     granted = require_permission(services, principal, body.name, PermissionLevel.CAN_READ)
     await existing_version(services, body.name, body.version)
-    row = await asyncio.to_thread(
-        services.ledger.add_comment,
-        uuid.uuid4().hex,
+    row = await services.ledger.comments.add(
+        comment_id=uuid.uuid4().hex,
         model=body.name,
         version=body.version,
         user_id=principal.sub,
@@ -100,8 +98,8 @@ async def update_comment(
     if row.user_id != principal.sub:
         raise forbidden(f"only the author ({row.user_id}) may edit comment {body.id!r}")
     require_permission(services, principal, row.model_name, PermissionLevel.CAN_EDIT)
-    updated = await asyncio.to_thread(
-        services.ledger.update_comment, body.id, text=body.comment, now_ms=now_ms()
+    updated = await services.ledger.comments.update(
+        comment_id=body.id, text=body.comment, now_ms=now_ms()
     )
     if updated is None:  # deleted since we read it
         raise not_found(f"no comment with id {body.id!r}")
@@ -120,7 +118,7 @@ async def delete_comment(
             f"comment {id!r} is by {row.user_id}; only its author or a CAN_MANAGE principal "
             f"may delete it, and {principal.sub} has {granted.value} on {row.model_name!r}"
         )
-    if not await asyncio.to_thread(services.ledger.delete_comment, id):
+    if not await services.ledger.comments.delete(comment_id=id):
         raise not_found(f"no comment with id {id!r}")
     return {}
 
@@ -135,5 +133,5 @@ async def list_comments(
     """The comments on one model version, oldest first."""
     granted = require_permission(services, principal, name, PermissionLevel.CAN_READ)
     await existing_version(services, name, version)
-    rows = await asyncio.to_thread(services.ledger.list_comments, name, version)
+    rows = await services.ledger.comments.on_version(name, version)
     return {"comments": [_json(row, granted, principal) for row in rows]}

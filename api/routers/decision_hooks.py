@@ -22,7 +22,6 @@ admins.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated, Any, Literal
 
@@ -174,7 +173,7 @@ async def _target(services: Services, body: DecisionHook) -> tuple[str, str, str
     if body.request_id is None:
         assert body.name and body.version and body.stage  # the model validator ensured it
         return body.name, body.version, body.stage, None
-    request = await asyncio.to_thread(services.ledger.get_request, body.request_id)
+    request = await services.ledger.requests.get(body.request_id)
     if request is None:
         raise not_found(f"no transition request with id {body.request_id!r}")
     return request.model, request.version, request.target, request.id
@@ -255,5 +254,5 @@ async def list_inbound(
     """Every inbound message, newest first: only registry admins, since it shows who tried
     to decide what across all models."""
     require_registry_admin(services, principal, "list inbound messages")
-    rows = await asyncio.to_thread(services.ledger.list_inbound, source, max_results)
+    rows = await services.ledger.inbound.recent(source=source, limit=max_results)
     return {"messages": [inbound_json(row) for row in rows]}

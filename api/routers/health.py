@@ -23,7 +23,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     """Ready when the ledger, Temporal and MLflow all answer; each is reported by name."""
 
     async def database() -> None:
-        await asyncio.to_thread(services.ledger.ping)
+        await services.ledger.ping()
 
     async def temporal() -> None:
         transitions = await services.transitions()

@@ -16,7 +16,6 @@ claimed by its `X-MLflow-Delivery-Id`, like every inbound webhook (`api.inbound`
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -156,14 +155,9 @@ async def _version_created(
     """Expect the new version as MLflow creates it, announce it, open the requests that
     `auto_request` rules ask for."""
     name, version = _field(data, "name"), _field(data, "version")
-    if await asyncio.to_thread(services.ledger.get_mark, name, version) is None:
-        await asyncio.to_thread(
-            services.ledger.mark_observed,
-            name,
-            version,
-            stage="None",
-            aliases=[],
-            now_ms=now_ms(),
+    if await services.ledger.marks.get(name, version) is None:
+        await services.ledger.marks.set_observed(
+            model=name, version=version, stage="None", aliases=[], now_ms=now_ms()
         )
     await services.announce(
         [
@@ -238,7 +232,7 @@ async def _alias_created(
     services: Services, delivery_id: str, data: dict[str, Any], record: dict[str, Any]
 ) -> dict[str, Any]:
     name, version, alias = _field(data, "name"), _field(data, "version"), _field(data, "alias")
-    mark = await asyncio.to_thread(services.ledger.get_mark, name, version)
+    mark = await services.ledger.marks.get(name, version)
     if mark is not None and (mark.pending_target == f"@{alias}" or alias in (mark.aliases or [])):
         return {"outcome": "ACCEPTED", "made_by_signoff": True}
     change = Change(f"alias @{alias} set on this version", to_stage=f"@{alias}")
@@ -250,7 +244,7 @@ async def _alias_deleted(
 ) -> dict[str, Any]:
     """MLflow does not say which version lost the alias: the marks do."""
     name, alias = _field(data, "name"), _field(data, "alias")
-    marks = await asyncio.to_thread(services.ledger.model_marks, name)
+    marks = await services.ledger.marks.of_model(name)
     holder = next((m for m in marks if alias in (m.aliases or [])), None)
     if holder is None:
         return {"outcome": "ACCEPTED", "made_by_signoff": True}
@@ -271,17 +265,16 @@ async def _record_out_of_band(
     entry, events = out_of_band(
         change_id, name, version, change, seen_by="MLflow's webhook", now_ms=now
     )
-    await asyncio.to_thread(services.ledger.append_activities, [entry])
+    await services.ledger.requests.append_entries(entries=[entry])
     await services.announce(events + extra, strict=True)
     # Expect MLflow's state from now on, so the reconciler does not report it again.
     try:
         current = await services.registry.get_model_version(name, version)
     except ResourceNotFound:
         return {"outcome": "ACCEPTED", "out_of_band": entry.id}
-    await asyncio.to_thread(
-        services.ledger.mark_observed,
-        name,
-        version,
+    await services.ledger.marks.set_observed(
+        model=name,
+        version=version,
         stage=current.current_stage,
         aliases=current.aliases,
         now_ms=now,

@@ -4,7 +4,6 @@ Registry admins only: a pass reads every model."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -39,7 +38,7 @@ async def list_runs(
     max_results: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> dict[str, Any]:
     require_registry_admin(services, principal, "list reconciler passes")
-    rows = await asyncio.to_thread(services.ledger.list_reconciler_runs, max_results)
+    rows = await services.ledger.runs.latest(max_results)
     return {
         "runs": [
             {

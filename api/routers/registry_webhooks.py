@@ -27,7 +27,7 @@ from api.deps import (
 from api.errors import ApiError, bad_request, forbidden, not_found
 from policies import PermissionLevel, Principal
 from workflows.domain import now_ms
-from workflows.ledger.models import WebhookDeliveryRow, WebhookRow
+from workflows.ledger import Webhook, WebhookDelivery
 from workflows.webhooks.delivery import (
     GONE,
     STATE_FOR,
@@ -120,7 +120,7 @@ class Redeliver(BaseModel):
     delivery_id: str = Field(min_length=1, max_length=64)
 
 
-def webhook_json(row: WebhookRow) -> dict[str, Any]:
+def webhook_json(row: Webhook) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": row.id,
         "creation_timestamp": row.created_ms,
@@ -136,7 +136,7 @@ def webhook_json(row: WebhookRow) -> dict[str, Any]:
     return body
 
 
-def delivery_json(row: WebhookDeliveryRow) -> dict[str, Any]:
+def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
     return {
         "id": row.id,
         "webhook_id": row.webhook_id,
@@ -147,13 +147,13 @@ def delivery_json(row: WebhookDeliveryRow) -> dict[str, Any]:
         "payload": row.payload,
         "attempts": [
             {
-                "attempt": a["attempt"],
-                "timestamp": a["time_ms"],
-                "status_code": a.get("status_code"),
-                "latency_ms": a.get("latency_ms"),
-                "error": a.get("error"),
+                "attempt": a.attempt,
+                "timestamp": a.time_ms,
+                "status_code": a.status_code,
+                "latency_ms": a.latency_ms,
+                "error": a.error,
             }
-            for a in (row.attempts or [])
+            for a in row.attempts
         ],
     }
 
@@ -176,7 +176,7 @@ def _require(services: Services, principal: Principal, model_name: str | None, s
     require_permission(services, principal, model_name, _level_for(status))
 
 
-def _may_view(services: Services, principal: Principal, row: WebhookRow) -> bool:
+def _may_view(services: Services, principal: Principal, row: Webhook) -> bool:
     try:
         _require(services, principal, row.model_name, "TEST_MODE")
     except ApiError:
@@ -184,10 +184,10 @@ def _may_view(services: Services, principal: Principal, row: WebhookRow) -> bool
     return True
 
 
-async def _visible(services: Services, principal: Principal, webhook_id: str) -> WebhookRow:
+async def _visible(services: Services, principal: Principal, webhook_id: str) -> Webhook:
     """The webhook, if the caller may see it (CAN_EDIT on its model, or registry admin for a
     registry-wide one); otherwise the same 404 as a missing one."""
-    row = await asyncio.to_thread(services.ledger.get_webhook, webhook_id)
+    row = await services.ledger.webhooks.get(webhook_id)
     if row is None or not _may_view(services, principal, row):
         raise not_found(f"no registry webhook with id {webhook_id!r}")
     return row
@@ -246,8 +246,8 @@ async def create_webhook(
     box = _box(services)
     spec = body.http_url_spec
     now = now_ms()
-    row = WebhookRow(
-        id=uuid.uuid4().hex,
+    row = await services.ledger.webhooks.add(
+        webhook_id=uuid.uuid4().hex,
         model_name=body.model_name,
         events=body.events,
         description=body.description,
@@ -257,10 +257,8 @@ async def create_webhook(
         secret_enc=_encrypt(box, spec.secret),
         authorization_enc=_encrypt(box, spec.authorization),
         created_by=principal.sub,
-        created_ms=now,
-        updated_ms=now,
+        now_ms=now,
     )
-    await asyncio.to_thread(services.ledger.add_webhook, row)
     return {"webhook": webhook_json(row)}
 
 
@@ -277,7 +275,7 @@ async def list_webhooks(
     and/or subscribed to any of `events`."""
     if model_name is not None:
         require_permission(services, principal, model_name, PermissionLevel.CAN_EDIT)
-    rows = await asyncio.to_thread(services.ledger.list_webhooks, model_name)
+    rows = await services.ledger.webhooks.search(model_name=model_name)
     wanted = set(events or [])
     visible = [
         row
@@ -314,7 +312,7 @@ async def update_webhook(
             changes["authorization_enc"] = _encrypt(box, spec.authorization)
         if spec.enable_ssl_verification is not None:
             changes["enable_ssl_verification"] = spec.enable_ssl_verification
-    updated = await asyncio.to_thread(services.ledger.update_webhook, body.id, now_ms(), **changes)
+    updated = await services.ledger.webhooks.update(webhook_id=body.id, now_ms=now_ms(), **changes)
     if updated is None:
         raise not_found(f"no registry webhook with id {body.id!r}")
     return {"webhook": webhook_json(updated)}
@@ -328,7 +326,7 @@ async def delete_webhook(
 ) -> dict[str, Any]:
     row = await _visible(services, principal, id)
     _require(services, principal, row.model_name, row.status)
-    if not await asyncio.to_thread(services.ledger.delete_webhook, id):
+    if not await services.ledger.webhooks.delete(webhook_id=id):
         raise not_found(f"no registry webhook with id {id!r}")
     return {}
 
@@ -358,13 +356,8 @@ async def test_webhook(
     if row.model_name is not None:
         payload["model_name"] = row.model_name
     delivery_id = uuid.uuid4().hex
-    await asyncio.to_thread(
-        services.ledger.add_delivery,
-        delivery_id,
-        webhook_id=row.id,
-        event=event,
-        payload=payload,
-        now_ms=now,
+    await services.ledger.webhooks.add_delivery(
+        delivery_id=delivery_id, webhook_id=row.id, event=event, payload=payload, now_ms=now
     )
     sent = await send_once(
         row,
@@ -373,15 +366,14 @@ async def test_webhook(
         box=_box(services),
         allow_hosts=services.settings.webhook_allow_hosts,
     )
-    await asyncio.to_thread(
-        services.ledger.record_attempt,
-        delivery_id,
-        attempt_record(1, now, sent),
+    await services.ledger.webhooks.record_attempt(
+        delivery_id=delivery_id,
+        attempt=attempt_record(1, now, sent),
         state=STATE_FOR[sent.outcome] if sent.outcome != "RETRY" else "FAILED",
         now_ms=now_ms(),
     )
     if sent.outcome == GONE:
-        await asyncio.to_thread(services.ledger.update_webhook, row.id, now_ms(), status="DISABLED")
+        await services.ledger.webhooks.update(webhook_id=row.id, now_ms=now_ms(), status="DISABLED")
     if sent.status_code is None:
         raise bad_request(f"the test delivery to {row.url!r} failed: {sent.error}")
     response: dict[str, Any] = {"status_code": sent.status_code}
@@ -398,7 +390,7 @@ async def list_deliveries(
 ) -> dict[str, Any]:
     """A webhook's deliveries, newest first, each with every attempt."""
     await _visible(services, principal, id)
-    rows = await asyncio.to_thread(services.ledger.list_deliveries, id)
+    rows = await services.ledger.webhooks.deliveries(id)
     return {"deliveries": [delivery_json(row) for row in rows]}
 
 
@@ -408,7 +400,7 @@ async def redeliver(
 ) -> dict[str, Any]:
     """Send a past delivery's payload again, as a new durable delivery (new id, fresh
     retries)."""
-    original = await asyncio.to_thread(services.ledger.get_delivery, body.delivery_id)
+    original = await services.ledger.webhooks.get_delivery(body.delivery_id)
     if original is None:
         raise not_found(f"no webhook delivery with id {body.delivery_id!r}")
     row = await _visible(services, principal, original.webhook_id)
@@ -417,9 +409,8 @@ async def redeliver(
         raise bad_request(f"webhook {row.id!r} is DISABLED; set it ACTIVE or TEST_MODE first")
     transitions = await services.transitions()
     delivery_id = uuid.uuid4().hex
-    copy = await asyncio.to_thread(
-        services.ledger.add_delivery,
-        delivery_id,
+    copy = await services.ledger.webhooks.add_delivery(
+        delivery_id=delivery_id,
         webhook_id=row.id,
         event=original.event,
         payload=original.payload,

@@ -38,14 +38,14 @@ async def list_activities(
     """The audit trail of one model version, oldest first."""
     require_permission(services, principal, name, PermissionLevel.CAN_READ)
     await existing_version(services, name, version)
-    entries = await asyncio.to_thread(services.ledger.list_activities, name, version)
+    entries = await services.ledger.requests.audit_trail(name, version)
     return {"activities": [activity_json(entry) for entry in entries]}
 
 
 async def _readable_request(
     request_id: str, principal: Principal, services: Services
 ) -> RequestSnapshot:
-    request = await asyncio.to_thread(services.ledger.get_request, request_id)
+    request = await services.ledger.requests.get(request_id)
     if request is None:
         raise not_found(f"no transition request with id {request_id!r}")
     require_permission(services, principal, request.model, PermissionLevel.CAN_READ)
@@ -114,8 +114,8 @@ async def search_transition_requests(
     """Requests across versions (newest first), limited to models the caller may read."""
     if name is not None:
         require_permission(services, principal, name, PermissionLevel.CAN_READ)
-    requests = await asyncio.to_thread(
-        services.ledger.list_requests, model=name, open_only=open_only, limit=max_results
+    requests = await services.ledger.requests.search(
+        model=name, open_only=open_only, limit=max_results
     )
     readable = [
         request

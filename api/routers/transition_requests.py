@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -124,9 +123,7 @@ async def list_transition_requests(
 ) -> dict[str, Any]:
     require_permission(services, principal, name, PermissionLevel.CAN_READ)
     await existing_version(services, name, version)
-    requests = await asyncio.to_thread(
-        services.ledger.list_requests, model=name, version=version, open_only=True
-    )
+    requests = await services.ledger.requests.search(model=name, version=version, open_only=True)
     return {
         "requests": [
             open_request_activity_json(request, services.policy, principal) for request in requests

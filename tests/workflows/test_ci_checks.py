@@ -271,7 +271,7 @@ async def test_passes_by_callback(ci: Ci, make_version: MakeVersion) -> None:
     assert check.evidence["details_url"] == "https://ci.example.test/report/1"
     assert check.evidence["reported_by"] == "callback token"
     assert ci.github_calls("GET") == []  # the callback came first: GitHub was never polled
-    row = ci.h.ledger.get_request(inp.request_id)
+    row = await ci.h.ledger.requests.get(inp.request_id)
     assert row is not None and row.checks == final.checks
     # The token reached GitHub only: neither history nor the ledger holds it.
     history = payload_text(await ci.h.handle(inp).fetch_history())

@@ -200,7 +200,7 @@ async def test_passes_by_polling_the_queue_item_then_the_build(
     build_reads = ci.calls("GET")
     assert queue_reads == [queue_reads[0]] * 2 and queue_reads[0].endswith("/api/json")
     assert [r.path for r in build_reads] == [f"{trigger.path.rsplit('/', 1)[0]}/1/api/json"] * 3
-    row = ci.h.ledger.get_request(inp.request_id)
+    row = await ci.h.ledger.requests.get(inp.request_id)
     assert row is not None and row.checks == final.checks
 
 

@@ -1,14 +1,16 @@
-"""The ledger (`workflows.ledger.Ledger`) on a real SQLite file and a real PostgreSQL
-database: schema migration, idempotent writes from at-least-once activities, and the queries
-the API serves. Every test runs on both databases through the `ledger_url` / `ledger` fixtures."""
+"""The ledger (`workflows.ledger.Ledger` and its repositories) on a real SQLite file and a real
+PostgreSQL database: schema migration, idempotent writes from at-least-once activities, and the
+queries the API serves. Every test runs on both databases through the `ledger_url` / `ledger`
+fixtures."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import itertools
 import random
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
 from sqlmodel import SQLModel
 
-import workflows.ledger.store as ledger_store
+import workflows.ledger.engine as ledger_engine
 from workflows.domain import (
     Approval,
     AuditEntry,
@@ -29,10 +31,10 @@ from workflows.domain import (
     RequestSnapshot,
     RequestState,
 )
-from workflows.ledger import Ledger
+from workflows.ledger import Ledger, comment_entry_id
 from workflows.messages import LedgerUpdate
 
-MIGRATIONS = Path(ledger_store.__file__).parent / "migrations"
+MIGRATIONS = Path(ledger_engine.__file__).parent / "migrations"
 LEDGER_TABLES = {
     "transition_requests",
     "activities",
@@ -44,6 +46,7 @@ LEDGER_TABLES = {
     "reconciler_runs",
 }
 T0 = 1_700_000_000_000  # epoch ms
+SLOW_WRITER: contextvars.ContextVar[bool] = contextvars.ContextVar("slow_writer", default=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,29 +118,20 @@ def count_rows(ledger: Ledger, table: str) -> int:
         return connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()  # noqa: S608
 
 
-def run_threads(count: int, target: Callable[[int], None], timeout: float = 60.0) -> None:
-    """Run `target(i)` in `count` threads released together; re-raise the first failure. The
-    threads are daemons, so a deadlock fails the test instead of hanging the run."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
+async def run_concurrently(
+    count: int, target: Callable[[int], Awaitable[object]], timeout: float = 60.0
+) -> None:
+    """Run `target(i)` for `count` values of `i` at once, released together (each ledger call
+    runs in a worker thread of its own); re-raise the first failure. A deadlock fails the test
+    after `timeout` instead of hanging the run."""
+    barrier = asyncio.Barrier(count)
 
-    def start(i: int) -> None:
-        try:
-            barrier.wait(timeout=timeout)
-            target(i)
-        except BaseException as err:  # handed to the test thread
-            errors.append(err)
+    async def start(i: int) -> None:
+        await barrier.wait()
+        await target(i)
 
-    threads = [threading.Thread(target=start, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    stuck = sum(thread.is_alive() for thread in threads)
-    assert not stuck, f"{stuck} of {count} threads still running after {timeout:g} s"
-    if errors:
-        raise errors[0]
+    async with asyncio.timeout(timeout):
+        await asyncio.gather(*(start(i) for i in range(count)))
 
 
 def head_revision() -> str:
@@ -168,13 +162,13 @@ def schema_state(url: str) -> tuple[set[str], list[str], list[Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-def test_migrate_creates_schema_on_empty_database(ledger_url: str) -> None:
+async def test_migrate_creates_schema_on_empty_database(ledger_url: str) -> None:
     assert schema_state(ledger_url)[0] == set()
 
     ledger = Ledger(ledger_url)
     try:
-        ledger.migrate()
-        ledger.ping()
+        await ledger.migrate()
+        await ledger.ping()
     finally:
         ledger.dispose()
 
@@ -184,14 +178,14 @@ def test_migrate_creates_schema_on_empty_database(ledger_url: str) -> None:
     assert diff == [], "the migrations and the SQLModel tables disagree"
 
 
-def test_migrate_again_is_a_noop_and_keeps_data(ledger: Ledger) -> None:
-    ledger.record(LedgerUpdate(snapshot=snapshot(), entries=[activity()]))
+async def test_migrate_again_is_a_noop_and_keeps_data(ledger: Ledger) -> None:
+    await ledger.requests.record(snapshot=snapshot(), entries=[activity()])
 
-    ledger.migrate()
+    await ledger.migrate()
     again = Ledger(ledger.url)  # a second process starting up against the same database
     try:
-        again.migrate()
-        assert again.get_request("req-1") == snapshot()
+        await again.migrate()
+        assert await again.requests.get("req-1") == snapshot()
     finally:
         again.dispose()
 
@@ -199,16 +193,16 @@ def test_migrate_again_is_a_noop_and_keeps_data(ledger: Ledger) -> None:
     assert tables == LEDGER_TABLES | {"alembic_version"}
     assert versions == [head_revision()]
     assert diff == []
-    assert ledger.list_activities("fraud-detector", "7") == [activity()]
+    assert await ledger.requests.audit_trail("fraud-detector", "7") == [activity()]
 
 
-def test_migrate_from_several_starters(ledger_url: str) -> None:
+async def test_migrate_from_several_starters(ledger_url: str) -> None:
     """API and worker both migrate at start-up, as threads of one process under `signoff dev`.
     Alembic keeps one context per process, so they take turns in-process; on PostgreSQL the
     advisory lock also serialises separate processes."""
     starters = [Ledger(ledger_url) for _ in range(4)]
     try:
-        run_threads(len(starters), lambda i: starters[i].migrate())
+        await run_concurrently(len(starters), lambda i: starters[i].migrate())
     finally:
         for starter in starters:
             starter.dispose()
@@ -224,74 +218,77 @@ def test_migrate_from_several_starters(ledger_url: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_record_new_request_with_activities(ledger: Ledger) -> None:
+async def test_record_new_request_with_activities(ledger: Ledger) -> None:
     update = LedgerUpdate(
         snapshot=snapshot(),
         entries=[activity(seq=0), activity(seq=1, activity_type=AuditType.NEW_COMMENT)],
     )
 
-    ledger.record(update)
+    await ledger.requests.record(snapshot=update.snapshot, entries=update.entries)
 
-    assert ledger.get_request("req-1") == update.snapshot
-    assert ledger.list_activities("fraud-detector", "7") == update.entries
+    assert await ledger.requests.get("req-1") == update.snapshot
+    assert await ledger.requests.audit_trail("fraud-detector", "7") == update.entries
 
 
-def test_record_same_update_twice_changes_nothing(ledger: Ledger) -> None:
+async def test_record_same_update_twice_changes_nothing(ledger: Ledger) -> None:
     update = LedgerUpdate(
         snapshot=snapshot(revision=3),
         entries=[activity(seq=0), activity(seq=1, activity_type=AuditType.APPROVED_REQUEST)],
     )
 
-    ledger.record(update)
-    ledger.record(update)  # the activity was retried after its first attempt wrote
+    await ledger.requests.record(snapshot=update.snapshot, entries=update.entries)
+    await ledger.requests.record(
+        snapshot=update.snapshot, entries=update.entries
+    )  # the activity was retried after its first attempt wrote
 
     assert count_rows(ledger, "transition_requests") == 1
     assert count_rows(ledger, "activities") == 2
-    assert ledger.get_request("req-1") == update.snapshot
-    assert ledger.list_activities("fraud-detector", "7") == update.entries
+    assert await ledger.requests.get("req-1") == update.snapshot
+    assert await ledger.requests.audit_trail("fraud-detector", "7") == update.entries
 
 
-def test_activity_ids_are_write_once(ledger: Ledger) -> None:
+async def test_activity_ids_are_write_once(ledger: Ledger) -> None:
     """The log is append-only: a replay carrying a different body for a known id (or an
     older snapshot) does not rewrite history."""
     first = activity(seq=0, comment="first")
-    ledger.record(LedgerUpdate(snapshot=snapshot(revision=1), entries=[first]))
+    await ledger.requests.record(snapshot=snapshot(revision=1), entries=[first])
 
-    ledger.record(
-        LedgerUpdate(
-            snapshot=snapshot(revision=1), entries=[first.model_copy(update={"comment": "x"})]
-        )
+    await ledger.requests.record(
+        snapshot=snapshot(revision=1), entries=[first.model_copy(update={"comment": "x"})]
     )
 
-    assert ledger.list_activities("fraud-detector", "7") == [first]
+    assert await ledger.requests.audit_trail("fraud-detector", "7") == [first]
 
 
-def test_older_revision_does_not_overwrite_newer(ledger: Ledger) -> None:
+async def test_older_revision_does_not_overwrite_newer(ledger: Ledger) -> None:
     newer = snapshot(revision=5, state=RequestState.APPLIED, reason=None)
     older = snapshot(revision=2, state=RequestState.PENDING)
-    ledger.record(LedgerUpdate(snapshot=newer, entries=[activity(seq=0)]))
+    await ledger.requests.record(snapshot=newer, entries=[activity(seq=0)])
 
     # A delayed retry of an earlier write lands late; its new activity still counts.
-    ledger.record(LedgerUpdate(snapshot=older, entries=[activity(seq=0), activity(seq=1)]))
+    await ledger.requests.record(snapshot=older, entries=[activity(seq=0), activity(seq=1)])
     # The API's own opening write (revision 0) after the workflow's first writes.
-    ledger.record(LedgerUpdate(snapshot=snapshot(revision=0)))
+    await ledger.requests.record(snapshot=snapshot(revision=0))
 
-    stored = ledger.get_request("req-1")
+    stored = await ledger.requests.get("req-1")
     assert stored == newer
     assert stored is not None and stored.state is RequestState.APPLIED
-    assert [a.id for a in ledger.list_activities("fraud-detector", "7")] == ["req-1-0", "req-1-1"]
+    assert [a.id for a in await ledger.requests.audit_trail("fraud-detector", "7")] == [
+        "req-1-0",
+        "req-1-1",
+    ]
 
 
-def test_equal_revision_does_not_overwrite(ledger: Ledger) -> None:
-    ledger.record(LedgerUpdate(snapshot=snapshot(revision=4, state=RequestState.APPLYING)))
-    ledger.record(LedgerUpdate(snapshot=snapshot(revision=4, state=RequestState.PENDING)))
+async def test_equal_revision_does_not_overwrite(ledger: Ledger) -> None:
+    await ledger.requests.record(snapshot=snapshot(revision=4, state=RequestState.APPLYING))
+    await ledger.requests.record(snapshot=snapshot(revision=4, state=RequestState.PENDING))
 
-    stored = ledger.get_request("req-1")
+    stored = await ledger.requests.get("req-1")
     assert stored is not None and stored.state is RequestState.APPLYING
 
 
-def test_newer_revision_overwrites_state_reason_checks_and_approvals(ledger: Ledger) -> None:
-    ledger.record(LedgerUpdate(snapshot=snapshot(revision=1), entries=[activity(seq=0)]))
+async def test_newer_revision_overwrites_state_reason_checks_and_approvals(ledger: Ledger) -> None:
+    await ledger.requests.record(snapshot=snapshot(revision=1), entries=[activity(seq=0)])
     evidence: dict[str, Any] = {
         "metric": "auc",
         "value": 0.8731,
@@ -331,28 +328,26 @@ def test_newer_revision_overwrites_state_reason_checks_and_approvals(ledger: Led
         ],
     )
 
-    ledger.record(
-        LedgerUpdate(
-            snapshot=newer,
-            entries=[activity(seq=1, activity_type=AuditType.APPROVED_REQUEST)],
-        )
+    await ledger.requests.record(
+        snapshot=newer,
+        entries=[activity(seq=1, activity_type=AuditType.APPROVED_REQUEST)],
     )
 
-    stored = ledger.get_request("req-1")
+    stored = await ledger.requests.get("req-1")
     assert stored == newer
     assert stored is not None
     assert stored.checks[0].evidence == evidence
     assert type(stored.checks[0].evidence["big"]) is int
     assert stored.approvals[1].comment is None
     assert count_rows(ledger, "transition_requests") == 1
-    assert [a.seq for a in ledger.list_activities("fraud-detector", "7")] == [0, 1]
+    assert [a.seq for a in await ledger.requests.audit_trail("fraud-detector", "7")] == [0, 1]
 
     # And it can be cleared again by a still newer revision.
     cleared = newer.model_copy(
         update={"revision": 7, "reason": None, "approvals": [], "checks": []}
     )
-    ledger.record(LedgerUpdate(snapshot=cleared))
-    assert ledger.get_request("req-1") == cleared
+    await ledger.requests.record(snapshot=cleared)
+    assert await ledger.requests.get("req-1") == cleared
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,7 +355,7 @@ def test_newer_revision_overwrites_state_reason_checks_and_approvals(ledger: Led
 # --------------------------------------------------------------------------------------------
 
 
-def test_concurrent_overlapping_records(ledger: Ledger) -> None:
+async def test_concurrent_overlapping_records(ledger: Ledger) -> None:
     """Retried activities and the API's opening write race on the same keys. Whatever the
     interleaving: no error escapes, one row per request at the highest revision recorded, every
     activity exactly once."""
@@ -388,83 +383,84 @@ def test_concurrent_overlapping_records(ledger: Ledger) -> None:
     threads = 8
     rounds = 4
 
-    def writer(i: int) -> None:
+    async def writer(i: int) -> None:
         rng = random.Random(i)  # every thread writes every update, each in its own order
         for _ in range(rounds):
             batch = updates[:]
             rng.shuffle(batch)
             for update in batch:
-                ledger.record(update)
+                await ledger.requests.record(snapshot=update.snapshot, entries=update.entries)
 
-    run_threads(threads, writer)
+    await run_concurrently(threads, writer)
 
     assert count_rows(ledger, "transition_requests") == len(requests)
     assert count_rows(ledger, "activities") == len(requests) * revisions
     for index, request_id in enumerate(requests):
-        stored = ledger.get_request(request_id)
+        stored = await ledger.requests.get(request_id)
         assert stored is not None
         assert (stored.revision, stored.state, stored.reason) == (
             revisions - 1,
             RequestState.APPLIED,
             f"rev {revisions - 1}",
         )
-        entries = ledger.list_activities("fraud-detector", str(index))
+        entries = await ledger.requests.audit_trail("fraud-detector", str(index))
         assert [e.id for e in entries] == [f"{request_id}-{seq}" for seq in range(revisions)]
 
 
-def test_concurrent_revisions_keep_the_highest(ledger: Ledger) -> None:
+async def test_concurrent_revisions_keep_the_highest(ledger: Ledger) -> None:
     """Writers of different revisions of one request racing: the newest always wins, never a
     slower writer of an older revision that read the row before the newest committed."""
-    ledger.record(LedgerUpdate(snapshot=snapshot(revision=0)))
+    await ledger.requests.record(snapshot=snapshot(revision=0))
     threads = 8
     counter = itertools.count(1)
-    lock = threading.Lock()
     highest = 0
 
-    def writer(_: int) -> None:
+    async def writer(_: int) -> None:
         nonlocal highest
         for _ in range(25):
-            with lock:
-                revision = next(counter)
-                highest = max(highest, revision)
-            ledger.record(
-                LedgerUpdate(snapshot=snapshot(revision=revision, reason=f"rev {revision}"))
+            revision = next(counter)  # one event loop: no lock needed between the writers
+            highest = max(highest, revision)
+            await ledger.requests.record(
+                snapshot=snapshot(revision=revision, reason=f"rev {revision}")
             )
 
-    run_threads(threads, writer)
+    await run_concurrently(threads, writer)
 
-    stored = ledger.get_request("req-1")
+    stored = await ledger.requests.get("req-1")
     assert stored is not None
     assert (stored.revision, stored.reason) == (highest, f"rev {highest}")
 
 
-def test_slow_writer_of_older_revision_loses(ledger: Ledger) -> None:
+async def test_slow_writer_of_older_revision_loses(ledger: Ledger) -> None:
     """The interleaving that at-least-once activities make possible, forced: a writer of
     revision 2 reads the row (revision 1), stalls just before writing, and a writer of revision 3
     commits meanwhile. The stalled write must not bring revision 2 back."""
-    ledger.record(LedgerUpdate(snapshot=snapshot(revision=1)))
-    slow = threading.current_thread()
+    await ledger.requests.record(snapshot=snapshot(revision=1))
     newer_committed = threading.Event()
+
+    def write_newer() -> None:  # another writer, on an event loop and a thread of its own
+        asyncio.run(
+            ledger.requests.record(snapshot=snapshot(revision=3, state=RequestState.APPLIED))
+        )
 
     def stall(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         is_write = statement.lstrip().upper().startswith(("UPDATE", "INSERT"))
-        if threading.current_thread() is slow and is_write and not newer_committed.is_set():
-            fast = threading.Thread(
-                target=ledger.record,
-                args=(LedgerUpdate(snapshot=snapshot(revision=3, state=RequestState.APPLIED)),),
-            )
+        if SLOW_WRITER.get() and is_write and not newer_committed.is_set():
+            fast = threading.Thread(target=write_newer)
             fast.start()
             fast.join(timeout=3)  # a correct store may make it wait for the slow writer
             newer_committed.set()
 
     event.listen(ledger.engine, "before_cursor_execute", stall)
+    token = SLOW_WRITER.set(True)  # the ledger's worker thread runs in a copy of this context
     try:
-        ledger.record(LedgerUpdate(snapshot=snapshot(revision=2, reason="stale")))
+        await ledger.requests.record(snapshot=snapshot(revision=2, reason="stale"))
     finally:
+        SLOW_WRITER.reset(token)
         event.remove(ledger.engine, "before_cursor_execute", stall)
     assert newer_committed.is_set(), "the slow writer never wrote"
 
-    stored = ledger.get_request("req-1")
+    stored = await ledger.requests.get("req-1")
     assert stored is not None
     assert (stored.revision, stored.state, stored.reason) == (3, RequestState.APPLIED, None)
 
@@ -474,7 +470,7 @@ def test_slow_writer_of_older_revision_loses(ledger: Ledger) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_list_activities_oldest_first_across_requests(ledger: Ledger) -> None:
+async def test_list_activities_oldest_first_across_requests(ledger: Ledger) -> None:
     # Two requests on fraud-detector v7, written out of order; ties on the timestamp fall back
     # to seq.
     first = [
@@ -486,33 +482,29 @@ def test_list_activities_oldest_first_across_requests(ledger: Ledger) -> None:
         activity("req-2", 2, timestamp=T0 + 40, activity_type=AuditType.APPROVED_REQUEST),
         activity("req-2", 1, timestamp=T0 + 40, activity_type=AuditType.NEW_COMMENT),
     ]
-    ledger.record(LedgerUpdate(snapshot=snapshot("req-2", created_ms=T0 + 20), entries=second))
-    ledger.record(LedgerUpdate(snapshot=snapshot("req-1"), entries=first))
+    await ledger.requests.record(snapshot=snapshot("req-2", created_ms=T0 + 20), entries=second)
+    await ledger.requests.record(snapshot=snapshot("req-1"), entries=first)
     # Noise: the same model at another version, another model at the same version.
-    ledger.record(
-        LedgerUpdate(
-            snapshot=snapshot("req-3", version="8"),
-            entries=[activity("req-3", 0, version="8", timestamp=T0)],
-        )
+    await ledger.requests.record(
+        snapshot=snapshot("req-3", version="8"),
+        entries=[activity("req-3", 0, version="8", timestamp=T0)],
     )
-    ledger.record(
-        LedgerUpdate(
-            snapshot=snapshot("req-4", model="churn"),
-            entries=[activity("req-4", 0, model="churn", timestamp=T0 + 15)],
-        )
+    await ledger.requests.record(
+        snapshot=snapshot("req-4", model="churn"),
+        entries=[activity("req-4", 0, model="churn", timestamp=T0 + 15)],
     )
 
-    entries = ledger.list_activities("fraud-detector", "7")
+    entries = await ledger.requests.audit_trail("fraud-detector", "7")
 
     assert [e.id for e in entries] == ["req-1-0", "req-2-0", "req-1-1", "req-2-1", "req-2-2"]
     assert entries == sorted(first + second, key=lambda e: (e.creation_timestamp, e.seq))
-    assert [e.id for e in ledger.list_activities("fraud-detector", "8")] == ["req-3-0"]
-    assert [e.id for e in ledger.list_activities("churn", "7")] == ["req-4-0"]
-    assert ledger.list_activities("fraud-detector", "9") == []
-    assert ledger.list_activities("fraud", "7") == []
+    assert [e.id for e in await ledger.requests.audit_trail("fraud-detector", "8")] == ["req-3-0"]
+    assert [e.id for e in await ledger.requests.audit_trail("churn", "7")] == ["req-4-0"]
+    assert await ledger.requests.audit_trail("fraud-detector", "9") == []
+    assert await ledger.requests.audit_trail("fraud", "7") == []
 
 
-def test_list_requests_filters_and_newest_first(ledger: Ledger) -> None:
+async def test_list_requests_filters_and_newest_first(ledger: Ledger) -> None:
     rows = [
         snapshot("r-old-applied", created_ms=T0 + 1, state=RequestState.APPLIED, revision=4),
         snapshot("r-pending", created_ms=T0 + 5),
@@ -523,40 +515,43 @@ def test_list_requests_filters_and_newest_first(ledger: Ledger) -> None:
         snapshot("r-churn-open", model="churn", created_ms=T0 + 2),
     ]
     for row in rows:
-        ledger.record(LedgerUpdate(snapshot=row))
+        await ledger.requests.record(snapshot=row)
 
-    def ids(**filters: Any) -> list[str]:
-        return [r.id for r in ledger.list_requests(**filters)]
+    async def ids(**filters: Any) -> list[str]:
+        return [r.id for r in await ledger.requests.search(**filters)]
 
-    assert ids(model="fraud-detector", version="7") == [
+    assert await ids(model="fraud-detector", version="7") == [
         "r-pending",
         "r-rejected",
         "r-applying",
         "r-old-applied",
     ]
-    assert ids(model="fraud-detector", version="7", open_only=True) == ["r-pending", "r-applying"]
-    assert ids(model="fraud-detector") == [
+    assert await ids(model="fraud-detector", version="7", open_only=True) == [
+        "r-pending",
+        "r-applying",
+    ]
+    assert await ids(model="fraud-detector") == [
         "r-v8",
         "r-pending",
         "r-rejected",
         "r-applying",
         "r-old-applied",
     ]
-    assert ids(model="churn", open_only=True) == ["r-churn-open"]
-    assert ids(open_only=True) == ["r-v8", "r-pending", "r-applying", "r-churn-open"]
-    assert ids() == [r.id for r in sorted(rows, key=lambda r: r.created_ms, reverse=True)]
-    assert ids(limit=2) == ["r-churn", "r-v8"]
-    assert ids(model="fraud-detector", version="9") == []
-    assert ids(model="nobody") == []
-    assert ledger.list_requests(model="churn", version="7") == [rows[5], rows[6]]
+    assert await ids(model="churn", open_only=True) == ["r-churn-open"]
+    assert await ids(open_only=True) == ["r-v8", "r-pending", "r-applying", "r-churn-open"]
+    assert await ids() == [r.id for r in sorted(rows, key=lambda r: r.created_ms, reverse=True)]
+    assert await ids(limit=2) == ["r-churn", "r-v8"]
+    assert await ids(model="fraud-detector", version="9") == []
+    assert await ids(model="nobody") == []
+    assert await ledger.requests.search(model="churn", version="7") == [rows[5], rows[6]]
 
 
-def test_get_request_unknown_id(ledger: Ledger) -> None:
-    assert ledger.get_request("no-such-request") is None
-    ledger.record(LedgerUpdate(snapshot=snapshot("req-1")))
-    assert ledger.get_request("req-2") is None
-    assert ledger.get_request("REQ-1") is None
-    assert ledger.get_request("req-%") is None
+async def test_get_request_unknown_id(ledger: Ledger) -> None:
+    assert await ledger.requests.get("no-such-request") is None
+    await ledger.requests.record(snapshot=snapshot("req-1"))
+    assert await ledger.requests.get("req-2") is None
+    assert await ledger.requests.get("REQ-1") is None
+    assert await ledger.requests.get("req-%") is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,7 +570,7 @@ AWKWARD_VERSION = "v'7\";--"
 
 
 @pytest.mark.parametrize("value", AWKWARD, ids=range(len(AWKWARD)))
-def test_awkward_values_round_trip_unchanged(ledger: Ledger, value: str) -> None:
+async def test_awkward_values_round_trip_unchanged(ledger: Ledger, value: str) -> None:
     request = snapshot(
         "req-awkward",
         model=value,
@@ -615,19 +610,19 @@ def test_awkward_values_round_trip_unchanged(ledger: Ledger, value: str) -> None
         ),
     ]
     # Another model on the same version: it must stay out of every answer.
-    ledger.record(
-        LedgerUpdate(
-            snapshot=snapshot("req-other", model="other", version=AWKWARD_VERSION),
-            entries=[activity("req-other", 0, model="other", version=AWKWARD_VERSION)],
-        )
+    await ledger.requests.record(
+        snapshot=snapshot("req-other", model="other", version=AWKWARD_VERSION),
+        entries=[activity("req-other", 0, model="other", version=AWKWARD_VERSION)],
     )
 
-    ledger.record(LedgerUpdate(snapshot=request, entries=entries))
+    await ledger.requests.record(snapshot=request, entries=entries)
 
-    assert ledger.get_request("req-awkward") == request
-    assert ledger.list_requests(model=value) == [request]
-    assert ledger.list_requests(model=value, version=AWKWARD_VERSION, open_only=True) == [request]
-    assert ledger.list_activities(value, AWKWARD_VERSION) == entries
+    assert await ledger.requests.get("req-awkward") == request
+    assert await ledger.requests.search(model=value) == [request]
+    assert await ledger.requests.search(model=value, version=AWKWARD_VERSION, open_only=True) == [
+        request
+    ]
+    assert await ledger.requests.audit_trail(value, AWKWARD_VERSION) == entries
     assert count_rows(ledger, "activities") == 3
     assert schema_state(ledger.url)[0] == LEDGER_TABLES | {"alembic_version"}
 
@@ -635,10 +630,10 @@ def test_awkward_values_round_trip_unchanged(ledger: Ledger, value: str) -> None
     newer = request.model_copy(
         update={"revision": 2, "reason": f"{value} (2)", "state": RequestState.REJECTED}
     )
-    ledger.record(LedgerUpdate(snapshot=newer, entries=entries))
-    assert ledger.get_request("req-awkward") == newer
-    assert ledger.list_requests(model=value, version=AWKWARD_VERSION) == [newer]
-    assert ledger.list_activities(value, AWKWARD_VERSION) == entries
+    await ledger.requests.record(snapshot=newer, entries=entries)
+    assert await ledger.requests.get("req-awkward") == newer
+    assert await ledger.requests.search(model=value, version=AWKWARD_VERSION) == [newer]
+    assert await ledger.requests.audit_trail(value, AWKWARD_VERSION) == entries
 
 
 # --------------------------------------------------------------------------------------------
@@ -646,7 +641,9 @@ def test_awkward_values_round_trip_unchanged(ledger: Ledger, value: str) -> None
 # --------------------------------------------------------------------------------------------
 
 
-def add_comment(ledger: Ledger, comment_id: str, text: str = "looks good", **changes: Any) -> Any:
+async def add_comment(
+    ledger: Ledger, comment_id: str, text: str = "looks good", **changes: Any
+) -> Any:
     fields: dict[str, Any] = {
         "model": "fraud-detector",
         "version": "7",
@@ -654,98 +651,102 @@ def add_comment(ledger: Ledger, comment_id: str, text: str = "looks good", **cha
         "text": text,
         "now_ms": T0,
     }
-    return ledger.add_comment(comment_id, **(fields | changes))
+    return await ledger.comments.add(comment_id=comment_id, **(fields | changes))
 
 
-def test_add_comment_stores_row_and_new_comment_activity(ledger: Ledger) -> None:
-    row = add_comment(ledger, "c1", "first look: AUC holds up")
+async def test_add_comment_stores_row_and_new_comment_activity(ledger: Ledger) -> None:
+    row = await add_comment(ledger, "c1", "first look: AUC holds up")
 
     assert (row.id, row.model_name, row.version) == ("c1", "fraud-detector", "7")
     assert (row.user_id, row.comment) == ("alice@example.com", "first look: AUC holds up")
     assert (row.created_ms, row.updated_ms) == (T0, T0)
-    assert ledger.get_comment("c1") == row
-    [entry] = ledger.list_activities("fraud-detector", "7")
-    assert entry.id == ledger_store.comment_activity_id("c1")
+    assert await ledger.comments.get("c1") == row
+    [entry] = await ledger.requests.audit_trail("fraud-detector", "7")
+    assert entry.id == comment_entry_id("c1")
     assert entry.activity_type is AuditType.NEW_COMMENT
     assert (entry.user_id, entry.comment) == ("alice@example.com", "first look: AUC holds up")
     assert entry.creation_timestamp == T0
 
 
-def test_add_comment_twice_with_same_id_writes_once(ledger: Ledger) -> None:
-    first = add_comment(ledger, "c1", "original")
-    again = add_comment(ledger, "c1", "a retry with other text", now_ms=T0 + 5)
+async def test_add_comment_twice_with_same_id_writes_once(ledger: Ledger) -> None:
+    first = await add_comment(ledger, "c1", "original")
+    again = await add_comment(ledger, "c1", "a retry with other text", now_ms=T0 + 5)
 
     assert again == first
     assert count_rows(ledger, "comments") == 1
     assert count_rows(ledger, "activities") == 1
 
 
-def test_concurrent_adds_of_one_comment_write_once(ledger: Ledger) -> None:
-    run_threads(8, lambda _i: add_comment(ledger, "c-race", "same"))
+async def test_concurrent_adds_of_one_comment_write_once(ledger: Ledger) -> None:
+    await run_concurrently(8, lambda _i: add_comment(ledger, "c-race", "same"))
 
     assert count_rows(ledger, "comments") == 1
     assert count_rows(ledger, "activities") == 1
 
 
-def test_list_comments_oldest_first_for_that_version_only(ledger: Ledger) -> None:
-    add_comment(ledger, "c-3", "first", now_ms=T0)
-    add_comment(ledger, "c-1", "second", now_ms=T0 + 10)
-    add_comment(ledger, "c-2", "third", now_ms=T0 + 20)
-    add_comment(ledger, "c-other-version", "elsewhere", version="8")
-    add_comment(ledger, "c-other-model", "elsewhere", model="other")
+async def test_list_comments_oldest_first_for_that_version_only(ledger: Ledger) -> None:
+    await add_comment(ledger, "c-3", "first", now_ms=T0)
+    await add_comment(ledger, "c-1", "second", now_ms=T0 + 10)
+    await add_comment(ledger, "c-2", "third", now_ms=T0 + 20)
+    await add_comment(ledger, "c-other-version", "elsewhere", version="8")
+    await add_comment(ledger, "c-other-model", "elsewhere", model="other")
 
-    listed = ledger.list_comments("fraud-detector", "7")
+    listed = await ledger.comments.on_version("fraud-detector", "7")
     assert [row.comment for row in listed] == ["first", "second", "third"]
-    assert [row.comment for row in ledger.list_comments("fraud-detector", "8")] == ["elsewhere"]
-    assert ledger.list_comments("fraud-detector", "9") == []
+    assert [row.comment for row in await ledger.comments.on_version("fraud-detector", "8")] == [
+        "elsewhere"
+    ]
+    assert await ledger.comments.on_version("fraud-detector", "9") == []
 
 
-def test_update_comment_changes_row_not_activity(ledger: Ledger) -> None:
-    add_comment(ledger, "c1", "original")
+async def test_update_comment_changes_row_not_activity(ledger: Ledger) -> None:
+    await add_comment(ledger, "c1", "original")
 
-    updated = ledger.update_comment("c1", text="edited", now_ms=T0 + 100)
+    updated = await ledger.comments.update(comment_id="c1", text="edited", now_ms=T0 + 100)
 
     assert updated is not None
     assert (updated.comment, updated.created_ms, updated.updated_ms) == ("edited", T0, T0 + 100)
-    assert ledger.get_comment("c1") == updated
-    [entry] = ledger.list_activities("fraud-detector", "7")
+    assert await ledger.comments.get("c1") == updated
+    [entry] = await ledger.requests.audit_trail("fraud-detector", "7")
     assert entry.comment == "original"  # the log is append-only: it keeps what was first said
-    assert ledger.update_comment("missing", text="x", now_ms=T0) is None
+    assert await ledger.comments.update(comment_id="missing", text="x", now_ms=T0) is None
 
 
-def test_delete_comment_keeps_its_activity(ledger: Ledger) -> None:
-    add_comment(ledger, "c1", "to be withdrawn")
-    add_comment(ledger, "c2", "stays")
+async def test_delete_comment_keeps_its_activity(ledger: Ledger) -> None:
+    await add_comment(ledger, "c1", "to be withdrawn")
+    await add_comment(ledger, "c2", "stays")
 
-    assert ledger.delete_comment("c1") is True
-    assert ledger.delete_comment("c1") is False
-    assert ledger.get_comment("c1") is None
-    assert [row.id for row in ledger.list_comments("fraud-detector", "7")] == ["c2"]
-    assert len(ledger.list_activities("fraud-detector", "7")) == 2
-    assert ledger.update_comment("c1", text="too late", now_ms=T0) is None
+    assert await ledger.comments.delete(comment_id="c1") is True
+    assert await ledger.comments.delete(comment_id="c1") is False
+    assert await ledger.comments.get("c1") is None
+    assert [row.id for row in await ledger.comments.on_version("fraud-detector", "7")] == ["c2"]
+    assert len(await ledger.requests.audit_trail("fraud-detector", "7")) == 2
+    assert await ledger.comments.update(comment_id="c1", text="too late", now_ms=T0) is None
 
 
 @pytest.mark.parametrize("value", AWKWARD, ids=range(len(AWKWARD)))
-def test_awkward_comment_values_round_trip_unchanged(ledger: Ledger, value: str) -> None:
+async def test_awkward_comment_values_round_trip_unchanged(ledger: Ledger, value: str) -> None:
     long_text = (value + " <script>alert(1)</script> ") * 200
-    add_comment(ledger, "c-awk", long_text, model=value, version=AWKWARD_VERSION, user_id=value)
+    await add_comment(
+        ledger, "c-awk", long_text, model=value, version=AWKWARD_VERSION, user_id=value
+    )
 
-    [row] = ledger.list_comments(value, AWKWARD_VERSION)
+    [row] = await ledger.comments.on_version(value, AWKWARD_VERSION)
     assert (row.comment, row.user_id, row.model_name) == (long_text, value, value)
-    [entry] = ledger.list_activities(value, AWKWARD_VERSION)
+    [entry] = await ledger.requests.audit_trail(value, AWKWARD_VERSION)
     assert entry.comment == long_text
-    updated = ledger.update_comment("c-awk", text=value, now_ms=T0 + 1)
-    assert updated is not None and ledger.get_comment("c-awk") == updated
+    updated = await ledger.comments.update(comment_id="c-awk", text=value, now_ms=T0 + 1)
+    assert updated is not None and await ledger.comments.get("c-awk") == updated
     assert updated.comment == value
 
 
-def test_comments_in_one_millisecond_keep_their_order(ledger: Ledger) -> None:
+async def test_comments_in_one_millisecond_keep_their_order(ledger: Ledger) -> None:
     ids = [f"c-{n:02d}-{suffix}" for n, suffix in zip(range(12), "zyxwvutsrqpo", strict=True)]
     for comment_id in reversed(ids):  # ids sort against the insertion order
-        add_comment(ledger, comment_id, comment_id, now_ms=T0)
+        await add_comment(ledger, comment_id, comment_id, now_ms=T0)
 
-    listed = ledger.list_comments("fraud-detector", "7")
+    listed = await ledger.comments.on_version("fraud-detector", "7")
     assert [row.id for row in listed] == list(reversed(ids))
     assert [row.created_ms for row in listed] == list(range(T0, T0 + 12))
-    entries = ledger.list_activities("fraud-detector", "7")
+    entries = await ledger.requests.audit_trail("fraud-detector", "7")
     assert [entry.comment for entry in entries] == list(reversed(ids))

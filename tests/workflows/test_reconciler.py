@@ -6,7 +6,7 @@ the real Temporal dev server (for the activity's client)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from tests.conftest import MlflowServer, SeededVersion, TemporalServer
 from workflows.domain import AuditType
-from workflows.ledger import Ledger
-from workflows.ledger.models import RegistryMarkRow, WebhookRow
+from workflows.ledger import Ledger, RegistryMark
 from workflows.mlflow_client import MlflowRegistry, ModelVersion
 from workflows.reconciler import (
     OUT_OF_BAND_USER,
@@ -52,8 +51,8 @@ def version(stage: str = "None", aliases: list[str] | None = None) -> ModelVersi
     )
 
 
-def mark(stage: str = "None", aliases: list[str] | None = None) -> RegistryMarkRow:
-    return RegistryMarkRow(
+def mark(stage: str = "None", aliases: list[str] | None = None) -> RegistryMark:
+    return RegistryMark(
         model_name=MODEL, version="3", stage=stage, aliases=list(aliases or []), updated_ms=T0
     )
 
@@ -349,9 +348,9 @@ def test_payload_for_keeps_empty_strings_and_every_field() -> None:
 
 
 @pytest.fixture
-def sqlite_ledger(tmp_path: Path) -> Iterator[Ledger]:
+async def sqlite_ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
     store = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    store.migrate()
+    await store.migrate()
     try:
         yield store
     finally:
@@ -370,17 +369,18 @@ async def test_reconcile_registry_records_an_out_of_band_stage_change_once(
     task_queue = f"reconciler-test-{uuid.uuid4().hex[:8]}"  # no worker polls it
     # A webhook on this model, so the change is announced to someone (deliveries are rows).
     hook_id = f"wh-{uuid.uuid4().hex[:8]}"
-    ledger.add_webhook(
-        WebhookRow(
-            id=hook_id,
-            model_name=name,
-            events=["OUT_OF_BAND_CHANGE", "MODEL_VERSION_TRANSITIONED_TO_STAGING"],
-            status="ACTIVE",
-            url="http://127.0.0.1:9/unused",
-            created_by="tests",
-            created_ms=T0,
-            updated_ms=T0,
-        )
+    await ledger.webhooks.add(
+        webhook_id=hook_id,
+        model_name=name,
+        events=["OUT_OF_BAND_CHANGE", "MODEL_VERSION_TRANSITIONED_TO_STAGING"],
+        description=None,
+        status="ACTIVE",
+        url="http://127.0.0.1:9/unused",
+        enable_ssl_verification=True,
+        secret_enc=None,
+        authorization_enc=None,
+        created_by="tests",
+        now_ms=T0,
     )
 
     client = await Client.connect(temporal_server.address, data_converter=pydantic_data_converter)
@@ -392,16 +392,16 @@ async def test_reconcile_registry_records_an_out_of_band_stage_change_once(
         first = await env.run(activities.reconcile_registry)
         assert first.baseline is True and first.changes == 0
         assert first.versions >= 1
-        mark = ledger.get_mark(name, number)
+        mark = await ledger.marks.get(name, number)
         assert mark is not None and (mark.stage, mark.aliases) == ("None", [])
 
         # 2. Nothing changed: no changes, a non-baseline run recorded.
         second = await env.run(activities.reconcile_registry)
         assert second.baseline is False and second.changes == 0
-        runs = ledger.list_reconciler_runs()
+        runs = await ledger.runs.latest()
         assert [(r.baseline, r.changes) for r in runs] == [(False, 0), (True, 0)]
         assert runs[0].versions == second.versions
-        assert ledger.list_activities(name, number) == []
+        assert await ledger.requests.audit_trail(name, number) == []
 
         # 3. A stage change made directly in MLflow, behind Signoff's back.
         moved = await registry.transition_stage(
@@ -411,7 +411,7 @@ async def test_reconcile_registry_records_an_out_of_band_stage_change_once(
         third = await env.run(activities.reconcile_registry)
         assert third.baseline is False and third.changes >= 1
 
-        logged = ledger.list_activities(name, number)
+        logged = await ledger.requests.audit_trail(name, number)
         assert len(logged) == 1
         entry = logged[0]
         assert entry.activity_type == AuditType.SYSTEM_TRANSITION
@@ -422,12 +422,12 @@ async def test_reconcile_registry_records_an_out_of_band_stage_change_once(
         assert "seen by the reconciler" in entry.system_comment
 
         actual = await registry.get_model_version(name, number)
-        mark = ledger.get_mark(name, number)
+        mark = await ledger.marks.get(name, number)
         assert mark is not None
         assert (mark.stage, sorted(mark.aliases)) == (actual.current_stage, actual.aliases)
         assert mark.stage == "Staging"
 
-        deliveries = ledger.list_deliveries(hook_id)
+        deliveries = await ledger.webhooks.deliveries(hook_id)
         assert sorted(d.event for d in deliveries) == [
             "MODEL_VERSION_TRANSITIONED_TO_STAGING",
             "OUT_OF_BAND_CHANGE",
@@ -440,11 +440,11 @@ async def test_reconcile_registry_records_an_out_of_band_stage_change_once(
         # 4. Seen once: another pass records nothing new for the version.
         fourth = await env.run(activities.reconcile_registry)
         assert fourth.baseline is False
-        assert ledger.list_activities(name, number) == logged
-        assert len(ledger.list_deliveries(hook_id)) == 2
-        again = ledger.get_mark(name, number)
+        assert await ledger.requests.audit_trail(name, number) == logged
+        assert len(await ledger.webhooks.deliveries(hook_id)) == 2
+        again = await ledger.marks.get(name, number)
         assert again is not None and (again.stage, again.aliases) == ("Staging", [])
-        assert len(ledger.list_reconciler_runs()) == 4
+        assert len(await ledger.runs.latest()) == 4
 
     # The deliveries' workflows wait on a task queue no worker polls: end them.
     for delivery in deliveries:

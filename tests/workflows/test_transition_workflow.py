@@ -94,7 +94,7 @@ async def running_worker(
     over `mlflow_url`, a migrated SQLite ledger at `db_path`, and Settings as a deployment
     would have them (`settings_overrides`: e.g. the CI systems' URLs and credentials)."""
     ledger = Ledger(f"sqlite:///{db_path}")
-    await asyncio.to_thread(ledger.migrate)
+    await ledger.migrate()
     task_queue = f"signoff-test-{uuid.uuid4().hex[:12]}"
     settings = Settings(
         **{"task_queue": task_queue, "database_url": ledger.url, "mlflow_tracking_uri": mlflow_url}
@@ -247,10 +247,10 @@ class Harness:
     async def aliases(self, version: SeededVersion) -> list[str]:
         return (await self.mlflow.get_model_version(version.name, version.version)).aliases
 
-    def trail(self, version: SeededVersion) -> list[tuple[AuditType, str]]:
+    async def trail(self, version: SeededVersion) -> list[tuple[AuditType, str]]:
         return [
             (entry.activity_type, entry.user_id)
-            for entry in self.ledger.list_activities(version.name, version.version)
+            for entry in await self.ledger.requests.audit_trail(version.name, version.version)
         ]
 
     async def close(self) -> None:
@@ -351,20 +351,20 @@ async def test_quorum_of_two_applies_after_the_second_approval(
     assert [a.user_id for a in final.approvals] == ["bob", "carol"]
     assert final.policy_hash == policy_hash(TWO_FOR_PRODUCTION)
 
-    assert harness.trail(version) == [
+    assert await harness.trail(version) == [
         (AuditType.REQUESTED_TRANSITION, "alice"),
         (AuditType.APPROVED_REQUEST, "bob"),
         (AuditType.APPROVED_REQUEST, "carol"),
         (AuditType.APPLIED_TRANSITION, "carol"),
     ]
-    entries = harness.ledger.list_activities(version.name, version.version)
+    entries = await harness.ledger.requests.audit_trail(version.name, version.version)
     assert entries[0].comment == "better recall"
     assert entries[1].comment == "looks good"
     assert all((e.from_stage, e.to_stage) == ("None", "Production") for e in entries)
     applied = entries[-1].system_comment or ""
     assert "2 approval(s) (bob, carol)" in applied
     assert "archived" in applied
-    row = harness.ledger.get_request(inp.request_id)
+    row = await harness.ledger.requests.get(inp.request_id)
     assert row is not None
     assert row.state is RequestState.APPLIED
     assert [a.user_id for a in row.approvals] == ["bob", "carol"]
@@ -408,7 +408,7 @@ transitions:
     assert await harness.stage(version) == "Staging"
     final = await harness.outcome(inp)
     assert final.state is RequestState.APPLIED
-    assert harness.trail(version) == [
+    assert await harness.trail(version) == [
         (AuditType.REQUESTED_TRANSITION, "lena"),
         (AuditType.APPROVED_REQUEST, "lena"),
         (AuditType.APPLIED_TRANSITION, "lena"),
@@ -462,7 +462,7 @@ async def test_approver_without_the_permission_level_refused(
     )
     assert requester_reason.startswith(f"alice has CAN_EDIT on '{version.name}'")
     assert (await harness.snapshot(inp)).approvals == []
-    assert harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
+    assert await harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,15 +484,15 @@ async def test_reject_closes_the_request_and_leaves_mlflow_alone(
     assert final.state is RequestState.REJECTED
     assert final.reason == "rejected by carol"
     assert await harness.stage(version) == "None"
-    assert harness.trail(version) == [
+    assert await harness.trail(version) == [
         (AuditType.REQUESTED_TRANSITION, "alice"),
         (AuditType.APPROVED_REQUEST, "bob"),
         (AuditType.REJECTED_REQUEST, "carol"),
     ]
-    assert harness.ledger.list_activities(version.name, version.version)[-1].comment == (
-        "drift on segment B"
-    )
-    row = harness.ledger.get_request(inp.request_id)
+    assert (await harness.ledger.requests.audit_trail(version.name, version.version))[
+        -1
+    ].comment == ("drift on segment B")
+    row = await harness.ledger.requests.get(inp.request_id)
     assert row is not None
     assert (row.state, row.reason) == (RequestState.REJECTED, "rejected by carol")
 
@@ -512,7 +512,7 @@ async def test_cancel_by_the_requester(harness: Harness, make_version: MakeVersi
     final = await harness.handle(inp).result()
     assert (final.state, final.reason) == (RequestState.CANCELLED, "cancelled by alice")
     assert await harness.stage(version) == "None"
-    assert harness.trail(version) == [
+    assert await harness.trail(version) == [
         (AuditType.REQUESTED_TRANSITION, "alice"),
         (AuditType.CANCELLED_REQUEST, "alice"),
     ]
@@ -536,7 +536,7 @@ async def test_cancel_by_another_user_refused_unless_they_manage(
 
     final = await harness.handle(inp).result()
     assert (final.state, final.reason) == (RequestState.CANCELLED, "cancelled by admin")
-    assert harness.trail(version)[-1] == (AuditType.CANCELLED_REQUEST, "admin")
+    assert (await harness.trail(version))[-1] == (AuditType.CANCELLED_REQUEST, "admin")
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,8 +567,8 @@ transitions:
     assert final.state is RequestState.EXPIRED
     assert final.reason == "no decision within 1h"
     assert await harness.stage(version) == "None"
-    assert harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
-    row = harness.ledger.get_request(inp.request_id)
+    assert await harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
+    row = await harness.ledger.requests.get(inp.request_id)
     assert row is not None
     assert row.state is RequestState.EXPIRED
     with pytest.raises(NoOpenRequest):
@@ -605,12 +605,12 @@ transitions:
     assert check.evidence["min"] == 0.9
     assert check.finished_ms is not None
     assert await harness.stage(version) == "None"
-    row = harness.ledger.get_request(inp.request_id)
+    row = await harness.ledger.requests.get(inp.request_id)
     assert row is not None
     assert row.state is RequestState.FAILED_VALIDATION
     assert row.reason == final.reason
     assert row.checks == final.checks
-    assert harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
+    assert await harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
 
 
 async def test_passing_checks_and_approval_apply(
@@ -644,7 +644,7 @@ transitions:
     by_id = {check.check_id: check for check in final.checks}
     assert by_id["metric:auc"].evidence["value"] == 0.95
     assert by_id["tag:validated_by"].evidence["value"] == "qa-team"
-    row = harness.ledger.get_request(inp.request_id)
+    row = await harness.ledger.requests.get(inp.request_id)
     assert row is not None
     assert [c.status for c in row.checks] == [CheckStatus.PASSED, CheckStatus.PASSED]
 
@@ -674,7 +674,7 @@ transitions:
         {"key": "validated_by", "expected": None},
     )
     assert await harness.stage(version) == "None"
-    assert harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
+    assert await harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
 
 
 @pytest.fixture
@@ -726,7 +726,7 @@ transitions:
     assert (final.state, final.reason) == (RequestState.CANCELLED, "cancelled by alice")
     [check] = final.checks
     assert (check.status, check.summary) == (CheckStatus.CANCELLED, "the request was decided")
-    row = mlflow_down.ledger.get_request(inp.request_id)
+    row = await mlflow_down.ledger.requests.get(inp.request_id)
     assert row is not None
     assert row.checks == final.checks
 
@@ -786,10 +786,10 @@ transitions:
     assert final.state is RequestState.APPLIED
     champion = await harness.mlflow.get_model_version_by_alias(version.name, "champion")
     assert champion.version == version.version
-    assert harness.trail(version)[-1] == (AuditType.APPLIED_TRANSITION, "carol")
-    assert harness.ledger.list_activities(version.name, version.version)[-1].to_stage == (
-        "@champion"
-    )
+    assert (await harness.trail(version))[-1] == (AuditType.APPLIED_TRANSITION, "carol")
+    assert (await harness.ledger.requests.audit_trail(version.name, version.version))[
+        -1
+    ].to_stage == ("@champion")
 
 
 async def test_quorum_zero_without_checks_applies_and_is_recorded(
@@ -810,11 +810,11 @@ transitions:
     assert final.state is RequestState.APPLIED
     assert final.approvals == []
     assert await harness.stage(version) == "Staging"
-    assert harness.trail(version) == [
+    assert await harness.trail(version) == [
         (AuditType.REQUESTED_TRANSITION, "alice"),
         (AuditType.APPLIED_TRANSITION, SYSTEM_USER),
     ]
-    applied = harness.ledger.list_activities(version.name, version.version)[-1]
+    applied = (await harness.ledger.requests.audit_trail(version.name, version.version))[-1]
     assert "none required" in (applied.system_comment or "")
 
 
@@ -827,7 +827,7 @@ async def test_record_ledger_twice_writes_once(
     module_worker: RunningWorker, tmp_path: Path, make_version: MakeVersion
 ) -> None:
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    ledger.migrate()
+    await ledger.migrate()
     try:
         activities = SignoffActivities(module_worker.activities.registry, ledger)
         version = make_version()
@@ -860,8 +860,8 @@ async def test_record_ledger_twice_writes_once(
         await env.run(activities.record_ledger, update)
         await env.run(activities.record_ledger, update)  # a retried attempt
 
-        assert ledger.list_activities(version.name, version.version) == [entry]
-        assert ledger.get_request("req-1") == snapshot
+        assert await ledger.requests.audit_trail(version.name, version.version) == [entry]
+        assert await ledger.requests.get("req-1") == snapshot
     finally:
         ledger.dispose()
 
@@ -927,11 +927,11 @@ transitions:
         "Signoff since the request; request again"
     )
     assert await harness.stage(version) == "Staging"
-    assert harness.trail(version) == [
+    assert await harness.trail(version) == [
         (AuditType.REQUESTED_TRANSITION, "alice"),
         (AuditType.APPROVED_REQUEST, "bob"),
     ]
-    row = harness.ledger.get_request(inp.request_id)
+    row = await harness.ledger.requests.get(inp.request_id)
     assert row is not None
     assert (row.state, row.reason) == (RequestState.FAILED, final.reason)
 

@@ -94,16 +94,16 @@ def only_check(final: RequestSnapshot) -> CheckResult:
     return check
 
 
-def assert_recorded(harness: Harness, final: RequestSnapshot) -> None:
+async def assert_recorded(harness: Harness, final: RequestSnapshot) -> None:
     """The ledger holds the request exactly as the workflow ended it."""
-    row = harness.ledger.get_request(final.id)
+    row = await harness.ledger.requests.get(final.id)
     assert row is not None
     assert (row.state, row.reason) == (final.state, final.reason)
     assert row.checks == final.checks
 
 
-def requested_only(harness: Harness, version: SeededVersion) -> None:
-    assert harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
+async def requested_only(harness: Harness, version: SeededVersion) -> None:
+    assert await harness.trail(version) == [(AuditType.REQUESTED_TRANSITION, "alice")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,8 +210,8 @@ async def test_signature_present_passes_and_says_where_it_was_read(
     assert evidence["inputs"] == ["amount: double", "country: string"]
     assert evidence["outputs"] == ["tensor float64 (-1,)"]
     assert await harness.stage(version) == "Staging"
-    assert_recorded(harness, final)
-    assert harness.trail(version)[-1][0] is AuditType.APPLIED_TRANSITION
+    await assert_recorded(harness, final)
+    assert (await harness.trail(version))[-1][0] is AuditType.APPLIED_TRANSITION
 
 
 async def test_model_without_signature_fails_validation(
@@ -233,8 +233,8 @@ async def test_model_without_signature_fails_validation(
     assert check.evidence["source"].startswith("models:/m-")
     assert "inputs" not in check.evidence
     assert await harness.stage(version) == "None"
-    assert_recorded(harness, final)
-    requested_only(harness, version)
+    await assert_recorded(harness, final)
+    await requested_only(harness, version)
 
 
 async def test_signature_without_outputs_fails_unless_outputs_are_optional(
@@ -263,8 +263,8 @@ async def test_signature_without_outputs_fails_unless_outputs_are_optional(
     assert check.evidence["inputs"] == ["amount: double"]
     assert check.evidence["artifact_uri"] == f"runs:/{strict.run_id}/model"
     assert check.evidence["require_outputs"] is True
-    assert_recorded(harness, failed)
-    requested_only(harness, strict)
+    await assert_recorded(harness, failed)
+    await requested_only(harness, strict)
 
     assert passed.state is RequestState.APPLIED
     check = only_check(passed)
@@ -273,7 +273,7 @@ async def test_signature_without_outputs_fails_unless_outputs_are_optional(
         "signature inputs [amount: double]; no outputs",
     )
     assert await harness.stage(lenient) == "Staging"
-    assert_recorded(harness, passed)
+    await assert_recorded(harness, passed)
 
 
 async def test_version_without_an_mlmodel_fails_with_a_clear_summary(
@@ -291,8 +291,8 @@ async def test_version_without_an_mlmodel_fails_with_a_clear_summary(
         "logged MLflow model, so it has no signature"
     )
     assert check.evidence["source"] == f"runs:/{version.run_id}/model"
-    assert_recorded(harness, final)
-    requested_only(harness, version)
+    await assert_recorded(harness, final)
+    await requested_only(harness, version)
 
 
 async def test_registry_reads_a_versions_artifacts(
@@ -360,8 +360,8 @@ async def test_compare_beat_needs_a_strictly_better_metric(
         "improvement": 0.0,
     }
     assert await harness.stage(tie) == "None"
-    assert_recorded(harness, tied)
-    requested_only(harness, tie)
+    await assert_recorded(harness, tied)
+    await requested_only(harness, tie)
 
     assert beaten.state is RequestState.APPLIED
     check = only_check(beaten)
@@ -371,7 +371,7 @@ async def test_compare_beat_needs_a_strictly_better_metric(
     )
     assert (check.evidence["candidate"], check.evidence["champion"]) == (0.91, 0.9)
     assert await harness.stage(better) == "Production"
-    assert_recorded(harness, beaten)
+    await assert_recorded(harness, beaten)
 
 
 async def test_compare_not_worse_within_tolerance_lower_is_better(
@@ -402,8 +402,8 @@ async def test_compare_not_worse_within_tolerance_lower_is_better(
     assert check.evidence["mode"] == "not_worse"
     assert (check.evidence["candidate"], check.evidence["champion"]) == (0.25, 0.2)
     assert check.evidence["tolerance"] == 0.02
-    assert_recorded(harness, worse)
-    requested_only(harness, much_worse)
+    await assert_recorded(harness, worse)
+    await requested_only(harness, much_worse)
 
     assert within.state is RequestState.APPLIED
     check = only_check(within)
@@ -412,7 +412,7 @@ async def test_compare_not_worse_within_tolerance_lower_is_better(
         "not worse: loss 0.22 vs 0.2 of the champion version 1 at Production (lower is "
         "better), worse by 0.02 within tolerance 0.02"
     )
-    assert_recorded(harness, within)
+    await assert_recorded(harness, within)
 
 
 async def test_compare_without_a_champion_passes(
@@ -435,7 +435,7 @@ async def test_compare_without_a_champion_passes(
     )
     assert check.evidence["champion_version"] is None
     assert check.evidence["candidate"] == 0.8
-    assert_recorded(harness, final)
+    await assert_recorded(harness, final)
 
 
 async def test_compare_against_the_version_holding_the_alias(
@@ -460,8 +460,8 @@ async def test_compare_against_the_version_holding_the_alias(
     assert "of the champion version 1 at @champion" in check.summary
     assert await harness.aliases(holder) == ["champion"]
     assert await harness.aliases(candidate) == []
-    assert_recorded(harness, final)
-    requested_only(harness, candidate)
+    await assert_recorded(harness, final)
+    await requested_only(harness, candidate)
 
 
 async def test_compare_with_a_missing_metric_says_which_side_lacks_it(
@@ -484,7 +484,7 @@ async def test_compare_with_a_missing_metric_says_which_side_lacks_it(
         "compare:auc: metric 'auc' is not logged on the candidate's run (logged: loss)"
     )
     assert "candidate" not in only_check(candidate_side).evidence
-    assert_recorded(harness, candidate_side)
+    await assert_recorded(harness, candidate_side)
 
     assert champion_side.state is RequestState.FAILED_VALIDATION
     assert champion_side.reason == (
@@ -494,7 +494,7 @@ async def test_compare_with_a_missing_metric_says_which_side_lacks_it(
     evidence = only_check(champion_side).evidence
     assert (evidence["candidate"], evidence["champion_version"]) == (0.9, "1")
     assert "champion" not in evidence
-    assert_recorded(harness, champion_side)
+    await assert_recorded(harness, champion_side)
 
 
 # --------------------------------------------------------------------------------------------
@@ -620,7 +620,7 @@ async def test_http_check_passed_posts_the_request_context(
     }
     assert "s3cret" not in final.model_dump_json()  # headers are not evidence
     assert await harness.stage(version) == "Staging"
-    assert_recorded(harness, final)
+    await assert_recorded(harness, final)
 
 
 async def test_http_check_failed_fails_validation_with_its_details(
@@ -646,8 +646,8 @@ async def test_http_check_failed_fails_validation_with_its_details(
         "attempt": 1,
     }
     assert len(endpoint.received) == 1
-    assert_recorded(harness, final)
-    requested_only(harness, version)
+    await assert_recorded(harness, final)
+    await requested_only(harness, version)
 
 
 @pytest.mark.parametrize(
@@ -678,7 +678,7 @@ async def test_http_check_with_a_badly_shaped_answer_fails(
     assert check.summary.startswith(f"POST {endpoint.url} answered HTTP 200 {problem}; expected")
     assert check.evidence["body"] == answer.body.decode()
     assert len(endpoint.received) == 1  # a wrong answer is an answer: not retried
-    assert_recorded(harness, final)
+    await assert_recorded(harness, final)
 
 
 async def test_http_check_4xx_fails_without_retrying(
@@ -697,8 +697,8 @@ async def test_http_check_4xx_fails_without_retrying(
     )
     assert (check.evidence["url"], check.evidence["status"]) == (endpoint.url, 403)
     assert len(endpoint.received) == 1
-    assert_recorded(harness, final)
-    requested_only(harness, version)
+    await assert_recorded(harness, final)
+    await requested_only(harness, version)
 
 
 async def test_http_check_retries_5xx_until_the_service_recovers(
@@ -722,7 +722,7 @@ async def test_http_check_retries_5xx_until_the_service_recovers(
     assert len(endpoint.received) == 3
     assert {r.body["request_id"] for r in endpoint.received} == {inp.request_id}
     assert await harness.stage(version) == "Staging"
-    assert_recorded(harness, final)
+    await assert_recorded(harness, final)
 
 
 async def test_http_check_down_past_its_timeout_fails_validation(
@@ -744,5 +744,5 @@ async def test_http_check_down_past_its_timeout_fails_validation(
     # Retried with backoff on the workflow's clock (attempts at 0, 1, 3, 7 and 15 s); Temporal
     # gives up when the next backoff (16 s) would overrun the 30 s timeout.
     assert final.updated_ms - final.created_ms >= 15_000
-    assert_recorded(harness, final)
-    requested_only(harness, version)
+    await assert_recorded(harness, final)
+    await requested_only(harness, version)

@@ -28,7 +28,7 @@ from temporalio.worker import Worker
 
 from workflows.domain import now_ms
 from workflows.ledger import Ledger
-from workflows.ledger.models import WebhookRow
+from workflows.ledger import Webhook as Subscription
 from workflows.settings import Settings
 from workflows.webhooks.delivery import (
     DELIVERED,
@@ -166,7 +166,7 @@ class Deliveries:
     settings: Settings
     box: SecretBox
 
-    def add_webhook(
+    async def add_webhook(
         self,
         url: str,
         *,
@@ -174,21 +174,20 @@ class Deliveries:
         model_name: str | None = "fraud",
         status: str = "ACTIVE",
         secret: str | None = SECRET,
-    ) -> WebhookRow:
-        now = int(time.time() * 1000)
-        row = WebhookRow(
-            id=uuid.uuid4().hex,
+    ) -> Subscription:
+        return await self.ledger.webhooks.add(
+            webhook_id=uuid.uuid4().hex,
             model_name=model_name,
             events=events or ["MODEL_VERSION_TRANSITIONED_STAGE"],
+            description=None,
             status=status,
             url=url,
             enable_ssl_verification=True,
             secret_enc=self.box.encrypt(secret),
+            authorization_enc=None,
             created_by="ada",
-            created_ms=now,
-            updated_ms=now,
+            now_ms=int(time.time() * 1000),
         )
-        return self.ledger.add_webhook(row)
 
     async def announce(self, event: WebhookEvent) -> list[str]:
         return await announce(self.env.client, self.ledger, self.settings.task_queue, event)
@@ -260,12 +259,14 @@ async def deliveries_no_allow_list(
 
 async def test_announce_reaches_active_subscribed_webhooks_signed(deliveries: Deliveries) -> None:
     with running_receiver(Receiver()) as receiver:
-        model_hook = deliveries.add_webhook(receiver.url)
-        wide_hook = deliveries.add_webhook(receiver.url, model_name=None, events=list(ALL_EVENTS))
-        deliveries.add_webhook(receiver.url, status="TEST_MODE")
-        deliveries.add_webhook(receiver.url, status="DISABLED")
-        deliveries.add_webhook(receiver.url, model_name="other")
-        deliveries.add_webhook(receiver.url, events=["COMMENT_CREATED"])
+        model_hook = await deliveries.add_webhook(receiver.url)
+        wide_hook = await deliveries.add_webhook(
+            receiver.url, model_name=None, events=list(ALL_EVENTS)
+        )
+        await deliveries.add_webhook(receiver.url, status="TEST_MODE")
+        await deliveries.add_webhook(receiver.url, status="DISABLED")
+        await deliveries.add_webhook(receiver.url, model_name="other")
+        await deliveries.add_webhook(receiver.url, events=["COMMENT_CREATED"])
         event = transitioned()
         ids = await deliveries.announce(event)
         assert len(ids) == 2
@@ -294,16 +295,16 @@ async def test_announce_reaches_active_subscribed_webhooks_signed(deliveries: De
         # Announcing the same event again starts nothing new.
         assert sorted(await deliveries.announce(event)) == sorted(ids)
         assert len(receiver.received) == 2
-        row = deliveries.ledger.get_delivery(ids[0])
+        row = await deliveries.ledger.webhooks.get_delivery(ids[0])
         assert row is not None and row.state == "DELIVERED" and len(row.attempts) == 1
         attempt = row.attempts[0]
-        assert attempt["status_code"] == 200 and attempt["error"] is None
-        assert attempt["latency_ms"] >= 0 and attempt["time_ms"] > 0
+        assert attempt.status_code == 200 and attempt.error is None
+        assert attempt.latency_ms >= 0 and attempt.time_ms > 0
 
 
 async def test_every_event_type_fires_with_its_payload(deliveries: Deliveries) -> None:
     with running_receiver(Receiver()) as receiver:
-        hook = deliveries.add_webhook(receiver.url, model_name=None, events=list(ALL_EVENTS))
+        hook = await deliveries.add_webhook(receiver.url, model_name=None, events=list(ALL_EVENTS))
         ids = []
         for name in ALL_EVENTS:
             event = WebhookEvent(
@@ -321,54 +322,52 @@ async def test_every_event_type_fires_with_its_payload(deliveries: Deliveries) -
 
 async def test_receiver_down_then_up_gets_it_once(deliveries: Deliveries) -> None:
     with running_receiver(Receiver(script=["drop", "drop", 503, 502])) as receiver:
-        hook = deliveries.add_webhook(receiver.url)
+        hook = await deliveries.add_webhook(receiver.url)
         [delivery_id] = await deliveries.announce(transitioned())
         assert await deliveries.result(delivery_id) == DELIVERED
         assert len(receiver.delivered) == 1 and receiver.delivered[0].verified
         # The same webhook-id on every attempt, so a receiver can deduplicate.
         assert {r.headers["webhook-id"] for r in receiver.received} == {delivery_id}
-    [row] = deliveries.ledger.list_deliveries(hook.id)
+    [row] = await deliveries.ledger.webhooks.deliveries(hook.id)
     assert row.state == "DELIVERED"
-    assert [a["status_code"] for a in row.attempts] == [None, None, 503, 502, 200]
-    assert all(a["error"] for a in row.attempts[:4]) and row.attempts[4]["error"] is None
-    gaps = [
-        b["time_ms"] - a["time_ms"] for a, b in zip(row.attempts, row.attempts[1:], strict=False)
-    ]
+    assert [a.status_code for a in row.attempts] == [None, None, 503, 502, 200]
+    assert all(a.error for a in row.attempts[:4]) and row.attempts[4].error is None
+    gaps = [b.time_ms - a.time_ms for a, b in zip(row.attempts, row.attempts[1:], strict=False)]
     assert all(gap >= 5_000 for gap in gaps), gaps  # backoff, in skipped time
     assert gaps[-1] >= 40_000  # 80 s after the fourth failure, at least half of it
 
 
 async def test_retry_after_is_honoured(deliveries: Deliveries) -> None:
     with running_receiver(Receiver(script=[(429, {"Retry-After": "7200"})])) as receiver:
-        hook = deliveries.add_webhook(receiver.url)
+        hook = await deliveries.add_webhook(receiver.url)
         [delivery_id] = await deliveries.announce(transitioned())
         assert await deliveries.result(delivery_id) == DELIVERED
         assert len(receiver.delivered) == 1
-    [row] = deliveries.ledger.list_deliveries(hook.id)
+    [row] = await deliveries.ledger.webhooks.deliveries(hook.id)
     first, second = row.attempts
-    assert first["status_code"] == 429
-    assert second["time_ms"] - first["time_ms"] >= 7_200_000
+    assert first.status_code == 429
+    assert second.time_ms - first.time_ms >= 7_200_000
 
 
 async def test_gives_up_after_24_hours(deliveries: Deliveries) -> None:
     with running_receiver(Receiver(script=[503] * 500)) as receiver:
-        hook = deliveries.add_webhook(receiver.url)
+        hook = await deliveries.add_webhook(receiver.url)
         [delivery_id] = await deliveries.announce(transitioned())
         assert await deliveries.result(delivery_id) == FAILED
         assert receiver.delivered == []
-    [row] = deliveries.ledger.list_deliveries(hook.id)
+    [row] = await deliveries.ledger.webhooks.deliveries(hook.id)
     assert row.state == "FAILED"
-    span = row.attempts[-1]["time_ms"] - row.attempts[0]["time_ms"]
+    span = row.attempts[-1].time_ms - row.attempts[0].time_ms
     assert 20 * 3600_000 <= span <= 24 * 3600_000
     assert 20 <= len(row.attempts) <= 60
 
 
 async def test_410_disables_the_webhook(deliveries: Deliveries) -> None:
     with running_receiver(Receiver(script=[410])) as receiver:
-        hook = deliveries.add_webhook(receiver.url)
+        hook = await deliveries.add_webhook(receiver.url)
         [delivery_id] = await deliveries.announce(transitioned())
         assert await deliveries.result(delivery_id) == GONE
-        stored = deliveries.ledger.get_webhook(hook.id)
+        stored = await deliveries.ledger.webhooks.get(hook.id)
         assert stored is not None and stored.status == "DISABLED"
         assert await deliveries.announce(transitioned()) == []
         assert len(receiver.received) == 1
@@ -377,30 +376,32 @@ async def test_410_disables_the_webhook(deliveries: Deliveries) -> None:
 async def test_other_4xx_and_redirects_fail_without_retry(deliveries: Deliveries) -> None:
     script = [(302, {"Location": "http://169.254.169.254/"}), 400]
     with running_receiver(Receiver(script=script)) as receiver:
-        hook = deliveries.add_webhook(receiver.url)
+        hook = await deliveries.add_webhook(receiver.url)
         first = await deliveries.announce(transitioned())
         second = await deliveries.announce(transitioned())
         assert [await deliveries.result(i) for i in first + second] == [FAILED, FAILED]
         assert len(receiver.received) == 2  # the redirect was not followed
-    errors = sorted(str(r.attempts[0]["error"]) for r in deliveries.ledger.list_deliveries(hook.id))
+    errors = sorted(
+        str(r.attempts[0].error) for r in await deliveries.ledger.webhooks.deliveries(hook.id)
+    )
     assert any("not followed" in e for e in errors) and any("400" in e for e in errors)
 
 
 async def test_delivery_time_ssrf_check(deliveries_no_allow_list: Deliveries) -> None:
     """A URL that became unsafe (here: no allow-list at delivery time) is refused, unsent."""
     with running_receiver(Receiver()) as receiver:
-        hook = deliveries_no_allow_list.add_webhook(receiver.url)
+        hook = await deliveries_no_allow_list.add_webhook(receiver.url)
         [delivery_id] = await deliveries_no_allow_list.announce(transitioned())
         assert await deliveries_no_allow_list.result(delivery_id) == FAILED
         assert receiver.received == []
-    [row] = deliveries_no_allow_list.ledger.list_deliveries(hook.id)
-    assert "loopback" in row.attempts[0]["error"]
+    [row] = await deliveries_no_allow_list.ledger.webhooks.deliveries(hook.id)
+    assert "loopback" in row.attempts[0].error
 
 
 async def test_announce_activity_from_a_workflow(deliveries: Deliveries) -> None:
     """`announce_webhooks` is a registered activity, for workflows to call."""
     with running_receiver(Receiver()) as receiver:
-        deliveries.add_webhook(receiver.url)
+        await deliveries.add_webhook(receiver.url)
         ids = await deliveries.env.client.execute_workflow(
             AnnouncingWorkflow.run,
             transitioned("from-a-workflow"),

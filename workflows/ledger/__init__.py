@@ -1,5 +1,33 @@
-"""The ledger: Signoff's durable, queryable record (requests, activity log, comments)."""
+"""The ledger: Signoff's durable, queryable record (requests and their audit entries,
+comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs).
 
+`Ledger(url)` gives one repository per aggregate (`ledger.requests`, `ledger.comments`, ...),
+each `async`, each returning domain models; table classes stay inside this package."""
+
+from workflows.ledger.comments import comment_entry_id
+from workflows.ledger.inbound import STALE_CLAIM_MS
+from workflows.ledger.marks import PENDING_GRACE_MS
+from workflows.ledger.records import (
+    Comment,
+    DeliveryAttempt,
+    InboundHook,
+    ReconcilerRun,
+    RegistryMark,
+    Webhook,
+    WebhookDelivery,
+)
 from workflows.ledger.store import Ledger
 
-__all__ = ["Ledger"]
+__all__ = [
+    "PENDING_GRACE_MS",
+    "STALE_CLAIM_MS",
+    "Comment",
+    "DeliveryAttempt",
+    "InboundHook",
+    "Ledger",
+    "ReconcilerRun",
+    "RegistryMark",
+    "Webhook",
+    "WebhookDelivery",
+    "comment_entry_id",
+]

@@ -10,7 +10,6 @@ The `webhook-id` header is the delivery id on every attempt, so a receiver can d
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -27,8 +26,7 @@ from workflows.domain import now_ms
 with workflow.unsafe.imports_passed_through():
     import httpx
 
-    from workflows.ledger import Ledger
-    from workflows.ledger.models import WebhookDeliveryRow, WebhookRow
+    from workflows.ledger import DeliveryAttempt, Ledger, Webhook, WebhookDelivery
     from workflows.settings import Settings
     from workflows.webhooks.signing import EncryptionKeyMissing, SecretBox, signed_headers
     from workflows.webhooks.ssrf import UnsafeUrlError, check_url
@@ -100,7 +98,7 @@ def encode_body(payload: dict[str, Any]) -> bytes:
 
 
 async def send_once(
-    webhook: WebhookRow,
+    webhook: Webhook,
     delivery_id: str,
     payload: dict[str, Any],
     *,
@@ -166,14 +164,14 @@ async def send_once(
     )
 
 
-def attempt_record(attempt: int, at_ms: int, sent: SendResult) -> dict[str, Any]:
-    return {
-        "attempt": attempt,
-        "time_ms": at_ms,
-        "status_code": sent.status_code,
-        "latency_ms": sent.latency_ms,
-        "error": sent.error,
-    }
+def attempt_record(attempt: int, at_ms: int, sent: SendResult) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        attempt=attempt,
+        time_ms=at_ms,
+        status_code=sent.status_code,
+        latency_ms=sent.latency_ms,
+        error=sent.error,
+    )
 
 
 STATE_FOR = {DELIVERED: "DELIVERED", RETRY: "RETRYING", FAILED: "FAILED", GONE: "GONE"}
@@ -186,19 +184,21 @@ class WebhookActivities:
         key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
         self.box = SecretBox(key)
 
-    def _load(self, delivery_id: str) -> tuple[WebhookDeliveryRow | None, WebhookRow | None]:
-        delivery = self.ledger.get_delivery(delivery_id)
-        webhook = self.ledger.get_webhook(delivery.webhook_id) if delivery else None
+    async def _load(self, delivery_id: str) -> tuple[WebhookDelivery | None, Webhook | None]:
+        delivery = await self.ledger.webhooks.get_delivery(delivery_id)
+        webhook = await self.ledger.webhooks.get(delivery.webhook_id) if delivery else None
         return delivery, webhook
 
     @activity.defn
     async def deliver_attempt(self, inp: AttemptInput) -> AttemptResult:
-        delivery, webhook = await asyncio.to_thread(self._load, inp.delivery_id)
+        delivery, webhook = await self._load(inp.delivery_id)
         now = now_ms()
         if delivery is None:
             return AttemptResult(outcome=SKIPPED)
         if webhook is None or webhook.status == "DISABLED":
-            await asyncio.to_thread(self.ledger.set_delivery_state, inp.delivery_id, SKIPPED, now)
+            await self.ledger.webhooks.set_delivery_state(
+                delivery_id=inp.delivery_id, state=SKIPPED, now_ms=now
+            )
             return AttemptResult(outcome=SKIPPED)
         sent = await send_once(
             webhook,
@@ -207,22 +207,23 @@ class WebhookActivities:
             box=self.box,
             allow_hosts=self.settings.webhook_allow_hosts,
         )
-        await asyncio.to_thread(
-            self.ledger.record_attempt,
-            inp.delivery_id,
-            attempt_record(inp.attempt, inp.at_ms, sent),
+        await self.ledger.webhooks.record_attempt(
+            delivery_id=inp.delivery_id,
+            attempt=attempt_record(inp.attempt, inp.at_ms, sent),
             state=STATE_FOR[sent.outcome],
             now_ms=now,
         )
         if sent.outcome == GONE:
-            await asyncio.to_thread(self.ledger.update_webhook, webhook.id, now, status="DISABLED")
+            await self.ledger.webhooks.update(webhook_id=webhook.id, now_ms=now, status="DISABLED")
         return AttemptResult(
             outcome=sent.outcome, status_code=sent.status_code, retry_after_s=sent.retry_after_s
         )
 
     @activity.defn
     async def give_up_delivery(self, delivery_id: str) -> None:
-        await asyncio.to_thread(self.ledger.set_delivery_state, delivery_id, "FAILED", now_ms())
+        await self.ledger.webhooks.set_delivery_state(
+            delivery_id=delivery_id, state="FAILED", now_ms=now_ms()
+        )
 
 
 def backoff(attempt: int, jitter: float) -> timedelta:

@@ -10,7 +10,6 @@ to an event are omitted.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -205,16 +204,13 @@ async def announce(
     receiver, so it can sit on any path."""
     if event.event not in ALL_EVENTS:
         raise ValueError(f"unknown webhook event {event.event!r}")
-    hooks = await asyncio.to_thread(
-        ledger.matching_webhooks, event.event, event.model_name, event.event_timestamp
-    )
+    hooks = await ledger.webhooks.matching(event.event, event.model_name, event.event_timestamp)
     now = now_ms()
     ids: list[str] = []
     for hook in hooks:
         delivery_id = delivery_id_for(event.event_id, hook.id)
-        await asyncio.to_thread(
-            ledger.add_delivery,
-            delivery_id,
+        await ledger.webhooks.add_delivery(
+            delivery_id=delivery_id,
             webhook_id=hook.id,
             event=event.event,
             payload=payload_for(event, hook.id),

@@ -3,7 +3,7 @@ which hands over an open connection."""
 
 from alembic import context
 
-from workflows.ledger.models import SQLModel
+from workflows.ledger.tables import SQLModel
 
 target_metadata = SQLModel.metadata
 connection = context.config.attributes["connection"]

@@ -1,5 +1,7 @@
 """Ledger tables. The ledger is the queryable record; Temporal holds live state, MLflow the
-registry. Schema changes go through an Alembic migration in `migrations/versions/`."""
+registry. Only the ledger package touches these classes: its repositories hand out domain
+models (`workflows.ledger.records`, `workflows.domain`). Schema changes go through an Alembic
+migration in `migrations/versions/`; table and column names are the schema's."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ class TransitionRequestRow(SQLModel, table=True):
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-class ActivityRow(SQLModel, table=True):
+class AuditEntryRow(SQLModel, table=True):
     """Append-only audit log. `id` is the idempotency key chosen by the writer."""
 
     __tablename__ = "activities"
