@@ -28,7 +28,7 @@ from tests.conftest import (
     wait_until,
 )
 from tests.fakes.github import FakeGithub
-from workflows.ci.activities import CALLBACK_PATH
+from workflows.ci.callback import CALLBACK_PATH
 
 REPO = "acme/models"
 CHECK = f"github_actions:{REPO}/validate.yml"

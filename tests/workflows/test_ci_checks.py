@@ -39,8 +39,8 @@ from tests.workflows.test_transition_workflow import (
     policy,
     skip_time,
 )
-from workflows.ci.activities import CALLBACK_PATH
 from workflows.ci.base import CiContext
+from workflows.ci.callback import CALLBACK_PATH
 from workflows.ci.github import GithubActionsClient
 from workflows.client import (
     CallbackRefused,

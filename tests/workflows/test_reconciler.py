@@ -1,4 +1,4 @@
-"""The reconciler (`workflows.reconciler`): its pure parts (what differs, how an
+"""The reconciler (`workflows.reconcile`): its pure parts (what differs, how an
 out-of-band change is logged and announced), the webhook event builders it uses, and one pass
 of `ReconcileActivities.reconcile_registry` against the real MLflow server, a real ledger and
 the real Temporal dev server (for the activity's client)."""
@@ -19,10 +19,10 @@ from workflows.domain import AuditType
 from workflows.ledger import Ledger
 from workflows.ledger.models import RegistryMarkRow, WebhookRow
 from workflows.mlflow_client import MlflowRegistry, ModelVersion
-from workflows.reconciler import (
+from workflows.reconcile.activities import ReconcileActivities
+from workflows.reconcile.changes import (
     OUT_OF_BAND_USER,
     Change,
-    ReconcileActivities,
     differences,
     out_of_band,
     stable_id,

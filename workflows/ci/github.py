@@ -43,15 +43,12 @@ from temporalio.exceptions import ApplicationError
 from policies import CiCheck, GithubActionsCheck
 from workflows.ci.base import CiContext, CiOutcome, CiRunRef
 from workflows.domain import now_ms
+from workflows.errors import CI_REFUSED, CI_UNAVAILABLE
 
 if TYPE_CHECKING:
     from workflows.settings import Settings
 
 API_VERSION = "2022-11-28"
-CI_REFUSED = "CiRefused"
-"""ApplicationError type of a refusal that retrying cannot fix (non-retryable)."""
-CI_UNAVAILABLE = "CiUnavailable"
-"""ApplicationError type of a failure worth retrying: unreachable, 5xx, rate limited."""
 
 PASSING_CONCLUSIONS = frozenset({"success"})
 """Only these pass. failure, cancelled, timed_out, action_required, startup_failure, stale,
