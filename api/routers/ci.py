@@ -76,7 +76,8 @@ async def ci_callback(
             f"request {request.id} is no longer open (it is {request.state.value}); "
             "its checks take no more results"
         )
-    if body.callback_token is not None:
+    if body.callback_token is not None and body.check in {c.check_id for c in request.checks}:
+        # (A check the request does not have: the workflow says so.)
         key = services.settings.callback_key
         if key is None or not token_matches(
             key, body.callback_token, request_id=request.id, check_id=body.check
