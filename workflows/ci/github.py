@@ -331,5 +331,5 @@ def _request_id_of(ref: CiRunRef) -> str:
 
 
 def from_settings(settings: Settings) -> GithubActionsClient:
-    """The factory `workflows.ci.activities` looks up in each CI client module."""
+    """The factory `workflows.activities.ci` looks up in each CI client module."""
     return GithubActionsClient.from_settings(settings)

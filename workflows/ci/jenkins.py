@@ -23,7 +23,7 @@ item still waiting in the queue (the retry carries the same callback token, so t
 parameters); once the build started, `find_existing` finds it by its `request_id` parameter in
 `GET /queue/api/json` and the job's `builds`, so no second build starts.
 
-Evidence, in the conventions of `workflows.ci.activities`: `system`, `job`, `run_url`,
+Evidence, in the conventions of `workflows.activities.ci`: `system`, `job`, `run_url`,
 `run_id` (the build number), `status` (queued, building, completed), `conclusion` (Jenkins'
 result), and `queue_url` while queued.
 """
@@ -407,5 +407,5 @@ class JenkinsClient:
 
 
 def from_settings(settings: Settings) -> JenkinsClient:
-    """The factory `workflows.ci.activities` looks up in each CI client module."""
+    """The factory `workflows.activities.ci` looks up in each CI client module."""
     return JenkinsClient.from_settings(settings)
