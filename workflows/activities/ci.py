@@ -3,8 +3,8 @@ system (`check.type`) from `CLIENT_MODULES`.
 
 Adding a CI system: write `workflows/ci/<system>.py` implementing `CiClient` (see
 `workflows/ci/base.py`) with a module-level `from_settings(settings: Settings) -> CiClient`,
-and name the module in `CLIENT_MODULES`. Modules are imported on first use, so a worker without one of
-them still runs every other check. Optionally, a client may implement
+and name the module in `CLIENT_MODULES`. Modules are imported on first use, so a worker
+without one of them still runs every other check. Optionally, a client may implement
 `find_existing(check, ctx, since_ms) -> CiRunRef | None`: a retried dispatch then reuses the
 job an earlier attempt started instead of starting a second one.
 
