@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -269,6 +270,21 @@ def ensure_dev_encryption_key(settings: Settings, say: Say) -> None:
     say(f"• Webhook secrets: encrypted with the development key in {key_file}")
 
 
+def ensure_dev_callback_key(settings: Settings, say: Say) -> None:
+    """CI jobs' callback tokens are derived with SIGNOFF_CALLBACK_KEY; without it the embedded
+    stack keeps a key of its own in the data dir (readable by this user only), reused on
+    restart so the tokens of jobs still running stay valid."""
+    if settings.callback_key is not None:
+        return
+    key_file = settings.data_dir / "callback.key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    settings.callback_key = SecretStr(key_file.read_text().strip())
+    say(f"• CI callback tokens: derived with the development key in {key_file}")
+
+
 def dev_tokens(settings: Settings) -> dict[str, str]:
     """One development token per role of the policy, for user `dev-<role>`."""
     policy = load_policy(settings.resolved_policy_file)
@@ -303,6 +319,7 @@ def run_dev(settings: Settings, host: str, port: int, say: Say) -> None:
     try:
         ui_url = start_temporal(settings, children, say)
         ensure_dev_encryption_key(settings, say)
+        ensure_dev_callback_key(settings, say)
         own_mlflow = start_mlflow(settings, children, say)
         say("• Ledger: applying migrations")
         ledger = Ledger(settings.database_url or "")

@@ -9,18 +9,27 @@ from dataclasses import dataclass
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ApplicationError,
+    CancelledError,
+    TerminatedError,
+    WorkflowAlreadyStartedError,
+)
+from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.domain import AuditEntry, CheckResult, RequestSnapshot
+from workflows.domain import AuditEntry, CheckResult, RequestSnapshot, RequestState, now_ms
+from workflows.errors import INVALID_CALLBACK, NOT_OPEN, REFUSED
 from workflows.messages import CiCallback, Decision, TransitionInput
 from workflows.settings import Settings
-from workflows.transition import INVALID_CALLBACK, NOT_OPEN, REFUSED, TransitionWorkflow
+from workflows.transition import TransitionWorkflow
 
 
 async def connect(settings: Settings) -> Client:
@@ -72,6 +81,37 @@ class CallbackRefused(Exception):
 
 
 _CALLBACK_REFUSALS = {NOT_OPEN: "not_open", INVALID_CALLBACK: "invalid", REFUSED: "refused"}
+
+
+def ended_without_decision(request: RequestSnapshot, how: str) -> RequestSnapshot:
+    """The request whose workflow run is over without having decided it (`how`: "was
+    terminated", "no longer exists in Temporal", ...): FAILED, with the reason, so nobody
+    waits on it. The one wording of this, for the reconciler and for the API."""
+    return request.model_copy(
+        update={
+            "state": RequestState.FAILED,
+            "reason": f"its workflow {how} before the request was decided; nothing more will "
+            "happen to it (request again; if it was being applied, check MLflow)",
+            "revision": request.revision + 1,
+            "updated_ms": now_ms(),
+        }
+    )
+
+
+def how_it_ended(status: WorkflowExecutionStatus) -> str:
+    """A closed run's status as `ended_without_decision` words it: "was terminated", ..."""
+    return f"was {status.name.lower().replace('_', ' ')}"
+
+
+def _status_of(failure: WorkflowFailureError) -> WorkflowExecutionStatus:
+    cause = failure.cause
+    if isinstance(cause, TerminatedError):
+        return WorkflowExecutionStatus.TERMINATED
+    if isinstance(cause, WorkflowTimeoutError):
+        return WorkflowExecutionStatus.TIMED_OUT
+    if isinstance(cause, CancelledError):
+        return WorkflowExecutionStatus.CANCELED
+    return WorkflowExecutionStatus.FAILED
 
 
 @dataclass
@@ -166,8 +206,13 @@ class Transitions:
         )
         return await handle.query(TransitionWorkflow.snapshot)
 
-    async def wait_closed(self, workflow_id: str, run_id: str | None) -> RequestSnapshot:
+    async def wait_closed(self, request: RequestSnapshot) -> RequestSnapshot:
+        """The request once its workflow run is over: as the run decided it, or FAILED when
+        the run ended without deciding it (terminated, timed out, failed outside Signoff)."""
         handle = self.client.get_workflow_handle_for(
-            TransitionWorkflow.run, workflow_id, run_id=run_id
+            TransitionWorkflow.run, request.workflow_id, run_id=request.run_id
         )
-        return await handle.result()
+        try:
+            return await handle.result()
+        except WorkflowFailureError as err:
+            return ended_without_decision(request, how_it_ended(_status_of(err)))

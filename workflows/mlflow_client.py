@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -320,36 +320,44 @@ class MlflowRegistry:
         return [ModelVersion.from_json(mv) for mv in body.get("model_versions") or []]
 
     async def all_model_versions(self, page_size: int = 1000) -> list[ModelVersion]:
-        """Every version of every registered model, with its stage and aliases: what the
-        reconciler compares with the ledger. (MLflow's version search leaves aliases out, so
-        they come from the registered models.)"""
+        """Every version of every registered model, with its stage and aliases."""
+        return [version async for page in self.model_version_pages(page_size) for version in page]
+
+    async def model_version_pages(self, page_size: int = 1000) -> AsyncIterator[list[ModelVersion]]:
+        """Every version of every registered model, with its stage and aliases, one page of
+        MLflow's version search at a time: what the reconciler compares with the ledger.
+        (MLflow's version search leaves aliases out, so they come from the registered models,
+        read first.)"""
         aliases: dict[tuple[str, str], list[str]] = {}
-        for model in await self._all_pages(
+        async for models in self._pages(
             "/registered-models/search", "registered_models", page_size
         ):
-            for item in model.get("aliases") or []:
-                key = (model["name"], str(item["version"]))
-                aliases.setdefault(key, []).append(item["alias"])
-        versions = await self._all_pages("/model-versions/search", "model_versions", page_size)
-        return [
-            ModelVersion.from_json(
-                data | {"aliases": sorted(aliases.get((data["name"], str(data["version"])), []))}
-            )
-            for data in versions
-        ]
+            for model in models:
+                for item in model.get("aliases") or []:
+                    key = (model["name"], str(item["version"]))
+                    aliases.setdefault(key, []).append(item["alias"])
+        async for versions in self._pages("/model-versions/search", "model_versions", page_size):
+            yield [
+                ModelVersion.from_json(
+                    data
+                    | {"aliases": sorted(aliases.get((data["name"], str(data["version"])), []))}
+                )
+                for data in versions
+            ]
 
-    async def _all_pages(self, path: str, key: str, page_size: int) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    async def _pages(
+        self, path: str, key: str, page_size: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
         token: str | None = None
         while True:
             params: dict[str, Any] = {"max_results": page_size}
             if token:
                 params["page_token"] = token
             body = await self._request("GET", path, params=params)
-            items.extend(body.get(key) or [])
+            yield body.get(key) or []
             token = body.get("next_page_token")
             if not token:
-                return items
+                return
 
     async def get_model_version_download_uri(self, name: str, version: str) -> str:
         """Where MLflow resolves the version's files: its storage location (MLflow 3 logged

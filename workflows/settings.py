@@ -211,6 +211,13 @@ class Settings(BaseSettings):
         "make one with `python -c 'from cryptography.fernet import Fernet; "
         "print(Fernet.generate_key().decode())'`.",
     )
+    callback_key: SecretStr | None = Field(
+        None,
+        description="SIGNOFF_CALLBACK_KEY: the key the callback tokens of CI jobs are derived "
+        "with (HMAC-SHA256 of the request and check); the same value on worker and API, at "
+        "least 32 characters. CI checks fail without it; `signoff dev` keeps one in the data "
+        "dir.",
+    )
     webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="SIGNOFF_WEBHOOK_ALLOW_HOSTS: comma-separated hosts and CIDR ranges that "
@@ -247,6 +254,13 @@ class Settings(BaseSettings):
                 f"SIGNOFF_HOOK_SECRETS must be a JSON object of source -> secret, such as {example}"
             )
         return parsed
+
+    @field_validator("callback_key")
+    @classmethod
+    def _check_callback_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("SIGNOFF_CALLBACK_KEY must be at least 32 characters")
+        return value
 
     @field_validator("encryption_key")
     @classmethod

@@ -1,4 +1,5 @@
-"""The worker process: runs TransitionWorkflows and their activities."""
+"""The worker process: runs TransitionWorkflows, webhook deliveries and the reconciler, and their
+activities."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import logging
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from workflows.activities import SignoffActivities
-from workflows.ci.activities import CiActivities
+from workflows.activities import CiActivities, SignoffActivities
 from workflows.client import connect
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
-from workflows.reconciler import ReconcileActivities, ReconcileWorkflow, ensure_schedule
+from workflows.reconcile.activities import ReconcileActivities
+from workflows.reconcile.workflow import ReconcileWorkflow, ensure_schedule
 from workflows.settings import Settings
 from workflows.transition import TransitionWorkflow
 from workflows.webhooks.delivery import WebhookActivities, WebhookDeliveryWorkflow
@@ -40,9 +41,7 @@ def build_worker(
         task_queue=settings.task_queue,
         workflows=[TransitionWorkflow, WebhookDeliveryWorkflow, ReconcileWorkflow],
         activities=[
-            activities.run_check,
-            activities.apply_transition,
-            activities.record_ledger,
+            *activities.defns(),
             ci.dispatch_ci,
             ci.poll_ci,
             webhooks.deliver_attempt,

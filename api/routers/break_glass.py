@@ -172,7 +172,7 @@ async def _apply(
     breakglass_id: str,
 ) -> ModelVersion:
     """Move the version in MLflow between the registry marks that tell the out-of-band
-    detector Signoff made this change (see `SignoffActivities.apply_transition`)."""
+    detector Signoff made this change (see `RegistryActivities.apply_transition`)."""
     name, version = current.name, current.version
     try:
         moved = await move_version(

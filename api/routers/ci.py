@@ -1,9 +1,11 @@
 """CI jobs report the outcome of their validation check: `POST /api/2.0/signoff/ci/callback`.
 
 Two ways to authenticate, either suffices:
-- `callback_token`: the single-use token Signoff generated for this check and passed to the job
-  (GitHub: the `callback_token` workflow input). No bearer token needed. Only its SHA-256 is
-  sent on to the workflow, which compares it with the digest it holds.
+- `callback_token`: the single-use token Signoff derived for this check and passed to the job
+  (GitHub: the `callback_token` workflow input). No bearer token needed. It is derived again
+  here from the request and check ids with `SIGNOFF_CALLBACK_KEY` and compared in constant
+  time (`workflows.ci.callback`); only its SHA-256 is sent on to the workflow, which accepts
+  it once.
 - `Authorization: Bearer <JWT>`: for example the job's own OIDC token. The caller must hold at
   least CAN_READ on the model and one of the check's `callback_roles` (the workflow decides).
 
@@ -27,7 +29,7 @@ from api.deps import (
 from api.errors import ApiError, bad_request, forbidden, not_found
 from api.schemas import check_json
 from policies import PermissionLevel
-from workflows.ci.activities import CALLBACK_PATH
+from workflows.ci.callback import CALLBACK_PATH, token_matches
 from workflows.client import CallbackRefused, NoOpenRequest
 from workflows.messages import MAX_CALLBACK_SUMMARY, CiCallback, callback_token_digest
 
@@ -73,6 +75,15 @@ async def ci_callback(
             f"request {request.id} is no longer open (it is {request.state.value}); "
             "its checks take no more results"
         )
+    if body.callback_token is not None and body.check in {c.check_id for c in request.checks}:
+        # (A check the request does not have: the workflow says so.)
+        key = services.settings.callback_key
+        if key is None or not token_matches(
+            key, body.callback_token, request_id=request.id, check_id=body.check
+        ):
+            raise forbidden(
+                f"the callback token is not the one issued for {body.check} of this request"
+            )
     callback = CiCallback(
         check_id=body.check,
         passed=body.passed,

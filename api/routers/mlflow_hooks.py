@@ -38,7 +38,7 @@ from api.inbound import (
 from policies import Principal, rule_for
 from workflows.domain import now_ms
 from workflows.mlflow_client import ResourceNotFound
-from workflows.reconciler import Change, out_of_band, stable_id
+from workflows.reconcile.changes import Change, out_of_band, stable_id
 from workflows.webhooks.events import WebhookEvent
 
 router = APIRouter(prefix="/api/2.0/signoff/hooks", tags=["MLflow webhooks"])

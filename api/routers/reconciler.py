@@ -11,7 +11,7 @@ from temporalio.service import RPCError
 
 from api.deps import PrincipalDep, ServicesDep, require_registry_admin
 from api.errors import ApiError
-from workflows.reconciler import run_reconciler_now
+from workflows.reconcile.workflow import run_reconciler_now
 
 router = APIRouter(prefix="/api/2.0/signoff/reconciler", tags=["reconciler"])
 

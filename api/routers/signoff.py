@@ -7,7 +7,6 @@ import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from temporalio.client import WorkflowFailureError
 
 from api.deps import (
     PrincipalDep,
@@ -21,7 +20,7 @@ from api.mlflow_lookup import existing_version
 from api.schemas import ModelName, Version, activity_json, transition_request_json
 from policies import PermissionLevel, Principal, permission_for
 from workflows.client import Transitions
-from workflows.domain import RequestSnapshot, RequestState
+from workflows.domain import RequestSnapshot
 
 router = APIRouter(prefix="/api/2.0/signoff", tags=["signoff"])
 
@@ -84,22 +83,9 @@ async def wait_for_transition_request(
     request = await _readable_request(id, principal, services)
     if request.state.is_open:
         try:
-            request = await asyncio.wait_for(
-                transitions.wait_closed(request.workflow_id, request.run_id), timeout_s
-            )
+            request = await asyncio.wait_for(transitions.wait_closed(request), timeout_s)
         except TimeoutError:
             request = await _freshest(request, transitions)
-        except WorkflowFailureError as err:
-            # The workflow ended without a result (terminated or failed outside Signoff): the
-            # request is over, and saying PENDING would keep a long-polling client waiting.
-            cause = err.cause or err
-            request = request.model_copy(
-                update={
-                    "state": RequestState.FAILED,
-                    "reason": f"the request's workflow ended without a decision "
-                    f"({type(cause).__name__}: {cause})",
-                }
-            )
     return {"request": transition_request_json(request, services.policy, principal)}
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from tests.conftest import (
     SIGNOFF,
@@ -28,7 +29,7 @@ from tests.conftest import (
     wait_until,
 )
 from tests.fakes.github import FakeGithub
-from workflows.ci.activities import CALLBACK_PATH
+from workflows.ci.callback import CALLBACK_PATH, callback_token
 
 REPO = "acme/models"
 CHECK = f"github_actions:{REPO}/validate.yml"
@@ -51,6 +52,7 @@ transitions:
     approvals: {{quorum: 1, roles: [ml-lead]}}
 """
 MakeVersion = Callable[..., SeededVersion]
+CALLBACK_KEY = "ci-callback-test-key-" + "c" * 32
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +80,7 @@ def stack(
         SIGNOFF_GITHUB_API_URL=github.url,
         SIGNOFF_GITHUB_TOKEN=github.token,
         SIGNOFF_PUBLIC_URL=PUBLIC_URL,
+        SIGNOFF_CALLBACK_KEY=CALLBACK_KEY,
     )
     try:
         yield stack
@@ -163,6 +166,10 @@ def test_callback_with_its_token_passes_the_check_and_the_request_applies(
         "callback_url": PUBLIC_URL + CALLBACK_PATH,
         "callback_token": token,
     }
+    # Derived, not stored: the API derives it again to check a callback.
+    assert token == callback_token(
+        SecretStr(CALLBACK_KEY), request_id=request["id"], check_id=CHECK
+    )
 
     # The request is finished: a late callback (here, the same one again) is refused.
     again = callback(anonymous, request["id"], callback_token=token)
@@ -186,6 +193,13 @@ def test_wrong_token_and_replayed_token_are_refused(
 
     wrong = callback(anonymous, request["id"], callback_token="x" * 43)
     assert assert_error(wrong, 403, "PERMISSION_DENIED") == (
+        f"the callback token is not the one issued for {CHECK} of this request"
+    )
+    other_key = callback_token(
+        SecretStr("another-deployment-key-" + "o" * 32), request_id=request["id"], check_id=CHECK
+    )
+    other = callback(anonymous, request["id"], callback_token=other_key)
+    assert assert_error(other, 403, "PERMISSION_DENIED") == (
         f"the callback token is not the one issued for {CHECK} of this request"
     )
     assert callback(anonymous, request["id"], callback_token=token).status_code == 200

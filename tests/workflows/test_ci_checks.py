@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.json_format import MessageToJson
+from pydantic import SecretStr
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
@@ -33,14 +35,15 @@ from tests.workflows.test_replay import HISTORIES, RECORD, replayer
 from tests.workflows.test_transition_workflow import (
     ALICE,
     BOB,
+    TEST_CALLBACK_KEY,
     Harness,
     MakeVersion,
     harness_on_new_worker,
     policy,
     skip_time,
 )
-from workflows.ci.activities import CALLBACK_PATH
 from workflows.ci.base import CiContext
+from workflows.ci.callback import CALLBACK_PATH, callback_token
 from workflows.ci.github import GithubActionsClient
 from workflows.client import (
     CallbackRefused,
@@ -181,7 +184,12 @@ async def assert_replays(h: Harness, inp: TransitionInput, record_as: str | None
 
 def payload_text(history: WorkflowHistory) -> str:
     """Every payload of a history, decoded (the JSON form holds them base64-encoded)."""
-    texts: list[str] = []
+    return payloads_in(history.to_json())
+
+
+def payloads_in(proto_json: str) -> str:
+    """Every payload in the JSON form of a Temporal message, decoded, and the JSON itself."""
+    texts: list[str] = [proto_json]
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
@@ -193,7 +201,7 @@ def payload_text(history: WorkflowHistory) -> str:
             for value in node:
                 walk(value)
 
-    walk(json.loads(history.to_json()))
+    walk(json.loads(proto_json))
     return "\n".join(texts)
 
 
@@ -454,6 +462,52 @@ async def test_github_down_for_a_while_then_back_completes_the_request(
     assert await harness.stage(version) == "Staging"
     assert len(github.runs_for(inp.request_id)) == 1
     assert final.checks[0].evidence["conclusion"] == "success"
+    await assert_replays(harness, inp)
+
+
+async def test_the_callback_token_is_kept_nowhere_but_by_the_ci_job(
+    github_outage: tuple[Harness, FakeGithub], make_version: MakeVersion
+) -> None:
+    """The token is derived (an HMAC of the request and check ids), never stored. Temporal
+    shows a retried activity's heartbeat details in `describe` (and an activity that times out
+    writes them into history): they hold when the first attempt started, not the token GitHub
+    received; nor do history and the ledger."""
+    harness, github = github_outage
+    ci = Ci(harness, github, f"acme/models-{uuid.uuid4().hex[:8]}")
+    github.add_workflow(ci.repo)
+    github.fail_next(1_000, status=503)  # every dispatch reaches GitHub, none succeeds
+    version = make_version()
+    inp = await harness.open_request(ci.rules(poll_interval="1m", timeout="3m"), version, "Staging")
+
+    for _ in range(40):
+        attempt, _ = await _attempts(harness, inp)
+        if attempt >= 3:
+            break
+        await skip_time(harness.env, timedelta(seconds=20))
+    assert attempt >= 3, "the dispatch was not retried"
+    described = await harness.handle(inp).describe()
+    [pending] = described.raw_description.pending_activities
+    assert pending.heartbeat_details.payloads  # the attempts heartbeat (the first one's start)
+    tokens = {d.body["inputs"]["callback_token"] for d in github.dispatches()}
+    assert tokens == {
+        callback_token(
+            SecretStr(TEST_CALLBACK_KEY), request_id=inp.request_id, check_id=ci.check_id
+        )
+    }, "every attempt sends the same, derived token"
+    [token] = tokens
+    assert token not in payloads_in(MessageToJson(described.raw_description))
+
+    final = await ci.result(inp)
+
+    assert final.state is RequestState.FAILED_VALIDATION
+    assert final.checks[0].status is CheckStatus.FAILED  # GitHub never took the dispatch
+    history = await harness.handle(inp).fetch_history()
+    assert token not in payload_text(history)
+    assert token not in payloads_in(
+        MessageToJson((await harness.handle(inp).describe()).raw_description)
+    )
+    row = await harness.ledger.requests.get(inp.request_id)
+    assert row is not None and token not in row.model_dump_json()
     await assert_replays(harness, inp)
 
 

@@ -32,7 +32,7 @@ from tests.workflows.test_transition_workflow import (
     policy,
     skip_time,
 )
-from workflows.ci.activities import CALLBACK_PATH
+from workflows.ci.callback import CALLBACK_PATH
 from workflows.client import workflow_id_for
 from workflows.domain import CheckResult, CheckStatus, RequestSnapshot, RequestState
 from workflows.messages import CiCallback, TransitionInput, callback_token_digest

@@ -14,7 +14,8 @@ from policies import JenkinsCheck
 from tests.fakes.jenkins import CRUMB_FIELD, SIGNOFF_PARAMETERS, FakeJenkins
 from tests.infra.test_ci_files import CALLBACK_BODY_KEYS, Recorder
 from workflows.ci.base import CiContext, CiOutcome, CiRunRef
-from workflows.ci.jenkins import JENKINS_REFUSED, JENKINS_UNAVAILABLE, JenkinsClient
+from workflows.ci.jenkins import JenkinsClient
+from workflows.errors import CI_REFUSED, CI_UNAVAILABLE
 from workflows.settings import Settings
 
 
@@ -261,7 +262,7 @@ async def test_wrong_credentials_are_not_retried(jenkins: FakeJenkins) -> None:
         await client_for(jenkins, token="wrong").dispatch(
             JenkinsCheck(job="validate-model"), context()
         )
-    assert caught.value.non_retryable and caught.value.type == JENKINS_REFUSED
+    assert caught.value.non_retryable and caught.value.type == CI_REFUSED
     assert "401" in caught.value.message
     assert "SIGNOFF_JENKINS_USER" in caught.value.message
     assert "SIGNOFF_JENKINS_TOKEN" in caught.value.message
@@ -322,7 +323,7 @@ async def test_503_is_retryable_and_the_check_goes_on_when_jenkins_is_back(
     jenkins.go_down("503")
     with pytest.raises(ApplicationError) as caught:
         await client.dispatch(check, context())
-    assert not caught.value.non_retryable and caught.value.type == JENKINS_UNAVAILABLE
+    assert not caught.value.non_retryable and caught.value.type == CI_UNAVAILABLE
     assert "503" in caught.value.message
     jenkins.come_back()
     ref = await client.dispatch(check, context())
@@ -352,7 +353,7 @@ async def test_connection_refused_is_retryable(jenkins: FakeJenkins) -> None:
     for call in (client.dispatch(check, context()), client.poll(check, ref)):
         with pytest.raises(ApplicationError) as caught:
             await call
-        assert not caught.value.non_retryable and caught.value.type == JENKINS_UNAVAILABLE
+        assert not caught.value.non_retryable and caught.value.type == CI_UNAVAILABLE
         assert "cannot reach Jenkins" in caught.value.message
     jenkins.come_back()
     assert (await poll_until_done(client, check, ref))[-1].status == "passed"

@@ -1,27 +1,32 @@
-"""The reconciler (`workflows.reconciler`): its pure parts (what differs, how an
+"""The reconciler (`workflows.reconcile`): its pure parts (what differs, how an
 out-of-band change is logged and announced), the webhook event builders it uses, and one pass
 of `ReconcileActivities.reconcile_registry` against the real MLflow server, a real ledger and
 the real Temporal dev server (for the activity's client)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import Client
+from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from tests.conftest import MlflowServer, SeededVersion, TemporalServer
 from workflows.domain import AuditType
 from workflows.ledger import Ledger, RegistryMark
 from workflows.mlflow_client import MlflowRegistry, ModelVersion
-from workflows.reconciler import (
+from workflows.reconcile.activities import ReconcileActivities, ReconcileSummary
+from workflows.reconcile.changes import (
     OUT_OF_BAND_USER,
     Change,
-    ReconcileActivities,
     differences,
     out_of_band,
     stable_id,
@@ -450,4 +455,93 @@ async def test_reconcile_registry_records_an_out_of_band_stage_change_once(
     for delivery in deliveries:
         await client.get_workflow_handle(delivery_workflow_id(delivery.id)).terminate(
             reason="test over"
+        )
+
+
+async def test_a_pass_heartbeats_after_each_page_of_the_registry(
+    mlflow_server: MlflowServer,
+    temporal_server: TemporalServer,
+    make_version: Callable[..., SeededVersion],
+    sqlite_ledger: Ledger,
+) -> None:
+    """The registry is read a page at a time and the pass heartbeats after each page, so the
+    workflow's heartbeat timeout catches a stuck pass, and a registry of many pages is not
+    one silent 10-minute call."""
+    for _ in range(3):
+        make_version()
+    client = await Client.connect(temporal_server.address, data_converter=pydantic_data_converter)
+    env = ActivityEnvironment(client=client)
+    beats: list[tuple[object, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    async with MlflowRegistry(mlflow_server.url) as registry:
+        activities = ReconcileActivities(
+            registry, sqlite_ledger, f"reconciler-test-{uuid.uuid4().hex[:8]}", page_size=1
+        )
+
+        summary = await env.run(activities.reconcile_registry)
+
+    assert summary.versions >= 3
+    progress = [details[0] for details in beats if details]
+    assert progress == list(range(1, summary.versions + 1))  # one per page of one version
+
+
+async def test_a_pass_over_several_pages_completes_under_a_short_heartbeat_timeout(
+    mlflow_server: MlflowServer,
+    temporal_server: TemporalServer,
+    make_version: Callable[..., SeededVersion],
+    sqlite_ledger: Ledger,
+) -> None:
+    """The real thing on the dev server: a worker runs the pass as an activity with a 1 s
+    heartbeat timeout, pages of one version each, and a pass slower than that timeout (each
+    page waits) still completes, on its first attempt."""
+    for _ in range(3):
+        make_version()
+    client = await Client.connect(temporal_server.address, data_converter=pydantic_data_converter)
+    task_queue = f"reconciler-test-{uuid.uuid4().hex[:8]}"
+    async with SlowRegistry(mlflow_server.url, delay_s=0.4) as registry:
+        activities = ReconcileActivities(registry, sqlite_ledger, task_queue, page_size=1)
+        async with Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[ShortHeartbeatPass],
+            activities=[activities.reconcile_registry],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):
+            handle = await client.start_workflow(
+                ShortHeartbeatPass.run, id=f"pass-{uuid.uuid4().hex}", task_queue=task_queue
+            )
+            summary = await handle.result()
+
+    assert summary.versions >= 3
+    assert registry.pages >= 3 and registry.pages * 0.4 > 1.0  # longer than the timeout
+    events = [e async for e in handle.fetch_history_events()]
+    [started] = [e for e in events if e.HasField("activity_task_started_event_attributes")]
+    assert started.activity_task_started_event_attributes.attempt == 1
+
+
+class SlowRegistry(MlflowRegistry):
+    """The real MLflow client, over a slow link: each page of versions arrives `delay_s` late
+    (the time a page of a big registry takes)."""
+
+    def __init__(self, url: str, *, delay_s: float) -> None:
+        super().__init__(url)
+        self.delay_s = delay_s
+        self.pages = 0
+
+    async def model_version_pages(self, page_size: int = 1000) -> AsyncIterator[list[ModelVersion]]:
+        async for page in super().model_version_pages(page_size):
+            await asyncio.sleep(self.delay_s)
+            self.pages += 1
+            yield page
+
+
+@workflow.defn(sandboxed=False)
+class ShortHeartbeatPass:
+    @workflow.run
+    async def run(self) -> ReconcileSummary:
+        return await workflow.execute_activity_method(
+            ReconcileActivities.reconcile_registry,
+            start_to_close_timeout=timedelta(minutes=2),
+            heartbeat_timeout=timedelta(seconds=1),
+            retry_policy=RetryPolicy(maximum_attempts=1),
         )

@@ -43,15 +43,12 @@ from temporalio.exceptions import ApplicationError
 from policies import CiCheck, GithubActionsCheck
 from workflows.ci.base import CiContext, CiOutcome, CiRunRef
 from workflows.domain import now_ms
+from workflows.errors import CI_REFUSED, CI_UNAVAILABLE
 
 if TYPE_CHECKING:
     from workflows.settings import Settings
 
 API_VERSION = "2022-11-28"
-CI_REFUSED = "CiRefused"
-"""ApplicationError type of a refusal that retrying cannot fix (non-retryable)."""
-CI_UNAVAILABLE = "CiUnavailable"
-"""ApplicationError type of a failure worth retrying: unreachable, 5xx, rate limited."""
 
 PASSING_CONCLUSIONS = frozenset({"success"})
 """Only these pass. failure, cancelled, timed_out, action_required, startup_failure, stale,
@@ -334,5 +331,5 @@ def _request_id_of(ref: CiRunRef) -> str:
 
 
 def from_settings(settings: Settings) -> GithubActionsClient:
-    """The factory `workflows.ci.activities` looks up in each CI client module."""
+    """The factory `workflows.activities.ci` looks up in each CI client module."""
     return GithubActionsClient.from_settings(settings)

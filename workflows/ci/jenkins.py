@@ -23,7 +23,7 @@ item still waiting in the queue (the retry carries the same callback token, so t
 parameters); once the build started, `find_existing` finds it by its `request_id` parameter in
 `GET /queue/api/json` and the job's `builds`, so no second build starts.
 
-Evidence, in the conventions of `workflows.ci.activities`: `system`, `job`, `run_url`,
+Evidence, in the conventions of `workflows.activities.ci`: `system`, `job`, `run_url`,
 `run_id` (the build number), `status` (queued, building, completed), `conclusion` (Jenkins'
 result), and `queue_url` while queued.
 """
@@ -39,18 +39,12 @@ from temporalio.exceptions import ApplicationError
 from policies import CiCheck, JenkinsCheck
 from workflows.ci.base import CiContext, CiOutcome, CiRunRef
 from workflows.domain import now_ms
+from workflows.errors import ci_refused, ci_unavailable
 
 if TYPE_CHECKING:
     from workflows.settings import Settings
 
-JENKINS_REFUSED = "CiRefused"
-"""ApplicationError type of a refusal that retrying cannot fix (credentials, job, permissions);
-the same type as the GitHub client's, which the workflow's retry policy names."""
-JENKINS_UNAVAILABLE = "CiUnavailable"
-"""ApplicationError type of a failure that may pass (Jenkins down, 5xx); Temporal retries it."""
-
 PASSED_RESULTS = frozenset({"SUCCESS"})
-FAILED_RESULTS = frozenset({"FAILURE", "UNSTABLE", "ABORTED", "NOT_BUILT"})
 
 _BUILD_TREE = "number,url,building,result,duration,timestamp,displayName,queueId"
 _PARAMETERS_TREE = "actions[parameters[name,value]]"
@@ -66,14 +60,6 @@ def job_path(job: str) -> str:
     if not names:
         raise ApplicationError(f"'{job}' is not a Jenkins job name", non_retryable=True)
     return "".join(f"/job/{quote(name, safe='')}" for name in names)
-
-
-def _refused(message: str) -> ApplicationError:
-    return ApplicationError(message, type=JENKINS_REFUSED, non_retryable=True)
-
-
-def _unavailable(message: str) -> ApplicationError:
-    return ApplicationError(message, type=JENKINS_UNAVAILABLE, non_retryable=False)
 
 
 def _snippet(response: httpx.Response) -> str:
@@ -131,7 +117,7 @@ class JenkinsClient:
     @classmethod
     def from_settings(cls, settings: Settings) -> JenkinsClient:
         if not settings.jenkins_url:
-            raise _refused(
+            raise ci_refused(
                 "the policy names a jenkins check but SIGNOFF_JENKINS_URL is not set; set it "
                 "(and SIGNOFF_JENKINS_USER, SIGNOFF_JENKINS_TOKEN) on the worker"
             )
@@ -163,11 +149,11 @@ class JenkinsClient:
             if response.status_code == 403 and "no valid crumb" in response.text.lower():
                 # The crumb went stale between the two calls (session expired, a restart):
                 # a retry fetches a fresh one.
-                raise _unavailable(f"Jenkins refused the crumb for job '{job.job}'; will retry")
+                raise ci_unavailable(f"Jenkins refused the crumb for job '{job.job}'; will retry")
             self._raise_for_dispatch(response, job.job)
         location = response.headers.get("Location")
         if response.status_code != 201 or not location or "/queue/item/" not in location:
-            raise _unavailable(
+            raise ci_unavailable(
                 f"Jenkins answered {response.status_code} without a queue item to job "
                 f"'{job.job}' (Location: {location or 'none'}); will retry"
             )
@@ -246,7 +232,7 @@ class JenkinsClient:
     @staticmethod
     def _job(check: CiCheck) -> JenkinsCheck:
         if not isinstance(check, JenkinsCheck):
-            raise _refused(f"the Jenkins client cannot run a {check.type} check")
+            raise ci_refused(f"the Jenkins client cannot run a {check.type} check")
         return check
 
     async def _send(
@@ -255,11 +241,11 @@ class JenkinsClient:
         try:
             response = await http.request(method, url, **kw)
         except httpx.HTTPError as err:
-            raise _unavailable(
+            raise ci_unavailable(
                 f"cannot reach Jenkins at {self.url} ({type(err).__name__}: {err}); will retry"
             ) from err
         if response.status_code >= 500 and "is not parameterized" not in response.text:
-            raise _unavailable(
+            raise ci_unavailable(
                 f"Jenkins answered {response.status_code} to {method} {urlsplit(url).path}: "
                 f"{_snippet(response)}; will retry"
             )
@@ -267,14 +253,14 @@ class JenkinsClient:
 
     def _raise_for_credentials(self, response: httpx.Response, doing: str) -> None:
         if response.status_code == 401:
-            raise _refused(
+            raise ci_refused(
                 f"Jenkins at {self.url} refused the credentials while {doing} (401): check "
                 "SIGNOFF_JENKINS_USER and SIGNOFF_JENKINS_TOKEN (an API token of that user, "
                 "from the user's Security page)"
             )
         if response.status_code == 403:
             who = response.headers.get("X-You-Are-Authenticated-As") or "the configured user"
-            raise _refused(
+            raise ci_refused(
                 f"Jenkins at {self.url} denied {who} while {doing} (403): grant Overall/Read, "
                 "Job/Read and Job/Build to SIGNOFF_JENKINS_USER, and check "
                 "SIGNOFF_JENKINS_TOKEN"
@@ -286,14 +272,14 @@ class JenkinsClient:
             return {}  # CSRF protection is off
         self._raise_for_credentials(response, "fetching a crumb")
         if response.status_code != 200:
-            raise _unavailable(
+            raise ci_unavailable(
                 f"Jenkins' crumb issuer answered {response.status_code}: {_snippet(response)}"
             )
         try:
             body = response.json()
             return {str(body["crumbRequestField"]): str(body["crumb"])}
         except (ValueError, KeyError, TypeError) as err:
-            raise _refused(
+            raise ci_refused(
                 f"{self.url}/crumbIssuer/api/json did not answer like Jenkins "
                 f"({_snippet(response)}); check SIGNOFF_JENKINS_URL"
             ) from err
@@ -302,20 +288,20 @@ class JenkinsClient:
         self._raise_for_credentials(response, f"triggering job '{job}'")
         status = response.status_code
         if status == 404:
-            raise _refused(
+            raise ci_refused(
                 f"Jenkins at {self.url} has no job '{job}' (404): check the job name in the "
                 "policy (folders as 'folder/job') and that SIGNOFF_JENKINS_USER can see it"
             )
         if status == 409:
-            raise _refused(f"Jenkins job '{job}' is not buildable (409): is it disabled?")
+            raise ci_refused(f"Jenkins job '{job}' is not buildable (409): is it disabled?")
         if status >= 500:  # only "is not parameterized" gets here, see _send
-            raise _refused(
+            raise ci_refused(
                 f"Jenkins job '{job}' is not parameterized: define the parameters model, "
                 "version, target, request_id, check, callback_url and callback_token "
                 "(a Password parameter) in the job"
             )
         if status >= 400:
-            raise _refused(
+            raise ci_refused(
                 f"Jenkins refused to trigger job '{job}' ({status}): {_snippet(response)}"
             )
 
@@ -329,7 +315,7 @@ class JenkinsClient:
         if response.status_code == 404:
             return await self._build_from_job(http, job, ref)
         if response.status_code != 200:
-            raise _unavailable(
+            raise ci_unavailable(
                 f"Jenkins answered {response.status_code} for the queue item {ref.queue_url}"
             )
         item = response.json()
@@ -396,7 +382,7 @@ class JenkinsClient:
                 ref=ref,
             )
         if response.status_code != 200:
-            raise _unavailable(f"Jenkins answered {response.status_code} for {api}")
+            raise ci_unavailable(f"Jenkins answered {response.status_code} for {api}")
         build = response.json()
         url = build.get("url") or ref.url
         if url != ref.url:
@@ -421,5 +407,5 @@ class JenkinsClient:
 
 
 def from_settings(settings: Settings) -> JenkinsClient:
-    """The factory `workflows.ci.activities` looks up in each CI client module."""
+    """The factory `workflows.activities.ci` looks up in each CI client module."""
     return JenkinsClient.from_settings(settings)

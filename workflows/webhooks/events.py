@@ -22,6 +22,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from workflows.domain import now_ms
+from workflows.errors import UNKNOWN_EVENT
 from workflows.ledger import Ledger
 from workflows.webhooks.delivery import WebhookDeliveryWorkflow, delivery_workflow_id
 
@@ -52,8 +53,6 @@ SIGNOFF_EVENTS = (
 ALL_EVENTS = DATABRICKS_EVENTS + SIGNOFF_EVENTS
 REGISTRY_WIDE_ONLY = frozenset({"REGISTERED_MODEL_CREATED"})
 """Databricks allows this event only on a webhook without `model_name`."""
-
-STATUSES = ("ACTIVE", "TEST_MODE", "DISABLED")
 
 
 class WebhookEvent(BaseModel):
@@ -236,7 +235,7 @@ class AnnounceActivities:
         if unknown:
             raise ApplicationError(
                 f"unknown webhook event(s) {', '.join(unknown)}",
-                type="UNKNOWN_EVENT",
+                type=UNKNOWN_EVENT,
                 non_retryable=True,
             )
         linked = [with_request_link(event, self.public_url) for event in events]

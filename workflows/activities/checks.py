@@ -1,8 +1,9 @@
-"""Activities: every piece of I/O a TransitionWorkflow does. Each one is safe to run twice."""
+"""The `run_check` activity: one validation check (tag, metric, signature, compare, http)
+against the version as MLflow shows it now. The verdicts are the pure functions of
+`workflows.checks`; this module does their I/O. Safe to run twice."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -26,27 +27,19 @@ from workflows.checks import (
     http_status_is_retryable,
 )
 from workflows.domain import CheckResult, CheckStatus
-from workflows.ledger import Ledger
-from workflows.messages import ApplyInput, ApplyOutcome, CheckInput, LedgerUpdate
+from workflows.errors import HTTP_CHECK_UNAVAILABLE
+from workflows.messages import CheckInput
 from workflows.mlflow_client import (
     InvalidRequest,
     MlflowRegistry,
     ModelVersion,
     ResourceNotFound,
 )
-from workflows.moves import expect_moved, move_version
-
-STALE_REQUEST = "StaleRequest"
-"""Error type of an apply that must not be retried: the version is gone or moved meanwhile."""
 
 
-MLFLOW_REFUSED = "MlflowRefused"
-
-
-class SignoffActivities:
-    def __init__(self, registry: MlflowRegistry, ledger: Ledger) -> None:
+class CheckActivities:
+    def __init__(self, registry: MlflowRegistry) -> None:
         self.registry = registry
-        self.ledger = ledger
 
     @activity.defn
     async def run_check(self, inp: CheckInput) -> CheckResult:
@@ -141,74 +134,6 @@ class SignoffActivities:
             return None
         return found
 
-    @activity.defn
-    async def apply_transition(self, inp: ApplyInput) -> ApplyOutcome:
-        """Re-read the version, then move it. A retry that finds the move done reports it
-        instead of moving again, so MLflow sees the transition once. The registry marks are
-        set pending before MLflow is called, so MLflow's webhook about this very change (which
-        may arrive before this activity returns) is not taken for a bypass."""
-        try:
-            version = await self.registry.get_model_version(inp.model, inp.version)
-        except ResourceNotFound as err:
-            raise ApplicationError(
-                f"version {inp.version} of {inp.model} no longer exists in MLflow",
-                type=STALE_REQUEST,
-                non_retryable=True,
-            ) from err
-        already = (
-            inp.target.removeprefix("@") in version.aliases
-            if is_alias(inp.target)
-            else version.current_stage == inp.target
-        )
-        if not already:
-            if not is_alias(inp.target) and version.current_stage != inp.from_stage:
-                raise ApplicationError(
-                    f"version {inp.version} of {inp.model} moved from {inp.from_stage} to "
-                    f"{version.current_stage} outside Signoff since the request; request again",
-                    type=STALE_REQUEST,
-                    non_retryable=True,
-                )
-            try:
-                await move_version(
-                    self.registry,
-                    self.ledger,
-                    model=inp.model,
-                    version=inp.version,
-                    current_stage=version.current_stage,
-                    target=inp.target,
-                    archive_existing_versions=inp.archive_existing_versions,
-                    change_id=inp.request_id,
-                )
-            except InvalidRequest as err:
-                raise ApplicationError(
-                    f"MLflow refused the transition: {err.message}",
-                    type=MLFLOW_REFUSED,
-                    non_retryable=True,
-                ) from err
-        else:
-            # Moved by an earlier attempt whose answer was lost: Signoff made this change.
-            await expect_moved(
-                self.ledger,
-                inp.model,
-                inp.version,
-                inp.target,
-                inp.archive_existing_versions,
-                inp.request_id,
-            )
-        return ApplyOutcome(from_stage=inp.from_stage, to_stage=inp.target, already_applied=already)
-
-    @activity.defn
-    async def record_ledger(self, update: LedgerUpdate) -> None:
-        await self.ledger.requests.record(snapshot=update.snapshot, entries=update.entries)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-HTTP_CHECK_UNAVAILABLE = "HttpCheckUnavailable"
-"""Error type of an http check whose URL could not give an answer yet (down, 5xx, 408, 429):
-retried with backoff until the check's timeout."""
 
 _HTTP_CHECK_MAX_WAIT = 300.0
 """Seconds an http check waits for one answer outside an activity (tests, tools)."""

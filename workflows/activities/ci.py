@@ -2,25 +2,25 @@
 system (`check.type`) from `CLIENT_MODULES`.
 
 Adding a CI system: write `workflows/ci/<system>.py` implementing `CiClient` (see
-`base.py`) with a module-level `from_settings(settings: Settings) -> CiClient`, and name the
-module in `CLIENT_MODULES`. Modules are imported on first use, so a worker without one of
-them still runs every other check. Optionally, a client may implement
+`workflows/ci/base.py`) with a module-level `from_settings(settings: Settings) -> CiClient`,
+and name the module in `CLIENT_MODULES`. Modules are imported on first use, so a worker
+without one of them still runs every other check. Optionally, a client may implement
 `find_existing(check, ctx, since_ms) -> CiRunRef | None`: a retried dispatch then reuses the
 job an earlier attempt started instead of starting a second one.
 
 Evidence conventions, shared by every system so the request page reads alike: `system`,
 `run_url` (what a person opens), `run_id`, `status`, `conclusion` (the system's own word).
 
-The callback token is made here, not in the workflow: a workflow's randomness is seeded from
-its run id, which is no secret. The token is kept across retries of one dispatch in the
-activity's heartbeat details (so a job started by an attempt whose answer was lost still holds
-the token Signoff accepts); the workflow receives only its SHA-256.
+The callback token is derived here, not in the workflow (which has no secret): see
+`workflows.ci.callback`. Every attempt of a dispatch derives the same token, so a job started
+by an attempt whose answer was lost still holds the token Signoff accepts; the heartbeat
+details keep only when the first attempt started (to find such a job). The workflow receives
+the token's SHA-256 only.
 """
 
 from __future__ import annotations
 
 import importlib
-import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,21 +28,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from workflows.ci.base import CiClient, CiContext, CiOutcome, CiRunRef
+from workflows.ci.callback import CALLBACK_PATH, NO_CALLBACK_KEY, callback_token
 from workflows.domain import now_ms
+from workflows.errors import CI_NO_CALLBACK_KEY, CI_NO_CLIENT
 from workflows.messages import CiDispatched, CiDispatchInput, CiPollInput, callback_token_digest
 
 if TYPE_CHECKING:
     from workflows.settings import Settings
 
-CALLBACK_PATH = "/api/2.0/signoff/ci/callback"
-"""Where CI jobs report, under `Settings.callback_base_url`."""
-
 CLIENT_MODULES: dict[str, str] = {
     "github_actions": "workflows.ci.github",
     "jenkins": "workflows.ci.jenkins",
 }
-
-CI_NO_CLIENT = "CiNoClient"
 
 
 class CiActivities:
@@ -75,26 +72,30 @@ class CiActivities:
 
     @activity.defn
     async def dispatch_ci(self, inp: CiDispatchInput) -> CiDispatched:
-        previous = _previous_attempt(activity.info().heartbeat_details)
-        if previous is None:
-            token, first_ms = secrets.token_urlsafe(32), now_ms()
-        else:
-            token, first_ms = previous
+        key = self.settings.callback_key
+        if key is None:
+            raise ApplicationError(NO_CALLBACK_KEY, type=CI_NO_CALLBACK_KEY, non_retryable=True)
+        check_id = inp.check.check_id
+        token = callback_token(key, request_id=inp.request_id, check_id=check_id)
+        first_ms = _first_attempt_ms(activity.info().heartbeat_details)
+        retried = first_ms is not None
+        if first_ms is None:
+            first_ms = now_ms()
         # Remembered for the next attempt should this one fail after the job was started.
-        activity.heartbeat(token, first_ms)
+        activity.heartbeat(first_ms)
         ctx = CiContext(
             request_id=inp.request_id,
             model=inp.model,
             version=inp.version,
             target=inp.target,
-            check_id=inp.check.check_id,
+            check_id=check_id,
             callback_url=self.callback_url,
             callback_token=token,
         )
         client = self.client_for(inp.check.type)
         ref: CiRunRef | None = None
         find_existing = getattr(client, "find_existing", None)
-        if previous is not None and find_existing is not None:
+        if retried and find_existing is not None:
             ref = await find_existing(inp.check, ctx, first_ms)
             if ref is not None:
                 activity.logger.info("reusing %s job %s of an earlier attempt", ref.system, ref)
@@ -109,11 +110,14 @@ class CiActivities:
         return await self.client_for(inp.check.type).poll(inp.check, inp.ref)
 
 
-def _previous_attempt(details: Any) -> tuple[str, int] | None:
+def _first_attempt_ms(details: Any) -> int | None:
+    """When the first attempt of this dispatch started, from the heartbeat details of an
+    earlier attempt (`[first_ms]`; runs from before the token was derived heartbeated
+    `[token, first_ms]`, so the last detail is read)."""
     try:
-        token, first_ms = details[0], details[1]
+        first_ms = details[-1]
     except (TypeError, IndexError, KeyError):
         return None
-    if not isinstance(token, str) or not token:
+    if isinstance(first_ms, bool) or not isinstance(first_ms, int | float):
         return None
-    return token, int(first_ms)
+    return int(first_ms)

@@ -1,0 +1,83 @@
+"""The reconciler's workflow (one pass: `reconcile_registry`) and the schedule that starts it."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from temporalio.client import (
+        Client,
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleAlreadyRunningError,
+        ScheduleIntervalSpec,
+        ScheduleOverlapPolicy,
+        SchedulePolicy,
+        ScheduleSpec,
+        ScheduleUpdate,
+        ScheduleUpdateInput,
+    )
+
+    from workflows.reconcile.activities import ReconcileActivities, ReconcileSummary
+    from workflows.settings import Settings
+
+
+HEARTBEAT_TIMEOUT = timedelta(minutes=2)
+"""A pass heartbeats after each page of the registry; one that stops is retried."""
+
+
+@workflow.defn
+class ReconcileWorkflow:
+    """One pass of the reconciler (started by the schedule)."""
+
+    @workflow.run
+    async def run(self) -> ReconcileSummary:
+        return await workflow.execute_activity_method(
+            ReconcileActivities.reconcile_registry,
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=5),
+                maximum_interval=timedelta(minutes=1),
+                maximum_attempts=5,
+            ),
+        )
+
+
+def schedule_id(settings: Settings) -> str:
+    """One reconciler per task queue (one per Signoff deployment on a Temporal namespace)."""
+    return f"signoff-reconciler/{settings.task_queue}"
+
+
+async def ensure_schedule(client: Client, settings: Settings) -> None:
+    """Create the reconciler's schedule, or bring its interval up to date. Every worker calls
+    this on start; overlapping passes are skipped."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconcileWorkflow.run,
+            id=f"signoff-reconcile/{settings.task_queue}",
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_interval_s))]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(schedule_id(settings), schedule)
+    except ScheduleAlreadyRunningError:
+
+        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        with contextlib.suppress(Exception):
+            await client.get_schedule_handle(schedule_id(settings)).update(update)
+
+
+async def run_reconciler_now(client: Client, settings: Settings) -> None:
+    """Trigger a pass at once (overlap policy: skipped while one runs)."""
+    await client.get_schedule_handle(schedule_id(settings)).trigger()

@@ -1,0 +1,413 @@
+"""TransitionWorkflow: one governed stage or alias transition, from request to record.
+
+The request is opened; its validation checks run, each in a task of its own, while the
+approvals arrive as workflow Updates (each checked by the pinned policy in its validator).
+The request waits until it is decided: a check failed, it was rejected or cancelled, it
+expired, or every check passed with the quorum met, when the version is re-read and moved in
+MLflow once. Then the checks still running are cancelled and the record is finished.
+
+Two outboxes copy what happens to the ledger and announce it to webhooks in the background,
+so neither sits between the last approval and the applied transition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from policies import (
+        CI_CHECK_TYPES,
+        Check,
+        approval_refusal,
+        cancel_refusal,
+        format_duration,
+        is_ci_check,
+        rejection_refusal,
+    )
+    from workflows.activities.checks import CheckActivities
+    from workflows.activities.outbox import LedgerActivities
+    from workflows.activities.registry import RegistryActivities
+    from workflows.domain import (
+        AuditEntry,
+        AuditType,
+        CheckResult,
+        CheckStatus,
+        RequestSnapshot,
+        RequestState,
+    )
+    from workflows.errors import (
+        MLFLOW_REFUSED,
+        STALE_REQUEST,
+        cause_message,
+        invalid_callback,
+        not_open,
+        refused,
+    )
+    from workflows.messages import (
+        ApplyInput,
+        CheckInput,
+        CiCallback,
+        Decision,
+        LedgerUpdate,
+        TransitionInput,
+    )
+    from workflows.transition.ci_check import CiCheckRun
+    from workflows.transition.outbox import Outbox
+    from workflows.transition.record import RequestRecord, workflow_ms
+    from workflows.webhooks.events import (
+        AnnounceActivities,
+        WebhookEvent,
+        request_created_events,
+        transition_events,
+    )
+
+SYSTEM_USER = "signoff"
+WEBHOOK_EVENTS_PATCH = "announce-webhook-events"
+"""Runs started before webhook events existed replay without the announcer."""
+APPLY_WAIT = timedelta(seconds=10)
+"""How long the approval that completes the quorum waits to report the applied transition
+(in MLflow and in the ledger) before it answers anyway."""
+
+_LEDGER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+_APPLY_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[STALE_REQUEST, MLFLOW_REFUSED],
+)
+_CHECK_RETRY = RetryPolicy(
+    # A short ceiling keeps retrying until close to the check's timeout: Temporal gives up
+    # as soon as the next backoff would pass it.
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=5),
+)
+
+
+@workflow.defn
+class TransitionWorkflow:
+    @workflow.init
+    def __init__(self, inp: TransitionInput) -> None:
+        self._inp = inp
+        self._ledger: Outbox[AuditEntry] = Outbox(self._write_ledger, hold=self._applying)
+        self._announcer: Outbox[WebhookEvent] = Outbox(self._announce, hold=self._applying)
+        self._record = RequestRecord(inp, ledger=self._ledger, announcer=self._announcer)
+        self._ci = {
+            check.check_id: CiCheckRun(check, inp, self._record)
+            for check in inp.rule.checks
+            if is_ci_check(check)
+        }
+
+    # -- the process ------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: TransitionInput) -> RequestSnapshot:
+        record = self._record
+        self._ledger.start()
+        if workflow.patched(WEBHOOK_EVENTS_PATCH):
+            self._announcer.start()
+        self._open()
+        checks = [asyncio.create_task(self._run_check(check)) for check in inp.rule.checks]
+
+        try:
+            # Expiry runs on Temporal's clock from the workflow's start, not the API's clock.
+            await workflow.wait_condition(record.decided, timeout=inp.rule.expires_after)
+        except TimeoutError:
+            self._expire()
+
+        if record.state is RequestState.PENDING:
+            failed = record.failed_checks()
+            if failed:
+                reason = "; ".join(f"{c.check_id}: {c.summary}" for c in failed)
+                record.close(RequestState.FAILED_VALIDATION, reason)
+            else:
+                await self._apply()
+
+        for task in checks:
+            task.cancel()
+        await asyncio.gather(*checks, return_exceptions=True)
+        record.cancel_running_checks()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._ledger.close()
+        self._announcer.close()
+        await self._ledger.drained()
+        await self._announcer.drained()
+        return record.snapshot()
+
+    def _open(self) -> None:
+        inp, record = self._inp, self._record
+        requested = record.log(
+            AuditType.REQUESTED_TRANSITION, inp.requester.sub, comment=inp.comment
+        )
+        record.announce(
+            request_created_events(
+                requested.id,
+                **record.event_fields(),
+                comment=inp.comment,
+                text=f"{inp.requester.sub} requested moving version {inp.version} of "
+                f"{inp.model} to {inp.target}",
+            )
+        )
+
+    def _expire(self) -> None:
+        inp, record = self._inp, self._record
+        record.close(
+            RequestState.EXPIRED, f"no decision within {format_duration(inp.rule.expires_after)}"
+        )
+        record.announce_one(
+            "TRANSITION_REQUEST_EXPIRED", f"{inp.request_id}/expired", text=record.reason
+        )
+
+    async def _run_check(self, check: Check) -> None:
+        ci = self._ci.get(check.check_id)
+        if ci is not None:
+            await ci.run()
+            return
+        inp = self._inp
+        try:
+            result = await workflow.execute_activity_method(
+                CheckActivities.run_check,
+                CheckInput(
+                    request_id=inp.request_id,
+                    model=inp.model,
+                    version=inp.version,
+                    target=inp.target,
+                    check=check,
+                ),
+                schedule_to_close_timeout=check.timeout,
+                start_to_close_timeout=min(check.timeout, timedelta(minutes=5)),
+                retry_policy=_CHECK_RETRY,
+            )
+        except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                # The request was decided and this check cancelled: `run` marks it CANCELLED.
+                return
+            result = CheckResult(
+                check_id=check.check_id,
+                type=check.type,
+                status=CheckStatus.FAILED,
+                summary=(
+                    f"did not finish within {format_duration(check.timeout)}: {cause_message(err)}"
+                ),
+                evidence={"error": cause_message(err)},
+            )
+        result.finished_ms = workflow_ms()
+        self._record.record_check(result)
+
+    async def _apply(self) -> None:
+        inp, record = self._inp, self._record
+        record.set_state(RequestState.APPLYING)
+        record.announce_one(
+            "TRANSITION_REQUEST_APPROVED",
+            f"{inp.request_id}/approved",
+            text=f"approved by {', '.join(record.approvers()) or 'policy (no approval needed)'}",
+        )
+        try:
+            # A regular activity, not a local one: it is scheduled by the workflow task that
+            # accepts the last approval, so that approval is durable before MLflow changes.
+            outcome = await workflow.execute_activity_method(
+                RegistryActivities.apply_transition,
+                ApplyInput(
+                    request_id=inp.request_id,
+                    model=inp.model,
+                    version=inp.version,
+                    target=inp.target,
+                    from_stage=inp.from_stage,
+                    archive_existing_versions=inp.rule.archive_existing_versions,
+                ),
+                start_to_close_timeout=timedelta(seconds=15),
+                schedule_to_close_timeout=timedelta(hours=24),
+                retry_policy=_APPLY_RETRY,
+            )
+        except ActivityError as err:
+            record.close(RequestState.FAILED, cause_message(err))
+            return
+        approvers = record.approvers()
+        system_comment = (
+            f"Applied by Signoff after {len(approvers)} approval(s) "
+            f"({', '.join(approvers) or 'none required'}); policy {inp.policy_hash[:12]}"
+        )
+        if inp.rule.archive_existing_versions and not outcome.to_stage.startswith("@"):
+            system_comment += f"; other versions in {outcome.to_stage} archived"
+        applied = record.log(
+            AuditType.APPLIED_TRANSITION,
+            approvers[-1] if approvers else SYSTEM_USER,
+            from_stage=outcome.from_stage,
+            system_comment=system_comment,
+        )
+        record.close(RequestState.APPLIED, None)
+        record.announce(
+            transition_events(
+                applied.id,
+                **record.event_fields(from_stage=outcome.from_stage),
+                text=system_comment,
+            )
+        )
+
+    def _applying(self) -> bool:
+        return self._record.applying()
+
+    # -- the outboxes -----------------------------------------------------------------------
+
+    async def _write_ledger(self, entries: list[AuditEntry]) -> None:
+        await workflow.execute_activity_method(
+            LedgerActivities.record_ledger,
+            LedgerUpdate(snapshot=self._record.snapshot(), entries=entries),
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=_LEDGER_RETRY,
+        )
+
+    async def _announce(self, events: list[WebhookEvent]) -> None:
+        """Receivers are never waited for (each delivery is its own workflow), so a slow one
+        cannot hold up a request; an announcement that fails for good is logged, never allowed
+        to fail the request."""
+        try:
+            await workflow.execute_activity_method(
+                AnnounceActivities.announce_webhooks,
+                events,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_LEDGER_RETRY,
+            )
+        except ActivityError as err:  # only a non-retryable error gets here
+            workflow.logger.error(
+                "could not announce %s: %s",
+                ", ".join(event.event for event in events),
+                cause_message(err),
+            )
+
+    # -- updates: the decisions of people ---------------------------------------------------
+
+    @workflow.update
+    async def approve(self, decision: Decision) -> AuditEntry:
+        record = self._record
+        sub = decision.principal.sub
+        if sub in record.approvers():  # two concurrent updates passed validation together
+            raise refused(f"{sub} has already approved this request")
+        record.approve(sub, decision.comment)
+        entry = record.log(AuditType.APPROVED_REQUEST, sub, comment=decision.comment)
+        if record.ready_to_apply():
+            # This approval completes the request: answer once MLflow has the transition and
+            # the ledger has it too, so the approver reads their own write.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: not record.state.is_open and self._ledger.caught_up,
+                    timeout=APPLY_WAIT,
+                )
+        return entry
+
+    @approve.validator
+    def _validate_approve(self, decision: Decision) -> None:
+        self._require_pending()
+        inp = self._inp
+        self._refuse_if(
+            approval_refusal(
+                inp.policy,
+                inp.rule,
+                model=inp.model,
+                target=inp.target,
+                requester=inp.requester.sub,
+                approvers=self._record.approvers(),
+                principal=decision.principal,
+            )
+        )
+
+    @workflow.update
+    async def reject(self, decision: Decision) -> AuditEntry:
+        return self._decide_to_close(decision, AuditType.REJECTED_REQUEST, RequestState.REJECTED)
+
+    @reject.validator
+    def _validate_reject(self, decision: Decision) -> None:
+        self._require_pending()
+        inp = self._inp
+        self._refuse_if(
+            rejection_refusal(
+                inp.policy,
+                inp.rule,
+                model=inp.model,
+                target=inp.target,
+                principal=decision.principal,
+            )
+        )
+
+    @workflow.update
+    async def cancel(self, decision: Decision) -> AuditEntry:
+        return self._decide_to_close(decision, AuditType.CANCELLED_REQUEST, RequestState.CANCELLED)
+
+    @cancel.validator
+    def _validate_cancel(self, decision: Decision) -> None:
+        self._require_pending()
+        inp = self._inp
+        self._refuse_if(
+            cancel_refusal(
+                inp.policy,
+                model=inp.model,
+                requester=inp.requester.sub,
+                principal=decision.principal,
+            )
+        )
+
+    def _decide_to_close(
+        self, decision: Decision, activity_type: AuditType, state: RequestState
+    ) -> AuditEntry:
+        record = self._record
+        sub = decision.principal.sub
+        entry = record.log(activity_type, sub, comment=decision.comment)
+        record.close(state, f"{state.value.lower()} by {sub}")
+        record.announce_one(
+            f"TRANSITION_REQUEST_{state.value}",
+            entry.id,
+            comment=decision.comment,
+            text=record.reason,
+        )
+        return entry
+
+    # -- updates: a CI job reporting ---------------------------------------------------------
+
+    @workflow.update
+    async def ci_callback(self, callback: CiCallback) -> CheckResult:
+        # Validated already, but another callback may have been accepted since.
+        self._validate_ci_callback(callback)
+        return self._ci_check(callback.check_id).accept(callback)
+
+    @ci_callback.validator
+    def _validate_ci_callback(self, callback: CiCallback) -> None:
+        self._require_pending()
+        self._ci_check(callback.check_id).validate(callback)
+
+    def _ci_check(self, check_id: str) -> CiCheckRun:
+        ci = self._ci.get(check_id)
+        if ci is not None:
+            return ci
+        checks = {check.check_id: check for check in self._inp.rule.checks}
+        check = checks.get(check_id)
+        if check is None:
+            known = ", ".join(checks) or "none"
+            raise invalid_callback(f"this request has no check {check_id!r} (its checks: {known})")
+        raise invalid_callback(
+            f"check {check_id} is a {check.type} check; only "
+            f"{' and '.join(CI_CHECK_TYPES)} checks report by callback"
+        )
+
+    # -- queries and guards -----------------------------------------------------------------
+
+    @workflow.query
+    def snapshot(self) -> RequestSnapshot:
+        return self._record.snapshot()
+
+    def _require_pending(self) -> None:
+        state = self._record.state
+        if state is RequestState.APPLYING:
+            raise not_open("the request is already approved and its transition is being applied")
+        if state is not RequestState.PENDING:
+            raise not_open(f"the request is no longer open (it is {state.value})")
+
+    @staticmethod
+    def _refuse_if(reason: str | None) -> None:
+        if reason:
+            raise refused(reason)
