@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ledger.store import PENDING_GRACE_MS
     from workflows.messages import LedgerUpdate
     from workflows.mlflow_client import MlflowRegistry, ModelVersion
-    from workflows.settings import Settings
+    from workflows.settings import WorkerSettings
     from workflows.transition import TransitionWorkflow
     from workflows.webhooks.events import (
         WebhookEvent,
@@ -323,12 +323,12 @@ class ReconcileWorkflow:
         )
 
 
-def schedule_id(settings: Settings) -> str:
+def schedule_id(settings: WorkerSettings) -> str:
     """One reconciler per task queue (one per Signoff deployment on a Temporal namespace)."""
     return f"signoff-reconciler/{settings.task_queue}"
 
 
-async def ensure_schedule(client: Client, settings: Settings) -> None:
+async def ensure_schedule(client: Client, settings: WorkerSettings) -> None:
     """Create the reconciler's schedule, or bring its interval up to date. Every worker calls
     this on start; overlapping passes are skipped."""
     schedule = Schedule(
@@ -353,6 +353,6 @@ async def ensure_schedule(client: Client, settings: Settings) -> None:
             await client.get_schedule_handle(schedule_id(settings)).update(update)
 
 
-async def run_reconciler_now(client: Client, settings: Settings) -> None:
+async def run_reconciler_now(client: Client, settings: WorkerSettings) -> None:
     """Trigger a pass at once (overlap policy: skipped while one runs)."""
     await client.get_schedule_handle(schedule_id(settings)).trigger()

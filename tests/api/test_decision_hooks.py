@@ -21,6 +21,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from api.settings import ApiSettings
 from tests.conftest import (
     SIGNOFF,
     MlflowServer,
@@ -34,7 +35,6 @@ from tests.conftest import (
     stage_in_mlflow,
     wait,
 )
-from workflows.settings import Settings
 
 HOOKS = f"{SIGNOFF}/hooks"
 SLACK_SECRET = "whsec_" + base64.b64encode(b"slack-signing-secret-for-tests!!").decode()
@@ -520,13 +520,13 @@ def test_hook_secrets_setting_says_what_is_wrong(
 ) -> None:
     monkeypatch.setenv("SIGNOFF_HOOK_SECRETS", value)
     with pytest.raises(ValueError, match=re.escape(expected)):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        ApiSettings(_env_file=None)  # type: ignore[call-arg]
 
 
 def test_hook_secrets_setting_parses_and_hides_the_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNOFF_HOOK_SECRETS", json.dumps({"slack": SLACK_SECRET}))
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = ApiSettings(_env_file=None)  # type: ignore[call-arg]
     assert settings.hook_secrets["slack"].get_secret_value() == SLACK_SECRET
     assert SLACK_SECRET not in repr(settings)
     monkeypatch.setenv("SIGNOFF_HOOK_SECRETS", "")
-    assert Settings(_env_file=None).hook_secrets == {}  # type: ignore[call-arg]
+    assert ApiSettings(_env_file=None).hook_secrets == {}  # type: ignore[call-arg]

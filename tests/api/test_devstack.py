@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from api.auth import issue_dev_token
+from api.settings import ApiSettings
 from tests.conftest import (
     MlflowServer,
     TemporalServer,
@@ -25,7 +26,6 @@ from tests.conftest import (
     start_process,
     wait_until,
 )
-from workflows.settings import Settings
 
 
 def dev_env(root: Path, temporal_address: str, mlflow_url: str) -> dict[str, str]:
@@ -56,7 +56,7 @@ def terminate(proc: subprocess.Popen[bytes]) -> int:
 
 
 def headers(sub: str, role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_dev_token(Settings(), sub, [role])}"}
+    return {"Authorization": f"Bearer {issue_dev_token(ApiSettings(), sub, [role])}"}
 
 
 def test_dev_runs_everything_and_keeps_open_requests_across_a_restart(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from jose import jwk, jwt
 from pydantic import ValidationError
 
 from api.auth import AuthenticationError, TokenVerifier, key_fits
+from api.settings import ApiSettings
 from policies import Policy, load_policy_text
 from tests.api.test_auth import assert_unauthenticated
 from tests.conftest import (
@@ -49,7 +50,6 @@ from tests.conftest import (
     launch_stack,
     seed_version,
 )
-from workflows.settings import Settings
 
 IDP_AUDIENCE = "signoff-oidc"
 CI_AUDIENCE = "signoff-ci"
@@ -556,7 +556,7 @@ def verifier_for(
     policy: Policy | None = None,
     **issuer: Any,
 ) -> TokenVerifier:
-    settings = Settings(
+    settings = ApiSettings(
         _env_file=None,  # type: ignore[call-arg]
         jwt_secret=TEST_JWT_SECRET,
         oidc_issuers=[{"issuer": provider.issuer(name), "audience": IDP_AUDIENCE, **issuer}],
@@ -733,7 +733,7 @@ def test_the_setting_is_read_from_the_environment_with_its_defaults(
             ]
         ),
     )
-    keycloak, github = Settings(_env_file=None).oidc_issuers  # type: ignore[call-arg]
+    keycloak, github = ApiSettings(_env_file=None).oidc_issuers  # type: ignore[call-arg]
     assert keycloak.algorithms == ["RS256", "ES256"]
     assert keycloak.roles_claim == "groups"  # SIGNOFF_ROLES_CLAIM unless given
     assert keycloak.jwks_url is None
@@ -743,7 +743,7 @@ def test_the_setting_is_read_from_the_environment_with_its_defaults(
     assert github.roles_claim is None
     assert github.algorithms == ["RS256"]
     monkeypatch.setenv("SIGNOFF_OIDC_ISSUERS", "")
-    assert Settings(_env_file=None).oidc_issuers == []  # type: ignore[call-arg]
+    assert ApiSettings(_env_file=None).oidc_issuers == []  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -775,7 +775,7 @@ def test_an_invalid_setting_is_refused_with_a_clear_error(
     monkeypatch.setenv("SIGNOFF_OIDC_ISSUERS", value)
     monkeypatch.setenv("SIGNOFF_JWT_ISSUER", TEST_ISSUER)
     with pytest.raises(ValidationError, match="oidc_issuers") as caught:
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        ApiSettings(_env_file=None)  # type: ignore[call-arg]
     assert expected in str(caught.value)
 
 

@@ -36,7 +36,7 @@ from workflows.domain import AuditEntry, AuditType, CheckStatus, RequestSnapshot
 from workflows.ledger import Ledger
 from workflows.messages import ApplyInput, Decision, LedgerUpdate, TransitionInput
 from workflows.mlflow_client import MlflowRegistry
-from workflows.settings import Settings
+from workflows.settings import WorkerSettings
 from workflows.transition import SYSTEM_USER, TransitionWorkflow
 from workflows.worker import build_worker
 
@@ -96,7 +96,7 @@ async def running_worker(
     ledger = Ledger(f"sqlite:///{db_path}")
     await asyncio.to_thread(ledger.migrate)
     task_queue = f"signoff-test-{uuid.uuid4().hex[:12]}"
-    settings = Settings(
+    settings = WorkerSettings(
         **{"task_queue": task_queue, "database_url": ledger.url, "mlflow_tracking_uri": mlflow_url}
         | settings_overrides
     )

@@ -29,7 +29,7 @@ from temporalio.worker import Worker
 from workflows.domain import now_ms
 from workflows.ledger import Ledger
 from workflows.ledger.models import WebhookRow
-from workflows.settings import Settings
+from workflows.settings import WorkerSettings
 from workflows.webhooks.delivery import (
     DELIVERED,
     FAILED,
@@ -163,7 +163,7 @@ class AnnouncingWorkflow:
 class Deliveries:
     env: WorkflowEnvironment
     ledger: Ledger
-    settings: Settings
+    settings: WorkerSettings
     box: SecretBox
 
     def add_webhook(
@@ -218,7 +218,7 @@ def transitioned(event_id: str | None = None, model: str = "fraud") -> WebhookEv
 async def _deliveries(
     env: WorkflowEnvironment, ledger: Ledger, allow: str
 ) -> AsyncIterator[Deliveries]:
-    settings = Settings(
+    settings = WorkerSettings(
         task_queue=f"webhooks-{uuid.uuid4().hex[:10]}",
         database_url=ledger.url,
         encryption_key=KEY,

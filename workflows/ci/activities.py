@@ -2,7 +2,7 @@
 system (`check.type`) from `CLIENT_MODULES`.
 
 Adding a CI system: write `workflows/ci/<system>.py` implementing `CiClient` (see
-`base.py`) with a module-level `from_settings(settings: Settings) -> CiClient`, and name the
+`base.py`) with a module-level `from_settings(settings: WorkerSettings) -> CiClient`, and name the
 module in `CLIENT_MODULES`. Modules are imported on first use, so a worker without one of
 them still runs every other check. Optionally, a client may implement
 `find_existing(check, ctx, since_ms) -> CiRunRef | None`: a retried dispatch then reuses the
@@ -32,10 +32,10 @@ from workflows.domain import now_ms
 from workflows.messages import CiDispatched, CiDispatchInput, CiPollInput, callback_token_digest
 
 if TYPE_CHECKING:
-    from workflows.settings import Settings
+    from workflows.settings import WorkerSettings
 
 CALLBACK_PATH = "/api/2.0/signoff/ci/callback"
-"""Where CI jobs report, under `Settings.callback_base_url`."""
+"""Where CI jobs report, under `WorkerSettings.callback_base_url`."""
 
 CLIENT_MODULES: dict[str, str] = {
     "github_actions": "workflows.ci.github",
@@ -46,7 +46,9 @@ CI_NO_CLIENT = "CiNoClient"
 
 
 class CiActivities:
-    def __init__(self, settings: Settings, clients: Mapping[str, CiClient] | None = None) -> None:
+    def __init__(
+        self, settings: WorkerSettings, clients: Mapping[str, CiClient] | None = None
+    ) -> None:
         """`clients` overrides the client of a system (tests); the rest come from
         `CLIENT_MODULES`, built from `settings` on first use."""
         self.settings = settings

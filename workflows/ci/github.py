@@ -45,7 +45,7 @@ from workflows.ci.base import CiContext, CiOutcome, CiRunRef
 from workflows.domain import now_ms
 
 if TYPE_CHECKING:
-    from workflows.settings import Settings
+    from workflows.settings import WorkerSettings
 
 API_VERSION = "2022-11-28"
 CI_REFUSED = "CiRefused"
@@ -81,7 +81,7 @@ class GithubActionsClient:
         self._transport = transport
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> GithubActionsClient:
+    def from_settings(cls, settings: WorkerSettings) -> GithubActionsClient:
         token = settings.github_token.get_secret_value() if settings.github_token else None
         return cls(settings.github_api_url, token or None)
 
@@ -333,6 +333,6 @@ def _request_id_of(ref: CiRunRef) -> str:
     return ref.request_id
 
 
-def from_settings(settings: Settings) -> GithubActionsClient:
+def from_settings(settings: WorkerSettings) -> GithubActionsClient:
     """The factory `workflows.ci.activities` looks up in each CI client module."""
     return GithubActionsClient.from_settings(settings)

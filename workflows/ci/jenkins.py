@@ -41,7 +41,7 @@ from workflows.ci.base import CiContext, CiOutcome, CiRunRef
 from workflows.domain import now_ms
 
 if TYPE_CHECKING:
-    from workflows.settings import Settings
+    from workflows.settings import WorkerSettings
 
 JENKINS_REFUSED = "CiRefused"
 """ApplicationError type of a refusal that retrying cannot fix (credentials, job, permissions);
@@ -129,7 +129,7 @@ class JenkinsClient:
         self._timeout = timeout
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> JenkinsClient:
+    def from_settings(cls, settings: WorkerSettings) -> JenkinsClient:
         if not settings.jenkins_url:
             raise _refused(
                 "the policy names a jenkins check but SIGNOFF_JENKINS_URL is not set; set it "
@@ -420,6 +420,6 @@ class JenkinsClient:
         )
 
 
-def from_settings(settings: Settings) -> JenkinsClient:
+def from_settings(settings: WorkerSettings) -> JenkinsClient:
     """The factory `workflows.ci.activities` looks up in each CI client module."""
     return JenkinsClient.from_settings(settings)
