@@ -14,20 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import (
-    SIGNOFF,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    assert_error,
-    create,
-    launch_stack,
-    stage_in_mlflow,
-    wait,
-    wait_until,
-)
-from tests.fakes.github import FakeGithub
+from tests.support.github import FakeGithub
+from tests.support.http import SIGNOFF, assert_error, create, wait
+from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.polling import wait_until
+from tests.support.stack import SignoffStack, launch_stack
+from tests.support.temporal import TemporalServer
 from workflows.ci.activities import CALLBACK_PATH
 
 REPO = "acme/models"

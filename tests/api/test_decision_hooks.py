@@ -22,19 +22,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from api.settings import ApiSettings
-from tests.conftest import (
-    SIGNOFF,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    api_without_temporal,
-    assert_error,
-    create,
-    running_stack,
-    stage_in_mlflow,
-    wait,
-)
+from tests.support.http import SIGNOFF, assert_error, create, wait
+from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.stack import SignoffStack, api_without_temporal, running_stack
+from tests.support.temporal import TemporalServer
 
 HOOKS = f"{SIGNOFF}/hooks"
 SLACK_SECRET = "whsec_" + base64.b64encode(b"slack-signing-secret-for-tests!!").decode()

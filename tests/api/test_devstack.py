@@ -15,17 +15,10 @@ import pytest
 
 from api.auth import issue_dev_token
 from api.settings import ApiSettings
-from tests.conftest import (
-    MlflowServer,
-    TemporalServer,
-    free_port,
-    http_ok,
-    log_tail,
-    port_open,
-    seed_version,
-    start_process,
-    wait_until,
-)
+from tests.support.mlflow import MlflowServer, seed_version
+from tests.support.polling import wait_until
+from tests.support.processes import free_port, http_ok, log_tail, port_open, start_process
+from tests.support.temporal import TemporalServer
 
 
 def dev_env(root: Path, temporal_address: str, mlflow_url: str) -> dict[str, str]:

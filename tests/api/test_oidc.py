@@ -37,19 +37,11 @@ from pydantic import ValidationError
 from api.auth import AuthenticationError, TokenVerifier, key_fits
 from api.settings import ApiSettings
 from policies import Policy, load_policy_text
-from tests.api.test_auth import assert_unauthenticated
-from tests.conftest import (
-    TEST_ISSUER,
-    TEST_JWT_SECRET,
-    TRANSITIONS,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    assert_error,
-    launch_stack,
-    seed_version,
-)
+from tests.support.http import TRANSITIONS, assert_error, assert_unauthenticated
+from tests.support.mlflow import MlflowServer, SeededVersion, seed_version
+from tests.support.stack import SignoffStack, launch_stack
+from tests.support.temporal import TemporalServer
+from tests.support.tokens import TEST_ISSUER, TEST_JWT_SECRET
 
 IDP_AUDIENCE = "signoff-oidc"
 CI_AUDIENCE = "signoff-ci"

@@ -11,8 +11,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from policies import JenkinsCheck
-from tests.fakes.jenkins import CRUMB_FIELD, SIGNOFF_PARAMETERS, FakeJenkins
-from tests.infra.test_ci_files import CALLBACK_BODY_KEYS, Recorder
+from tests.support.ci_callback import CALLBACK_BODY_KEYS, Recorder
+from tests.support.jenkins import CRUMB_FIELD, SIGNOFF_PARAMETERS, FakeJenkins
 from workflows.ci.base import CiContext, CiOutcome, CiRunRef
 from workflows.ci.jenkins import JENKINS_REFUSED, JENKINS_UNAVAILABLE, JenkinsClient
 from workflows.settings import WorkerSettings

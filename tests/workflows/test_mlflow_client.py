@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import MlflowServer, SeededVersion, free_port
+from tests.support.mlflow import MlflowServer, SeededVersion
+from tests.support.processes import free_port
 from workflows.mlflow_client import (
     InvalidRequest,
     MlflowAuthError,

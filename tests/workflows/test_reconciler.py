@@ -14,7 +14,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
 
-from tests.conftest import MlflowServer, SeededVersion, TemporalServer
+from tests.support.mlflow import MlflowServer, SeededVersion
+from tests.support.temporal import TemporalServer
 from workflows.domain import AuditType
 from workflows.ledger import Ledger
 from workflows.ledger.models import RegistryMarkRow, WebhookRow
