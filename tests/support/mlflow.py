@@ -50,6 +50,29 @@ def seed_version(
 
     `client` is an `httpx.Client` whose base_url is the MLflow server."""
     name = name or f"model-{uuid.uuid4().hex[:8]}"
+    run_id = _seed_run(client, _seed_experiment(client), f"seed-{name}", metrics or {})
+    created = client.post("/api/2.0/mlflow/registered-models/create", json={"name": name})
+    if created.status_code != 200 and created.json().get("error_code") != "RESOURCE_ALREADY_EXISTS":
+        raise RuntimeError(f"MLflow registered-models/create -> {created.text}")
+
+    # MLflow 3 accepts a `runs:/<run_id>/...` source only together with the same run_id (a local
+    # path source must lie inside the run's artifact directory).
+    version = _mlflow_call(
+        client,
+        "POST",
+        "model-versions/create",
+        json={
+            "name": name,
+            "source": f"runs:/{run_id}/model",
+            "run_id": run_id,
+            "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
+        },
+    )["model_version"]
+    return SeededVersion(name=name, version=str(version["version"]), run_id=run_id)
+
+
+def _seed_experiment(client: httpx.Client) -> str:
+    """The id of the experiment seeded runs go to, created on first use."""
     response = client.get(
         "/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": SEED_EXPERIMENT}
     )
@@ -66,13 +89,19 @@ def seed_version(
                 "experiments/get-by-name",
                 params={"experiment_name": SEED_EXPERIMENT},
             )["experiment"]["experiment_id"]
+    return experiment_id
 
+
+def _seed_run(
+    client: httpx.Client, experiment_id: str, run_name: str, metrics: dict[str, float]
+) -> str:
+    """A finished run with `metrics`; returns its id."""
     now = int(time.time() * 1000)
     run = _mlflow_call(
         client,
         "POST",
         "runs/create",
-        json={"experiment_id": experiment_id, "start_time": now, "run_name": f"seed-{name}"},
+        json={"experiment_id": experiment_id, "start_time": now, "run_name": run_name},
     )["run"]
     run_id = run["info"]["run_id"]
     if metrics:
@@ -93,25 +122,7 @@ def seed_version(
         "runs/update",
         json={"run_id": run_id, "status": "FINISHED", "end_time": now},
     )
-
-    created = client.post("/api/2.0/mlflow/registered-models/create", json={"name": name})
-    if created.status_code != 200 and created.json().get("error_code") != "RESOURCE_ALREADY_EXISTS":
-        raise RuntimeError(f"MLflow registered-models/create -> {created.text}")
-
-    # MLflow 3 accepts a `runs:/<run_id>/...` source only together with the same run_id (a local
-    # path source must lie inside the run's artifact directory).
-    version = _mlflow_call(
-        client,
-        "POST",
-        "model-versions/create",
-        json={
-            "name": name,
-            "source": f"runs:/{run_id}/model",
-            "run_id": run_id,
-            "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
-        },
-    )["model_version"]
-    return SeededVersion(name=name, version=str(version["version"]), run_id=run_id)
+    return run_id
 
 
 def mlflow_version(mlflow_url: str, seeded: SeededVersion) -> dict[str, Any]:
