@@ -23,14 +23,14 @@ from api.routers import (
     transition_requests,
 )
 from api.routers.web import router as web_router
+from api.settings import ApiSettings
 from policies import load_policy, policy_hash
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
-from workflows.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -37,8 +37,8 @@ import httpx
 from jose import JWTError, jwk, jwt
 from jose.backends.base import Key
 
+from api.settings import ApiSettings, OidcIssuer, check_key_source_url
 from policies import Policy, Principal, load_policy, roles_for_claims
-from workflows.settings import OidcIssuer, Settings, check_key_source_url
 
 HS_ALGORITHMS = ["HS256"]
 DEV_TOKEN_TTL_S = 12 * 3600
@@ -264,7 +264,7 @@ class TokenVerifier:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: ApiSettings,
         policy: Policy | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -399,7 +399,7 @@ class TokenVerifier:
 
 
 def issue_dev_token(
-    settings: Settings, sub: str, roles: list[str], *, ttl_s: int = DEV_TOKEN_TTL_S
+    settings: ApiSettings, sub: str, roles: list[str], *, ttl_s: int = DEV_TOKEN_TTL_S
 ) -> str:
     """A token signed with the development secret, for `signoff dev` and `signoff token`."""
     now = int(time.time())

@@ -12,11 +12,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import AuthenticationError, TokenVerifier
 from api.errors import ApiError, forbidden
+from api.settings import ApiSettings
 from policies import PermissionLevel, Policy, Principal, permission_for
 from workflows.client import Transitions, connect
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
-from workflows.settings import Settings
 from workflows.webhooks.events import WebhookEvent, announce_all, with_request_link
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class Services:
     """Everything the routes share, built once per process by the app's lifespan."""
 
-    settings: Settings
+    settings: ApiSettings
     policy: Policy
     policy_hash: str
     verifier: TokenVerifier

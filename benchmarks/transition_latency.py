@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 from api.auth import issue_dev_token
-from workflows.settings import Settings
+from api.settings import ApiSettings
 
 
 def free_port() -> int:
@@ -91,7 +91,7 @@ class Bench:
             self.process.wait(timeout=60)
 
     def token(self, sub: str, role: str) -> dict[str, str]:
-        settings = Settings(jwt_secret=self.env["SIGNOFF_JWT_SECRET"])
+        settings = ApiSettings(jwt_secret=self.env["SIGNOFF_JWT_SECRET"])
         return {"Authorization": f"Bearer {issue_dev_token(settings, sub, [role])}"}
 
     def _mlflow(self, path: str, body: dict) -> dict:

@@ -28,11 +28,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from workflows.domain import AuditEntry, CheckResult, RequestSnapshot, RequestState, now_ms
 from workflows.errors import INVALID_CALLBACK, NOT_OPEN, REFUSED
 from workflows.messages import CiCallback, Decision, TransitionInput
-from workflows.settings import Settings
+from workflows.settings import WorkerSettings
 from workflows.transition import TransitionWorkflow
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: WorkerSettings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,

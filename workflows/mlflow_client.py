@@ -29,7 +29,7 @@ import httpx
 from policies import STAGES
 
 if TYPE_CHECKING:
-    from workflows.settings import Settings
+    from workflows.settings import WorkerSettings
 
 __all__ = [
     "ACTIVE_STAGES",
@@ -212,7 +212,7 @@ class MlflowRegistry:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> MlflowRegistry:
+    def from_settings(cls, settings: WorkerSettings) -> MlflowRegistry:
         token = settings.mlflow_token.get_secret_value() if settings.mlflow_token else None
         password = settings.mlflow_password.get_secret_value() if settings.mlflow_password else None
         return cls(

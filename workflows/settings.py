@@ -1,169 +1,23 @@
-"""The one place Signoff reads its configuration from.
+"""The worker's configuration: the one place `workflows/` reads its settings from.
 
-Every process (API, worker, CLI, `signoff dev`) builds its `Settings` from `SIGNOFF_*`
-environment variables (or a `.env` file), so one export configures the whole stack.
+Every process builds one settings model from `SIGNOFF_*` environment variables (or a `.env`
+file), so one export configures the whole stack: the worker builds `WorkerSettings`; the API,
+the CLI and `signoff dev` build `api.settings.ApiSettings`, which adds what only they need.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-import policies
 
-DEV_JWT_SECRET_PLACEHOLDER = "change-me-signoff-dev-secret"  # noqa: S105 - a known placeholder
-"""The development secret shipped as default. Accepted only by `signoff dev`."""
+class WorkerSettings(BaseSettings):
+    """What the worker (workflows, activities, reconciler, CI clients, webhooks) reads."""
 
-
-def _json_setting(name: str, value: Any, kind: type, kind_name: str, example: str) -> Any:
-    """A setting given as JSON text (an environment variable): parsed, or a sentence saying what
-    is wrong and what it should look like. Anything but text passes through (set in code)."""
-    if not isinstance(value, str | bytes):
-        return value
-    text = value.strip() if isinstance(value, str) else value.decode().strip()
-    if not text:
-        return kind()
-    try:
-        parsed = json.loads(text)
-    except ValueError as err:
-        raise ValueError(
-            f"{name} is not valid JSON ({err}); expected a {kind_name} such as {example}"
-        ) from None
-    if not isinstance(parsed, kind):
-        raise ValueError(
-            f"{name} must be a JSON {kind_name} such as {example}, "
-            f"got a JSON {_JSON_TYPE_NAMES.get(type(parsed), 'value')}"
-        )
-    return parsed
-
-
-class InsecureSettingsError(ValueError):
-    """Raised when a process outside `signoff dev` would run with the placeholder secret."""
-
-
-OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
-"""Signature algorithms an OIDC issuer may be allowed: asymmetric ones that python-jose
-implements. HS* (a shared secret; with a public key as the "secret" it is the classic
-algorithm-confusion forgery) and `none` are never accepted from an issuer; PS* would be fine in
-principle but python-jose 3.x does not implement it."""
-
-DEFAULT_OIDC_ALGORITHMS = ["RS256", "ES256"]
-
-_JSON_TYPE_NAMES: dict[type, str] = {
-    dict: "object",
-    list: "list",
-    str: "string",
-    int: "number",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
-}
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_key_source_url(value: str, what: str) -> str:
-    """Signing keys fetched over plain http could be swapped in transit, which is a forged
-    token away from any role; only loopback (tests, a sidecar) may use http."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{what} {value!r} is not an http(s) URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError(
-            f"{what} {value!r} must use https (plain http is allowed only on loopback), "
-            "since the signing keys are fetched from it"
-        )
-    return value
-
-
-class OidcIssuer(BaseModel):
-    """One trusted OIDC token issuer, an item of `SIGNOFF_OIDC_ISSUERS` (a JSON list):
-
-        [{"issuer": "https://keycloak.example/realms/ml", "audience": "signoff",
-          "roles_claim": "realm_access.roles"},
-         {"issuer": "https://token.actions.githubusercontent.com", "audience": "signoff"}]
-
-    `jwks_url` defaults to the `jwks_uri` of `{issuer}/.well-known/openid-configuration`;
-    `algorithms` to RS256 and ES256; `roles_claim` to `SIGNOFF_ROLES_CLAIM`. An explicit
-    `"roles_claim": null` says the issuer's tokens carry no roles at all, so only the policy's
-    `identities:` rules can grant any (advisable for CI issuers). Whenever the policy has
-    `identities:` rules for an issuer, those rules are the only source of its roles and the
-    roles claim is ignored.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    issuer: str = Field(description="Exactly the `iss` of the issuer's tokens.")
-    audience: str = Field(min_length=1, description="The `aud` its tokens must carry.")
-    jwks_url: str | None = Field(None, description="Default: discovered from the issuer.")
-    algorithms: list[str] = Field(default_factory=lambda: list(DEFAULT_OIDC_ALGORITHMS))
-    roles_claim: str | None = Field(
-        None, description="Default: SIGNOFF_ROLES_CLAIM; null: its tokens carry no roles."
-    )
-
-    @field_validator("issuer")
-    @classmethod
-    def _issuer_url(cls, value: str) -> str:
-        return check_key_source_url(value, "the issuer")
-
-    @field_validator("jwks_url")
-    @classmethod
-    def _jwks_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_key_source_url(value, "jwks_url")
-
-    @field_validator("algorithms")
-    @classmethod
-    def _asymmetric_only(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError(f"list at least one algorithm ({', '.join(OIDC_ALGORITHMS)})")
-        for alg in value:
-            if alg in OIDC_ALGORITHMS:
-                continue
-            if alg.upper().startswith("HS") or alg.lower() == "none":
-                raise ValueError(
-                    f"{alg!r} is never accepted from an OIDC issuer: tokens from an issuer are "
-                    f"verified with its public keys; use {', '.join(OIDC_ALGORITHMS)}"
-                )
-            if alg.upper().startswith("PS"):
-                raise ValueError(f"{alg!r} is not supported by python-jose; use RS* or ES*")
-            raise ValueError(f"{alg!r} is not a signature algorithm Signoff accepts from an issuer")
-        return list(dict.fromkeys(value))
-
-    @field_validator("roles_claim")
-    @classmethod
-    def _claim_path(cls, value: str | None) -> str | None:
-        if value is not None and not all(value.split(".")):
-            raise ValueError(f"roles_claim {value!r} is not a claim name or dotted path")
-        return value
-
-    @property
-    def discovery_url(self) -> str:
-        return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
-
-
-class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIGNOFF_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(Path(".signoff"), description="Where the embedded stack keeps state.")
@@ -180,17 +34,6 @@ class Settings(BaseSettings):
     mlflow_username: str | None = None
     mlflow_password: SecretStr | None = None
 
-    policy_file: Path | None = Field(None, description="Default: the packaged default.yaml.")
-
-    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET_PLACEHOLDER)
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    roles_claim: str = "roles"
-    oidc_issuers: Annotated[list[OidcIssuer], NoDecode] = Field(
-        default_factory=list,
-        description="SIGNOFF_OIDC_ISSUERS: a JSON list of trusted OIDC issuers (OidcIssuer).",
-    )
-
     api_url: str = Field(
         "http://127.0.0.1:8000", description="Where CLI client commands find the API."
     )
@@ -203,7 +46,6 @@ class Settings(BaseSettings):
     jenkins_url: str | None = None
     jenkins_user: str | None = None
     jenkins_token: SecretStr | None = None
-    token: SecretStr | None = Field(None, description="Bearer token used by CLI client commands.")
 
     encryption_key: SecretStr | None = Field(
         None,
@@ -223,37 +65,12 @@ class Settings(BaseSettings):
         description="SIGNOFF_WEBHOOK_ALLOW_HOSTS: comma-separated hosts and CIDR ranges that "
         "webhooks may reach although they are private, loopback or link-local.",
     )
-
-    hook_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(
-        default_factory=dict,
-        description="SIGNOFF_HOOK_SECRETS: a JSON object naming each inbound decision source and "
-        'its Standard Webhooks secret, e.g. {"slack": "whsec_..."}; the source is the '
-        "{source} of POST /api/2.0/signoff/hooks/decisions/{source}.",
-    )
-    mlflow_webhook_secret: SecretStr | None = Field(
-        None,
-        description="The secret of the MLflow webhook pointed at /api/2.0/signoff/hooks/mlflow; "
-        "without it, MLflow's webhooks are refused.",
-    )
     reconcile_interval_s: float = Field(
         300.0,
         ge=1.0,
         description="SIGNOFF_RECONCILE_INTERVAL_S: how often (seconds) the reconciler compares "
         "MLflow's stages and aliases with the ledger.",
     )
-
-    @field_validator("hook_secrets", mode="before")
-    @classmethod
-    def _parse_hook_secrets(cls, value: Any) -> Any:
-        example = '{"slack": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}'
-        parsed = _json_setting(
-            "SIGNOFF_HOOK_SECRETS", value, dict, "object of source -> secret", example
-        )
-        if isinstance(parsed, dict) and not all(isinstance(v, str) and v for v in parsed.values()):
-            raise ValueError(
-                f"SIGNOFF_HOOK_SECRETS must be a JSON object of source -> secret, such as {example}"
-            )
-        return parsed
 
     @field_validator("callback_key")
     @classmethod
@@ -301,72 +118,12 @@ class Settings(BaseSettings):
                     ) from None
         return value
 
-    @field_validator("oidc_issuers", mode="before")
-    @classmethod
-    def _parse_oidc_issuers(cls, value: Any) -> Any:
-        example = '[{"issuer": "https://idp.example", "audience": "signoff"}]'
-        return _json_setting("SIGNOFF_OIDC_ISSUERS", value, list, "list of issuers", example)
-
-    @field_validator("oidc_issuers")
-    @classmethod
-    def _check_oidc_issuers(cls, value: list[OidcIssuer], info: ValidationInfo) -> list[OidcIssuer]:
-        # jwt_issuer and roles_claim are declared above, so they are validated already.
-        jwt_issuer = info.data.get("jwt_issuer")
-        roles_claim = info.data.get("roles_claim", "roles")
-        seen: set[str] = set()
-        resolved: list[OidcIssuer] = []
-        for item in value:
-            if item.issuer in seen:
-                raise ValueError(f"SIGNOFF_OIDC_ISSUERS lists the issuer {item.issuer!r} twice")
-            seen.add(item.issuer)
-            if jwt_issuer is not None and item.issuer == jwt_issuer:
-                raise ValueError(
-                    f"SIGNOFF_OIDC_ISSUERS lists {item.issuer!r}, which is also "
-                    "SIGNOFF_JWT_ISSUER (the development secret's issuer); use different ones"
-                )
-            if "roles_claim" not in item.model_fields_set:
-                item = item.model_copy(update={"roles_claim": roles_claim})
-            resolved.append(item)
-        return resolved
-
     @model_validator(mode="after")
-    def _default_database(self) -> Settings:
+    def _default_database(self) -> WorkerSettings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'signoff.db').resolve()}"
         return self
 
-    @cached_property
-    def resolved_policy_file(self) -> Path:
-        if self.policy_file is not None:
-            return self.policy_file
-        return Path(policies.__file__).parent / "default.yaml"
-
     @property
     def callback_base_url(self) -> str:
         return (self.public_url or self.api_url).rstrip("/")
-
-    @property
-    def uses_placeholder_secret(self) -> bool:
-        return self.jwt_secret.get_secret_value() == DEV_JWT_SECRET_PLACEHOLDER
-
-    def require_production_secret(self) -> None:
-        """Refuse to serve real traffic with the secret everyone can read in the source."""
-        if self.uses_placeholder_secret:
-            raise InsecureSettingsError(
-                "SIGNOFF_JWT_SECRET is still the development placeholder. Set it to a long random "
-                "value (for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
-                " or run the embedded stack with `signoff dev`."
-            )
-
-    @property
-    def temporal_port(self) -> int:
-        return int(self.temporal_address.rsplit(":", 1)[1])
-
-    @property
-    def mlflow_port(self) -> int:
-        parts = urlsplit(self.mlflow_tracking_uri)
-        return parts.port or (443 if parts.scheme == "https" else 80)
-
-
-def get_settings() -> Settings:
-    return Settings()

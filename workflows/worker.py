@@ -15,7 +15,7 @@ from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
 from workflows.reconcile.activities import ReconcileActivities
 from workflows.reconcile.workflow import ReconcileWorkflow, ensure_schedule
-from workflows.settings import Settings
+from workflows.settings import WorkerSettings
 from workflows.transition import TransitionWorkflow
 from workflows.webhooks.delivery import WebhookActivities, WebhookDeliveryWorkflow
 from workflows.webhooks.events import AnnounceActivities
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def build_worker(
     client: Client,
-    settings: Settings,
+    settings: WorkerSettings,
     activities: SignoffActivities,
     ci: CiActivities | None = None,
     webhooks: WebhookActivities | None = None,
@@ -52,7 +52,7 @@ def build_worker(
     )
 
 
-async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+async def run_worker(settings: WorkerSettings, *, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or forever). Migrates the ledger first."""
     ledger = Ledger(settings.database_url or "")
     await ledger.migrate()

@@ -17,15 +17,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwt
 
-from tests.conftest import (
-    SIGNOFF,
-    TEST_AUDIENCE,
-    TEST_ISSUER,
-    TEST_JWT_SECRET,
-    TRANSITIONS,
-    SignoffStack,
-    seed_version,
-)
+from tests.support.http import SIGNOFF, TRANSITIONS, assert_unauthenticated
+from tests.support.mlflow import seed_version
+from tests.support.stack import SignoffStack
+from tests.support.tokens import TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET
 
 PROTECTED = f"{TRANSITIONS}/list"
 """A route every authenticated principal with a role may call (for a model that exists)."""
@@ -113,22 +108,6 @@ def existing_model(signoff_stack: SignoffStack) -> dict[str, str]:
     with httpx.Client(base_url=signoff_stack.mlflow_url, timeout=30) as mlflow:
         seeded = seed_version(mlflow)
     return {"name": seeded.name, "version": seeded.version}
-
-
-def assert_unauthenticated(response: httpx.Response, token: str | None = None) -> str:
-    assert response.status_code == 401, response.text
-    body = response.json()
-    assert set(body) == {"error_code", "message"}
-    assert body["error_code"] == "UNAUTHENTICATED"
-    assert body["message"]
-    assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
-    if token:
-        assert token not in response.text
-        assert all(token not in value for value in response.headers.values())
-        for part in token.split("."):
-            if len(part) > 8:
-                assert part not in response.text
-    return body["message"]
 
 
 @pytest.mark.parametrize("case", list(BAD_TOKENS))

@@ -25,23 +25,14 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as sdk_errors
 from databricks.sdk.service.ml import ModelVersionDatabricks, TransitionStageResponse
 
-from tests.conftest import (
-    TRANSITIONS,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    assert_error,
-    mlflow_version,
-    running_stack,
-    stage_in_mlflow,
-    version_activities,
-    wait_until,
-    webhook_deliveries,
-    webhook_env,
-    workspace_factory,
-)
-from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
+from tests.support.databricks import workspace_factory
+from tests.support.http import TRANSITIONS, assert_error, version_activities
+from tests.support.mlflow import MlflowServer, SeededVersion, mlflow_version, stage_in_mlflow
+from tests.support.polling import wait_until
+from tests.support.receiver import Receiver, running_receiver
+from tests.support.stack import SignoffStack, running_stack
+from tests.support.temporal import TemporalServer
+from tests.support.webhooks import webhook_deliveries, webhook_env
 
 BREAK_GLASS = "/api/2.0/mlflow/databricks/model-versions/transition-stage"
 HOOKS = "/api/2.0/mlflow/registry-webhooks"

@@ -15,20 +15,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.conftest import (
-    SIGNOFF,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    assert_error,
-    create,
-    launch_stack,
-    stage_in_mlflow,
-    wait,
-    wait_until,
-)
-from tests.fakes.github import FakeGithub
+from tests.support.github import FakeGithub
+from tests.support.http import SIGNOFF, assert_error, create, wait
+from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.polling import wait_until
+from tests.support.stack import SignoffStack, launch_stack
+from tests.support.temporal import TemporalServer
 from workflows.ci.callback import CALLBACK_PATH, callback_token
 
 REPO = "acme/models"

@@ -12,14 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import (
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    launch_stack,
-    stage_in_mlflow,
-)
+from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.stack import SignoffStack, launch_stack
+from tests.support.temporal import TemporalServer
 
 GATING_POLICY = """
 roles:

@@ -14,132 +14,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-REQUEST_TOKEN = "actions-runtime-request-token"
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, str]
-    authorization: str | None
-
-
-Responder = Callable[[Seen, int], tuple[int, dict[str, Any]]]
-
-
-@dataclass
-class Loopback:
-    """A loopback HTTP server answering with `respond(seen, index)` and recording requests."""
-
-    respond: Responder
-    seen: list[Seen] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> Loopback:
-        loopback = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-            def _handle(self) -> None:
-                split = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                seen = Seen(
-                    method=self.command,
-                    path=split.path,
-                    query={k: v[-1] for k, v in parse_qs(split.query).items()},
-                    authorization=self.headers.get("Authorization"),
-                )
-                loopback.seen.append(seen)
-                status, body = loopback.respond(seen, len(loopback.seen) - 1)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_DELETE = _handle  # noqa: N815
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def fake_jwt(n: int, ttl_s: float) -> str:
-    """Something shaped like a JWT, with an `exp` the CLI reads to know when to refresh."""
-
-    def part(data: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-    claims = {"sub": "repo:acme/models:ref:refs/heads/main", "n": n, "exp": time.time() + ttl_s}
-    return f"{part({'alg': 'RS256', 'kid': 'k'})}.{part(claims)}.c2lnbmF0dXJl"
-
-
-def actions_endpoint(ttl_s: float = 600, status: int = 200) -> Loopback:
-    def respond(seen: Seen, index: int) -> tuple[int, dict[str, Any]]:
-        if status != 200:
-            return status, {"message": "Forbidden"}
-        return 200, {"count": 1, "value": fake_jwt(index + 1, ttl_s)}
-
-    return Loopback(respond)
-
-
-REQUEST = {
-    "id": "req-abc",
-    "name": "fraud-detector",
-    "version": "7",
-    "to_stage": "Production",
-    "state": "PENDING",
-    "approvals": [],
-    "quorum": 1,
-    "checks": [],
-}
-
-
-def api_server(final_state: str = "APPLIED", reject_first: bool = False) -> Loopback:
-    """Plays the few Signoff API routes the CLI commands below call."""
-
-    def respond(seen: Seen, index: int) -> tuple[int, dict[str, Any]]:
-        if reject_first and index == 0:
-            return 401, {"error_code": "UNAUTHENTICATED", "message": "the token has expired"}
-        if seen.path.endswith("/transition-requests/create"):
-            return 200, {"request": REQUEST}
-        if seen.path.endswith("/transition-requests/wait"):
-            approvals = [{"user_id": "mia"}]
-            return 200, {"request": REQUEST | {"state": final_state, "approvals": approvals}}
-        if seen.path.endswith("/transition-requests/search"):
-            return 200, {"requests": []}
-        return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": seen.path}
-
-    return Loopback(respond)
+from tests.support.actions_oidc import REQUEST_TOKEN, actions_endpoint, actions_env
+from tests.support.loopback import Loopback, api_server
 
 
 def run_cli(
@@ -156,14 +38,6 @@ def run_cli(
         text=True,
         timeout=60,
     )
-
-
-def actions_env(endpoint: Loopback, **extra: str) -> dict[str, str]:
-    # GitHub's URL already carries a query (api-version); the audience is appended with '&'.
-    return {
-        "ACTIONS_ID_TOKEN_REQUEST_URL": f"{endpoint.url}/_apis/token?api-version=2.0",
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN,
-    } | extra
 
 
 @pytest.fixture

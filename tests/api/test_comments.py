@@ -18,14 +18,10 @@ from databricks.sdk.service.ml import CommentActivityAction
 
 from api.schemas import MAX_COMMENT, comment_actions
 from policies import PermissionLevel, Principal
-from tests.conftest import (
-    SIGNOFF,
-    SeededVersion,
-    SignoffStack,
-    assert_error,
-    version_activities,
-    workspace_factory,
-)
+from tests.support.databricks import workspace_factory
+from tests.support.http import SIGNOFF, assert_error, version_activities
+from tests.support.mlflow import SeededVersion
+from tests.support.stack import SignoffStack
 
 COMMENTS = "/api/2.0/mlflow/comments"
 COMMENT_FIELDS = {

@@ -26,14 +26,10 @@ from databricks.sdk.service.ml import (
     TransitionRequest,
 )
 
-from tests.conftest import (
-    SIGNOFF,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    stage_in_mlflow,
-    workspace_factory,
-)
+from tests.support.databricks import workspace_factory
+from tests.support.http import SIGNOFF
+from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.stack import SignoffStack
 
 
 @pytest.fixture

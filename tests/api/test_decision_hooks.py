@@ -21,20 +21,11 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import (
-    SIGNOFF,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    api_without_temporal,
-    assert_error,
-    create,
-    running_stack,
-    stage_in_mlflow,
-    wait,
-)
-from workflows.settings import Settings
+from api.settings import ApiSettings
+from tests.support.http import SIGNOFF, assert_error, create, wait
+from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.stack import SignoffStack, api_without_temporal, running_stack
+from tests.support.temporal import TemporalServer
 
 HOOKS = f"{SIGNOFF}/hooks"
 SLACK_SECRET = "whsec_" + base64.b64encode(b"slack-signing-secret-for-tests!!").decode()
@@ -520,13 +511,13 @@ def test_hook_secrets_setting_says_what_is_wrong(
 ) -> None:
     monkeypatch.setenv("SIGNOFF_HOOK_SECRETS", value)
     with pytest.raises(ValueError, match=re.escape(expected)):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        ApiSettings(_env_file=None)  # type: ignore[call-arg]
 
 
 def test_hook_secrets_setting_parses_and_hides_the_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNOFF_HOOK_SECRETS", json.dumps({"slack": SLACK_SECRET}))
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = ApiSettings(_env_file=None)  # type: ignore[call-arg]
     assert settings.hook_secrets["slack"].get_secret_value() == SLACK_SECRET
     assert SLACK_SECRET not in repr(settings)
     monkeypatch.setenv("SIGNOFF_HOOK_SECRETS", "")
-    assert Settings(_env_file=None).hook_secrets == {}  # type: ignore[call-arg]
+    assert ApiSettings(_env_file=None).hook_secrets == {}  # type: ignore[call-arg]

@@ -14,18 +14,11 @@ import httpx
 import pytest
 
 from api.auth import issue_dev_token
-from tests.conftest import (
-    MlflowServer,
-    TemporalServer,
-    free_port,
-    http_ok,
-    log_tail,
-    port_open,
-    seed_version,
-    start_process,
-    wait_until,
-)
-from workflows.settings import Settings
+from api.settings import ApiSettings
+from tests.support.mlflow import MlflowServer, seed_version
+from tests.support.polling import wait_until
+from tests.support.processes import free_port, http_ok, log_tail, port_open, start_process
+from tests.support.temporal import TemporalServer
 
 
 def dev_env(root: Path, temporal_address: str, mlflow_url: str) -> dict[str, str]:
@@ -56,7 +49,7 @@ def terminate(proc: subprocess.Popen[bytes]) -> int:
 
 
 def headers(sub: str, role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_dev_token(Settings(), sub, [role])}"}
+    return {"Authorization": f"Bearer {issue_dev_token(ApiSettings(), sub, [role])}"}
 
 
 def test_dev_runs_everything_and_keeps_open_requests_across_a_restart(tmp_path: Path) -> None:

@@ -26,25 +26,21 @@ import mlflow
 import pytest
 from temporalio.client import Client
 
-from tests.api.test_webhook_events import ALL, HOOKS, SECRET, events_for, subscribe
-from tests.conftest import (
+from tests.support.http import (
     SIGNOFF,
     TRANSITIONS,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    api_without_temporal,
     assert_error,
     create,
-    running_stack,
     target,
     version_activities,
     wait,
-    wait_until,
-    webhook_env,
 )
-from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
+from tests.support.mlflow import MlflowServer, SeededVersion
+from tests.support.polling import wait_until
+from tests.support.receiver import Receiver, running_receiver
+from tests.support.stack import SignoffStack, api_without_temporal, running_stack
+from tests.support.temporal import TemporalServer
+from tests.support.webhooks import ALL, HOOKS, SECRET, events_for, subscribe, webhook_env
 
 MLFLOW_SECRET = "mlflow-webhook-secret"
 HOOK = "/api/2.0/signoff/hooks/mlflow"

@@ -35,21 +35,13 @@ from jose import jwk, jwt
 from pydantic import ValidationError
 
 from api.auth import AuthenticationError, TokenVerifier, key_fits
+from api.settings import ApiSettings
 from policies import Policy, load_policy_text
-from tests.api.test_auth import assert_unauthenticated
-from tests.conftest import (
-    TEST_ISSUER,
-    TEST_JWT_SECRET,
-    TRANSITIONS,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    assert_error,
-    launch_stack,
-    seed_version,
-)
-from workflows.settings import Settings
+from tests.support.http import TRANSITIONS, assert_error, assert_unauthenticated
+from tests.support.mlflow import MlflowServer, SeededVersion, seed_version
+from tests.support.stack import SignoffStack, launch_stack
+from tests.support.temporal import TemporalServer
+from tests.support.tokens import TEST_ISSUER, TEST_JWT_SECRET
 
 IDP_AUDIENCE = "signoff-oidc"
 CI_AUDIENCE = "signoff-ci"
@@ -556,7 +548,7 @@ def verifier_for(
     policy: Policy | None = None,
     **issuer: Any,
 ) -> TokenVerifier:
-    settings = Settings(
+    settings = ApiSettings(
         _env_file=None,  # type: ignore[call-arg]
         jwt_secret=TEST_JWT_SECRET,
         oidc_issuers=[{"issuer": provider.issuer(name), "audience": IDP_AUDIENCE, **issuer}],
@@ -733,7 +725,7 @@ def test_the_setting_is_read_from_the_environment_with_its_defaults(
             ]
         ),
     )
-    keycloak, github = Settings(_env_file=None).oidc_issuers  # type: ignore[call-arg]
+    keycloak, github = ApiSettings(_env_file=None).oidc_issuers  # type: ignore[call-arg]
     assert keycloak.algorithms == ["RS256", "ES256"]
     assert keycloak.roles_claim == "groups"  # SIGNOFF_ROLES_CLAIM unless given
     assert keycloak.jwks_url is None
@@ -743,7 +735,7 @@ def test_the_setting_is_read_from_the_environment_with_its_defaults(
     assert github.roles_claim is None
     assert github.algorithms == ["RS256"]
     monkeypatch.setenv("SIGNOFF_OIDC_ISSUERS", "")
-    assert Settings(_env_file=None).oidc_issuers == []  # type: ignore[call-arg]
+    assert ApiSettings(_env_file=None).oidc_issuers == []  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -775,7 +767,7 @@ def test_an_invalid_setting_is_refused_with_a_clear_error(
     monkeypatch.setenv("SIGNOFF_OIDC_ISSUERS", value)
     monkeypatch.setenv("SIGNOFF_JWT_ISSUER", TEST_ISSUER)
     with pytest.raises(ValidationError, match="oidc_issuers") as caught:
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        ApiSettings(_env_file=None)  # type: ignore[call-arg]
     assert expected in str(caught.value)
 
 

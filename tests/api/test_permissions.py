@@ -8,17 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import (
-    SIGNOFF,
-    TRANSITIONS,
-    MlflowServer,
-    SeededVersion,
-    assert_error,
-    create,
-    stage_in_mlflow,
-    target,
-    wait,
-)
+from tests.support.http import SIGNOFF, TRANSITIONS, assert_error, create, target, wait
+from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
 
 
 def model_routes(

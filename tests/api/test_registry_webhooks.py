@@ -21,18 +21,14 @@ from databricks.sdk.service.ml import (
     RegistryWebhookStatus,
 )
 
-from tests.conftest import (
-    MlflowServer,
-    SignoffStack,
-    TemporalServer,
-    assert_error,
-    running_stack,
-    wait_until,
-    webhook_deliveries,
-    webhook_env,
-    workspace_factory,
-)
-from tests.workflows.test_webhooks_delivery import Receiver, running_receiver
+from tests.support.databricks import workspace_factory
+from tests.support.http import assert_error
+from tests.support.mlflow import MlflowServer
+from tests.support.polling import wait_until
+from tests.support.receiver import Receiver, running_receiver
+from tests.support.stack import SignoffStack, running_stack
+from tests.support.temporal import TemporalServer
+from tests.support.webhooks import webhook_deliveries, webhook_env
 
 HOOKS = "/api/2.0/mlflow/registry-webhooks"
 SIGNOFF_HOOKS = "/api/2.0/signoff/registry-webhooks"

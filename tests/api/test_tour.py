@@ -8,13 +8,8 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.conftest import (
-    SIGNOFF,
-    TRANSITIONS,
-    MlflowServer,
-    SeededVersion,
-    mlflow_version,
-)
+from tests.support.http import SIGNOFF, TRANSITIONS
+from tests.support.mlflow import MlflowServer, SeededVersion, mlflow_version
 
 
 def test_tour_two_approvals_move_a_version_to_production(

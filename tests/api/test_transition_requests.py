@@ -18,18 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import (
-    SIGNOFF,
-    TRANSITIONS,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    assert_error,
-    create,
-    mlflow_version,
-    target,
-    wait,
-)
+from tests.support.http import SIGNOFF, TRANSITIONS, assert_error, create, target, wait
+from tests.support.mlflow import MlflowServer, SeededVersion, mlflow_version
+from tests.support.stack import SignoffStack
 
 ACTIVITY_FIELDS = {
     "id",

@@ -20,17 +20,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
 
-from tests.conftest import (
-    SIGNOFF,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    create,
-    launch_stack,
-    stage_in_mlflow,
-    wait_until,
-)
+from tests.support.http import SIGNOFF, create
+from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.polling import wait_until
+from tests.support.stack import SignoffStack, launch_stack
+from tests.support.temporal import TemporalServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

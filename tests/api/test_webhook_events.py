@@ -16,30 +16,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import (
-    TRANSITIONS,
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    create,
-    running_stack,
-    stage_in_mlflow,
-    target,
-    version_activities,
-    wait,
-    wait_until,
+from tests.support.http import TRANSITIONS, create, target, version_activities, wait
+from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.receiver import Received, Receiver, running_receiver
+from tests.support.stack import SignoffStack, running_stack
+from tests.support.temporal import TemporalServer
+from tests.support.webhooks import (
+    HOOKS,
+    SECRET,
+    events_for,
+    subscribe,
     webhook_deliveries,
     webhook_env,
 )
-from tests.workflows.test_webhooks_delivery import Received, Receiver, running_receiver
-from workflows.webhooks.events import ALL_EVENTS, REGISTRY_WIDE_ONLY
-
-HOOKS = "/api/2.0/mlflow/registry-webhooks"
-SECRET = "events-receiver-secret"
-ALL = [event for event in ALL_EVENTS if event not in REGISTRY_WIDE_ONLY]
-"""Every event a model-level webhook may subscribe (REGISTERED_MODEL_CREATED is registry-wide
-only; it is covered with MLflow's own events in test_mlflow_hooks.py)."""
 
 POLICY = """
 roles:
@@ -93,38 +82,6 @@ def stack(
 def receiver() -> Iterator[Receiver]:
     with running_receiver(Receiver(secret=SECRET)) as running:
         yield running
-
-
-def subscribe(
-    admin: httpx.Client, url: str, model: str, *, status: str = "ACTIVE", events: list[str] = ALL
-) -> str:
-    response = admin.post(
-        f"{HOOKS}/create",
-        json={
-            "model_name": model,
-            "events": events,
-            "status": status,
-            "http_url_spec": {"url": url, "secret": SECRET},
-        },
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["webhook"]["id"]
-
-
-def events_for(
-    receiver: Receiver, wanted: set[str] | dict[str, int], timeout_s: float = 30
-) -> list[Received]:
-    """Wait until the receiver got every event in `wanted` (at least as many times as a dict
-    says); returns everything it got."""
-    counts_wanted = wanted if isinstance(wanted, dict) else dict.fromkeys(wanted, 1)
-
-    def arrived() -> list[Received] | None:
-        got = [r.json["event"] for r in receiver.delivered]
-        if all(got.count(name) >= n for name, n in counts_wanted.items()):
-            return list(receiver.delivered)
-        return None
-
-    return wait_until(arrived, f"the events {counts_wanted}", timeout_s)
 
 
 def by_event(received: list[Received]) -> dict[str, dict[str, Any]]:

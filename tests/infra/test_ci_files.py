@@ -7,33 +7,29 @@ Signoff API and GitHub's OIDC token endpoint, and a real MLflow server."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.api.test_cli_token import REQUEST_TOKEN, actions_endpoint, actions_env, api_server
-from tests.conftest import MlflowServer
-from tests.fakes.jenkins import SIGNOFF_PARAMETERS
+from tests.support.actions_oidc import REQUEST_TOKEN, actions_endpoint, actions_env
+from tests.support.ci_callback import CALLBACK_BODY_KEYS, Recorder
+from tests.support.jenkins import SIGNOFF_PARAMETERS
+from tests.support.loopback import api_server
+from tests.support.mlflow import MlflowServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "infra" / "ci"
 WORKFLOW = CI / "github" / "validate-model.yml"
 ACTION = CI / "github" / "request-promotion" / "action.yml"
 JENKINSFILE = CI / "jenkins" / "Jenkinsfile"
-CALLBACK_BODY_KEYS = {"request_id", "check", "passed", "details_url", "summary", "callback_token"}
-"""`POST /api/2.0/signoff/ci/callback`: {request_id, check, passed, details_url?, summary?,
-callback_token?}."""
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -80,42 +76,6 @@ def run_step(
         text=True,
         timeout=120,
     )  # fmt: skip
-
-
-class Recorder:
-    """Plays Signoff's callback endpoint: records each POST and answers `status`."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.status = status
-        self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                recorder.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                answer = json.dumps({"ok": recorder.status == 200}).encode()
-                self.send_response(recorder.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api/2.0/signoff/ci/callback"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

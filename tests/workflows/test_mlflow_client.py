@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import MlflowServer, SeededVersion, free_port
+from tests.support.mlflow import MlflowServer, SeededVersion
+from tests.support.processes import free_port
 from workflows.mlflow_client import (
     InvalidRequest,
     MlflowAuthError,
@@ -25,7 +26,7 @@ from workflows.mlflow_client import (
     ModelVersion,
     ResourceNotFound,
 )
-from workflows.settings import Settings
+from workflows.settings import WorkerSettings
 
 MakeVersion = Callable[..., SeededVersion]
 
@@ -178,7 +179,7 @@ async def test_run_metrics(registry: MlflowRegistry, make_version: MakeVersion) 
 
 async def test_from_settings(mlflow_server: MlflowServer, make_version: MakeVersion) -> None:
     seeded = make_version()
-    settings = Settings(mlflow_tracking_uri=mlflow_server.url + "/")
+    settings = WorkerSettings(mlflow_tracking_uri=mlflow_server.url + "/")
     async with MlflowRegistry.from_settings(settings) as client:
         assert (await client.get_model_version(seeded.name, seeded.version)).version == "1"
 

@@ -19,7 +19,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from tests.conftest import MlflowServer, SeededVersion, TemporalServer
+from tests.support.mlflow import MlflowServer, SeededVersion
+from tests.support.temporal import TemporalServer
 from workflows.domain import AuditType
 from workflows.ledger import Ledger, RegistryMark
 from workflows.mlflow_client import MlflowRegistry, ModelVersion

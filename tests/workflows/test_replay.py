@@ -16,7 +16,6 @@ sources of histories:
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -30,22 +29,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
-from tests.conftest import MlflowServer, TemporalServer, seed_version
-from tests.workflows.test_transition_workflow import (
-    BOB,
-    CAROL,
-    Harness,
-    make_harness,
-    policy,
-    running_worker,
-)
+from tests.support.harness import BOB, CAROL, Harness, make_harness, policy, running_worker
+from tests.support.mlflow import MlflowServer, seed_version
+from tests.support.replay import HISTORIES, RECORD, replayer
+from tests.support.temporal import TemporalServer
 from workflows.domain import RequestState
 from workflows.messages import TransitionInput
 from workflows.mlflow_client import MlflowRegistry
-from workflows.transition import TransitionWorkflow
 
-HISTORIES = Path(__file__).parent / "histories"
-RECORD = os.environ.get("SIGNOFF_RECORD_HISTORIES") == "1"
 RECORDED = ("applied_with_checks", "expired")
 """The scenarios whose histories are committed as JSON."""
 
@@ -72,10 +63,6 @@ transitions:
     expires_after: 2s
 """
 )
-
-
-def replayer() -> Replayer:
-    return Replayer(workflows=[TransitionWorkflow], data_converter=pydantic_data_converter)
 
 
 async def run_scenarios(harness: Harness, mlflow: httpx.Client) -> dict[str, WorkflowHistory]:

@@ -29,8 +29,7 @@ from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import SEED_EXPERIMENT, MlflowServer, SeededVersion, free_port
-from tests.workflows.test_transition_workflow import (
+from tests.support.harness import (
     Harness,
     MakeVersion,
     RunningWorker,
@@ -39,6 +38,8 @@ from tests.workflows.test_transition_workflow import (
     running_worker,
     skip_time,
 )
+from tests.support.mlflow import SEED_EXPERIMENT, MlflowServer, SeededVersion
+from tests.support.processes import free_port
 from workflows.domain import AuditType, CheckResult, CheckStatus, RequestSnapshot, RequestState
 from workflows.messages import TransitionInput
 from workflows.mlflow_client import MlflowRegistry, ResourceNotFound

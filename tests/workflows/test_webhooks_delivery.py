@@ -6,18 +6,14 @@ Also the signing, encryption and SSRF units. Runs on SQLite and PostgreSQL ledge
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -26,10 +22,11 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from tests.support.receiver import SECRET, Receiver, running_receiver
 from workflows.domain import now_ms
 from workflows.ledger import Ledger
 from workflows.ledger import Webhook as Subscription
-from workflows.settings import Settings
+from workflows.settings import WorkerSettings
 from workflows.webhooks.delivery import (
     DELIVERED,
     FAILED,
@@ -56,92 +53,7 @@ from workflows.webhooks.signing import (
 from workflows.webhooks.ssrf import UnsafeUrlError, check_url
 
 KEY = Fernet.generate_key().decode()
-SECRET = "databricks-style plain secret"
-
-
 # -- the loopback receiver ----------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    verified: bool
-    status: int | None
-
-    @property
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """Answers from `script` in order ("drop" closes the connection without an answer; an int
-    or (int, headers) answers with that status), then 200. Verifies every request's Standard
-    Webhooks signature with `standardwebhooks` and its X-Databricks-Signature with hmac. With a
-    `gate`, every answer waits until the gate is set: a receiver as slow as a test wants."""
-
-    secret: str = SECRET
-    script: list[Any] = field(default_factory=list)
-    received: list[Received] = field(default_factory=list)
-    url: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    gate: threading.Event | None = None
-
-    def verify(self, body: bytes, headers: dict[str, str]) -> bool:
-        key: str | bytes = self.secret if self.secret.startswith("whsec_") else self.secret.encode()
-        try:
-            Webhook(key).verify(body, headers)
-        except Exception:
-            return False
-        expected = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, headers.get("x-databricks-signature", ""))
-
-    @property
-    def delivered(self) -> list[Received]:
-        return [r for r in self.received if r.status is not None and 200 <= r.status < 300]
-
-
-@contextlib.contextmanager
-def running_receiver(receiver: Receiver) -> Iterator[Receiver]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            if receiver.gate is not None:
-                receiver.gate.wait(timeout=120)
-            with receiver.lock:
-                action = receiver.script.pop(0) if receiver.script else 200
-            if action == "drop":
-                receiver.received.append(
-                    Received(headers, body, receiver.verify(body, headers), None)
-                )
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            status, extra = action if isinstance(action, tuple) else (action, {})
-            receiver.received.append(
-                Received(headers, body, receiver.verify(body, headers), status)
-            )
-            self.send_response(status)
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @workflow.defn(sandboxed=False)
@@ -163,7 +75,7 @@ class AnnouncingWorkflow:
 class Deliveries:
     env: WorkflowEnvironment
     ledger: Ledger
-    settings: Settings
+    settings: WorkerSettings
     box: SecretBox
 
     async def add_webhook(
@@ -217,7 +129,7 @@ def transitioned(event_id: str | None = None, model: str = "fraud") -> WebhookEv
 async def _deliveries(
     env: WorkflowEnvironment, ledger: Ledger, allow: str
 ) -> AsyncIterator[Deliveries]:
-    settings = Settings(
+    settings = WorkerSettings(
         task_queue=f"webhooks-{uuid.uuid4().hex[:10]}",
         database_url=ledger.url,
         encryption_key=KEY,

@@ -17,16 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import (
-    MlflowServer,
-    SeededVersion,
-    SignoffStack,
-    TemporalServer,
-    launch_stack,
-    stage_in_mlflow,
-    version_activities,
-    wait_until,
-)
+from tests.support.http import version_activities
+from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.polling import wait_until
+from tests.support.stack import SignoffStack, launch_stack
+from tests.support.temporal import TemporalServer
 
 TRANSITION_PATH = "/api/2.0/mlflow/model-versions/transition-stage"
 

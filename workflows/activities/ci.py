@@ -2,7 +2,7 @@
 system (`check.type`) from `CLIENT_MODULES`.
 
 Adding a CI system: write `workflows/ci/<system>.py` implementing `CiClient` (see
-`workflows/ci/base.py`) with a module-level `from_settings(settings: Settings) -> CiClient`,
+`workflows/ci/base.py`) with a module-level `from_settings(settings: WorkerSettings) -> CiClient`,
 and name the module in `CLIENT_MODULES`. Modules are imported on first use, so a worker
 without one of them still runs every other check. Optionally, a client may implement
 `find_existing(check, ctx, since_ms) -> CiRunRef | None`: a retried dispatch then reuses the
@@ -34,7 +34,7 @@ from workflows.errors import CI_NO_CALLBACK_KEY, CI_NO_CLIENT
 from workflows.messages import CiDispatched, CiDispatchInput, CiPollInput, callback_token_digest
 
 if TYPE_CHECKING:
-    from workflows.settings import Settings
+    from workflows.settings import WorkerSettings
 
 CLIENT_MODULES: dict[str, str] = {
     "github_actions": "workflows.ci.github",
@@ -43,7 +43,9 @@ CLIENT_MODULES: dict[str, str] = {
 
 
 class CiActivities:
-    def __init__(self, settings: Settings, clients: Mapping[str, CiClient] | None = None) -> None:
+    def __init__(
+        self, settings: WorkerSettings, clients: Mapping[str, CiClient] | None = None
+    ) -> None:
         """`clients` overrides the client of a system (tests); the rest come from
         `CLIENT_MODULES`, built from `settings` on first use."""
         self.settings = settings

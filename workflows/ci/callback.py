@@ -16,7 +16,7 @@ import hmac
 from pydantic import SecretStr
 
 CALLBACK_PATH = "/api/2.0/signoff/ci/callback"
-"""Where CI jobs report, under `Settings.callback_base_url`."""
+"""Where CI jobs report, under `WorkerSettings.callback_base_url`."""
 
 NO_CALLBACK_KEY = (
     "SIGNOFF_CALLBACK_KEY is not set: CI checks need it on the worker and the API (the same "

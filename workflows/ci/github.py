@@ -46,7 +46,7 @@ from workflows.domain import now_ms
 from workflows.errors import CI_REFUSED, CI_UNAVAILABLE
 
 if TYPE_CHECKING:
-    from workflows.settings import Settings
+    from workflows.settings import WorkerSettings
 
 API_VERSION = "2022-11-28"
 
@@ -78,7 +78,7 @@ class GithubActionsClient:
         self._transport = transport
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> GithubActionsClient:
+    def from_settings(cls, settings: WorkerSettings) -> GithubActionsClient:
         token = settings.github_token.get_secret_value() if settings.github_token else None
         return cls(settings.github_api_url, token or None)
 
@@ -330,6 +330,6 @@ def _request_id_of(ref: CiRunRef) -> str:
     return ref.request_id
 
 
-def from_settings(settings: Settings) -> GithubActionsClient:
+def from_settings(settings: WorkerSettings) -> GithubActionsClient:
     """The factory `workflows.activities.ci` looks up in each CI client module."""
     return GithubActionsClient.from_settings(settings)

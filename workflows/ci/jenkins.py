@@ -42,7 +42,7 @@ from workflows.domain import now_ms
 from workflows.errors import ci_refused, ci_unavailable
 
 if TYPE_CHECKING:
-    from workflows.settings import Settings
+    from workflows.settings import WorkerSettings
 
 PASSED_RESULTS = frozenset({"SUCCESS"})
 
@@ -115,7 +115,7 @@ class JenkinsClient:
         self._timeout = timeout
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> JenkinsClient:
+    def from_settings(cls, settings: WorkerSettings) -> JenkinsClient:
         if not settings.jenkins_url:
             raise ci_refused(
                 "the policy names a jenkins check but SIGNOFF_JENKINS_URL is not set; set it "
@@ -406,6 +406,6 @@ class JenkinsClient:
         )
 
 
-def from_settings(settings: Settings) -> JenkinsClient:
+def from_settings(settings: WorkerSettings) -> JenkinsClient:
     """The factory `workflows.activities.ci` looks up in each CI client module."""
     return JenkinsClient.from_settings(settings)

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
     from workflows.reconcile.activities import ReconcileActivities, ReconcileSummary
-    from workflows.settings import Settings
+    from workflows.settings import WorkerSettings
 
 
 HEARTBEAT_TIMEOUT = timedelta(minutes=2)
@@ -48,12 +48,12 @@ class ReconcileWorkflow:
         )
 
 
-def schedule_id(settings: Settings) -> str:
+def schedule_id(settings: WorkerSettings) -> str:
     """One reconciler per task queue (one per Signoff deployment on a Temporal namespace)."""
     return f"signoff-reconciler/{settings.task_queue}"
 
 
-async def ensure_schedule(client: Client, settings: Settings) -> None:
+async def ensure_schedule(client: Client, settings: WorkerSettings) -> None:
     """Create the reconciler's schedule, or bring its interval up to date. Every worker calls
     this on start; overlapping passes are skipped."""
     schedule = Schedule(
@@ -78,6 +78,6 @@ async def ensure_schedule(client: Client, settings: Settings) -> None:
             await client.get_schedule_handle(schedule_id(settings)).update(update)
 
 
-async def run_reconciler_now(client: Client, settings: Settings) -> None:
+async def run_reconciler_now(client: Client, settings: WorkerSettings) -> None:
     """Trigger a pass at once (overlap policy: skipped while one runs)."""
     await client.get_schedule_handle(schedule_id(settings)).trigger()

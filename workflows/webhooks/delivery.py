@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     import httpx
 
     from workflows.ledger import DeliveryAttempt, Ledger, Webhook, WebhookDelivery
-    from workflows.settings import Settings
+    from workflows.settings import WorkerSettings
     from workflows.webhooks.signing import EncryptionKeyMissing, SecretBox, signed_headers
     from workflows.webhooks.ssrf import UnsafeUrlError, check_url
 
@@ -178,7 +178,7 @@ STATE_FOR = {DELIVERED: "DELIVERED", RETRY: "RETRYING", FAILED: "FAILED", GONE: 
 
 
 class WebhookActivities:
-    def __init__(self, ledger: Ledger, settings: Settings) -> None:
+    def __init__(self, ledger: Ledger, settings: WorkerSettings) -> None:
         self.ledger = ledger
         self.settings = settings
         key = settings.encryption_key.get_secret_value() if settings.encryption_key else None

@@ -89,11 +89,3 @@ class SecretBox:
                 "a webhook secret cannot be decrypted with SIGNOFF_ENCRYPTION_KEY "
                 "(was the key changed?)"
             ) from err
-
-
-def valid_fernet_key(key: str) -> bool:
-    try:
-        Fernet(key.encode())
-    except (ValueError, TypeError):
-        return False
-    return True

@@ -28,10 +28,9 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from api.app import create_app
-from api.auth import issue_dev_token
-from policies import load_policy
+from api.cli.tokens import dev_tokens
+from api.settings import ApiSettings
 from workflows.ledger import Ledger
-from workflows.settings import Settings
 from workflows.worker import run_worker
 
 Say = Callable[[str], None]
@@ -112,7 +111,37 @@ def _wait_ready(
     raise DevStackError(f"{name} did not become ready within {timeout:.0f}s; see {log}")
 
 
-def start_temporal(settings: Settings, children: ChildProcesses, say: Say) -> str:
+def _temporal_command(binary: str, settings: ApiSettings, host: str, ui_port: int) -> list[str]:
+    return [
+        binary,
+        "server",
+        "start-dev",
+        "--ip",
+        host if host != "localhost" else "127.0.0.1",
+        "--port",
+        str(settings.temporal_port),
+        "--ui-port",
+        str(ui_port),
+        "--db-filename",
+        str((settings.data_dir / "temporal.db").resolve()),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
+        # Hand a scheduled activity straight back to the worker that scheduled it: saves
+        # a poll round trip between the last approval and the MLflow call.
+        "--dynamic-config-value",
+        "system.enableActivityEagerExecution=true",
+        # WAL without an fsync per commit halves the cost of every workflow task here;
+        # a crash of the process still loses nothing committed.
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+    ]
+
+
+def start_temporal(settings: ApiSettings, children: ChildProcesses, say: Say) -> str:
     host = settings.temporal_address.rsplit(":", 1)[0] or "127.0.0.1"
     port = settings.temporal_port
     ui_port = port + 1000
@@ -126,45 +155,44 @@ def start_temporal(settings: Settings, children: ChildProcesses, say: Say) -> st
     say(f"• Temporal: starting the dev server on {host}:{port} (state in {settings.data_dir}) …")
     started = time.monotonic()
     proc = children.start(
-        "Temporal dev server",
-        [
-            binary,
-            "server",
-            "start-dev",
-            "--ip",
-            host if host != "localhost" else "127.0.0.1",
-            "--port",
-            str(port),
-            "--ui-port",
-            str(ui_port),
-            "--db-filename",
-            str((settings.data_dir / "temporal.db").resolve()),
-            "--namespace",
-            settings.temporal_namespace,
-            "--log-level",
-            "warn",
-            # Hand a scheduled activity straight back to the worker that scheduled it: saves
-            # a poll round trip between the last approval and the MLflow call.
-            "--dynamic-config-value",
-            "system.enableActivityEagerExecution=true",
-            # WAL without an fsync per commit halves the cost of every workflow task here;
-            # a crash of the process still loses nothing committed.
-            "--sqlite-pragma",
-            "journal_mode=wal",
-            "--sqlite-pragma",
-            "synchronous=normal",
-        ],
-        log,
+        "Temporal dev server", _temporal_command(binary, settings, host, ui_port), log
     )
     _wait_ready("Temporal", proc, lambda: _port_open(host, port), log, timeout=60)
     say(f"  ready in {time.monotonic() - started:.1f}s")
     return f"http://{host}:{ui_port}"
 
 
-def start_mlflow(settings: Settings, children: ChildProcesses, say: Say) -> bool:
-    """Start MLflow unless one answers already; True when this command started it. Ours may
-    send its webhooks to the dev API on loopback, and keeps their secrets encrypted with the
-    stack's key (so they survive a restart)."""
+def _mlflow_command(binary: str, settings: ApiSettings) -> list[str]:
+    data = settings.data_dir.resolve()
+    return [
+        binary,
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{data / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(data / "mlartifacts"),
+        "--host",
+        urlsplit(settings.mlflow_tracking_uri).hostname or "127.0.0.1",
+        "--port",
+        str(settings.mlflow_port),
+        "--workers",
+        "1",
+    ]
+
+
+def _mlflow_env(settings: ApiSettings) -> dict[str, str]:
+    """Ours may send its webhooks to the dev API on loopback, and keeps their secrets encrypted
+    with the stack's key (so they survive a restart)."""
+    key = settings.encryption_key
+    return {
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": key.get_secret_value() if key else "",
+    }
+
+
+def start_mlflow(settings: ApiSettings, children: ChildProcesses, say: Say) -> bool:
+    """Start MLflow unless one answers already; True when this command started it."""
     uri = settings.mlflow_tracking_uri.rstrip("/")
     if _http_ok(f"{uri}/health"):
         say(f"• MLflow: reusing the server at {uri}")
@@ -183,29 +211,7 @@ def start_mlflow(settings: Settings, children: ChildProcesses, say: Say) -> bool
     )
     started = time.monotonic()
     proc = children.start(
-        "MLflow server",
-        [
-            binary,
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{data / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(data / "mlartifacts"),
-            "--host",
-            parts.hostname or "127.0.0.1",
-            "--port",
-            str(settings.mlflow_port),
-            "--workers",
-            "1",
-        ],
-        log,
-        env={
-            "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
-            "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-            "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": (
-                settings.encryption_key.get_secret_value() if settings.encryption_key else ""
-            ),
-        },
+        "MLflow server", _mlflow_command(binary, settings), log, env=_mlflow_env(settings)
     )
     _wait_ready("MLflow", proc, lambda: _http_ok(f"{uri}/health"), log, timeout=120)
     say(f"  ready in {time.monotonic() - started:.1f}s")
@@ -222,7 +228,7 @@ MLFLOW_EVENTS = [
 ]
 
 
-def connect_mlflow_webhooks(settings: Settings, api_url: str, say: Say) -> None:
+def connect_mlflow_webhooks(settings: ApiSettings, api_url: str, say: Say) -> None:
     """Point the embedded MLflow's webhooks at the dev API (`/hooks/mlflow`), so a new version
     or a bypass is seen at once. The shared secret is kept in the data dir. Never fatal: the
     reconciler catches bypasses without webhooks too."""
@@ -257,7 +263,7 @@ def connect_mlflow_webhooks(settings: Settings, api_url: str, say: Say) -> None:
     say(f"• MLflow webhooks: new versions and direct changes are sent to {hook_url}")
 
 
-def ensure_dev_encryption_key(settings: Settings, say: Say) -> None:
+def ensure_dev_encryption_key(settings: ApiSettings, say: Say) -> None:
     """Webhook secrets are stored encrypted; without SIGNOFF_ENCRYPTION_KEY the embedded stack
     keeps a key of its own in the data dir (readable by this user only), reused on restart."""
     if settings.encryption_key is not None:
@@ -270,7 +276,7 @@ def ensure_dev_encryption_key(settings: Settings, say: Say) -> None:
     say(f"• Webhook secrets: encrypted with the development key in {key_file}")
 
 
-def ensure_dev_callback_key(settings: Settings, say: Say) -> None:
+def ensure_dev_callback_key(settings: ApiSettings, say: Say) -> None:
     """CI jobs' callback tokens are derived with SIGNOFF_CALLBACK_KEY; without it the embedded
     stack keeps a key of its own in the data dir (readable by this user only), reused on
     restart so the tokens of jobs still running stay valid."""
@@ -285,13 +291,7 @@ def ensure_dev_callback_key(settings: Settings, say: Say) -> None:
     say(f"• CI callback tokens: derived with the development key in {key_file}")
 
 
-def dev_tokens(settings: Settings) -> dict[str, str]:
-    """One development token per role of the policy, for user `dev-<role>`."""
-    policy = load_policy(settings.resolved_policy_file)
-    return {role: issue_dev_token(settings, f"dev-{role}", [role]) for role in sorted(policy.roles)}
-
-
-async def _serve(settings: Settings, host: str, port: int, say: Say) -> None:
+async def _serve(settings: ApiSettings, host: str, port: int, say: Say) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -313,7 +313,7 @@ async def _serve(settings: Settings, host: str, port: int, say: Say) -> None:
             raise task.exception()  # type: ignore[misc]
 
 
-def run_dev(settings: Settings, host: str, port: int, say: Say) -> None:
+def run_dev(settings: ApiSettings, host: str, port: int, say: Say) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     children = ChildProcesses()
     try:

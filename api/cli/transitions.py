@@ -1,0 +1,163 @@
+"""Client commands on transition requests: request (and wait), approve, reject, cancel, list,
+and the audit trail of a version."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from api.cli.client import ApiClient, api_client, fail
+
+EXIT_CODES = {
+    "APPLIED": 0,
+    "REJECTED": 2,
+    "FAILED_VALIDATION": 3,
+    "EXPIRED": 4,
+    "CANCELLED": 5,
+    "FAILED": 6,
+}
+"""Exit codes of `signoff request --wait`, so a CI step can tell outcomes apart (1: error)."""
+
+
+def _describe(request: dict[str, Any]) -> str:
+    approvals = ", ".join(a["user_id"] for a in request.get("approvals", [])) or "none"
+    return (
+        f"{request['name']} v{request['version']} → {request['to_stage']}: {request['state']} "
+        f"(approvals {len(request.get('approvals', []))}/{request.get('quorum', 0)}: {approvals})"
+    )
+
+
+def _progress_lines(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+    """What changed between two views of a request, as lines for a CI log."""
+    lines = []
+    seen = {a["user_id"] for a in (before or {}).get("approvals", [])}
+    for approval in after.get("approvals", []):
+        if approval["user_id"] not in seen:
+            lines.append(f"  approved by {approval['user_id']}")
+    old = {c["name"]: c["status"] for c in (before or {}).get("checks", [])}
+    for check in after.get("checks", []):
+        if check["status"] != old.get(check["name"]) and check["status"] != "RUNNING":
+            lines.append(f"  check {check['name']}: {check['status']} {check.get('summary', '')}")
+    return lines
+
+
+def _wait(client: ApiClient, request: dict[str, Any], timeout: float) -> NoReturn:
+    deadline = time.monotonic() + timeout
+    previous: dict[str, Any] | None = None
+    current = request
+    typer.echo(f"waiting for {current['id']} (Ctrl-C stops waiting, not the request)")
+    while True:
+        for line in _progress_lines(previous, current):
+            typer.echo(line)
+        previous = current
+        if current["state"] not in ("PENDING", "APPLYING"):
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            fail(f"still {current['state']} after {timeout:.0f}s; {_describe(current)}")
+        current = client.call(
+            "GET",
+            "/api/2.0/signoff/transition-requests/wait",
+            params={"id": current["id"], "timeout_s": min(5.0, left)},
+        )["request"]
+    typer.echo(_describe(current))
+    code = EXIT_CODES.get(current["state"], 1)
+    if code:
+        typer.secho(f"not applied: {current.get('reason') or current['state']}", err=True)
+    raise typer.Exit(code)
+
+
+Model = Annotated[str, typer.Argument(help="Registered model name.")]
+Version = Annotated[str, typer.Argument(help="Model version.")]
+Target = Annotated[str, typer.Argument(help="A stage (Staging, Production, ...) or @alias.")]
+CommentOption = Annotated[str | None, typer.Option(help="A comment for the record.")]
+
+
+def request(
+    model: Model,
+    version: Version,
+    target: Target,
+    comment: CommentOption = None,
+    wait: Annotated[
+        bool, typer.Option(help="Block until decided; exit 0 only if applied.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 3600.0,
+) -> None:
+    """Request a transition of a model version to a stage or alias."""
+    client = api_client()
+    created = client.call(
+        "POST",
+        "/api/2.0/mlflow/transition-requests/create",
+        json={"name": model, "version": version, "stage": target, "comment": comment},
+    )["request"]
+    typer.echo(f"requested {created['id']}: {_describe(created)}")
+    if wait:
+        _wait(client, created, timeout)
+
+
+def _decide(action: str, model: str, version: str, target: str, comment: str | None) -> None:
+    body = {"name": model, "version": version, "stage": target, "comment": comment}
+    if action == "approve":
+        body["archive_existing_versions"] = False  # the policy decides; sent for compatibility
+    activity = api_client().call("POST", f"/api/2.0/mlflow/transition-requests/{action}", json=body)
+    entry = activity["activity"]
+    typer.echo(f"{entry['activity_type']} by {entry['user_id']} on {model} v{version} → {target}")
+
+
+def approve(model: Model, version: Version, target: Target, comment: CommentOption = None) -> None:
+    """Approve the open request for that target."""
+    _decide("approve", model, version, target, comment)
+
+
+def reject(model: Model, version: Version, target: Target, comment: CommentOption = None) -> None:
+    """Reject the open request for that target."""
+    _decide("reject", model, version, target, comment)
+
+
+def cancel(model: Model, version: Version, target: Target, comment: CommentOption = None) -> None:
+    """Cancel the open request for that target (yours, or any if you manage the model)."""
+    client = api_client()
+    open_requests = client.call(
+        "GET",
+        "/api/2.0/mlflow/transition-requests/list",
+        params={"name": model, "version": version},
+    )["requests"]
+    matching = [r for r in open_requests if r["to_stage"].lower() == target.lower()]
+    if not matching:
+        fail(f"there is no open request to move {model} v{version} to {target}")
+    params = {"name": model, "version": version, "stage": target, "creator": matching[0]["user_id"]}
+    if comment:
+        params["comment"] = comment
+    entry = client.call("DELETE", "/api/2.0/mlflow/transition-requests/delete", params=params)
+    typer.echo(f"{entry['activity']['activity_type']} by {entry['activity']['user_id']}")
+
+
+def requests(
+    model: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    all_states: Annotated[bool, typer.Option("--all", help="Closed requests too.")] = False,
+) -> None:
+    """List transition requests (open ones unless --all)."""
+    params: dict[str, Any] = {"open_only": not all_states}
+    if model:
+        params["name"] = model
+    found = api_client().call("GET", "/api/2.0/signoff/transition-requests/search", params=params)
+    if not found["requests"]:
+        typer.echo("no requests")
+    for item in found["requests"]:
+        typer.echo(f"{item['id']}  {_describe(item)}")
+
+
+def activities(model: Model, version: Version) -> None:
+    """Show the audit trail of a model version, oldest first."""
+    found = api_client().call(
+        "GET", "/api/2.0/signoff/activities/list", params={"name": model, "version": version}
+    )
+    for entry in found["activities"]:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["creation_timestamp"] / 1000))
+        note = entry.get("comment") or entry.get("system_comment") or ""
+        typer.echo(
+            f"{stamp}Z  {entry['activity_type']:<22} {entry['user_id']:<20} "
+            f"{entry.get('from_stage', '')} → {entry.get('to_stage', '')}  {note}"
+        )

@@ -1,1 +1,0 @@
-"""Loopback servers playing external services (GitHub, Jenkins) with their real wire format."""

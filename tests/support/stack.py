@@ -1,0 +1,154 @@
+"""The Signoff stack as real processes (`python -m api.cli worker` and `api`) over a real Temporal
+and MLflow, configured only by SIGNOFF_* environment variables."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.processes import (
+    free_port,
+    http_ok,
+    log_tail,
+    start_process,
+    stop_process,
+)
+from tests.support.tokens import TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, mint_token
+
+
+@dataclass
+class SignoffStack:
+    api_url: str
+    env: dict[str, str]
+    root: Path
+    database_url: str
+    mlflow_url: str
+    worker: subprocess.Popen[bytes] | None = None
+    api: subprocess.Popen[bytes] | None = None
+
+    def token(self, sub: str, *roles: str, ttl_s: int = 3600, **claims: Any) -> str:
+        """A valid token for this stack (HS256, right issuer and audience)."""
+        return mint_token(sub, *roles, ttl_s=ttl_s, **claims)
+
+    def client(self, sub: str | None = None, *roles: str) -> httpx.Client:
+        """An HTTP client of the API, authenticated as `sub` with `roles` (anonymous if None)."""
+        headers = {"Authorization": f"Bearer {self.token(sub, *roles)}"} if sub else {}
+        return httpx.Client(base_url=self.api_url, headers=headers, timeout=60)
+
+    def start_worker(self) -> None:
+        self.worker = start_process(
+            [sys.executable, "-m", "api.cli", "worker"],
+            env=self.env,
+            log_path=self.root / "worker.log",
+            ready=lambda: "worker polling" in log_tail(self.root / "worker.log", 20),
+            timeout=60,
+        )
+
+    def stop(self) -> None:
+        for proc in (self.api, self.worker):
+            if proc is not None:
+                stop_process(proc)
+        self.api = self.worker = None
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker: no chance to finish anything it was doing."""
+        assert self.worker is not None
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait()
+        self.worker = None
+
+
+def launch_stack(
+    root: Path, temporal_address: str, mlflow_url: str, **extra_env: str
+) -> SignoffStack:
+    """Start `signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_*
+    environment variables (plus `extra_env`), with their own ledger and task queue."""
+    port = free_port()
+    database_url = f"sqlite:///{root / 'ledger.db'}"
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
+        | {
+            "PYTHONUNBUFFERED": "1",
+            "SIGNOFF_DATA_DIR": str(root),
+            "SIGNOFF_DATABASE_URL": database_url,
+            "SIGNOFF_TEMPORAL_ADDRESS": temporal_address,
+            "SIGNOFF_TASK_QUEUE": f"signoff-tests-{uuid.uuid4().hex[:8]}",
+            "SIGNOFF_MLFLOW_TRACKING_URI": mlflow_url,
+            "SIGNOFF_JWT_SECRET": TEST_JWT_SECRET,
+            "SIGNOFF_JWT_ISSUER": TEST_ISSUER,
+            "SIGNOFF_JWT_AUDIENCE": TEST_AUDIENCE,
+            # Reconciler passes only when a test asks for one: a scheduled pass in the middle of
+            # a test would record the other suites' direct MLflow changes as bypasses.
+            "SIGNOFF_RECONCILE_INTERVAL_S": "86400",
+        }
+        | extra_env
+    )
+    stack = SignoffStack(
+        api_url=f"http://127.0.0.1:{port}",
+        env=env,
+        root=root,
+        database_url=database_url,
+        mlflow_url=mlflow_url,
+    )
+    stack.start_worker()
+    stack.api = start_process(
+        [sys.executable, "-m", "api.cli", "api", "--port", str(port)],
+        env=env,
+        log_path=root / "api.log",
+        ready=http_ok(f"{stack.api_url}/readyz"),
+        timeout=60,
+    )
+    return stack
+
+
+@contextlib.contextmanager
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    temporal_address: str,
+    mlflow_url: str,
+    *,
+    policy: str | None = None,
+    **extra_env: str,
+) -> Iterator[SignoffStack]:
+    """A stack of a test module's own (with `policy`, YAML text, when given), stopped after."""
+    root = tmp_path_factory.mktemp(name)
+    if policy is not None:
+        policy_file = root / "policy.yaml"
+        policy_file.write_text(policy, encoding="utf-8")
+        extra_env["SIGNOFF_POLICY_FILE"] = str(policy_file)
+    stack = launch_stack(root, temporal_address, mlflow_url, **extra_env)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@contextlib.contextmanager
+def api_without_temporal(stack: SignoffStack, log_path: Path) -> Iterator[str]:
+    """A second API process of `stack` (same ledger, MLflow and settings) whose Temporal is
+    unreachable; yields its URL. What a user meets while Temporal is down."""
+    port = free_port()
+    env = stack.env | {"SIGNOFF_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    process = start_process(
+        [sys.executable, "-m", "api.cli", "api", "--port", str(port)],
+        env=env,
+        log_path=log_path,
+        ready=http_ok(f"http://127.0.0.1:{port}/healthz"),
+        timeout=60,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(process)
