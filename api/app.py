@@ -9,18 +9,21 @@ from fastapi import FastAPI
 
 from api.auth import TokenVerifier
 from api.deps import Services
-from api.errors import install_error_handlers
+from api.errors import document_errors, install_error_handlers
 from api.routers import (
+    activities,
     break_glass,
     ci,
     comments,
     decision_hooks,
     health,
+    inbound_messages,
     mlflow_hooks,
     reconciler,
     registry_webhooks,
-    signoff,
+    transition_request_reads,
     transition_requests,
+    webhook_deliveries,
 )
 from api.routers.web import router as web_router
 from api.settings import ApiSettings
@@ -56,15 +59,22 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(transition_requests.router)
-    app.include_router(break_glass.router)
-    app.include_router(signoff.router)
-    app.include_router(ci.router)
-    app.include_router(comments.router)
-    app.include_router(registry_webhooks.router)
-    app.include_router(decision_hooks.router)
-    app.include_router(mlflow_hooks.router)
-    app.include_router(reconciler.router)
-    app.include_router(web_router)
+    for router in (
+        health.router,
+        transition_requests.router,
+        break_glass.router,
+        transition_request_reads.router,
+        activities.router,
+        ci.router,
+        comments.router,
+        registry_webhooks.router,
+        webhook_deliveries.router,
+        decision_hooks.router,
+        inbound_messages.router,
+        mlflow_hooks.router,
+        reconciler.router,
+        web_router,
+    ):
+        app.include_router(router)
+    document_errors(app)
     return app

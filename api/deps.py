@@ -11,9 +11,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import AuthenticationError, TokenVerifier
-from api.errors import ApiError, forbidden
+from api.errors import ApiError
+from api.services.errors import Unavailable
 from api.settings import ApiSettings
-from policies import PermissionLevel, Policy, Principal, permission_for
+from policies import Policy, Principal
 from workflows.client import Transitions, connect
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
@@ -44,10 +45,10 @@ class Services:
                     try:
                         client = await connect(self.settings)
                     except Exception as err:
-                        raise ApiError(
-                            503,
+                        raise Unavailable(
                             f"Temporal at {self.settings.temporal_address} is not reachable "
                             f"({err}); check SIGNOFF_TEMPORAL_ADDRESS or start it",
+                            which="temporal",
                         ) from err
                     self._transitions = Transitions(client, self.settings.task_queue)
         return self._transitions
@@ -102,35 +103,3 @@ def current_principal(
 ServicesDep = Annotated[Services, Depends(get_services)]
 TransitionsDep = Annotated[Transitions, Depends(get_transitions)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
-
-
-def require_permission(
-    services: Services, principal: Principal, model: str, level: PermissionLevel
-) -> PermissionLevel:
-    """403 unless the principal holds `level` on the model. The same answer whether or not
-    the model exists, so a principal cannot probe for models it has no binding for."""
-    granted = permission_for(services.policy, principal.roles, model)
-    if granted is None:
-        raise forbidden(f"{principal.sub} has no permission on model {model!r}")
-    if not granted.includes(level):
-        raise forbidden(
-            f"{principal.sub} has {granted.value} on model {model!r}; this needs {level.value}"
-        )
-    return granted
-
-
-def is_registry_admin(services: Services, principal: Principal) -> bool:
-    """CAN_MANAGE on every model: some role binds CAN_MANAGE on the pattern "*"."""
-    return any(
-        services.policy.roles.get(role, {}).get("*") == PermissionLevel.CAN_MANAGE
-        for role in principal.roles
-    )
-
-
-def require_registry_admin(services: Services, principal: Principal, what: str) -> None:
-    """403 unless the principal is a registry admin; `what` completes "may not ..."."""
-    if not is_registry_admin(services, principal):
-        raise forbidden(
-            f"{principal.sub} may not {what}: that needs CAN_MANAGE on every model (a role "
-            'bound CAN_MANAGE on "*")'
-        )

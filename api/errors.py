@@ -1,15 +1,30 @@
 """MLflow's error shape, `{"error_code": ..., "message": ...}`, for every failure the API
-returns, including validation errors and unknown routes."""
+returns, including validation errors and unknown routes; the one place a service's domain error
+(`api.services.errors`) becomes an HTTP status, and where the OpenAPI document learns which
+errors the routes answer."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.models.errors import ErrorResponse
+from api.services.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    Refused,
+    ServiceError,
+    Unavailable,
+    UpstreamFailed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +61,32 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, message)
 
 
+_STATUS_FOR: tuple[tuple[type[ServiceError], int], ...] = (
+    (Invalid, 400),
+    (Refused, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (UpstreamFailed, 502),
+    (Unavailable, 503),
+)
+"""Each kind of domain error and the status it answers with: the only such mapping."""
+
+
+def to_api_error(err: ServiceError) -> ApiError:
+    status = next((status for kind, status in _STATUS_FOR if isinstance(err, kind)), 500)
+    return ApiError(status, err.message, **err.details)
+
+
+@contextmanager
+def as_api_error() -> Iterator[None]:
+    """Re-raise a domain error as its `ApiError`, for code that records the status itself
+    (the inbound webhooks record how each message ended)."""
+    try:
+        yield
+    except ServiceError as err:
+        raise to_api_error(err) from err
+
+
 def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
     body = {"error_code": _CODE_FOR_STATUS.get(status, "INTERNAL_ERROR"), "message": message}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -73,6 +114,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.message, **exc.extra)
 
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        err = to_api_error(exc)
+        return error_response(err.status, err.message, **err.extra)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(400, _describe(list(exc.errors())))
@@ -93,3 +139,48 @@ def install_error_handlers(app: FastAPI) -> None:
                 "message": "internal error; see the server log",
             },
         )
+
+
+# --------------------------------------------------------------------------------------------
+# The OpenAPI document
+# --------------------------------------------------------------------------------------------
+
+_ERROR_DESCRIPTIONS = {
+    400: "INVALID_PARAMETER_VALUE: a malformed request (validation errors included), or one "
+    "the current state does not allow",
+    401: "UNAUTHENTICATED: no valid credentials",
+    403: "PERMISSION_DENIED: the principal or the policy does not allow it",
+    404: "RESOURCE_DOES_NOT_EXIST: what the request names does not exist",
+    409: "RESOURCE_ALREADY_EXISTS: it collides with something that exists or is under way",
+    502: "INTERNAL_ERROR: MLflow answered with an error",
+    503: "TEMPORARILY_UNAVAILABLE: MLflow or Temporal cannot be reached just now",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in _ERROR_DESCRIPTIONS.items()
+}
+"""The error answers, for routes' `responses=` (pick with `error_responses`)."""
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: ERROR_RESPONSES[status] for status in statuses}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Validation errors answer 400 (above), never FastAPI's 422: leave 422 and its schemas
+    out of the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            schemas = schema.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

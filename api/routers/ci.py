@@ -14,20 +14,17 @@ A bearer token that is sent must be valid, even alongside a callback token.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from api.deps import (
-    ServicesDep,
-    TransitionsDep,
-    current_principal,
-    require_permission,
-)
-from api.errors import ApiError, bad_request, forbidden, not_found
-from api.schemas import check_json
+from api.deps import ServicesDep, TransitionsDep, current_principal
+from api.errors import ApiError, bad_request, error_responses, forbidden, not_found
+from api.models.ci import CiCallbackResponse
+from api.models.transition_requests import Check
+from api.services.permissions import require_permission
 from policies import PermissionLevel
 from workflows.ci.callback import CALLBACK_PATH, token_matches
 from workflows.client import CallbackRefused, NoOpenRequest
@@ -51,13 +48,13 @@ class CiCallbackBody(BaseModel):
     callback_token: str | None = Field(None, min_length=1, max_length=512, repr=False)
 
 
-@router.post(CALLBACK_PATH)
+@router.post(CALLBACK_PATH, responses=error_responses(400, 401, 403, 404, 503))
 async def ci_callback(
     body: CiCallbackBody,
     services: ServicesDep,
     transitions: TransitionsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> dict[str, Any]:
+) -> CiCallbackResponse:
     principal = current_principal(services, credentials) if credentials is not None else None
     if principal is None and body.callback_token is None:
         raise ApiError(
@@ -104,4 +101,4 @@ async def ci_callback(
         if err.kind == "refused":
             raise forbidden(err.reason) from err
         raise bad_request(f"request {request.id}: {err.reason}") from err
-    return {"request_id": request.id, "check": check_json(result)}
+    return CiCallbackResponse(request_id=request.id, check=Check.of(result))

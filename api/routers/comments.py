@@ -12,41 +12,33 @@ deletes their own comment; a `CAN_MANAGE` principal deletes anyone's.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import PrincipalDep, Services, ServicesDep, require_permission
-from api.errors import forbidden, not_found
-from api.mlflow_lookup import existing_version
-from api.schemas import (
+from api.deps import PrincipalDep, Services, ServicesDep
+from api.errors import error_responses
+from api.models.comments import (
     CommentId,
+    CommentList,
+    CommentObject,
+    CommentResponse,
     CreateComment,
-    ModelName,
     UpdateComment,
-    Version,
     comment_actions,
-    comment_json,
 )
+from api.models.common import Empty, ModelName, Version
+from api.services.errors import NotFound, Refused
+from api.services.mlflow import existing_version
+from api.services.permissions import require_permission
 from policies import PermissionLevel, Principal
 from workflows.domain import now_ms
 from workflows.ledger import Comment
 from workflows.webhooks.events import comment_event
 
-router = APIRouter(tags=["comments"])
+router = APIRouter(tags=["comments"], responses=error_responses(400, 401, 403, 404))
 
 MLFLOW_COMMENTS = "/api/2.0/mlflow/comments"
-
-
-def _json(row: Comment, granted: PermissionLevel, viewer: Principal) -> dict[str, Any]:
-    return comment_json(
-        comment_id=row.id,
-        user_id=row.user_id,
-        text=row.comment,
-        created_ms=row.created_ms,
-        updated_ms=row.updated_ms,
-        available_actions=comment_actions(granted, row.user_id, viewer),
-    )
 
 
 async def _visible_comment(
@@ -56,15 +48,15 @@ async def _visible_comment(
     if the caller has no binding on its model."""
     row = await services.ledger.comments.get(comment_id)
     if row is None:
-        raise not_found(f"no comment with id {comment_id!r}")
+        raise NotFound(f"no comment with id {comment_id!r}")
     granted = require_permission(services, principal, row.model_name, PermissionLevel.CAN_READ)
     return row, granted
 
 
-@router.post(f"{MLFLOW_COMMENTS}/create")
+@router.post(f"{MLFLOW_COMMENTS}/create", responses=error_responses(502, 503))
 async def create_comment(
     body: CreateComment, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> CommentResponse:
     granted = require_permission(services, principal, body.name, PermissionLevel.CAN_READ)
     await existing_version(services, body.name, body.version)
     row = await services.ledger.comments.add(
@@ -87,51 +79,53 @@ async def create_comment(
             )
         ]
     )
-    return {"comment": _json(row, granted, principal)}
+    return CommentResponse(comment=CommentObject.of(row, granted=granted, viewer=principal))
 
 
 @router.patch(f"{MLFLOW_COMMENTS}/update")
 async def update_comment(
     body: UpdateComment, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> CommentResponse:
     row, granted = await _visible_comment(body.id, principal, services)
     if row.user_id != principal.sub:
-        raise forbidden(f"only the author ({row.user_id}) may edit comment {body.id!r}")
+        raise Refused(f"only the author ({row.user_id}) may edit comment {body.id!r}")
     require_permission(services, principal, row.model_name, PermissionLevel.CAN_EDIT)
     updated = await services.ledger.comments.update(
         comment_id=body.id, text=body.comment, now_ms=now_ms()
     )
     if updated is None:  # deleted since we read it
-        raise not_found(f"no comment with id {body.id!r}")
-    return {"comment": _json(updated, granted, principal)}
+        raise NotFound(f"no comment with id {body.id!r}")
+    return CommentResponse(comment=CommentObject.of(updated, granted=granted, viewer=principal))
 
 
 @router.delete(f"{MLFLOW_COMMENTS}/delete")
 async def delete_comment(
     id: Annotated[CommentId, Query()], principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> Empty:
     row, granted = await _visible_comment(id, principal, services)
     if "DELETE_COMMENT" not in comment_actions(granted, row.user_id, principal):
         if row.user_id == principal.sub:
             require_permission(services, principal, row.model_name, PermissionLevel.CAN_EDIT)
-        raise forbidden(
+        raise Refused(
             f"comment {id!r} is by {row.user_id}; only its author or a CAN_MANAGE principal "
             f"may delete it, and {principal.sub} has {granted.value} on {row.model_name!r}"
         )
     if not await services.ledger.comments.delete(comment_id=id):
-        raise not_found(f"no comment with id {id!r}")
-    return {}
+        raise NotFound(f"no comment with id {id!r}")
+    return Empty()
 
 
-@router.get("/api/2.0/signoff/comments/list")
+@router.get("/api/2.0/signoff/comments/list", responses=error_responses(502, 503))
 async def list_comments(
     name: Annotated[ModelName, Query()],
     version: Annotated[Version, Query()],
     principal: PrincipalDep,
     services: ServicesDep,
-) -> dict[str, Any]:
+) -> CommentList:
     """The comments on one model version, oldest first."""
     granted = require_permission(services, principal, name, PermissionLevel.CAN_READ)
     await existing_version(services, name, version)
     rows = await services.ledger.comments.on_version(name, version)
-    return {"comments": [_json(row, granted, principal) for row in rows]}
+    return CommentList(
+        comments=[CommentObject.of(row, granted=granted, viewer=principal) for row in rows]
+    )

@@ -11,89 +11,48 @@ the security argument:
 3. only then is `<source>/<webhook-id>` claimed in the ledger; a taken claim is a replay and
    does nothing (409). A forged message never claims, so it cannot burn a genuine id;
 4. the tool's user is mapped to a principal through the policy's `directory:` (403 when not
-   listed), and the decision goes through `actions.decide`, exactly the API's path, so quorum,
+   listed), and the decision goes through `services.decisions.decide`, exactly the API's path,
+   so quorum,
    no self-approval and levels are the workflow's rules, not this module's.
 
 Every message is recorded (accepted, refused and why, or an error Signoff could not act on just
 now, whose claim is released so the sender's retry is processed). Secrets and signatures are
-never logged nor stored. `GET /api/2.0/signoff/hooks/inbound` lists the record to registry
-admins.
+never logged nor stored. `GET /api/2.0/signoff/hooks/inbound` (`api.routers.inbound_messages`)
+lists the record to registry admins.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from api import actions
-from api.deps import (
-    PrincipalDep,
-    Services,
-    ServicesDep,
-    require_permission,
-    require_registry_admin,
-)
-from api.errors import ApiError, bad_request, forbidden, not_found
+from api.deps import Services, ServicesDep
+from api.errors import ApiError, as_api_error, bad_request, error_responses, not_found
 from api.inbound import (
     MAX_MESSAGE_ID,
     check_window,
-    inbound_json,
     process_claimed,
     read_body,
     refuse_unclaimed,
 )
-from api.schemas import Comment, ModelName, Target, Version, activity_json
+from api.models.activities import Activity, ActivityResponse
+from api.models.hooks import DecisionHook
+from api.services.decisions import decide
+from api.services.errors import Invalid, NotFound, Refused
+from api.services.permissions import require_permission
 from policies import PermissionLevel, principal_for
 from workflows.client import NoOpenRequest
 from workflows.domain import now_ms
 from workflows.messages import Decision
 
 router = APIRouter(prefix="/api/2.0/signoff/hooks", tags=["inbound decisions"])
+
+_ANSWERS = error_responses(400, 401, 403, 404, 409, 503)
 log = logging.getLogger(__name__)
-
-
-# -- wire shape ----------------------------------------------------------------------------
-
-
-def _decision(value: Any) -> Any:
-    """Tools write `Approve`, `APPROVE`, ...; the meaning is the same."""
-    return value.strip().lower() if isinstance(value, str) else value
-
-
-class DecisionHook(BaseModel):
-    """The body a tool sends. Extra fields are ignored, not refused: chat and ticket tools add
-    their own (channel, ticket key, ...) and the signature already vouches for the body."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    decision: Annotated[Literal["approve", "reject"], BeforeValidator(_decision)]
-    user: str = Field(min_length=1, max_length=256, description="The tool's id of the actor.")
-    comment: Comment = None
-    request_id: str | None = Field(None, min_length=1, max_length=64)
-    name: ModelName | None = None
-    version: Version | None = None
-    stage: Target | None = None
-
-    @model_validator(mode="after")
-    def _names_one_request(self) -> DecisionHook:
-        target = (self.name, self.version, self.stage)
-        if self.request_id is not None:
-            if any(part is not None for part in target):
-                raise ValueError("give either request_id or name, version and stage, not both")
-        elif any(part is None for part in target):
-            raise ValueError("name the request: request_id, or name, version and stage")
-        return self
 
 
 def _describe(err: ValidationError) -> str:
@@ -175,7 +134,7 @@ async def _target(services: Services, body: DecisionHook) -> tuple[str, str, str
         return body.name, body.version, body.stage, None
     request = await services.ledger.requests.get(body.request_id)
     if request is None:
-        raise not_found(f"no transition request with id {body.request_id!r}")
+        raise NotFound(f"no transition request with id {body.request_id!r}")
     return request.model, request.version, request.target, request.id
 
 
@@ -190,16 +149,16 @@ async def _ensure_still_open(
     except NoOpenRequest:
         live = None
     if live is None or live.id != request_id or not live.state.is_open:
-        raise bad_request(f"transition request {request_id!r} is no longer open")
+        raise Invalid(f"transition request {request_id!r} is no longer open")
 
 
 async def act(
     services: Services, source: str, body: DecisionHook, record: dict[str, Any]
-) -> dict[str, Any]:
+) -> ActivityResponse:
     """Decide as the directory's principal for the tool's user, on exactly the API's path."""
     principal = principal_for(services.policy, source, body.user)
     if principal is None:
-        raise forbidden(
+        raise Refused(
             f"user {body.user!r} of source {source!r} is not in the policy's directory; add "
             f"them under directory.{source} with their subject and roles"
         )
@@ -210,17 +169,23 @@ async def act(
         await _ensure_still_open(services, name, version, stage, request_id)
     transitions = await services.transitions()
     decision = Decision(principal=principal, comment=body.comment)
-    entry = await actions.decide(
-        services, transitions, body.decision, name, version, stage, decision
+    entry = await decide(
+        services,
+        transitions,
+        action=body.decision,
+        name=name,
+        version=version,
+        stage=stage,
+        decision=decision,
     )
     record["request_id"] = entry.request_id or request_id
-    return {"activity": activity_json(entry)}
+    return ActivityResponse(activity=Activity.of(entry))
 
 
 # -- routes --------------------------------------------------------------------------------
 
 
-@router.post("/decisions/{source}")
+@router.post("/decisions/{source}", response_model=ActivityResponse, responses=_ANSWERS)
 async def decision_hook(source: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """Verify, claim, decide, record. No JWT and no body model in the signature on purpose:
     the raw bytes must be verified before FastAPI or anyone else parses them."""
@@ -239,20 +204,7 @@ async def decision_hook(source: str, request: Request, services: ServicesDep) ->
     async def handle(record: dict[str, Any]) -> dict[str, Any]:
         body = parse_body(raw)
         record.update(event=body.decision, user_id=body.user, request_id=body.request_id)
-        return await act(services, source, body, record)
+        with as_api_error():  # recorded by its status: refused (4xx) or an error (5xx)
+            return (await act(services, source, body, record)).model_dump(mode="json")
 
     return await process_claimed(services, source, message_id, received_ms, handle)
-
-
-@router.get("/inbound")
-async def list_inbound(
-    principal: PrincipalDep,
-    services: ServicesDep,
-    source: Annotated[str | None, Query(max_length=64)] = None,
-    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
-    """Every inbound message, newest first: only registry admins, since it shows who tried
-    to decide what across all models."""
-    require_registry_admin(services, principal, "list inbound messages")
-    rows = await services.ledger.inbound.recent(source=source, limit=max_results)
-    return {"messages": [inbound_json(row) for row in rows]}

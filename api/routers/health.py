@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
+from api.models.health import Liveness, Readiness
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> Liveness:
+    return Liveness()
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Something does not answer (named)."}},
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
     """Ready when the ledger, Temporal and MLflow all answer; each is reported by name."""
 
@@ -33,7 +37,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         await services.registry.ping()
 
     checks = {"database": database, "temporal": temporal, "mlflow": mlflow}
-    results: dict[str, Any] = {}
+    results: dict[str, str] = {}
     for name, probe in checks.items():
         try:
             await asyncio.wait_for(probe(), timeout=5)
@@ -41,7 +45,5 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         except Exception as err:  # report, never raise: this is a probe
             results[name] = f"unavailable: {getattr(err, 'message', None) or err}"
     ready = all(value == "ok" for value in results.values())
-    return JSONResponse(
-        status_code=200 if ready else 503,
-        content={"status": "ready" if ready else "not ready", "checks": results},
-    )
+    answer = Readiness(status="ready" if ready else "not ready", checks=results)
+    return JSONResponse(status_code=200 if ready else 503, content=answer.model_dump())

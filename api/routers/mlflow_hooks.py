@@ -25,9 +25,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from api import actions
 from api.deps import Services, ServicesDep
-from api.errors import ApiError, bad_request, not_found
+from api.errors import ApiError, as_api_error, bad_request, error_responses, not_found
 from api.inbound import (
     MAX_MESSAGE_ID,
     check_window,
@@ -35,6 +34,9 @@ from api.inbound import (
     read_body,
     refuse_unclaimed,
 )
+from api.models.hooks import MlflowHookOutcome
+from api.services.errors import Conflict
+from api.services.requests import open_request
 from policies import Principal, rule_for
 from workflows.domain import now_ms
 from workflows.mlflow_client import ResourceNotFound
@@ -75,7 +77,11 @@ def verify(secret: str, raw: bytes, headers: dict[str, str], now: float) -> None
         raise ApiError(401, "signature does not match")
 
 
-@router.post("/mlflow")
+@router.post(
+    "/mlflow",
+    response_model=MlflowHookOutcome,
+    responses=error_responses(400, 401, 404, 409, 503),
+)
 async def mlflow_hook(request: Request, services: ServicesDep) -> dict[str, Any]:
     received_ms = now_ms()
     headers = {name: request.headers.get(name, "") for name in (SIGNATURE, TIMESTAMP, DELIVERY_ID)}
@@ -102,7 +108,8 @@ async def mlflow_hook(request: Request, services: ServicesDep) -> dict[str, Any]
         if handler is None:
             record["outcome"] = "IGNORED"
             return {"event": event, "outcome": "IGNORED"}
-        return {"event": event, **await handler(services, delivery_id, data, record)}
+        with as_api_error():  # recorded by its status: refused (4xx) or an error (5xx)
+            return {"event": event, **await handler(services, delivery_id, data, record)}
 
     return await process_claimed(services, SOURCE, delivery_id, received_ms, handle)
 
@@ -175,19 +182,17 @@ async def _version_created(
     opened: list[str] = []
     for target in auto_request_targets(services, name):
         try:
-            request = await actions.open_request(
+            request = await open_request(
                 services,
                 await services.transitions(),
-                AUTO_REQUESTER,
-                name,
-                version,
-                target,
-                "Opened automatically: MLflow announced this new version and the policy rule "
-                f"for {target} says auto_request",
+                principal=AUTO_REQUESTER,
+                name=name,
+                version=version,
+                stage=target,
+                comment="Opened automatically: MLflow announced this new version and the "
+                f"policy rule for {target} says auto_request",
             )
-        except ApiError as err:
-            if err.status != 409:  # 409: a request for it is open already (a redelivery)
-                raise
+        except Conflict:  # a request for it is open already (a redelivery)
             continue
         opened.append(request.id)
     record["request_id"] = opened[0] if opened else None

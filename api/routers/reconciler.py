@@ -4,31 +4,38 @@ Registry admins only: a pass reads every model."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from temporalio.service import RPCError
 
-from api.deps import PrincipalDep, ServicesDep, require_registry_admin
-from api.errors import ApiError
+from api.deps import PrincipalDep, ServicesDep
+from api.errors import error_responses
+from api.models.reconciler import ReconcilerRun, ReconcilerRunList, ReconcilerStarted
+from api.services.errors import Unavailable
+from api.services.permissions import require_registry_admin
 from workflows.reconcile.workflow import run_reconciler_now
 
-router = APIRouter(prefix="/api/2.0/signoff/reconciler", tags=["reconciler"])
+router = APIRouter(
+    prefix="/api/2.0/signoff/reconciler",
+    tags=["reconciler"],
+    responses=error_responses(400, 401, 403),
+)
 
 
-@router.post("/run")
-async def run_now(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+@router.post("/run", responses=error_responses(503))
+async def run_now(principal: PrincipalDep, services: ServicesDep) -> ReconcilerStarted:
     require_registry_admin(services, principal, "start the reconciler")
     transitions = await services.transitions()
     try:
         await run_reconciler_now(transitions.client, services.settings)
     except RPCError as err:
-        raise ApiError(
-            503,
+        raise Unavailable(
             f"could not start the reconciler ({err.message}); is a worker running? it creates "
             "the schedule when it starts",
+            which="worker",
         ) from err
-    return {"started": True}
+    return ReconcilerStarted(started=True)
 
 
 @router.get("/runs")
@@ -36,19 +43,7 @@ async def list_runs(
     principal: PrincipalDep,
     services: ServicesDep,
     max_results: Annotated[int, Query(ge=1, le=1000)] = 20,
-) -> dict[str, Any]:
+) -> ReconcilerRunList:
     require_registry_admin(services, principal, "list reconciler passes")
     rows = await services.ledger.runs.latest(max_results)
-    return {
-        "runs": [
-            {
-                "id": row.id,
-                "start_timestamp": row.started_ms,
-                "end_timestamp": row.finished_ms,
-                "versions": row.versions,
-                "changes": row.changes,
-                "baseline": row.baseline,
-            }
-            for row in rows
-        ]
-    }
+    return ReconcilerRunList(runs=[ReconcilerRun.of(row) for row in rows])

@@ -1,249 +1,68 @@
 """Registry webhooks: Databricks' `/api/2.0/mlflow/registry-webhooks/{create,list,update,
-delete,test}` and Signoff's deliveries list and redelivery.
+delete,test}`.
 
-Who may do what (DESIGN.md): a model-level webhook in `TEST_MODE` (or `DISABLED`) needs
-`CAN_EDIT` on its model, an `ACTIVE` one `CAN_MANAGE`; a registry-wide webhook (no
-`model_name`) needs `CAN_MANAGE` on every model, i.e. a role bound `CAN_MANAGE` on the pattern
-`"*"`. Changing or deleting a webhook needs the level of its current status and of the new one.
-The secret and the authorization header are stored encrypted and never returned.
+Who may do what is in `api.services.registry_webhooks`; changing or deleting a webhook needs
+the level of its current status and of the new one. The secret and the authorization header
+are stored encrypted and never returned.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.deps import (
-    PrincipalDep,
-    Services,
-    ServicesDep,
-    is_registry_admin,
-    require_permission,
+from api.deps import PrincipalDep, ServicesDep
+from api.errors import error_responses
+from api.models.common import Empty
+from api.models.registry_webhooks import (
+    CreateWebhook,
+    RegistryWebhook,
+    TestWebhook,
+    TestWebhookResponse,
+    UpdateWebhook,
+    WebhookId,
+    WebhookList,
+    WebhookResponse,
 )
-from api.errors import ApiError, bad_request, forbidden, not_found
-from policies import PermissionLevel, Principal
+from api.services.errors import Invalid, NotFound
+from api.services.permissions import require_permission
+from api.services.registry_webhooks import (
+    check_events_scope,
+    check_receiver_url,
+    encrypt,
+    may_view,
+    refuse_job_spec,
+    require_level,
+    secret_box,
+    visible_webhook,
+)
+from policies import PermissionLevel
 from workflows.domain import now_ms
-from workflows.ledger import Webhook, WebhookDelivery
-from workflows.webhooks.delivery import (
-    GONE,
-    STATE_FOR,
-    attempt_record,
-    send_once,
-)
-from workflows.webhooks.events import (
-    ALL_EVENTS,
-    REGISTRY_WIDE_ONLY,
-    start_delivery,
-)
-from workflows.webhooks.signing import EncryptionKeyMissing, SecretBox
-from workflows.webhooks.ssrf import UnsafeUrlError, check_url
+from workflows.webhooks.delivery import GONE, STATE_FOR, attempt_record, send_once
+from workflows.webhooks.events import ALL_EVENTS
 
-router = APIRouter(tags=["registry-webhooks"])
+router = APIRouter(
+    prefix="/api/2.0/mlflow/registry-webhooks",
+    tags=["registry-webhooks"],
+    responses=error_responses(400, 401, 403, 404),
+)
 
-MLFLOW_WEBHOOKS = "/api/2.0/mlflow/registry-webhooks"
-SIGNOFF_WEBHOOKS = "/api/2.0/signoff/registry-webhooks"
-MAX_URL = 2048
-MAX_DESCRIPTION = 4096
 TEST_TEXT = "This is a test webhook message from Signoff."
 
-Status = Literal["ACTIVE", "TEST_MODE", "DISABLED"]
 
-
-# -- wire shapes ---------------------------------------------------------------------------
-
-
-class HttpUrlSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(min_length=1, max_length=MAX_URL)
-    secret: str | None = Field(None, max_length=4096)
-    authorization: str | None = Field(None, max_length=8192)
-    enable_ssl_verification: bool | None = None
-
-
-def _check_events(value: list[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    unknown = [event for event in value if event not in ALL_EVENTS]
-    if unknown:
-        raise ValueError(f"unknown events {unknown}; valid: {', '.join(ALL_EVENTS)}")
-    return list(dict.fromkeys(value))
-
-
-class CreateWebhook(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[str] = Field(min_length=1)
-    model_name: str | None = Field(None, min_length=1, max_length=256)
-    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    status: Status = "ACTIVE"
-    http_url_spec: HttpUrlSpec | None = None
-    job_spec: dict[str, Any] | None = None
-
-    _events = field_validator("events")(_check_events)
-
-
-class UpdateWebhook(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(min_length=1, max_length=64)
-    events: list[str] | None = Field(None, min_length=1)
-    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    status: Status | None = None
-    http_url_spec: HttpUrlSpec | None = None
-    job_spec: dict[str, Any] | None = None
-
-    _events = field_validator("events")(_check_events)
-
-
-class TestWebhook(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(min_length=1, max_length=64)
-    event: str | None = None
-
-    @field_validator("event")
-    @classmethod
-    def _known(cls, value: str | None) -> str | None:
-        if value is not None and value not in ALL_EVENTS:
-            raise ValueError(f"unknown event {value!r}; valid: {', '.join(ALL_EVENTS)}")
-        return value
-
-
-class Redeliver(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    delivery_id: str = Field(min_length=1, max_length=64)
-
-
-def webhook_json(row: Webhook) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": row.id,
-        "creation_timestamp": row.created_ms,
-        "last_updated_timestamp": row.updated_ms,
-        "events": list(row.events or []),
-        "status": row.status,
-        "http_url_spec": {"url": row.url, "enable_ssl_verification": row.enable_ssl_verification},
-    }
-    if row.model_name is not None:
-        body["model_name"] = row.model_name
-    if row.description is not None:
-        body["description"] = row.description
-    return body
-
-
-def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "webhook_id": row.webhook_id,
-        "event": row.event,
-        "state": row.state,
-        "creation_timestamp": row.created_ms,
-        "last_updated_timestamp": row.updated_ms,
-        "payload": row.payload,
-        "attempts": [
-            {
-                "attempt": a.attempt,
-                "timestamp": a.time_ms,
-                "status_code": a.status_code,
-                "latency_ms": a.latency_ms,
-                "error": a.error,
-            }
-            for a in row.attempts
-        ],
-    }
-
-
-# -- permissions -----------------------------------------------------------------------------
-
-
-def _level_for(status: str) -> PermissionLevel:
-    return PermissionLevel.CAN_MANAGE if status == "ACTIVE" else PermissionLevel.CAN_EDIT
-
-
-def _require(services: Services, principal: Principal, model_name: str | None, status: str) -> None:
-    if model_name is None:
-        if not is_registry_admin(services, principal):
-            raise forbidden(
-                f"{principal.sub} may not manage registry-wide webhooks: that needs CAN_MANAGE "
-                'on every model (a role bound CAN_MANAGE on "*"); give a model_name instead'
-            )
-        return
-    require_permission(services, principal, model_name, _level_for(status))
-
-
-def _may_view(services: Services, principal: Principal, row: Webhook) -> bool:
-    try:
-        _require(services, principal, row.model_name, "TEST_MODE")
-    except ApiError:
-        return False
-    return True
-
-
-async def _visible(services: Services, principal: Principal, webhook_id: str) -> Webhook:
-    """The webhook, if the caller may see it (CAN_EDIT on its model, or registry admin for a
-    registry-wide one); otherwise the same 404 as a missing one."""
-    row = await services.ledger.webhooks.get(webhook_id)
-    if row is None or not _may_view(services, principal, row):
-        raise not_found(f"no registry webhook with id {webhook_id!r}")
-    return row
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def _box(services: Services) -> SecretBox:
-    key = services.settings.encryption_key
-    return SecretBox(key.get_secret_value() if key else None)
-
-
-def _encrypt(box: SecretBox, value: str | None) -> str | None:
-    try:
-        return box.encrypt(value)
-    except EncryptionKeyMissing as err:
-        raise bad_request(str(err)) from err
-
-
-async def _check_url(services: Services, url: str) -> None:
-    try:
-        await asyncio.to_thread(check_url, url, services.settings.webhook_allow_hosts)
-    except UnsafeUrlError as err:
-        raise bad_request(str(err)) from err
-
-
-def _check_events_scope(events: list[str], model_name: str | None) -> None:
-    if model_name is not None:
-        wide = sorted(set(events) & REGISTRY_WIDE_ONLY)
-        if wide:
-            raise bad_request(
-                f"{', '.join(wide)} can only be subscribed by a registry-wide webhook "
-                "(one without model_name)"
-            )
-
-
-def _no_job_spec(job_spec: dict[str, Any] | None) -> None:
-    if job_spec is not None:
-        raise bad_request("job_spec webhooks are not supported by Signoff; use http_url_spec")
-
-
-# -- routes ---------------------------------------------------------------------------------------
-
-
-@router.post(f"{MLFLOW_WEBHOOKS}/create")
+@router.post("/create")
 async def create_webhook(
     body: CreateWebhook, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
-    _no_job_spec(body.job_spec)
+) -> WebhookResponse:
+    refuse_job_spec(body.job_spec)
     if body.http_url_spec is None:
-        raise bad_request("http_url_spec is required (with at least its url)")
-    _require(services, principal, body.model_name, body.status)
-    _check_events_scope(body.events, body.model_name)
-    await _check_url(services, body.http_url_spec.url)
-    box = _box(services)
+        raise Invalid("http_url_spec is required (with at least its url)")
+    require_level(services, principal, body.model_name, body.status)
+    check_events_scope(body.events, body.model_name)
+    await check_receiver_url(services, body.http_url_spec.url)
+    box = secret_box(services)
     spec = body.http_url_spec
     now = now_ms()
     row = await services.ledger.webhooks.add(
@@ -254,15 +73,15 @@ async def create_webhook(
         status=body.status,
         url=spec.url,
         enable_ssl_verification=spec.enable_ssl_verification is not False,
-        secret_enc=_encrypt(box, spec.secret),
-        authorization_enc=_encrypt(box, spec.authorization),
+        secret_enc=encrypt(box, spec.secret),
+        authorization_enc=encrypt(box, spec.authorization),
         created_by=principal.sub,
         now_ms=now,
     )
-    return {"webhook": webhook_json(row)}
+    return WebhookResponse(webhook=RegistryWebhook.of(row))
 
 
-@router.get(f"{MLFLOW_WEBHOOKS}/list")
+@router.get("/list")
 async def list_webhooks(
     principal: PrincipalDep,
     services: ServicesDep,
@@ -270,7 +89,7 @@ async def list_webhooks(
     events: Annotated[list[str] | None, Query()] = None,
     max_results: Annotated[int | None, Query(ge=1)] = None,
     page_token: Annotated[str | None, Query()] = None,
-) -> dict[str, Any]:
+) -> WebhookList:
     """The webhooks the caller may see (all of them on one page), optionally of one model
     and/or subscribed to any of `events`."""
     if model_name is not None:
@@ -280,68 +99,68 @@ async def list_webhooks(
     visible = [
         row
         for row in rows
-        if _may_view(services, principal, row) and (not wanted or wanted & set(row.events or []))
+        if may_view(services, principal, row) and (not wanted or wanted & set(row.events or []))
     ]
-    return {"webhooks": [webhook_json(row) for row in visible]}
+    return WebhookList(webhooks=[RegistryWebhook.of(row) for row in visible])
 
 
-@router.patch(f"{MLFLOW_WEBHOOKS}/update")
+@router.patch("/update")
 async def update_webhook(
     body: UpdateWebhook, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
-    _no_job_spec(body.job_spec)
-    row = await _visible(services, principal, body.id)
-    _require(services, principal, row.model_name, row.status)
+) -> WebhookResponse:
+    refuse_job_spec(body.job_spec)
+    row = await visible_webhook(services, principal, body.id)
+    require_level(services, principal, row.model_name, row.status)
     changes: dict[str, Any] = {}
     if body.status is not None:
-        _require(services, principal, row.model_name, body.status)
+        require_level(services, principal, row.model_name, body.status)
         changes["status"] = body.status
     if body.events is not None:
-        _check_events_scope(body.events, row.model_name)
+        check_events_scope(body.events, row.model_name)
         changes["events"] = body.events
     if "description" in body.model_fields_set:
         changes["description"] = body.description
     spec = body.http_url_spec
     if spec is not None:
-        await _check_url(services, spec.url)
+        await check_receiver_url(services, spec.url)
         changes["url"] = spec.url
-        box = _box(services)
+        box = secret_box(services)
         if spec.secret is not None:
-            changes["secret_enc"] = _encrypt(box, spec.secret)
+            changes["secret_enc"] = encrypt(box, spec.secret)
         if spec.authorization is not None:
-            changes["authorization_enc"] = _encrypt(box, spec.authorization)
+            changes["authorization_enc"] = encrypt(box, spec.authorization)
         if spec.enable_ssl_verification is not None:
             changes["enable_ssl_verification"] = spec.enable_ssl_verification
     updated = await services.ledger.webhooks.update(webhook_id=body.id, now_ms=now_ms(), **changes)
     if updated is None:
-        raise not_found(f"no registry webhook with id {body.id!r}")
-    return {"webhook": webhook_json(updated)}
+        raise NotFound(f"no registry webhook with id {body.id!r}")
+    return WebhookResponse(webhook=RegistryWebhook.of(updated))
 
 
-@router.delete(f"{MLFLOW_WEBHOOKS}/delete")
+@router.delete("/delete")
 async def delete_webhook(
-    id: Annotated[str, Query(min_length=1, max_length=64)],
+    id: Annotated[WebhookId, Query()],
     principal: PrincipalDep,
     services: ServicesDep,
-) -> dict[str, Any]:
-    row = await _visible(services, principal, id)
-    _require(services, principal, row.model_name, row.status)
+) -> Empty:
+    row = await visible_webhook(services, principal, id)
+    require_level(services, principal, row.model_name, row.status)
     if not await services.ledger.webhooks.delete(webhook_id=id):
-        raise not_found(f"no registry webhook with id {id!r}")
-    return {}
+        raise NotFound(f"no registry webhook with id {id!r}")
+    return Empty()
 
 
-@router.post(f"{MLFLOW_WEBHOOKS}/test")
+@router.post("/test")
 async def test_webhook(
     body: TestWebhook, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> TestWebhookResponse:
     """Send one test event now (to an ACTIVE or TEST_MODE webhook: a DISABLED one sends
     nothing at all) and answer with the receiver's status code and body. The attempt is
     recorded like any delivery."""
-    row = await _visible(services, principal, body.id)
-    _require(services, principal, row.model_name, row.status)
+    row = await visible_webhook(services, principal, body.id)
+    require_level(services, principal, row.model_name, row.status)
     if row.status == "DISABLED":
-        raise bad_request(
+        raise Invalid(
             f"webhook {row.id!r} is DISABLED and sends nothing, tests included; set it "
             "TEST_MODE (or ACTIVE) with registry-webhooks/update first"
         )
@@ -357,13 +176,17 @@ async def test_webhook(
         payload["model_name"] = row.model_name
     delivery_id = uuid.uuid4().hex
     await services.ledger.webhooks.add_delivery(
-        delivery_id=delivery_id, webhook_id=row.id, event=event, payload=payload, now_ms=now
+        delivery_id=delivery_id,
+        webhook_id=row.id,
+        event=event,
+        payload=payload,
+        now_ms=now,
     )
     sent = await send_once(
         row,
         delivery_id,
         payload,
-        box=_box(services),
+        box=secret_box(services),
         allow_hosts=services.settings.webhook_allow_hosts,
     )
     await services.ledger.webhooks.record_attempt(
@@ -375,46 +198,5 @@ async def test_webhook(
     if sent.outcome == GONE:
         await services.ledger.webhooks.update(webhook_id=row.id, now_ms=now_ms(), status="DISABLED")
     if sent.status_code is None:
-        raise bad_request(f"the test delivery to {row.url!r} failed: {sent.error}")
-    response: dict[str, Any] = {"status_code": sent.status_code}
-    if sent.body:
-        response["body"] = sent.body
-    return response
-
-
-@router.get(f"{SIGNOFF_WEBHOOKS}/deliveries")
-async def list_deliveries(
-    id: Annotated[str, Query(min_length=1, max_length=64)],
-    principal: PrincipalDep,
-    services: ServicesDep,
-) -> dict[str, Any]:
-    """A webhook's deliveries, newest first, each with every attempt."""
-    await _visible(services, principal, id)
-    rows = await services.ledger.webhooks.deliveries(id)
-    return {"deliveries": [delivery_json(row) for row in rows]}
-
-
-@router.post(f"{SIGNOFF_WEBHOOKS}/redeliver")
-async def redeliver(
-    body: Redeliver, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
-    """Send a past delivery's payload again, as a new durable delivery (new id, fresh
-    retries)."""
-    original = await services.ledger.webhooks.get_delivery(body.delivery_id)
-    if original is None:
-        raise not_found(f"no webhook delivery with id {body.delivery_id!r}")
-    row = await _visible(services, principal, original.webhook_id)
-    _require(services, principal, row.model_name, row.status)
-    if row.status == "DISABLED":
-        raise bad_request(f"webhook {row.id!r} is DISABLED; set it ACTIVE or TEST_MODE first")
-    transitions = await services.transitions()
-    delivery_id = uuid.uuid4().hex
-    copy = await services.ledger.webhooks.add_delivery(
-        delivery_id=delivery_id,
-        webhook_id=row.id,
-        event=original.event,
-        payload=original.payload,
-        now_ms=now_ms(),
-    )
-    await start_delivery(transitions.client, services.settings.task_queue, delivery_id)
-    return {"delivery": delivery_json(copy)}
+        raise Invalid(f"the test delivery to {row.url!r} failed: {sent.error}")
+    return TestWebhookResponse(status_code=sent.status_code, body=sent.body or None)

@@ -2,67 +2,88 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.actions import decide, open_request
-from api.deps import PrincipalDep, ServicesDep, TransitionsDep, require_permission
-from api.errors import not_found
-from api.mlflow_lookup import existing_version
-from api.schemas import (
-    MAX_COMMENT,
+from api.deps import PrincipalDep, ServicesDep, TransitionsDep
+from api.errors import ERROR_RESPONSES, error_responses
+from api.models.activities import Activity, ActivityResponse
+from api.models.common import MAX_COMMENT, MAX_NAME, ModelName, Target, Version
+from api.models.transition_requests import (
     ApproveTransitionRequest,
     CreateTransitionRequest,
-    ModelName,
+    OpenRequestActivity,
+    OpenRequestList,
     RejectTransitionRequest,
-    Target,
-    Version,
-    activity_json,
-    open_request_activity_json,
-    transition_request_json,
+    TransitionRequest,
+    TransitionRequestConflict,
+    TransitionRequestResponse,
 )
+from api.services.decisions import Action, decide
+from api.services.permissions import require_permission
+from api.services.requests import open_request, open_request_by, open_requests_of
 from policies import PermissionLevel, Principal
-from workflows.client import NoOpenRequest
+from workflows.client import Transitions
 from workflows.messages import Decision
 
-router = APIRouter(prefix="/api/2.0/mlflow/transition-requests", tags=["transition requests"])
-log = logging.getLogger(__name__)
+router = APIRouter(
+    prefix="/api/2.0/mlflow/transition-requests",
+    tags=["transition requests"],
+    responses=error_responses(400, 401, 403, 404, 503),
+)
 
 
-@router.post("/create")
+@router.post(
+    "/create",
+    responses={
+        502: ERROR_RESPONSES[502],
+        409: {
+            "model": TransitionRequestConflict,
+            "description": "RESOURCE_ALREADY_EXISTS: an open request for the same target "
+            "exists (`request`); approve, reject or cancel it first",
+        },
+    },
+)
 async def create_transition_request(
     body: CreateTransitionRequest,
     principal: PrincipalDep,
     services: ServicesDep,
     transitions: TransitionsDep,
-) -> dict[str, Any]:
+) -> TransitionRequestResponse:
     require_permission(services, principal, body.name, PermissionLevel.CAN_READ)
     request = await open_request(
-        services, transitions, principal, body.name, body.version, body.stage, body.comment
+        services,
+        transitions,
+        principal=principal,
+        name=body.name,
+        version=body.version,
+        stage=body.stage,
+        comment=body.comment,
     )
-    return {"request": transition_request_json(request, services.policy, principal)}
+    return TransitionRequestResponse(
+        request=TransitionRequest.of(request, policy=services.policy, viewer=principal)
+    )
 
 
 async def _decide(
-    action: str,
+    action: Action,
     target: RejectTransitionRequest,
     principal: Principal,
     services: ServicesDep,
-    transitions: TransitionsDep,
-) -> dict[str, Any]:
+    transitions: Transitions,
+) -> ActivityResponse:
     require_permission(services, principal, target.name, PermissionLevel.CAN_READ)
     entry = await decide(
         services,
         transitions,
-        action,
-        target.name,
-        target.version,
-        target.stage,
-        Decision(principal=principal, comment=target.comment),
+        action=action,
+        name=target.name,
+        version=target.version,
+        stage=target.stage,
+        decision=Decision(principal=principal, comment=target.comment),
     )
-    return {"activity": activity_json(entry)}
+    return ActivityResponse(activity=Activity.of(entry))
 
 
 @router.post("/approve")
@@ -71,7 +92,7 @@ async def approve_transition_request(
     principal: PrincipalDep,
     services: ServicesDep,
     transitions: TransitionsDep,
-) -> dict[str, Any]:
+) -> ActivityResponse:
     return await _decide("approve", body, principal, services, transitions)
 
 
@@ -81,7 +102,7 @@ async def reject_transition_request(
     principal: PrincipalDep,
     services: ServicesDep,
     transitions: TransitionsDep,
-) -> dict[str, Any]:
+) -> ActivityResponse:
     return await _decide("reject", body, principal, services, transitions)
 
 
@@ -90,42 +111,32 @@ async def delete_transition_request(
     name: Annotated[ModelName, Query()],
     version: Annotated[Version, Query()],
     stage: Annotated[Target, Query()],
-    creator: Annotated[str, Query(min_length=1, max_length=256)],
+    creator: Annotated[str, Query(min_length=1, max_length=MAX_NAME)],
     principal: PrincipalDep,
     services: ServicesDep,
     transitions: TransitionsDep,
     comment: Annotated[str | None, Query(max_length=MAX_COMMENT)] = None,
-) -> dict[str, Any]:
+) -> ActivityResponse:
+    """Cancel the open request `creator` opened for that target."""
     require_permission(services, principal, name, PermissionLevel.CAN_READ)
-    try:
-        open_request = await transitions.snapshot(name, version, stage)
-    except NoOpenRequest:
-        open_request = None
-    if (
-        open_request is None
-        or not open_request.state.is_open
-        or (open_request.requester != creator)
-    ):
-        raise not_found(
-            f"there is no open request by {creator!r} to move version {version} of {name!r} "
-            f"to {stage}"
-        )
+    await open_request_by(transitions, name=name, version=version, stage=stage, creator=creator)
     target = RejectTransitionRequest(name=name, version=version, stage=stage, comment=comment)
     return await _decide("cancel", target, principal, services, transitions)
 
 
-@router.get("/list")
+@router.get("/list", responses=error_responses(502))
 async def list_transition_requests(
     name: Annotated[ModelName, Query()],
     version: Annotated[Version, Query()],
     principal: PrincipalDep,
     services: ServicesDep,
-) -> dict[str, Any]:
+) -> OpenRequestList:
+    """The version's open requests, as Databricks lists them (REQUESTED_TRANSITION)."""
     require_permission(services, principal, name, PermissionLevel.CAN_READ)
-    await existing_version(services, name, version)
-    requests = await services.ledger.requests.search(model=name, version=version, open_only=True)
-    return {
-        "requests": [
-            open_request_activity_json(request, services.policy, principal) for request in requests
+    requests = await open_requests_of(services, name=name, version=version)
+    return OpenRequestList(
+        requests=[
+            OpenRequestActivity.of(request, policy=services.policy, viewer=principal)
+            for request in requests
         ]
-    }
+    )

@@ -16,7 +16,8 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as sdk_errors
 from databricks.sdk.service.ml import CommentActivityAction
 
-from api.schemas import MAX_COMMENT, comment_actions
+from api.models.comments import comment_actions
+from api.models.common import MAX_COMMENT
 from policies import PermissionLevel, Principal
 from tests.support.databricks import workspace_factory
 from tests.support.http import SIGNOFF, assert_error, version_activities

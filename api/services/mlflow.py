@@ -1,0 +1,44 @@
+"""MLflow as the services meet it: the reads done before anything starts, and the one
+translation of MLflow's errors into the services' errors."""
+
+from __future__ import annotations
+
+from api.deps import Services
+from api.services.errors import (
+    Invalid,
+    NotFound,
+    ServiceError,
+    Unavailable,
+    UpstreamFailed,
+)
+from workflows.mlflow_client import (
+    InvalidRequest,
+    MlflowError,
+    MlflowUnavailable,
+    ModelVersion,
+    ResourceNotFound,
+)
+
+
+def mlflow_failure(err: MlflowError, *, name: str, version: str, refused: str) -> ServiceError:
+    """What an MLflow error about version `version` of `name` means to the caller. `refused`
+    names what MLflow refused when it calls the request invalid ("the transition")."""
+    if isinstance(err, ResourceNotFound):
+        return NotFound(f"version {version} of model {name!r} does not exist in MLflow")
+    if isinstance(err, InvalidRequest):
+        # A 4xx about what was asked (a model name MLflow does not allow, '/' or ':'; a move
+        # it refuses): the caller's to change.
+        return Invalid(f"MLflow refused {refused}: {err.message}")
+    if isinstance(err, MlflowUnavailable):
+        return Unavailable(f"MLflow is not reachable: {err.message}", which="mlflow")
+    return UpstreamFailed(f"MLflow answered with an error: {err.message}", which="mlflow")
+
+
+async def existing_version(services: Services, name: str, version: str) -> ModelVersion:
+    """The version as MLflow has it now; NotFound if it does not exist."""
+    try:
+        return await services.registry.get_model_version(name, version)
+    except MlflowError as err:
+        raise mlflow_failure(
+            err, name=name, version=version, refused="the model name or version"
+        ) from err

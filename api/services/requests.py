@@ -1,0 +1,145 @@
+"""Transition requests: open one, read one (fresh while it is open), wait for one to be
+decided, and list them. Every way in (the API's routes, an inbound decision webhook, MLflow's
+events) opens requests through `open_request`, so each meets the same rules and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+from api.deps import Services
+from api.models.transition_requests import TransitionRequest
+from api.services.errors import Conflict, Invalid, NotFound
+from api.services.mlflow import existing_version
+from api.services.permissions import require_permission
+from policies import PermissionLevel, Principal, is_alias, permission_for, rule_for
+from workflows.client import NoOpenRequest, RequestAlreadyOpen, Transitions
+from workflows.domain import RequestSnapshot, now_ms
+from workflows.messages import TransitionInput
+
+
+async def open_request(
+    services: Services,
+    transitions: Transitions,
+    *,
+    principal: Principal,
+    name: str,
+    version: str,
+    stage: str,
+    comment: str | None,
+) -> RequestSnapshot:
+    """Start the governed transition of a version under the rule the policy has for it."""
+    rule = rule_for(services.policy, name, stage)
+    if rule is None:
+        raise Invalid(
+            f"no policy rule covers moving {name!r} to {stage}; "
+            "ask a platform admin to add one to the policy file"
+        )
+    current = await existing_version(services, name, version)
+    if is_alias(stage):
+        if stage.removeprefix("@") in current.aliases:
+            raise Invalid(f"version {version} of {name!r} is already {stage}")
+    elif current.current_stage == stage:
+        raise Invalid(f"version {version} of {name!r} is already in {stage}")
+    inp = TransitionInput(
+        request_id=uuid.uuid4().hex,
+        model=name,
+        version=version,
+        target=stage,
+        from_stage=current.current_stage,
+        requester=principal,
+        comment=comment,
+        policy=services.policy,
+        rule=rule,
+        policy_hash=services.policy_hash,
+        created_ms=now_ms(),
+    )
+    try:
+        request = await transitions.start(inp)
+    except RequestAlreadyOpen as err:
+        already = TransitionRequest.of(err.open_request, policy=services.policy, viewer=principal)
+        raise Conflict(
+            f"an open request to move version {version} of {name!r} to {stage} "
+            f"already exists (by {err.open_request.requester}); approve, reject or cancel it",
+            details={"request": already.model_dump(mode="json")},
+        ) from err
+    # Written here too so the request is listed at once; the workflow's writes supersede it.
+    await services.ledger.requests.record(snapshot=request)
+    return request
+
+
+async def open_request_by(
+    transitions: Transitions, *, name: str, version: str, stage: str, creator: str
+) -> RequestSnapshot:
+    """The open request for that target, if `creator` opened it; NotFound otherwise."""
+    try:
+        request = await transitions.snapshot(name, version, stage)
+    except NoOpenRequest:
+        request = None
+    if request is None or not request.state.is_open or request.requester != creator:
+        raise NotFound(
+            f"there is no open request by {creator!r} to move version {version} of {name!r} "
+            f"to {stage}"
+        )
+    return request
+
+
+async def readable_request(
+    services: Services, *, request_id: str, principal: Principal
+) -> RequestSnapshot:
+    """The request as the ledger has it, if the principal may read its model."""
+    request = await services.ledger.requests.get(request_id)
+    if request is None:
+        raise NotFound(f"no transition request with id {request_id!r}")
+    require_permission(services, principal, request.model, PermissionLevel.CAN_READ)
+    return request
+
+
+async def freshest(request: RequestSnapshot, transitions: Transitions) -> RequestSnapshot:
+    """While a request is open the workflow knows more than the ledger; ask it."""
+    if not request.state.is_open:
+        return request
+    with contextlib.suppress(Exception):  # the ledger's view is a fine answer
+        return await transitions.live_snapshot(request)
+    return request
+
+
+async def wait_decided(
+    request: RequestSnapshot, transitions: Transitions, *, timeout_s: float
+) -> RequestSnapshot:
+    """The request once it is decided, or as it stands after `timeout_s`."""
+    if not request.state.is_open:
+        return request
+    try:
+        # A run that ended without a decision comes back FAILED, so nobody waits on it.
+        return await asyncio.wait_for(transitions.wait_closed(request), timeout_s)
+    except TimeoutError:
+        return await freshest(request, transitions)
+
+
+async def open_requests_of(services: Services, *, name: str, version: str) -> list[RequestSnapshot]:
+    """The version's open requests (it must exist in MLflow)."""
+    await existing_version(services, name, version)
+    return await services.ledger.requests.search(model=name, version=version, open_only=True)
+
+
+async def search(
+    services: Services,
+    *,
+    principal: Principal,
+    name: str | None,
+    open_only: bool,
+    max_results: int,
+) -> list[RequestSnapshot]:
+    """Requests across versions (newest first), limited to models the principal may read."""
+    if name is not None:
+        require_permission(services, principal, name, PermissionLevel.CAN_READ)
+    requests = await services.ledger.requests.search(
+        model=name, open_only=open_only, limit=max_results
+    )
+    return [
+        request
+        for request in requests
+        if permission_for(services.policy, principal.roles, request.model) is not None
+    ]
