@@ -87,14 +87,16 @@ async def get_transitions(services: Annotated[Services, Depends(get_services)]) 
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_principal(
+async def current_principal(
     services: Annotated[Services, Depends(get_services)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The verified caller; 401 otherwise. A coroutine: a JWKS fetch it may need never blocks
+    the event loop. Callers outside dependency injection must await it."""
     if credentials is None:
         raise ApiError(401, "no bearer token; send 'Authorization: Bearer <JWT>'")
     try:
-        return services.verifier.verify(credentials.credentials)
+        return await services.verifier.verify(credentials.credentials)
     except AuthenticationError as err:
         raise ApiError(401, str(err)) from err
 
@@ -117,6 +119,14 @@ def require_permission(
             f"{principal.sub} has {granted.value} on model {model!r}; this needs {level.value}"
         )
     return granted
+
+
+def has_binding(services: Services, principal: Principal | None, model: str) -> bool:
+    """Whether the principal holds any level on the model. An object looked up by id (a
+    request, a comment) whose model the principal has no binding for answers the same 404 as
+    a missing one, so ids cannot be probed; with a binding too low, `require_permission`'s 403
+    applies. None (no principal: a CI callback token) has no binding to check."""
+    return principal is None or permission_for(services.policy, principal.roles, model) is not None
 
 
 def is_registry_admin(services: Services, principal: Principal) -> bool:

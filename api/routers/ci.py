@@ -23,6 +23,7 @@ from api.deps import (
     ServicesDep,
     TransitionsDep,
     current_principal,
+    has_binding,
     require_permission,
 )
 from api.errors import ApiError, bad_request, forbidden, not_found
@@ -57,7 +58,7 @@ async def ci_callback(
     transitions: TransitionsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> dict[str, Any]:
-    principal = current_principal(services, credentials) if credentials is not None else None
+    principal = await current_principal(services, credentials) if credentials else None
     if principal is None and body.callback_token is None:
         raise ApiError(
             401,
@@ -65,7 +66,7 @@ async def ci_callback(
             "'Authorization: Bearer <JWT>'",
         )
     request = await asyncio.to_thread(services.ledger.get_request, body.request_id)
-    if request is None:
+    if request is None or not has_binding(services, principal, request.model):
         raise not_found(f"no transition request with id {body.request_id!r}")
     if principal is not None:
         require_permission(services, principal, request.model, PermissionLevel.CAN_READ)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import PrincipalDep, Services, ServicesDep, require_permission
+from api.deps import PrincipalDep, Services, ServicesDep, has_binding, require_permission
 from api.errors import forbidden, not_found
 from api.mlflow_lookup import existing_version
 from api.schemas import (
@@ -53,10 +53,10 @@ def _json(row: CommentRow, granted: PermissionLevel, viewer: Principal) -> dict[
 async def _visible_comment(
     comment_id: str, principal: Principal, services: Services
 ) -> tuple[CommentRow, PermissionLevel]:
-    """The comment and the caller's level on its model: 404 if there is no such comment, 403
-    if the caller has no binding on its model."""
+    """The comment and the caller's level on its model: 404 if there is no such comment or the
+    caller has no binding on its model (the same answer)."""
     row = await asyncio.to_thread(services.ledger.get_comment, comment_id)
-    if row is None:
+    if row is None or not has_binding(services, principal, row.model_name):
         raise not_found(f"no comment with id {comment_id!r}")
     granted = require_permission(services, principal, row.model_name, PermissionLevel.CAN_READ)
     return row, granted

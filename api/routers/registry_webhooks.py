@@ -409,9 +409,11 @@ async def redeliver(
     """Send a past delivery's payload again, as a new durable delivery (new id, fresh
     retries)."""
     original = await asyncio.to_thread(services.ledger.get_delivery, body.delivery_id)
-    if original is None:
-        raise not_found(f"no webhook delivery with id {body.delivery_id!r}")
-    row = await _visible(services, principal, original.webhook_id)
+    row = None
+    if original is not None:
+        row = await asyncio.to_thread(services.ledger.get_webhook, original.webhook_id)
+    if original is None or row is None or not _may_view(services, principal, row):
+        raise not_found(f"no webhook delivery with id {body.delivery_id!r}")  # the same either way
     _require(services, principal, row.model_name, row.status)
     if row.status == "DISABLED":
         raise bad_request(f"webhook {row.id!r} is DISABLED; set it ACTIVE or TEST_MODE first")

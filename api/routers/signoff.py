@@ -14,6 +14,7 @@ from api.deps import (
     Services,
     ServicesDep,
     TransitionsDep,
+    has_binding,
     require_permission,
 )
 from api.errors import not_found
@@ -46,7 +47,7 @@ async def _readable_request(
     request_id: str, principal: Principal, services: Services
 ) -> RequestSnapshot:
     request = await asyncio.to_thread(services.ledger.get_request, request_id)
-    if request is None:
+    if request is None or not has_binding(services, principal, request.model):
         raise not_found(f"no transition request with id {request_id!r}")
     require_permission(services, principal, request.model, PermissionLevel.CAN_READ)
     return request
