@@ -67,6 +67,8 @@ OIDC_CLOCK_SKEW_S = 30
 """Leeway for `exp` and `nbf` of tokens minted by another machine's clock."""
 IAT_SKEW_S = 30
 """How far in the future `iat` may be (any issuer): a token issued later than that is refused."""
+MAX_NUMERIC_DATE = 253_402_300_799
+"""The last second of year 9999: a later (or negative) `exp`, `nbf` or `iat` is refused."""
 MAX_TOKEN_CHARS = 8 * 1024
 """A bearer token longer than this is refused before anything decodes it."""
 MAX_SUBJECT = 256
@@ -321,6 +323,11 @@ def _numeric_date(claims: dict[str, Any], name: str) -> int | float | None:
         raise AuthenticationError(
             f"the token's {name!r} claim must be a number (seconds since the epoch), "
             f"but it is {_kind(value)}"
+        )
+    if not 0 <= value <= MAX_NUMERIC_DATE:
+        raise AuthenticationError(
+            f"the token's {name!r} claim is out of range: seconds since the epoch, from 0 to "
+            f"{MAX_NUMERIC_DATE} (the end of year 9999)"
         )
     return value
 
