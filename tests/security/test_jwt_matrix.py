@@ -373,7 +373,7 @@ def test_a_stalled_jwks_fetch_holds_up_only_the_request_that_needs_it(
     """The CI callback (where a GitHub Actions token with a new kid arrives) waits for the
     issuer's JWKS, which stalls; meanwhile `/healthz`, a cached-kid OIDC token and a dev token
     all complete. Asserted on order of completion: the stalled call is still running when the
-    others are done, and ends (401) only after."""
+    others are done, and ends only after."""
     idp = source_for("oidc-rsa", provider, keys)
     cached = idp.token(claims_of(idp))
     assert call(security_stack, seeded, cached).status_code == 200  # the idp's keys are cached
@@ -412,5 +412,10 @@ def test_a_stalled_jwks_fetch_holds_up_only_the_request_that_needs_it(
         release.set()
         thread.join(120)
     assert finished[-1] == "ci callback"
-    message = assert_unauthenticated(outcome["ci"], stalled_token)
-    assert "unavailable" in message
+    # Released within the API's fetch timeout, the keys arrive and the token verifies (then
+    # the request id is unknown: 404); released later, the keys are unavailable (401).
+    ci = outcome["ci"]
+    if ci.status_code == 401:
+        assert "unavailable" in assert_unauthenticated(ci, stalled_token)
+    else:
+        assert ci.status_code == 404, ci.text
