@@ -128,6 +128,10 @@ def restriction(address: IpAddress) -> str | None:
         reason = _restricted_itself(inner)
         if reason is not None:
             return f"{reason} (via {form} embedding {inner})"
+    if isinstance(address, ipaddress.IPv6Address) and (
+        address.ipv4_mapped is not None or address in _NAT64
+    ):
+        return None  # only a way of writing the IPv4 address, which alone decides
     return _restricted_itself(address)
 
 
