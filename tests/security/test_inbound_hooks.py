@@ -34,7 +34,8 @@ BAD_TIMESTAMPS: dict[str, Callable[[int], str]] = {
     "float": lambda now: f"{now}.0",
     "exponent": lambda now: f"{now / 1e9}e9",
     "plus sign": lambda now: f"+{now}",
-    "padded": lambda now: f" {now} ",
+    "trailing dot": lambda now: f"{now}.",
+    "inner space": lambda now: f"{str(now)[:5]} {str(now)[5:]}",
     "hex": lambda now: hex(now),
     "underscored": lambda now: f"{now:_}",
     "non-ASCII digits": lambda now: str(now).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
@@ -83,7 +84,9 @@ def decision_body() -> bytes:
 
 
 def post(stack: SignoffStack, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(f"{stack.api_url}{path}", content=body, headers=headers, timeout=60)
+    """POST with the headers as UTF-8 on the wire (so non-ASCII digits arrive as sent)."""
+    raw = {name: value.encode() for name, value in headers.items()}
+    return httpx.post(f"{stack.api_url}{path}", content=body, headers=raw, timeout=60)
 
 
 def new_id() -> str:
