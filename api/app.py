@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import TokenVerifier
 from api.deps import Services
-from api.errors import document_errors, install_error_handlers
+from api.errors import document_errors, error_response, install_error_handlers
 from api.routers import (
     activities,
     break_glass,
@@ -30,6 +32,57 @@ from api.settings import ApiSettings
 from policies import load_policy, policy_hash
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
+
+MAX_AUTHORIZATION_BYTES = 8 * 1024
+"""The largest `Authorization` header (a bearer token) the API reads; longer is 401."""
+MAX_REQUEST_HEAD_BYTES = 16 * 1024
+"""The largest request line plus headers the API reads; larger is 431."""
+SERVER_LIMITS = {"http": "h11", "h11_max_incomplete_event_size": 4 * MAX_REQUEST_HEAD_BYTES}
+"""uvicorn options for whoever starts the API (`uvicorn.run(app, ..., **SERVER_LIMITS)`): the
+HTTP/1.1 parser buffers at most this much of a request head (the httptools parser, uvicorn's
+default when installed, has no such limit), so a 42 MB header is cut off by the server itself;
+heads between `MAX_REQUEST_HEAD_BYTES` and that get the middleware's 431 in MLflow's shape."""
+
+
+class HeadSizeLimit:
+    """ASGI middleware refusing an oversized request head before anything parses it (no
+    routing, no JSON, no JWT): 401 UNAUTHENTICATED for an `Authorization` header over
+    `MAX_AUTHORIZATION_BYTES`, 431 (INVALID_PARAMETER_VALUE) for a request line plus headers
+    over `MAX_REQUEST_HEAD_BYTES`; both in MLflow's error shape. Counted as on the wire: method,
+    target and version, and each header's name, value and separators."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        target = scope.get("raw_path") or scope["path"].encode()
+        size = len(scope.get("method", "GET")) + len(target) + len(scope["query_string"]) + 12
+        authorization = 0
+        for name, value in scope["headers"]:
+            size += len(name) + len(value) + 4
+            if name == b"authorization":
+                authorization = max(authorization, len(value))
+        if size > MAX_REQUEST_HEAD_BYTES:
+            message = f"the request line and headers are larger than {MAX_REQUEST_HEAD_BYTES} bytes"
+            # Not REQUEST_LIMIT_EXCEEDED: clients (the Databricks SDK) retry that one.
+            body = {"error_code": "INVALID_PARAMETER_VALUE", "message": message}
+            response = JSONResponse(status_code=431, content=body)
+        elif authorization > MAX_AUTHORIZATION_BYTES:
+            response = error_response(
+                401,
+                f"the Authorization header is larger than {MAX_AUTHORIZATION_BYTES} bytes; "
+                "send a bearer token no longer than that",
+            )
+        else:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            await response(scope, receive, send)
+        else:
+            await send({"type": "websocket.close", "code": 1009})
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -59,6 +112,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(HeadSizeLimit)
     for router in (
         health.router,
         transition_requests.router,

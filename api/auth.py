@@ -7,32 +7,44 @@ Two kinds of key source, each with its own pinned algorithms:
   OIDC provider plugin, ...): only the asymmetric algorithms configured for that issuer
   (default RS256 and ES256), with the public key the token's `kid` names in the issuer's JWKS,
   and only when the key's type fits the algorithm (an RSA key for RS*, an EC key on the right
-  curve for ES*). The JWKS is fetched with httpx, cached, and refetched when a token names an
-  unknown `kid` (or the cache is over an hour old), at most once a minute per issuer.
+  curve for ES*). The JWKS is fetched with `httpx.AsyncClient` (never on a thread or blocking the
+  event loop), cached, and refetched when a token names an unknown `kid` (or the cache is over
+  an hour old), at most once a minute per issuer and by one fetch at a time: concurrent callers
+  wait for the fetch in progress while tokens with a cached `kid` verify without waiting.
 
 A token is routed by its *unverified* `iss`: one of the configured OIDC issuers selects that
 issuer's keys, anything else the development secret. Lying about `iss` gains nothing: the token
 must then verify with that issuer's keys, and `iss` is checked again on the verified claims.
 
-python-jose is used defensively: `exp` is always required; `iss` and `aud` are required for
-OIDC issuers and whenever they are configured for the development secret (python-jose accepts a
-token without them unless told to require them).
+python-jose is used defensively, for the signature, `aud` and `iss` only: `iss` and `aud` are
+required for OIDC issuers and whenever they are configured for the development secret
+(python-jose accepts a token without them unless told to require them). The time claims are
+checked here, after the signature, because python-jose coerces them (`int("1700000000")` passes,
+`null` crashes it): `exp` (always required), `nbf` and `iat` must be JSON numbers (not booleans,
+strings, null, lists or objects, and finite), `exp` in the future, `nbf` not in the future, `iat`
+not in the future (each within the clock leeway). A token is at most `MAX_TOKEN_CHARS`; `sub` is a
+printable string of at most `MAX_SUBJECT` characters, no control characters.
 
 Roles: the development secret's tokens and plain OIDC issuers' tokens carry them in a claim (a
-dotted path such as `realm_access.roles` works). An issuer for which the policy has
-`identities:` rules (CI: GitHub Actions, Jenkins) gets roles only from those rules, never from
-its tokens, so a pipeline cannot name its own roles. Tokens are never logged.
+dotted path such as `realm_access.roles` works): a JSON list of role names, or (deliberately
+kept, for `scope`-like claims) a single string read as a space- or comma-separated list. Either
+way each name is a printable string of at most `MAX_ROLE_NAME` characters, at most `MAX_ROLES` of
+them; anything else (a number, an object, a list holding a non-string) is refused. An issuer
+for which the policy has `identities:` rules (CI: GitHub Actions, Jenkins) gets roles only from
+those rules, never from its tokens, so a pipeline cannot name its own roles. Tokens are never
+logged.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-import threading
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
-import anyio.to_thread
 import httpx
 from jose import JWTError, jwk, jwt
 from jose.backends.base import Key
@@ -53,6 +65,15 @@ JWKS_FETCH_TIMEOUT_S = 5.0
 JWKS_MAX_BYTES = 1_000_000
 OIDC_CLOCK_SKEW_S = 30
 """Leeway for `exp` and `nbf` of tokens minted by another machine's clock."""
+IAT_SKEW_S = 30
+"""How far in the future `iat` may be (any issuer): a token issued later than that is refused."""
+MAX_NUMERIC_DATE = 253_402_300_799
+"""The last second of year 9999: a later (or negative) `exp`, `nbf` or `iat` is refused."""
+MAX_TOKEN_CHARS = 8 * 1024
+"""A bearer token longer than this is refused before anything decodes it."""
+MAX_SUBJECT = 256
+MAX_ROLES = 256
+MAX_ROLE_NAME = 256
 
 _KEY_TYPE = {"RS": "RSA", "ES": "EC"}
 _CURVE = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
@@ -79,14 +100,25 @@ def _claim(claims: dict[str, Any], path: str) -> Any:
 
 
 def roles_from_claims(claims: dict[str, Any], roles_claim: str) -> list[str]:
+    """The role names of the claim at `roles_claim`: a list of strings, or one string read as a
+    space/comma separated list (as OAuth's `scope`), by design; nothing else."""
     raw = _claim(claims, roles_claim)
     if raw is None:
         return []
     if isinstance(raw, str):
-        return [part for part in raw.replace(",", " ").split() if part]
-    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
-        return list(raw)
-    raise AuthenticationError(f"the {roles_claim!r} claim must be a list of role names")
+        names = [part for part in raw.replace(",", " ").split() if part]
+    elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        names = list(raw)
+    else:
+        raise AuthenticationError(f"the {roles_claim!r} claim must be a list of role names")
+    if len(names) > MAX_ROLES:
+        raise AuthenticationError(f"the {roles_claim!r} claim names more than {MAX_ROLES} roles")
+    if any(not name or len(name) > MAX_ROLE_NAME or not name.isprintable() for name in names):
+        raise AuthenticationError(
+            f"the {roles_claim!r} claim must hold role names: non-empty printable strings of at "
+            f"most {MAX_ROLE_NAME} characters"
+        )
+    return names
 
 
 def _shown(value: Any, limit: int = 120) -> str:
@@ -110,18 +142,26 @@ def key_fits(jwk_dict: dict[str, Any], alg: str) -> bool:
     return ops is None or (isinstance(ops, list) and "verify" in ops)
 
 
-def _get_json(url: str, what: str) -> Any:
+async def _get_json(url: str, what: str) -> Any:
+    """GET a JSON document of at most `JWKS_MAX_BYTES`, without following redirects."""
     try:
-        with httpx.Client(timeout=JWKS_FETCH_TIMEOUT_S, follow_redirects=False) as client:
-            response = client.get(url, headers={"Accept": "application/json"})
+        async with (
+            httpx.AsyncClient(timeout=JWKS_FETCH_TIMEOUT_S, follow_redirects=False) as client,
+            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
+        ):
+            if response.status_code != 200:
+                raise KeySourceError(f"GET {url} ({what}) answered HTTP {response.status_code}")
+            content = bytearray()
+            async for chunk in response.aiter_bytes():
+                content += chunk
+                if len(content) > JWKS_MAX_BYTES:
+                    raise KeySourceError(
+                        f"GET {url} ({what}) answered more than {JWKS_MAX_BYTES} bytes"
+                    )
     except httpx.HTTPError as err:
         raise KeySourceError(f"GET {url} ({what}) failed: {err}") from err
-    if response.status_code != 200:
-        raise KeySourceError(f"GET {url} ({what}) answered HTTP {response.status_code}")
-    if len(response.content) > JWKS_MAX_BYTES:
-        raise KeySourceError(f"GET {url} ({what}) answered more than {JWKS_MAX_BYTES} bytes")
     try:
-        return response.json()
+        return json.loads(content)
     except ValueError as err:
         raise KeySourceError(f"GET {url} ({what}) did not answer JSON") from err
 
@@ -130,7 +170,9 @@ class IssuerKeys:
     """The signing keys of one OIDC issuer, by `kid`: fetched on first use, cached, and
     refetched on an unknown `kid` or when older than `JWKS_MAX_AGE_S`, but never more than once
     per `JWKS_REFETCH_INTERVAL_S`, so tokens with made-up `kid`s cannot make Signoff hammer the
-    issuer. Thread-safe: a cache hit takes no lock; one thread fetches while others wait."""
+    issuer. One event loop's: a cache hit never waits; a refresh is one task (bounded by
+    `JWKS_FETCH_TIMEOUT_S` in all) that every caller needing it awaits, shielded, so a caller
+    that goes away does not cancel the fetch the others wait for."""
 
     def __init__(self, issuer: OidcIssuer, *, clock: Callable[[], float]) -> None:
         self.issuer = issuer
@@ -139,41 +181,48 @@ class IssuerKeys:
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._jwks_url = issuer.jwks_url
-        self._lock = threading.Lock()
+        self._refresh: asyncio.Future[None] | None = None
 
     def _fresh(self, now: float) -> bool:
         return self._fetched_at is not None and now - self._fetched_at < JWKS_MAX_AGE_S
 
-    def candidates(self, kid: str) -> list[dict[str, Any]]:
+    async def candidates(self, kid: str) -> list[dict[str, Any]]:
         """The JWKs with this `kid` (usually one); empty when the issuer has none."""
-        keys = self._keys
-        if kid in keys and self._fresh(self._clock()):
-            return keys[kid]
-        with self._lock:
-            now = self._clock()
-            if kid in self._keys and self._fresh(now):
-                return self._keys[kid]  # another thread fetched them meanwhile
-            due = self._attempted_at is None or now - self._attempted_at >= JWKS_REFETCH_INTERVAL_S
-            if due:
-                self._attempted_at = now
-                try:
-                    self._keys = self._fetch()
-                    self._fetched_at = self._clock()
-                except KeySourceError as err:
-                    log.warning(
-                        "could not fetch the signing keys of %s: %s", self.issuer.issuer, err
-                    )
-            if self._fetched_at is None:
-                raise AuthenticationError(
-                    f"the signing keys of issuer {self.issuer.issuer} are unavailable right now; "
-                    "try again later"
-                )
-            return self._keys.get(kid, [])
+        now = self._clock()
+        if kid in self._keys and self._fresh(now):
+            return self._keys[kid]
+        due = self._attempted_at is None or now - self._attempted_at >= JWKS_REFETCH_INTERVAL_S
+        if self._refresh is None and due:
+            self._attempted_at = now
+            self._refresh = asyncio.ensure_future(self._refresh_keys())
+        if self._refresh is not None:
+            await asyncio.shield(self._refresh)
+        if self._fetched_at is None:
+            raise AuthenticationError(
+                f"the signing keys of issuer {self.issuer.issuer} are unavailable right now; "
+                "try again later"
+            )
+        return self._keys.get(kid, [])
 
-    def _fetch(self) -> dict[str, list[dict[str, Any]]]:
-        url = self._jwks_url or self._discover()
+    async def _refresh_keys(self) -> None:
         try:
-            document = _get_json(url, "JWKS")
+            async with asyncio.timeout(JWKS_FETCH_TIMEOUT_S):
+                keys = await self._fetch()
+        except (KeySourceError, TimeoutError) as err:
+            reason = err if isinstance(err, KeySourceError) else "timed out"
+            log.warning("could not fetch the signing keys of %s: %s", self.issuer.issuer, reason)
+        except Exception:  # never let one issuer's oddity fail every waiting request with a 500
+            log.exception("fetching the signing keys of %s failed", self.issuer.issuer)
+        else:
+            self._keys = keys
+            self._fetched_at = self._clock()
+        finally:
+            self._refresh = None
+
+    async def _fetch(self) -> dict[str, list[dict[str, Any]]]:
+        url = self._jwks_url or await self._discover()
+        try:
+            document = await _get_json(url, "JWKS")
         except KeySourceError:
             if self.issuer.jwks_url is None:
                 self._jwks_url = None  # discover again next time: the issuer may have moved it
@@ -195,9 +244,9 @@ class IssuerKeys:
         )
         return by_kid
 
-    def _discover(self) -> str:
+    async def _discover(self) -> str:
         url = self.issuer.discovery_url
-        document = _get_json(url, "OpenID configuration")
+        document = await _get_json(url, "OpenID configuration")
         if not isinstance(document, dict):
             raise KeySourceError(f"{url} is not an OpenID configuration document")
         if document.get("issuer") != self.issuer.issuer:
@@ -214,6 +263,17 @@ class IssuerKeys:
             raise KeySourceError(str(err)) from err
 
 
+_JOSE_OPTIONS = {
+    # python-jose checks the signature, `aud` and `iss`; the time claims are ours (see
+    # `check_registered_claims`): it coerces them with int() and crashes on null.
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "require_exp": False,
+    "require_sub": True,
+}
+
+
 def _decode(
     token: str,
     key: str | Key,
@@ -225,14 +285,81 @@ def _decode(
 ) -> dict[str, Any]:
     try:
         return jwt.decode(
-            token, key, algorithms=algorithms, audience=audience, issuer=issuer, options=options
+            token,
+            key,
+            algorithms=algorithms,
+            audience=audience,
+            issuer=issuer,
+            options=_JOSE_OPTIONS | options,
         )
-    except jwt.ExpiredSignatureError as err:
-        raise AuthenticationError("the token has expired; get a new one") from err
     except jwt.JWTClaimsError as err:
         raise AuthenticationError(f"the token's claims are not accepted: {err}") from err
     except JWTError as err:
         raise AuthenticationError(f"the token is not valid: {err}") from err
+
+
+def _kind(value: Any) -> str:
+    """What a claim's JSON value is, for an error message (never the value itself)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "not a finite number"
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> int | float | None:
+    """The claim as a JSON number (RFC 7519's NumericDate); None when absent."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    finite = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+    if isinstance(value, bool) or not finite:
+        raise AuthenticationError(
+            f"the token's {name!r} claim must be a number (seconds since the epoch), "
+            f"but it is {_kind(value)}"
+        )
+    if not 0 <= value <= MAX_NUMERIC_DATE:
+        raise AuthenticationError(
+            f"the token's {name!r} claim is out of range: seconds since the epoch, from 0 to "
+            f"{MAX_NUMERIC_DATE} (the end of year 9999)"
+        )
+    return value
+
+
+def check_registered_claims(
+    claims: dict[str, Any], *, now: float, leeway: float, audience_required: bool
+) -> None:
+    """The registered claims python-jose is not trusted with: types and the time window. Run
+    on verified claims only."""
+    exp, nbf, iat = (_numeric_date(claims, name) for name in ("exp", "nbf", "iat"))
+    for name in ("iss", "sub", "jti"):
+        if name in claims and not isinstance(claims[name], str):
+            raise AuthenticationError(
+                f"the token's {name!r} claim must be a string, but it is {_kind(claims[name])}"
+            )
+    aud = claims.get("aud")
+    if "aud" in claims and not (
+        isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+    ):
+        raise AuthenticationError("the token's 'aud' claim must be a string or a list of strings")
+    if audience_required and "aud" not in claims:
+        raise AuthenticationError("the token has no audience ('aud' claim)")
+    if exp is None:
+        raise AuthenticationError("the token has no expiry ('exp' claim); tokens must expire")
+    if exp <= now - leeway:
+        raise AuthenticationError("the token has expired; get a new one")
+    if nbf is not None and nbf > now + leeway:
+        raise AuthenticationError("the token is not valid yet (its 'nbf' is in the future)")
+    if iat is not None and iat > now + max(leeway, IAT_SKEW_S):
+        raise AuthenticationError(
+            "the token was issued in the future (its 'iat' is ahead of this server's clock)"
+        )
 
 
 def _unverified_issuer(token: str) -> Any:
@@ -246,17 +373,23 @@ def _unverified_issuer(token: str) -> Any:
 
 def _subject(claims: dict[str, Any]) -> str:
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
+    if not isinstance(subject, str) or not subject.strip():
         raise AuthenticationError("the token has no subject ('sub' claim)")
+    if len(subject) > MAX_SUBJECT:
+        raise AuthenticationError(
+            f"the token's subject ('sub' claim) is longer than {MAX_SUBJECT} characters"
+        )
+    if not subject.isprintable():
+        raise AuthenticationError(
+            "the token's subject ('sub' claim) holds control or other non-printable characters"
+        )
     return subject
 
 
 class TokenVerifier:
-    """Verifies bearer tokens for the whole process: build one and share it (thread-safe).
-
-    `verify` may block on a JWKS fetch (bounded by `JWKS_FETCH_TIMEOUT_S`, at most once a
-    minute per issuer), so call it from sync code, which FastAPI runs in its thread pool, or
-    await `verify_async` from async code.
+    """Verifies bearer tokens for the whole process: build one and share it. `verify` is a
+    coroutine: a JWKS fetch it may need is asynchronous (bounded by `JWKS_FETCH_TIMEOUT_S`, at
+    most once a minute per issuer), so it never blocks the event loop; one event loop's.
 
     `policy` supplies the `identities:` rules; without it the policy file of `settings` is
     loaded (only when OIDC issuers are configured).
@@ -268,11 +401,13 @@ class TokenVerifier:
         policy: Policy | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = settings.jwt_secret.get_secret_value()
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._roles_claim = settings.roles_claim
+        self._wall_clock = wall_clock
         self._oidc = {item.issuer: IssuerKeys(item, clock=clock) for item in settings.oidc_issuers}
         if self._oidc and policy is None:
             policy = load_policy(settings.resolved_policy_file)
@@ -285,19 +420,19 @@ class TokenVerifier:
                     rule.issuer,
                 )
 
-    def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN_CHARS:
+            raise AuthenticationError(
+                f"the bearer token is longer than {MAX_TOKEN_CHARS} characters"
+            )
         try:
             header = jwt.get_unverified_header(token)
         except JWTError as err:
             raise AuthenticationError("the bearer token is not a well-formed JWT") from err
         keys = self._oidc_issuer(token)
         if keys is not None:
-            return self._verify_oidc(token, header, keys)
+            return await self._verify_oidc(token, header, keys)
         return self._verify_dev(token, header)
-
-    async def verify_async(self, token: str) -> Principal:
-        """`verify` in a worker thread, so a JWKS fetch never blocks the event loop."""
-        return await anyio.to_thread.run_sync(self.verify, token)
 
     def _oidc_issuer(self, token: str) -> IssuerKeys | None:
         if not self._oidc:
@@ -318,11 +453,6 @@ class TokenVerifier:
                 f"tokens signed with {_shown(alg)} are not accepted; expected HS256"
             )
         options = {
-            "require_exp": True,
-            "verify_exp": True,
-            "verify_nbf": True,
-            "verify_iat": True,
-            "require_sub": True,
             "verify_aud": self._audience is not None,
             "require_aud": self._audience is not None,
             "verify_iss": self._issuer is not None,
@@ -336,9 +466,15 @@ class TokenVerifier:
             issuer=self._issuer,
             options=options,
         )
+        check_registered_claims(
+            claims,
+            now=self._wall_clock(),
+            leeway=0,
+            audience_required=self._audience is not None,
+        )
         return Principal(sub=_subject(claims), roles=roles_from_claims(claims, self._roles_claim))
 
-    def _verify_oidc(self, token: str, header: dict[str, Any], keys: IssuerKeys) -> Principal:
+    async def _verify_oidc(self, token: str, header: dict[str, Any], keys: IssuerKeys) -> Principal:
         issuer = keys.issuer
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in issuer.algorithms:
@@ -352,7 +488,7 @@ class TokenVerifier:
                 "the token names no signing key ('kid' header), which tokens from an OIDC "
                 "issuer must"
             )
-        fitting = [item for item in keys.candidates(kid) if key_fits(item, alg)]
+        fitting = [item for item in await keys.candidates(kid) if key_fits(item, alg)]
         if not fitting:
             raise AuthenticationError(
                 f"issuer {issuer.issuer} has no {alg} signing key with kid {_shown(kid)}"
@@ -365,18 +501,12 @@ class TokenVerifier:
                 f"the signing key {_shown(kid)} of issuer {issuer.issuer} is not usable"
             ) from err
         options = {
-            "require_exp": True,
-            "verify_exp": True,
-            "verify_nbf": True,
-            "verify_iat": True,
-            "require_sub": True,
             "require_aud": True,
             "verify_aud": True,
             "require_iss": True,
             "verify_iss": True,
             # `at_hash` ties an ID token to an access token we never see; not ours to check.
             "verify_at_hash": False,
-            "leeway": OIDC_CLOCK_SKEW_S,
         }
         claims = _decode(
             token,
@@ -385,6 +515,9 @@ class TokenVerifier:
             audience=issuer.audience,
             issuer=issuer.issuer,
             options=options,
+        )
+        check_registered_claims(
+            claims, now=self._wall_clock(), leeway=OIDC_CLOCK_SKEW_S, audience_required=True
         )
         return Principal(sub=_subject(claims), roles=self._oidc_roles(issuer, claims))
 

@@ -88,14 +88,16 @@ async def get_transitions(services: Annotated[Services, Depends(get_services)]) 
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_principal(
+async def current_principal(
     services: Annotated[Services, Depends(get_services)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The verified caller; 401 otherwise. A coroutine: a JWKS fetch it may need never blocks
+    the event loop. Callers outside dependency injection must await it."""
     if credentials is None:
         raise ApiError(401, "no bearer token; send 'Authorization: Bearer <JWT>'")
     try:
-        return services.verifier.verify(credentials.credentials)
+        return await services.verifier.verify(credentials.credentials)
     except AuthenticationError as err:
         raise ApiError(401, str(err)) from err
 

@@ -27,7 +27,7 @@ import uvicorn
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from api.app import create_app
+from api.app import SERVER_LIMITS, create_app
 from api.cli.tokens import dev_tokens
 from api.settings import ApiSettings
 from workflows.ledger import Ledger
@@ -297,7 +297,9 @@ async def _serve(settings: ApiSettings, host: str, port: int, say: Say) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings), host=host, port=port, log_level="warning", **SERVER_LIMITS
+        )
     )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     worker = asyncio.create_task(run_worker(settings, stop=stop))

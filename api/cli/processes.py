@@ -59,8 +59,8 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the HTTP API."""
-    from api.app import create_app
+    from api.app import SERVER_LIMITS, create_app
 
     settings = _production_settings()
     _logging()
-    uvicorn.run(create_app(settings), host=host, port=port)
+    uvicorn.run(create_app(settings), host=host, port=port, **SERVER_LIMITS)

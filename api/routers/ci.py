@@ -24,7 +24,7 @@ from api.deps import ServicesDep, TransitionsDep, current_principal
 from api.errors import ApiError, bad_request, error_responses, forbidden, not_found
 from api.models.ci import CiCallbackResponse
 from api.models.transition_requests import Check
-from api.services.permissions import require_permission
+from api.services.permissions import has_binding, require_permission
 from policies import PermissionLevel
 from workflows.ci.callback import CALLBACK_PATH, token_matches
 from workflows.client import CallbackRefused, NoOpenRequest
@@ -55,7 +55,7 @@ async def ci_callback(
     transitions: TransitionsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> CiCallbackResponse:
-    principal = current_principal(services, credentials) if credentials is not None else None
+    principal = await current_principal(services, credentials) if credentials else None
     if principal is None and body.callback_token is None:
         raise ApiError(
             401,
@@ -63,7 +63,7 @@ async def ci_callback(
             "'Authorization: Bearer <JWT>'",
         )
     request = await services.ledger.requests.get(body.request_id)
-    if request is None:
+    if request is None or not has_binding(services, principal, request.model):
         raise not_found(f"no transition request with id {body.request_id!r}")
     if principal is not None:
         require_permission(services, principal, request.model, PermissionLevel.CAN_READ)

@@ -30,7 +30,7 @@ from api.models.comments import (
 from api.models.common import Empty, ModelName, Version
 from api.services.errors import NotFound, Refused
 from api.services.mlflow import existing_version
-from api.services.permissions import require_permission
+from api.services.permissions import has_binding, require_permission
 from policies import PermissionLevel, Principal
 from workflows.domain import now_ms
 from workflows.ledger import Comment
@@ -44,10 +44,10 @@ MLFLOW_COMMENTS = "/api/2.0/mlflow/comments"
 async def _visible_comment(
     comment_id: str, principal: Principal, services: Services
 ) -> tuple[Comment, PermissionLevel]:
-    """The comment and the caller's level on its model: 404 if there is no such comment, 403
-    if the caller has no binding on its model."""
+    """The comment and the caller's level on its model: 404 if there is no such comment or the
+    caller has no binding on its model (the same answer)."""
     row = await services.ledger.comments.get(comment_id)
-    if row is None:
+    if row is None or not has_binding(services, principal, row.model_name):
         raise NotFound(f"no comment with id {comment_id!r}")
     granted = require_permission(services, principal, row.model_name, PermissionLevel.CAN_READ)
     return row, granted

@@ -24,6 +24,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import TypeAdapter, ValidationError
 
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, as_api_error, bad_request, error_responses, not_found
@@ -34,6 +35,7 @@ from api.inbound import (
     read_body,
     refuse_unclaimed,
 )
+from api.models.common import ModelName, Target, Version
 from api.models.hooks import MlflowHookOutcome
 from api.services.errors import Conflict
 from api.services.requests import open_request
@@ -127,11 +129,47 @@ def _parse(raw: bytes) -> tuple[str, str, dict[str, Any]]:
     return entity, action, body["data"]
 
 
+MAX_TAG_KEY = 250
+"""MLflow's own limit on a tag key (`MAX_ENTITY_KEY_LENGTH`)."""
+MAX_TAG_VALUE = 5000
+
+_FIELDS: dict[str, TypeAdapter[Any]] = {
+    "name": TypeAdapter(ModelName),
+    "version": TypeAdapter(Version),
+    "alias": TypeAdapter(Target),  # checked as "@<alias>", the API's rule for alias targets
+}
+
+
 def _field(data: dict[str, Any], name: str) -> str:
+    """A payload field, validated as the API validates the same field (names, versions and
+    aliases with `api.models.common`' types; tag keys with MLflow's limit): 400 otherwise."""
     value = data.get(name)
-    if not isinstance(value, str | int) or isinstance(value, bool) or str(value) == "":
+    if value is None or value == "":
         raise bad_request(f"data.{name} is missing")
-    return str(value)
+    if name == "key":
+        if not isinstance(value, str) or len(value) > MAX_TAG_KEY or not value.isprintable():
+            raise bad_request(
+                f"data.key must be a tag key: a printable string of at most {MAX_TAG_KEY} "
+                "characters"
+            )
+        return value
+    if name == "alias":
+        if not isinstance(value, str):
+            raise bad_request("data.alias must be a string")
+        value = f"@{value}"
+    try:
+        valid = str(_FIELDS[name].validate_python(value))
+    except ValidationError as err:
+        reason = err.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+        raise bad_request(f"data.{name}: {reason}") from None
+    return valid.removeprefix("@") if name == "alias" else valid
+
+
+def _tag_value(data: dict[str, Any]) -> str | None:
+    value = data.get("value")
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_TAG_VALUE):
+        raise bad_request(f"data.value must be a string of at most {MAX_TAG_VALUE} characters")
+    return value
 
 
 # -- one handler per MLflow event -------------------------------------------------------------
@@ -217,7 +255,7 @@ async def _tag_changed(
     """Signoff never sets tags, so every tag change is out-of-band."""
     name, version, key = _field(data, "name"), _field(data, "version"), _field(data, "key")
     if "value" in data:
-        what = f"tag {key} set to {data.get('value')!r}"
+        what = f"tag {key} set to {_tag_value(data)!r}"
         extra = [
             WebhookEvent(
                 event_id=f"mlflow/{delivery_id}/MODEL_VERSION_TAG_SET",

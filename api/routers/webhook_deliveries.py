@@ -19,7 +19,7 @@ from api.models.registry_webhooks import (
     WebhookId,
 )
 from api.services.errors import Invalid, NotFound
-from api.services.registry_webhooks import require_level, visible_webhook
+from api.services.registry_webhooks import may_view, require_level, visible_webhook
 from workflows.domain import now_ms
 from workflows.webhooks.events import start_delivery
 
@@ -49,9 +49,11 @@ async def redeliver(
     """Send a past delivery's payload again, as a new durable delivery (new id, fresh
     retries)."""
     original = await services.ledger.webhooks.get_delivery(body.delivery_id)
-    if original is None:
-        raise NotFound(f"no webhook delivery with id {body.delivery_id!r}")
-    row = await visible_webhook(services, principal, original.webhook_id)
+    row = None
+    if original is not None:
+        row = await services.ledger.webhooks.get(original.webhook_id)
+    if original is None or row is None or not may_view(services, principal, row):
+        raise NotFound(f"no webhook delivery with id {body.delivery_id!r}")  # the same either way
     require_level(services, principal, row.model_name, row.status)
     if row.status == "DISABLED":
         raise Invalid(f"webhook {row.id!r} is DISABLED; set it ACTIVE or TEST_MODE first")

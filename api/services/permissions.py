@@ -22,6 +22,14 @@ def require_permission(
     return granted
 
 
+def has_binding(services: Services, principal: Principal | None, model: str) -> bool:
+    """Whether the principal holds any level on the model. An object looked up by id (a
+    request, a comment) whose model the principal has no binding for answers the same 404 as
+    a missing one, so ids cannot be probed; with a binding too low, `require_permission`'s
+    refusal applies. None (no principal: a CI callback token) has no binding to check."""
+    return principal is None or permission_for(services.policy, principal.roles, model) is not None
+
+
 def is_registry_admin(services: Services, principal: Principal) -> bool:
     """CAN_MANAGE on every model: some role binds CAN_MANAGE on the pattern "*"."""
     return any(

@@ -12,7 +12,7 @@ from api.deps import Services
 from api.models.transition_requests import TransitionRequest
 from api.services.errors import Conflict, Invalid, NotFound
 from api.services.mlflow import existing_version
-from api.services.permissions import require_permission
+from api.services.permissions import has_binding, require_permission
 from policies import PermissionLevel, Principal, is_alias, permission_for, rule_for
 from workflows.client import NoOpenRequest, RequestAlreadyOpen, Transitions
 from workflows.domain import RequestSnapshot, now_ms
@@ -90,8 +90,8 @@ async def readable_request(
 ) -> RequestSnapshot:
     """The request as the ledger has it, if the principal may read its model."""
     request = await services.ledger.requests.get(request_id)
-    if request is None:
-        raise NotFound(f"no transition request with id {request_id!r}")
+    if request is None or not has_binding(services, principal, request.model):
+        raise NotFound(f"no transition request with id {request_id!r}")  # the same either way
     require_permission(services, principal, request.model, PermissionLevel.CAN_READ)
     return request
 

@@ -89,6 +89,10 @@ BAD_TOKENS: dict[str, Callable[[], str]] = {
     "nbf in the future": lambda: hs256(nbf=int(time.time()) + 600),
     "no exp": lambda: hs256(exp=None),
     "exp not a number": lambda: hs256(exp="tomorrow"),
+    "exp a numeric string": lambda: hs256(exp=str(int(time.time()) + 600)),
+    "iat far in the future": lambda: hs256(iat=int(time.time()) + 3600),
+    "sub with a control character": lambda: hs256(sub="dana\x00admin"),
+    "sub too long": lambda: hs256(sub="d" * 257),
     "wrong audience": lambda: hs256(aud="someone-else"),
     "no audience": lambda: hs256(aud=None),
     "wrong issuer": lambda: hs256(iss="https://evil.example"),
@@ -228,7 +232,8 @@ def test_the_stack_token_helper_and_a_lowercase_scheme_work(
 def test_roles_may_be_a_space_separated_string(
     signoff_stack: SignoffStack, existing_model: dict[str, str]
 ) -> None:
-    """A string is read as a space/comma separated list (as OAuth `scope` is), by design."""
+    """A string is read as a space/comma separated list (as OAuth `scope` is), by design: kept
+    for `scope`-like roles claims (see `api.auth.roles_from_claims` and README)."""
     token = hs256(roles="data-scientist")
     response = httpx.get(
         f"{signoff_stack.api_url}{PROTECTED}",

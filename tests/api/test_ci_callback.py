@@ -222,8 +222,8 @@ def test_authenticated_ci_identity_may_report_without_a_token(
 
     with stack.client("someone", "other-team") as outsider:
         refused = callback(outsider, request["id"], passed=False)
-    assert assert_error(refused, 403, "PERMISSION_DENIED") == (
-        f"someone has no permission on model {version.name!r}"
+    assert assert_error(refused, 404, "RESOURCE_DOES_NOT_EXIST") == (  # as if it did not exist
+        f"no transition request with id {request['id']!r}"
     )
     with stack.client("alice", "data-scientist") as requester:
         refused = callback(requester, request["id"], passed=True)

@@ -286,8 +286,9 @@ def test_no_binding_is_403_and_anonymous_401(
         403,
         "PERMISSION_DENIED",
     )
-    assert_error(update(sam, comment["id"], "x"), 403, "PERMISSION_DENIED")
-    assert_error(delete(sam, comment["id"]), 403, "PERMISSION_DENIED")
+    # Looked up by id, an existing comment is as missing as a missing one (404).
+    assert_error(update(sam, comment["id"], "x"), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert_error(delete(sam, comment["id"]), 404, "RESOURCE_DOES_NOT_EXIST")
     with signoff_stack.client() as anonymous:
         assert_error(anonymous.post(f"{COMMENTS}/create", json=body), 401, "UNAUTHENTICATED")
     assert len(list_comments(as_user(*DANA), seeded)) == 1

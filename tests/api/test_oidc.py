@@ -11,6 +11,7 @@ what takes a minute or an hour of real time (refetch limits, cache expiry).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -103,11 +104,17 @@ class OidcProvider:
         self.jwks: dict[str, list[dict[str, Any]]] = {}
         self.discovery_issuer: dict[str, str] = {}  # override the `issuer` a document names
         self.gets: Counter[str] = Counter()
+        self.holds: dict[str, tuple[threading.Event, threading.Event]] = {}
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 provider.gets[self.path] += 1
+                held = provider.holds.get(self.path)
+                if held is not None:  # a stalling JWKS: answer only once released
+                    arrived, release = held
+                    arrived.set()
+                    release.wait(120)
                 status, body = provider.answer(self.path)
                 payload = json.dumps(body).encode()
                 self.send_response(status)
@@ -129,6 +136,12 @@ class OidcProvider:
 
     def publish(self, name: str, *keys: SigningKey) -> None:
         self.jwks[name] = [key.public_jwk for key in keys]
+
+    def hold(self, name: str) -> tuple[threading.Event, threading.Event]:
+        """Make the JWKS of `name` stall: (set when a fetch arrives, set it to answer)."""
+        events = (threading.Event(), threading.Event())
+        self.holds[f"/{name}/jwks"] = events
+        return events
 
     def jwks_fetches(self, name: str) -> int:
         return self.gets[f"/{name}/jwks"]
@@ -568,55 +581,65 @@ def claims_for(provider: OidcProvider, name: str, **extra: Any) -> dict[str, Any
     } | extra
 
 
-def test_an_unknown_kid_refetches_once_the_minute_is_over(provider: OidcProvider) -> None:
+async def test_an_unknown_kid_refetches_once_the_minute_is_over(provider: OidcProvider) -> None:
     first, second = make_key("k1", "RSA"), make_key("k2", "EC")
     provider.publish("rotating", first)
     clock = Clock()
     verifier = verifier_for(provider, "rotating", clock)
 
-    principal = verifier.verify(first.sign(claims_for(provider, "rotating")))
+    principal = await verifier.verify(first.sign(claims_for(provider, "rotating")))
     assert (principal.sub, principal.roles) == ("rotating-user", ["data-scientist"])
     assert provider.jwks_fetches("rotating") == 1
 
     provider.publish("rotating", first, second)  # the issuer rotates in a new key
     clock.now += 30
     with pytest.raises(AuthenticationError, match="no ES256 signing key with kid 'k2'"):
-        verifier.verify(second.sign(claims_for(provider, "rotating")))
+        await verifier.verify(second.sign(claims_for(provider, "rotating")))
     assert provider.jwks_fetches("rotating") == 1
 
     clock.now += 31  # a minute after the last fetch: the unknown kid refetches
-    assert verifier.verify(second.sign(claims_for(provider, "rotating"))).sub == "rotating-user"
+    assert (
+        await verifier.verify(second.sign(claims_for(provider, "rotating")))
+    ).sub == "rotating-user"
     assert provider.jwks_fetches("rotating") == 2
 
     clock.now += 1
     with pytest.raises(AuthenticationError, match="kid 'k3'"):
-        verifier.verify(second.sign(claims_for(provider, "rotating"), kid="k3"))
-    assert verifier.verify(first.sign(claims_for(provider, "rotating"))).sub == "rotating-user"
+        await verifier.verify(second.sign(claims_for(provider, "rotating"), kid="k3"))
+    assert (
+        await verifier.verify(first.sign(claims_for(provider, "rotating")))
+    ).sub == "rotating-user"
     assert provider.jwks_fetches("rotating") == 2
 
 
-def test_keys_are_refreshed_after_an_hour_so_a_withdrawn_key_stops_working(
+async def test_keys_are_refreshed_after_an_hour_so_a_withdrawn_key_stops_working(
     provider: OidcProvider,
 ) -> None:
     old, new = make_key("old", "RSA"), make_key("new", "RSA")
     provider.publish("withdrawing", old)
     clock = Clock()
     verifier = verifier_for(provider, "withdrawing", clock)
-    assert verifier.verify(old.sign(claims_for(provider, "withdrawing")))
+    assert (
+        await verifier.verify(old.sign(claims_for(provider, "withdrawing")))
+    ).sub == "withdrawing-user"
     provider.publish("withdrawing", new)
 
     clock.now += 3000  # within the hour: the cached key still verifies, nothing fetched
-    assert verifier.verify(old.sign(claims_for(provider, "withdrawing")))
+    assert (
+        await verifier.verify(old.sign(claims_for(provider, "withdrawing")))
+    ).sub == "withdrawing-user"
     assert provider.jwks_fetches("withdrawing") == 1
 
     clock.now += 601  # over an hour: refreshed on use, and the old key is gone
     with pytest.raises(AuthenticationError, match="kid 'old'"):
-        verifier.verify(old.sign(claims_for(provider, "withdrawing")))
+        await verifier.verify(old.sign(claims_for(provider, "withdrawing")))
     assert provider.jwks_fetches("withdrawing") == 2
-    assert verifier.verify(new.sign(claims_for(provider, "withdrawing")))
+    assert (
+        await verifier.verify(new.sign(claims_for(provider, "withdrawing")))
+    ).sub == "withdrawing-user"
 
 
-def test_an_issuer_that_cannot_be_reached_is_401_and_not_hammered(
+async def test_an_issuer_that_cannot_be_reached_is_401_and_not_hammered(
     provider: OidcProvider,
 ) -> None:
     key = make_key("k1", "RSA")
@@ -625,7 +648,7 @@ def test_an_issuer_that_cannot_be_reached_is_401_and_not_hammered(
     token = key.sign(claims_for(provider, "late"))
     for _ in range(3):
         with pytest.raises(AuthenticationError) as caught:
-            verifier.verify(token)
+            await verifier.verify(token)
         assert str(caught.value) == (
             f"the signing keys of issuer {provider.issuer('late')} are unavailable right now; "
             "try again later"
@@ -634,20 +657,22 @@ def test_an_issuer_that_cannot_be_reached_is_401_and_not_hammered(
 
     provider.publish("late", key)
     clock.now += 61
-    assert verifier.verify(token).sub == "late-user"
+    assert (await verifier.verify(token)).sub == "late-user"
 
 
-def test_a_discovery_document_naming_another_issuer_is_refused(provider: OidcProvider) -> None:
+async def test_a_discovery_document_naming_another_issuer_is_refused(
+    provider: OidcProvider,
+) -> None:
     key = make_key("k1", "RSA")
     provider.publish("impostor", key)
     provider.discovery_issuer["impostor"] = "https://someone-else.example"
     verifier = verifier_for(provider, "impostor", Clock())
     with pytest.raises(AuthenticationError, match="unavailable"):
-        verifier.verify(key.sign(claims_for(provider, "impostor")))
+        await verifier.verify(key.sign(claims_for(provider, "impostor")))
     assert provider.jwks_fetches("impostor") == 0
 
 
-def test_identity_rules_replace_the_roles_claim_and_null_disables_it(
+async def test_identity_rules_replace_the_roles_claim_and_null_disables_it(
     provider: OidcProvider,
 ) -> None:
     key = make_key("k1", "RSA")
@@ -668,13 +693,13 @@ identities:
     token = key.sign(claims)
 
     plain = verifier_for(provider, "ci", Clock())
-    assert plain.verify(token).roles == ["platform-admin"]  # no rules: the roles claim
+    assert (await plain.verify(token)).roles == ["platform-admin"]  # no rules: the roles claim
     ruled = verifier_for(provider, "ci", Clock(), policy=with_rules)
-    assert ruled.verify(token).roles == ["ci-deployer"]  # rules only
+    assert (await ruled.verify(token)).roles == ["ci-deployer"]  # rules only
     other = key.sign(claims | {"environment": "staging"})
-    assert ruled.verify(other).roles == []
+    assert (await ruled.verify(other)).roles == []
     no_claim = verifier_for(provider, "ci", Clock(), roles_claim=None)
-    assert no_claim.verify(token).roles == []  # "roles_claim": null: never from the token
+    assert (await no_claim.verify(token)).roles == []  # "roles_claim": null: never from the token
 
 
 def test_a_key_verifies_only_the_algorithms_its_type_is_for(keys: Keys) -> None:
@@ -693,12 +718,36 @@ def test_a_key_verifies_only_the_algorithms_its_type_is_for(keys: Keys) -> None:
     assert not key_fits({"kty": "oct", "k": "c2VjcmV0", "kid": "x"}, "HS256")
 
 
-async def test_verify_async_runs_off_the_event_loop(provider: OidcProvider) -> None:
-    key = make_key("k1", "EC")
-    provider.publish("async", key)
-    verifier = verifier_for(provider, "async", Clock())
-    principal = await verifier.verify_async(key.sign(claims_for(provider, "async")))
-    assert principal.sub == "async-user"
+async def test_a_stalled_jwks_fetch_holds_up_only_the_tokens_that_need_it(
+    provider: OidcProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the issuer's JWKS hangs, a token with a cached kid verifies at once; two tokens
+    with a new kid share the one fetch (a caller going away does not cancel it for the other),
+    and both verify with the keys it brings."""
+    monkeypatch.setattr("api.auth.JWKS_FETCH_TIMEOUT_S", 120.0)  # the stall ends when we say
+    known, rotated = make_key("k1", "RSA"), make_key("k2", "EC")
+    provider.publish("stalling", known)
+    clock = Clock()
+    verifier = verifier_for(provider, "stalling", clock)
+    await verifier.verify(known.sign(claims_for(provider, "stalling")))
+    arrived, release = provider.hold("stalling")
+    clock.now += 61
+    try:
+        waiting = [
+            asyncio.create_task(verifier.verify(rotated.sign(claims_for(provider, "stalling"))))
+            for _ in range(2)
+        ]
+        assert await asyncio.to_thread(arrived.wait, 60), "the refetch never reached the issuer"
+        principal = await verifier.verify(known.sign(claims_for(provider, "stalling")))
+        assert principal.sub == "stalling-user"
+        assert not any(task.done() for task in waiting)  # still waiting for the keys
+        waiting[0].cancel()
+        provider.publish("stalling", known, rotated)
+    finally:
+        release.set()
+    assert (await waiting[1]).sub == "stalling-user"
+    assert waiting[0].cancelled()
+    assert provider.jwks_fetches("stalling") == 2
 
 
 # ============================================================================================

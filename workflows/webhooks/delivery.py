@@ -121,7 +121,7 @@ async def send_once(
         return SendResult(outcome=outcome, latency_ms=latency, **fields)
 
     try:
-        check_url(webhook.url, allow_hosts)
+        destination = check_url(webhook.url, allow_hosts)  # connect to the checked address
     except UnsafeUrlError as err:
         retryable = "does not resolve" in str(err)
         return result(RETRY if retryable else FAILED, error=str(err))
@@ -142,7 +142,12 @@ async def send_once(
             timeout=REQUEST_TIMEOUT_S,
             trust_env=False,
         ) as client:
-            response = await client.post(webhook.url, content=body, headers=headers)
+            response = await client.post(
+                destination.url,
+                content=body,
+                headers=headers | destination.headers,
+                extensions=destination.extensions,
+            )
     except httpx.HTTPError as err:
         return result(RETRY, error=f"{type(err).__name__}: {err}" if str(err) else repr(err))
     outcome = classify(response.status_code)
