@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -37,11 +38,6 @@ MAX_AUTHORIZATION_BYTES = 8 * 1024
 """The largest `Authorization` header (a bearer token) the API reads; longer is 401."""
 MAX_REQUEST_HEAD_BYTES = 16 * 1024
 """The largest request line plus headers the API reads; larger is 431."""
-SERVER_LIMITS = {"http": "h11", "h11_max_incomplete_event_size": 4 * MAX_REQUEST_HEAD_BYTES}
-"""uvicorn options for whoever starts the API (`uvicorn.run(app, ..., **SERVER_LIMITS)`): the
-HTTP/1.1 parser buffers at most this much of a request head (the httptools parser, uvicorn's
-default when installed, has no such limit), so a 42 MB header is cut off by the server itself;
-heads between `MAX_REQUEST_HEAD_BYTES` and that get the middleware's 431 in MLflow's shape."""
 
 
 class HeadSizeLimit:
@@ -85,6 +81,14 @@ class HeadSizeLimit:
             await send({"type": "websocket.close", "code": 1009})
 
 
+def draining(app: FastAPI) -> asyncio.Event:
+    """Set when the process begins to shut down: long-polls answer at once."""
+    event: asyncio.Event | None = getattr(app.state, "draining", None)
+    if event is None:
+        event = app.state.draining = asyncio.Event()
+    return event
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
 
@@ -101,6 +105,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 verifier=TokenVerifier(settings, policy),
                 ledger=ledger,
                 registry=registry,
+                draining=draining(app),
             )
             yield
         ledger.dispose()

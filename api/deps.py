@@ -33,6 +33,8 @@ class Services:
     verifier: TokenVerifier
     ledger: Ledger
     registry: MlflowRegistry
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the process shuts down (`api.server`): long-polls answer at once."""
     _transitions: Transitions | None = None
     _connect_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

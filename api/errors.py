@@ -25,6 +25,7 @@ from api.services.errors import (
     Unavailable,
     UpstreamFailed,
 )
+from workflows.client import DecisionNotAccepted, DecisionPending, TemporalUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,26 @@ _STATUS_FOR: tuple[tuple[type[ServiceError], int], ...] = (
 """Each kind of domain error and the status it answers with: the only such mapping."""
 
 
+RETRY_AFTER_S = 5
+"""What a 503 (a dependency down) and a 429 tell the client to wait before retrying."""
+
+
 def to_api_error(err: ServiceError) -> ApiError:
     status = next((status for kind, status in _STATUS_FOR if isinstance(err, kind)), 500)
-    return ApiError(status, err.message, **err.details)
+    details = err.details
+    if isinstance(err, Unavailable | UpstreamFailed):
+        details = {"dependency": err.which, **details}
+    return ApiError(status, err.message, **details)
+
+
+def temporal_failure(err: Exception) -> Unavailable:
+    """What the Transitions facade's availability errors mean to a caller: which dependency,
+    and whether a decision is recorded."""
+    if isinstance(err, DecisionNotAccepted):
+        return Unavailable(str(err), which="worker", details={"recorded": False})
+    if isinstance(err, DecisionPending):
+        return Unavailable(str(err), which="worker", details={"recorded": True})
+    return Unavailable(str(err), which="temporal")
 
 
 @contextmanager
@@ -85,12 +103,18 @@ def as_api_error() -> Iterator[None]:
         yield
     except ServiceError as err:
         raise to_api_error(err) from err
+    except (TemporalUnavailable, DecisionNotAccepted, DecisionPending) as err:
+        raise to_api_error(temporal_failure(err)) from err
 
 
 def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
     body = {"error_code": _CODE_FOR_STATUS.get(status, "INTERNAL_ERROR"), "message": message}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(status_code=status, content={**body, **extra}, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status in (429, 503):
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+    return JSONResponse(status_code=status, content={**body, **extra}, headers=headers or None)
 
 
 def _describe(errors: list[dict[str, Any]]) -> str:
@@ -117,6 +141,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         err = to_api_error(exc)
+        return error_response(err.status, err.message, **err.extra)
+
+    @app.exception_handler(TemporalUnavailable)
+    @app.exception_handler(DecisionNotAccepted)
+    @app.exception_handler(DecisionPending)
+    async def _temporal(_request: Request, exc: Exception) -> JSONResponse:
+        err = to_api_error(temporal_failure(exc))
         return error_response(err.status, err.message, **err.extra)
 
     @app.exception_handler(RequestValidationError)

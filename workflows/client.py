@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from temporalio.client import (
     Client,
+    RPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -25,11 +29,11 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.domain import AuditEntry, CheckResult, RequestSnapshot, RequestState, now_ms
+from workflows.domain import CheckResult, RequestSnapshot, RequestState, now_ms
 from workflows.errors import INVALID_CALLBACK, NOT_OPEN, REFUSED
-from workflows.messages import CiCallback, Decision, TransitionInput
+from workflows.messages import CiCallback, Decision, DecisionResult, TransitionInput
 from workflows.settings import WorkerSettings
-from workflows.transition import TransitionWorkflow
+from workflows.transition import APPLY_WAIT, TransitionWorkflow
 
 
 async def connect(settings: WorkerSettings) -> Client:
@@ -39,6 +43,13 @@ async def connect(settings: WorkerSettings) -> Client:
         data_converter=pydantic_data_converter,
     )
 
+
+TEMPORAL_WAIT_S = 10.0
+"""How long any call waits on Temporal (and on a worker, for what needs one) before the caller
+is told it is unavailable: nothing a person waits on hangs."""
+RESULT_WAIT_S = APPLY_WAIT.total_seconds() + 5
+"""How long an accepted decision waits for its result (the completing approval itself waits up
+to `APPLY_WAIT` for the transition to be applied)."""
 
 CLOSING_WAIT_S = 10.0
 """How long a new request waits for the previous run for its target, decided but still
@@ -78,6 +89,52 @@ class CallbackRefused(Exception):
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
+
+
+class TemporalUnavailable(Exception):
+    """Temporal cannot be reached, or did not answer within `TEMPORAL_WAIT_S` (`timed_out`).
+    `str()` says what to do."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class DecisionNotAccepted(Exception):
+    """No worker accepted the decision in time (none is running, or all are busy): it is not
+    recorded yet. Temporal keeps it, so a worker that comes back may still apply it; the same
+    call again attaches to it (a decision's update id is derived from the decision), never
+    counts it twice, and says how it ended."""
+
+
+class DecisionPending(Exception):
+    """The decision is recorded (accepted by the request's workflow), but its outcome did not
+    come back in time; the same call again reports it."""
+
+
+def decision_update_id(action: str, sub: str) -> str:
+    """The update id of `sub`'s `action` on a request: the same for a retry of the same
+    decision, so Temporal attaches the retry to the first instead of running it twice."""
+    return f"{action}-{hashlib.sha256(sub.encode()).hexdigest()[:32]}"
+
+
+@contextlib.asynccontextmanager
+async def _temporal(what: str) -> AsyncIterator[None]:
+    """Bound a call to Temporal and say plainly when Temporal is the problem."""
+    try:
+        async with asyncio.timeout(TEMPORAL_WAIT_S):
+            yield
+    except (TimeoutError, RPCTimeoutOrCancelledError) as err:
+        raise TemporalUnavailable(
+            f"Temporal did not answer within {TEMPORAL_WAIT_S:g} s ({what}); retry shortly",
+            timed_out=True,
+        ) from err
+    except RPCError as err:
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise TemporalUnavailable(
+                f"Temporal cannot be reached ({what}: {err.message}); retry shortly"
+            ) from err
+        raise
 
 
 _CALLBACK_REFUSALS = {NOT_OPEN: "not_open", INVALID_CALLBACK: "invalid", REFUSED: "refused"}
@@ -124,14 +181,15 @@ class Transitions:
         workflow_id = workflow_id_for(inp.model, inp.version, inp.target)
         for attempt in range(2):
             try:
-                handle = await self.client.start_workflow(
-                    TransitionWorkflow.run,
-                    inp,
-                    id=workflow_id,
-                    task_queue=self.task_queue,
-                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                )
+                async with _temporal("starting the request's workflow"):
+                    handle = await self.client.start_workflow(
+                        TransitionWorkflow.run,
+                        inp,
+                        id=workflow_id,
+                        task_queue=self.task_queue,
+                        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    )
                 return inp.opening_snapshot(workflow_id, handle.result_run_id)
             except WorkflowAlreadyStartedError:
                 current = await self.snapshot(inp.model, inp.version, inp.target)
@@ -152,7 +210,9 @@ class Transitions:
 
     async def snapshot(self, model: str, version: str, target: str) -> RequestSnapshot:
         try:
-            return await self._handle(model, version, target).query(TransitionWorkflow.snapshot)
+            async with _temporal("asking the request's workflow; is a Signoff worker running?"):
+                handle = self._handle(model, version, target)
+                return await handle.query(TransitionWorkflow.snapshot)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise NoOpenRequest() from err
@@ -160,15 +220,44 @@ class Transitions:
 
     async def decide(
         self, action: str, model: str, version: str, target: str, decision: Decision
-    ) -> AuditEntry:
-        """Send `approve`, `reject` or `cancel` to the open request for that target."""
+    ) -> DecisionResult:
+        """Send `approve`, `reject` or `cancel` to the open request for that target, and say
+        where the request stands after it. Bounded: DecisionNotAccepted when no worker took it
+        within `TEMPORAL_WAIT_S`, DecisionPending when it was taken but its outcome is late;
+        the same call again attaches to the same decision (its update id is derived)."""
         update = {
             "approve": TransitionWorkflow.approve,
             "reject": TransitionWorkflow.reject,
             "cancel": TransitionWorkflow.cancel,
         }[action]
+        handle = self._handle(model, version, target)
+        update_id = decision_update_id(action, decision.principal.sub)
         try:
-            return await self._handle(model, version, target).execute_update(update, decision)
+            try:
+                async with _temporal("sending the decision"):
+                    accepted = await handle.start_update(
+                        update,
+                        decision,
+                        id=update_id,
+                        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                    )
+            except TemporalUnavailable as err:
+                if not err.timed_out:
+                    raise
+                raise DecisionNotAccepted(
+                    f"no Signoff worker took the decision within {TEMPORAL_WAIT_S:g} s (is one "
+                    "running, and is Temporal up?), so it is not recorded yet; it may still take "
+                    "effect when a worker runs. Send the same call again to learn the outcome "
+                    "(it will not count twice)"
+                ) from err
+            try:
+                async with asyncio.timeout(RESULT_WAIT_S):
+                    return await accepted.result()
+            except TimeoutError as err:
+                raise DecisionPending(
+                    "the decision is recorded, but its outcome did not come back in time; send "
+                    "the same call again to learn it (it will not count twice)"
+                ) from err
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type in (REFUSED, NOT_OPEN):
@@ -188,7 +277,8 @@ class Transitions:
             TransitionWorkflow.run, workflow_id, run_id=run_id
         )
         try:
-            return await handle.execute_update(TransitionWorkflow.ci_callback, callback)
+            async with _temporal("reporting to the request's workflow"):
+                return await handle.execute_update(TransitionWorkflow.ci_callback, callback)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type in _CALLBACK_REFUSALS:
@@ -204,7 +294,8 @@ class Transitions:
         handle = self.client.get_workflow_handle_for(
             TransitionWorkflow.run, request.workflow_id, run_id=request.run_id
         )
-        return await handle.query(TransitionWorkflow.snapshot)
+        async with _temporal("asking the request's workflow; is a Signoff worker running?"):
+            return await handle.query(TransitionWorkflow.snapshot)
 
     async def wait_closed(self, request: RequestSnapshot) -> RequestSnapshot:
         """The request once its workflow run is over: as the run decided it, or FAILED when

@@ -63,6 +63,38 @@ class Decision(BaseModel):
     comment: str | None = None
 
 
+class DecisionResult(BaseModel):
+    """Result of the approve / reject / cancel updates: the audit entry the decision made, and
+    where the request stands once the decision took effect (for the approval that completes
+    the quorum: after the transition is applied, or after `APPLY_WAIT` while it is still
+    being applied)."""
+
+    entry: AuditEntry
+    state: RequestState
+    reason: str | None = None
+    approvals: int
+    quorum: int
+
+
+class Superseded(BaseModel):
+    """Argument of the `superseded` signal: Signoff moved the version by another request, so
+    a request that started from the version's old stage no longer holds."""
+
+    request_id: str
+    from_stage: str
+    to_stage: str
+
+
+class SupersedeInput(BaseModel):
+    """Input of `close_superseded`: the move Signoff just applied."""
+
+    request_id: str
+    model: str
+    version: str
+    from_stage: str
+    to_stage: str
+
+
 class LedgerUpdate(BaseModel):
     snapshot: RequestSnapshot
     entries: list[AuditEntry] = Field(default_factory=list)

@@ -23,12 +23,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import uvicorn
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from api.app import SERVER_LIMITS, create_app
+from api.app import create_app
 from api.cli.tokens import dev_tokens
+from api.server import ApiServer
 from api.settings import ApiSettings
 from workflows.ledger import Ledger
 from workflows.worker import run_worker
@@ -296,11 +296,7 @@ async def _serve(settings: ApiSettings, host: str, port: int, say: Say) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host=host, port=port, log_level="warning", **SERVER_LIMITS
-        )
-    )
+    server = ApiServer(create_app(settings), host=host, port=port, log_level="warning")
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     worker = asyncio.create_task(run_worker(settings, stop=stop))
     api = asyncio.create_task(server.serve())

@@ -8,7 +8,6 @@ import logging
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from api.cli.client import fail
 from api.settings import ApiSettings, InsecureSettingsError
@@ -59,8 +58,9 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the HTTP API."""
-    from api.app import SERVER_LIMITS, create_app
+    from api.app import create_app
+    from api.server import ApiServer
 
     settings = _production_settings()
     _logging()
-    uvicorn.run(create_app(settings), host=host, port=port, **SERVER_LIMITS)
+    ApiServer(create_app(settings), host=host, port=port).run()

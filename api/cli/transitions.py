@@ -101,9 +101,35 @@ def _decide(action: str, model: str, version: str, target: str, comment: str | N
     body = {"name": model, "version": version, "stage": target, "comment": comment}
     if action == "approve":
         body["archive_existing_versions"] = False  # the policy decides; sent for compatibility
-    activity = api_client().call("POST", f"/api/2.0/mlflow/transition-requests/{action}", json=body)
-    entry = activity["activity"]
-    typer.echo(f"{entry['activity_type']} by {entry['user_id']} on {model} v{version} → {target}")
+    answer = api_client().call("POST", f"/api/2.0/mlflow/transition-requests/{action}", json=body)
+    typer.echo(outcome_line(_PAST[action], model, version, target, answer))
+
+
+_PAST = {"approve": "approved", "reject": "rejected", "cancel": "cancelled"}
+_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def outcome_line(done: str, model: str, version: str, target: str, answer: dict[str, Any]) -> str:
+    """What a decision did, in words: "approved (1 of 2; waiting for one more)", "approved;
+    applied: fraud-detector v1 is now in Production", "approved; MLflow is unreachable, Signoff
+    keeps retrying (request APPLYING)", "rejected: fraud-detector v1 stays where it is"."""
+    request = answer.get("request") or {}
+    state, reason = request.get("state"), request.get("reason")
+    where = f"at {target}" if target.startswith("@") else f"in {target}"
+    if state == "APPLIED":
+        return f"{done}; applied: {model} v{version} is now {where}"
+    if state == "APPLYING":
+        return f"{done}; {reason or 'the transition is being applied'} (request APPLYING)"
+    if state == "PENDING":
+        approvals, quorum = request.get("approvals", 0), request.get("quorum", 0)
+        missing = quorum - approvals
+        if missing > 0:
+            more = _WORDS.get(missing, str(missing))
+            return f"{done} ({approvals} of {quorum}; waiting for {more} more)"
+        return f"{done} ({approvals} of {quorum}; waiting for the checks to pass)"
+    if state in ("REJECTED", "CANCELLED"):
+        return f"{done}: {model} v{version} will not move to {target}"
+    return f"{done}; the request is {state}: {reason or 'see signoff requests --all'}"
 
 
 def approve(model: Model, version: Version, target: Target, comment: CommentOption = None) -> None:
@@ -130,8 +156,8 @@ def cancel(model: Model, version: Version, target: Target, comment: CommentOptio
     params = {"name": model, "version": version, "stage": target, "creator": matching[0]["user_id"]}
     if comment:
         params["comment"] = comment
-    entry = client.call("DELETE", "/api/2.0/mlflow/transition-requests/delete", params=params)
-    typer.echo(f"{entry['activity']['activity_type']} by {entry['activity']['user_id']}")
+    answer = client.call("DELETE", "/api/2.0/mlflow/transition-requests/delete", params=params)
+    typer.echo(outcome_line("cancelled", model, version, target, answer))
 
 
 def requests(

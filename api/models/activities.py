@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from api.models.common import omitted
-from workflows.domain import AuditEntry, AuditType
+from workflows.domain import AuditEntry, AuditType, RequestState
+from workflows.messages import DecisionResult
 
 
 class Activity(BaseModel):
@@ -42,6 +43,40 @@ class ActivityResponse(BaseModel):
     """`{"activity": ...}`: the entry a decision (approve, reject, cancel) recorded."""
 
     activity: Activity
+
+
+class RequestOutcome(BaseModel):
+    """Where a request stands once a decision on it took effect (Signoff's addition)."""
+
+    id: str
+    state: RequestState
+    reason: str | None = Field(
+        None, description="Why it ended so, or why the transition is not applied yet."
+    )
+    approvals: int = Field(description="Approvals so far.")
+    quorum: int = Field(description="Approvals the request needs.")
+
+
+class DecisionResponse(BaseModel):
+    """Databricks' `{"activity": ...}` for a decision, with the request's `state` beside it,
+    so the caller can tell "1 of 2" from "applied" from "MLflow is unreachable"."""
+
+    activity: Activity
+    request: RequestOutcome
+
+    @classmethod
+    def of(cls, result: DecisionResult) -> DecisionResponse:
+        entry = result.entry
+        return cls(
+            activity=Activity.of(entry),
+            request=RequestOutcome(
+                id=entry.request_id,
+                state=result.state,
+                reason=result.reason,
+                approvals=result.approvals,
+                quorum=result.quorum,
+            ),
+        )
 
 
 class ActivityList(BaseModel):

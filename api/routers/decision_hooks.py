@@ -39,7 +39,7 @@ from api.inbound import (
     read_body,
     refuse_unclaimed,
 )
-from api.models.activities import Activity, ActivityResponse
+from api.models.activities import DecisionResponse
 from api.models.hooks import DecisionHook
 from api.services.decisions import decide
 from api.services.errors import Invalid, NotFound, Refused
@@ -154,7 +154,7 @@ async def _ensure_still_open(
 
 async def act(
     services: Services, source: str, body: DecisionHook, record: dict[str, Any]
-) -> ActivityResponse:
+) -> DecisionResponse:
     """Decide as the directory's principal for the tool's user, on exactly the API's path."""
     principal = principal_for(services.policy, source, body.user)
     if principal is None:
@@ -169,7 +169,7 @@ async def act(
         await _ensure_still_open(services, name, version, stage, request_id)
     transitions = await services.transitions()
     decision = Decision(principal=principal, comment=body.comment)
-    entry = await decide(
+    result = await decide(
         services,
         transitions,
         action=body.decision,
@@ -178,14 +178,14 @@ async def act(
         stage=stage,
         decision=decision,
     )
-    record["request_id"] = entry.request_id or request_id
-    return ActivityResponse(activity=Activity.of(entry))
+    record["request_id"] = result.entry.request_id or request_id
+    return DecisionResponse.of(result)
 
 
 # -- routes --------------------------------------------------------------------------------
 
 
-@router.post("/decisions/{source}", response_model=ActivityResponse, responses=_ANSWERS)
+@router.post("/decisions/{source}", response_model=DecisionResponse, responses=_ANSWERS)
 async def decision_hook(source: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """Verify, claim, decide, record. No JWT and no body model in the signature on purpose:
     the raw bytes must be verified before FastAPI or anyone else parses them."""

@@ -52,7 +52,9 @@ async def wait_for_transition_request(
 ) -> TransitionRequestResponse:
     """Long-poll: answer when the request is decided, or with its state after `timeout_s`."""
     request = await readable_request(services, request_id=id, principal=principal)
-    request = await wait_decided(request, transitions, timeout_s=timeout_s)
+    request = await wait_decided(
+        request, transitions, timeout_s=timeout_s, draining=services.draining
+    )
     return TransitionRequestResponse(
         request=TransitionRequest.of(request, policy=services.policy, viewer=principal)
     )

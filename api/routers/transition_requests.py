@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import PrincipalDep, ServicesDep, TransitionsDep
 from api.errors import ERROR_RESPONSES, error_responses
-from api.models.activities import Activity, ActivityResponse
+from api.models.activities import DecisionResponse
 from api.models.common import MAX_COMMENT, MAX_NAME, ModelName, Target, Version
 from api.models.transition_requests import (
     ApproveTransitionRequest,
@@ -72,9 +72,9 @@ async def _decide(
     principal: Principal,
     services: ServicesDep,
     transitions: Transitions,
-) -> ActivityResponse:
+) -> DecisionResponse:
     require_permission(services, principal, target.name, PermissionLevel.CAN_READ)
-    entry = await decide(
+    result = await decide(
         services,
         transitions,
         action=action,
@@ -83,7 +83,7 @@ async def _decide(
         stage=target.stage,
         decision=Decision(principal=principal, comment=target.comment),
     )
-    return ActivityResponse(activity=Activity.of(entry))
+    return DecisionResponse.of(result)
 
 
 @router.post("/approve")
@@ -92,7 +92,7 @@ async def approve_transition_request(
     principal: PrincipalDep,
     services: ServicesDep,
     transitions: TransitionsDep,
-) -> ActivityResponse:
+) -> DecisionResponse:
     return await _decide("approve", body, principal, services, transitions)
 
 
@@ -102,7 +102,7 @@ async def reject_transition_request(
     principal: PrincipalDep,
     services: ServicesDep,
     transitions: TransitionsDep,
-) -> ActivityResponse:
+) -> DecisionResponse:
     return await _decide("reject", body, principal, services, transitions)
 
 
@@ -116,7 +116,7 @@ async def delete_transition_request(
     services: ServicesDep,
     transitions: TransitionsDep,
     comment: Annotated[str | None, Query(max_length=MAX_COMMENT)] = None,
-) -> ActivityResponse:
+) -> DecisionResponse:
     """Cancel the open request `creator` opened for that target."""
     require_permission(services, principal, name, PermissionLevel.CAN_READ)
     await open_request_by(transitions, name=name, version=version, stage=stage, creator=creator)

@@ -4,14 +4,16 @@ rules for every way in."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Literal
 
 from api.deps import Services
 from api.services.errors import Invalid, NotFound, Refused
 from workflows.client import DecisionRefused, NoOpenRequest, Transitions
-from workflows.domain import AuditEntry
-from workflows.messages import Decision
+from workflows.domain import RequestSnapshot, RequestState
+from workflows.messages import Decision, DecisionResult
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +29,22 @@ async def decide(
     version: str,
     stage: str,
     decision: Decision,
-) -> AuditEntry:
+) -> DecisionResult:
     """`approve`, `reject` or `cancel` the open request for that target, as `decision.principal`
-    (the workflow's validators apply the policy: quorum, no self-approval, levels)."""
+    (the workflow's validators apply the policy: quorum, no self-approval, levels), and where
+    the request stands after it. A completing approval whose transition is still being
+    applied when its answer is due says why, if MLflow is the reason."""
     try:
-        entry = await transitions.decide(action, name, version, stage, decision)
+        result = await transitions.decide(action, name, version, stage, decision)
     except NoOpenRequest as err:
-        raise NotFound(
-            f"there is no open request to move version {version} of {name!r} to {stage}"
-        ) from err
+        raise await _no_open_request(services, name=name, version=version, stage=stage) from err
     except DecisionRefused as err:
         if err.not_open:
             raise Invalid(err.reason) from err
         raise Refused(err.reason) from err
+    entry = result.entry
+    if result.state is RequestState.APPLYING and result.reason is None:
+        result = result.model_copy(update={"reason": await _why_still_applying(services)})
     if action != "approve":
         # A reject or cancel closes the request at once, and the workflow copies that to the
         # ledger in the background. Record it now too (as create does; ledger writes are
@@ -51,4 +56,34 @@ async def decide(
             await services.ledger.requests.record(snapshot=snapshot, entries=[entry])
         except Exception:  # the workflow's own write follows; never fail a decision made
             log.warning("could not record the %s of %s v%s early", action, name, version)
-    return entry
+    return result
+
+
+async def _no_open_request(
+    services: Services, *, name: str, version: str, stage: str
+) -> Invalid | NotFound:
+    """No open request for that target: say how the last one ended, if there was one."""
+    requests = await services.ledger.requests.search(model=name, version=version, limit=50)
+    latest = next((r for r in requests if r.target.lower() == stage.lower()), None)
+    if latest is None:
+        return NotFound(
+            f"there is no open request to move version {version} of {name!r} to {stage}"
+        )
+    return Invalid(f"the request {latest.id} is no longer open: {_how_it_ended(latest)}")
+
+
+def _how_it_ended(request: RequestSnapshot) -> str:
+    when = datetime.fromtimestamp(request.updated_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if request.state is RequestState.APPLIED:
+        by = ", ".join(a.user_id for a in request.approvals) or "the policy (no approval needed)"
+        return f"it was applied at {when}, approved by {by}"
+    reason = f" ({request.reason})" if request.reason else ""
+    return f"it is {request.state.value} since {when}{reason}"
+
+
+async def _why_still_applying(services: Services) -> str:
+    try:
+        await asyncio.wait_for(services.registry.ping(), 2.0)
+    except Exception:
+        return "MLflow is unreachable, Signoff keeps retrying"
+    return "the transition is being applied in MLflow"

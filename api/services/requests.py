@@ -106,16 +106,28 @@ async def freshest(request: RequestSnapshot, transitions: Transitions) -> Reques
 
 
 async def wait_decided(
-    request: RequestSnapshot, transitions: Transitions, *, timeout_s: float
+    request: RequestSnapshot,
+    transitions: Transitions,
+    *,
+    timeout_s: float,
+    draining: asyncio.Event,
 ) -> RequestSnapshot:
-    """The request once it is decided, or as it stands after `timeout_s`."""
+    """The request once it is decided, or as it stands after `timeout_s` or when the process
+    begins to shut down (`draining`), whichever comes first."""
     if not request.state.is_open:
         return request
+    # A run that ended without a decision comes back FAILED, so nobody waits on it.
+    closed = asyncio.ensure_future(transitions.wait_closed(request))
+    stopping = asyncio.ensure_future(draining.wait())
     try:
-        # A run that ended without a decision comes back FAILED, so nobody waits on it.
-        return await asyncio.wait_for(transitions.wait_closed(request), timeout_s)
-    except TimeoutError:
-        return await freshest(request, transitions)
+        await asyncio.wait({closed, stopping}, timeout=timeout_s, return_when="FIRST_COMPLETED")
+    finally:
+        stopping.cancel()
+        if not closed.done():
+            closed.cancel()
+    if closed.done() and not closed.cancelled():
+        return closed.result()
+    return await freshest(request, transitions)
 
 
 async def open_requests_of(services: Services, *, name: str, version: str) -> list[RequestSnapshot]:

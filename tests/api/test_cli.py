@@ -82,11 +82,14 @@ def test_readme_tour_through_the_cli(signoff_stack: SignoffStack, make_version: 
 
     first = signoff(stack, "approve", *target, token=tokens["mia"])
     assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "approved (1 of 2; waiting for one more)"
     assert stage_in_mlflow(stack.mlflow_url, version) == "None"
 
     last = signoff(stack, "approve", *target, "--comment", "risk reviewed", token=tokens["rita"])
     assert last.returncode == 0, last.stderr
-    assert "APPROVED_REQUEST by rita" in last.stdout
+    assert last.stdout.strip() == (
+        f"approved; applied: {version.name} v{version.version} is now in Production"
+    )
     assert stage_in_mlflow(stack.mlflow_url, version) == "Production"
 
     record = signoff(stack, "activities", version.name, version.version, token=tokens["rita"])

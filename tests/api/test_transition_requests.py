@@ -526,7 +526,7 @@ def test_wait_reports_failed_when_the_workflow_was_terminated_outside_signoff(
     )
     done = wait(dana, request["id"], timeout_s=10)
     assert done["state"] == "FAILED"
-    assert "stopped by an operator" in done["reason"]
+    assert "its workflow was terminated before the request was decided" in done["reason"]
 
 
 # -- available actions -------------------------------------------------------------------------

@@ -195,13 +195,15 @@ class Harness:
     async def decide(
         self, action: str, inp: TransitionInput, principal: Principal, comment: str | None = None
     ) -> AuditEntry:
-        return await self.transitions.decide(
+        """The decision, as the API sends it; returns the audit entry it made."""
+        result = await self.transitions.decide(
             action,
             inp.model,
             inp.version,
             inp.target,
             Decision(principal=principal, comment=comment),
         )
+        return result.entry
 
     async def snapshot(self, inp: TransitionInput) -> RequestSnapshot:
         return await self.transitions.snapshot(inp.model, inp.version, inp.target)

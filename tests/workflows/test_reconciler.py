@@ -492,15 +492,16 @@ async def test_a_pass_over_several_pages_completes_under_a_short_heartbeat_timeo
     make_version: Callable[..., SeededVersion],
     sqlite_ledger: Ledger,
 ) -> None:
-    """The real thing on the dev server: a worker runs the pass as an activity with a 1 s
-    heartbeat timeout, pages of one version each, and a pass slower than that timeout (each
-    page waits) still completes, on its first attempt."""
+    """The real thing on the dev server: a worker runs the pass as an activity with a short
+    heartbeat timeout, over about four pages of the (shared, ever-growing) registry, and a pass
+    slower than that timeout (each page waits) still completes, on its first attempt."""
     for _ in range(3):
         make_version()
     client = await Client.connect(temporal_server.address, data_converter=pydantic_data_converter)
     task_queue = f"reconciler-test-{uuid.uuid4().hex[:8]}"
-    async with SlowRegistry(mlflow_server.url, delay_s=0.4) as registry:
-        activities = ReconcileActivities(registry, sqlite_ledger, task_queue, page_size=1)
+    async with SlowRegistry(mlflow_server.url, delay_s=SLOW_PAGE_S) as registry:
+        page_size = -(-len(await registry.all_model_versions()) // 4)
+        activities = ReconcileActivities(registry, sqlite_ledger, task_queue, page_size=page_size)
         async with Worker(
             client,
             task_queue=task_queue,
@@ -514,10 +515,15 @@ async def test_a_pass_over_several_pages_completes_under_a_short_heartbeat_timeo
             summary = await handle.result()
 
     assert summary.versions >= 3
-    assert registry.pages >= 3 and registry.pages * 0.4 > 1.0  # longer than the timeout
+    # Longer than the heartbeat timeout in all (each page is within it).
+    assert registry.pages >= 3 and registry.pages * SLOW_PAGE_S > SHORT_HEARTBEAT_S
     events = [e async for e in handle.fetch_history_events()]
     [started] = [e for e in events if e.HasField("activity_task_started_event_attributes")]
     assert started.activity_task_started_event_attributes.attempt == 1
+
+
+SHORT_HEARTBEAT_S = 4.0
+SLOW_PAGE_S = 1.5
 
 
 class SlowRegistry(MlflowRegistry):
@@ -543,6 +549,6 @@ class ShortHeartbeatPass:
         return await workflow.execute_activity_method(
             ReconcileActivities.reconcile_registry,
             start_to_close_timeout=timedelta(minutes=2),
-            heartbeat_timeout=timedelta(seconds=1),
+            heartbeat_timeout=timedelta(seconds=SHORT_HEARTBEAT_S),
             retry_policy=RetryPolicy(maximum_attempts=1),
         )

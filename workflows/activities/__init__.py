@@ -1,7 +1,8 @@
 """Activities: every piece of I/O the workflows do, each safe to run twice.
 
 - `checks`: `run_check`, one validation check against MLflow;
-- `registry`: `apply_transition`, the one move in MLflow;
+- `registry`: `apply_transition`, the one move in MLflow, and `close_superseded`, which tells
+  the other open requests on the version that it moved;
 - `outbox`: `record_ledger`, the workflow's state copied to the ledger;
 - `ci`: `dispatch_ci` and `poll_ci`, the CI checks.
 
@@ -42,4 +43,9 @@ class SignoffActivities:
 
     def defns(self) -> list[Callable[..., Any]]:
         """The activity functions to register on a worker."""
-        return [self.checks.run_check, self.moves.apply_transition, self.outbox.record_ledger]
+        return [
+            self.checks.run_check,
+            self.moves.apply_transition,
+            self.moves.close_superseded,
+            self.outbox.record_ledger,
+        ]

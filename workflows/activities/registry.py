@@ -1,14 +1,18 @@
-"""The `apply_transition` activity: re-read the version in MLflow, then move it once."""
+"""The registry activities: `apply_transition` re-reads the version in MLflow, then moves it
+once; `close_superseded` then tells the other open requests on the version that started from
+its old stage that they no longer hold."""
 
 from __future__ import annotations
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from policies import is_alias
+from workflows.domain import AuditType
 from workflows.errors import MLFLOW_REFUSED, STALE_REQUEST
 from workflows.ledger import Ledger
-from workflows.messages import ApplyInput, ApplyOutcome
+from workflows.messages import ApplyInput, ApplyOutcome, Superseded, SupersedeInput
 from workflows.mlflow_client import InvalidRequest, MlflowRegistry, ResourceNotFound
 from workflows.moves import expect_moved, move_version
 
@@ -41,7 +45,8 @@ class RegistryActivities:
             if not is_alias(inp.target) and version.current_stage != inp.from_stage:
                 raise ApplicationError(
                     f"version {inp.version} of {inp.model} moved from {inp.from_stage} to "
-                    f"{version.current_stage} outside Signoff since the request; request again",
+                    f"{version.current_stage} {await self._moved_by(inp, version.current_stage)}"
+                    " since the request; request again",
                     type=STALE_REQUEST,
                     non_retryable=True,
                 )
@@ -73,3 +78,45 @@ class RegistryActivities:
                 inp.request_id,
             )
         return ApplyOutcome(from_stage=inp.from_stage, to_stage=inp.target, already_applied=already)
+
+    async def _moved_by(self, inp: ApplyInput, stage: str) -> str:
+        """Who moved the version to `stage`: the Signoff request whose applied transition the
+        ledger holds last, or someone outside Signoff."""
+        for entry in reversed(await self.ledger.requests.audit_trail(inp.model, inp.version)):
+            if entry.activity_type is AuditType.APPLIED_TRANSITION:
+                if entry.to_stage == stage and entry.request_id != inp.request_id:
+                    return f"by Signoff request {entry.request_id or entry.id}"
+                break
+        return "outside Signoff"
+
+    @activity.defn
+    async def close_superseded(self, inp: SupersedeInput) -> list[str]:
+        """Signal every other open request on the version that Signoff just moved from
+        `from_stage` to `to_stage`: each one whose own starting point no longer holds closes
+        itself at once, naming this request. Returns the request ids signalled. A request that
+        ended meanwhile is skipped; idempotent, since the signal is ignored by a closed run."""
+        client = activity.client()
+        signalled: list[str] = []
+        for request in await self.ledger.requests.search(
+            model=inp.model, version=inp.version, open_only=True
+        ):
+            if request.id == inp.request_id or is_alias(request.target):
+                continue
+            if request.from_stage == inp.to_stage:
+                continue  # it starts from where the version is now
+            handle = client.get_workflow_handle(request.workflow_id, run_id=request.run_id)
+            try:
+                await handle.signal(
+                    "superseded",
+                    Superseded(
+                        request_id=inp.request_id,
+                        from_stage=inp.from_stage,
+                        to_stage=inp.to_stage,
+                    ),
+                )
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                continue  # its run is over
+            signalled.append(request.id)
+        return signalled

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         approval_refusal,
         cancel_refusal,
         format_duration,
+        is_alias,
         is_ci_check,
         rejection_refusal,
     )
@@ -54,7 +55,10 @@ with workflow.unsafe.imports_passed_through():
         CheckInput,
         CiCallback,
         Decision,
+        DecisionResult,
         LedgerUpdate,
+        Superseded,
+        SupersedeInput,
         TransitionInput,
     )
     from workflows.transition.ci_check import CiCheckRun
@@ -70,6 +74,9 @@ with workflow.unsafe.imports_passed_through():
 SYSTEM_USER = "signoff"
 WEBHOOK_EVENTS_PATCH = "announce-webhook-events"
 """Runs started before webhook events existed replay without the announcer."""
+FAILURES_RECORDED_PATCH = "record-failures-and-close-superseded"
+"""Runs started before it end FAILED without an audit entry or event, and close no other
+request when they apply."""
 APPLY_WAIT = timedelta(seconds=10)
 """How long the approval that completes the quorum waits to report the applied transition
 (in MLflow and in the ledger) before it answers anyway."""
@@ -98,6 +105,11 @@ class TransitionWorkflow:
         self._ledger: Outbox[AuditEntry] = Outbox(self._write_ledger, hold=self._applying)
         self._announcer: Outbox[WebhookEvent] = Outbox(self._announce, hold=self._applying)
         self._record = RequestRecord(inp, ledger=self._ledger, announcer=self._announcer)
+        # Logged here, before any handler can run: a decision that arrives with the start
+        # (create, then approve at once) always comes after the request in the trail.
+        self._requested = self._record.log(
+            AuditType.REQUESTED_TRANSITION, inp.requester.sub, comment=inp.comment
+        )
         self._ci = {
             check.check_id: CiCheckRun(check, inp, self._record)
             for check in inp.rule.checks
@@ -128,6 +140,10 @@ class TransitionWorkflow:
                 record.close(RequestState.FAILED_VALIDATION, reason)
             else:
                 await self._apply()
+                if record.state is RequestState.APPLIED and workflow.patched(
+                    FAILURES_RECORDED_PATCH
+                ):
+                    await self._close_superseded()
 
         for task in checks:
             task.cancel()
@@ -142,12 +158,9 @@ class TransitionWorkflow:
 
     def _open(self) -> None:
         inp, record = self._inp, self._record
-        requested = record.log(
-            AuditType.REQUESTED_TRANSITION, inp.requester.sub, comment=inp.comment
-        )
         record.announce(
             request_created_events(
-                requested.id,
+                self._requested.id,
                 **record.event_fields(),
                 comment=inp.comment,
                 text=f"{inp.requester.sub} requested moving version {inp.version} of "
@@ -226,7 +239,7 @@ class TransitionWorkflow:
                 retry_policy=_APPLY_RETRY,
             )
         except ActivityError as err:
-            record.close(RequestState.FAILED, cause_message(err))
+            self._fail(cause_message(err))
             return
         approvers = record.approvers()
         system_comment = (
@@ -248,6 +261,52 @@ class TransitionWorkflow:
                 **record.event_fields(from_stage=outcome.from_stage),
                 text=system_comment,
             )
+        )
+
+    async def _close_superseded(self) -> None:
+        """The other open requests on this version that started from its old stage no longer
+        hold: they are told so, and each closes itself naming this request."""
+        inp = self._inp
+        if is_alias(inp.target) or inp.from_stage == inp.target:
+            return
+        await workflow.execute_activity_method(
+            RegistryActivities.close_superseded,
+            SupersedeInput(
+                request_id=inp.request_id,
+                model=inp.model,
+                version=inp.version,
+                from_stage=inp.from_stage,
+                to_stage=inp.target,
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_LEDGER_RETRY,
+        )
+
+    def _fail(self, reason: str) -> None:
+        """End the request FAILED: on the record (an entry by Signoff) and announced."""
+        record = self._record
+        record.close(RequestState.FAILED, reason)
+        if not workflow.patched(FAILURES_RECORDED_PATCH):
+            return
+        entry = record.log(
+            AuditType.CANCELLED_REQUEST, SYSTEM_USER, system_comment=f"Closed as FAILED: {reason}"
+        )
+        record.announce_one("TRANSITION_REQUEST_FAILED", entry.id, text=reason)
+
+    @workflow.signal
+    def superseded(self, by: Superseded) -> None:
+        """Signoff moved this version by another request (`close_superseded`). If this
+        request started from the stage the version has left and is still waiting, it no
+        longer holds: it ends now, naming the request that moved the version."""
+        inp, record = self._inp, self._record
+        if record.state is not RequestState.PENDING or record.ready_to_apply():
+            return  # decided already; an apply re-reads the version and says why it fails
+        if is_alias(inp.target) or inp.from_stage == by.to_stage:
+            return
+        self._fail(
+            f"version {inp.version} of {inp.model} was moved from {by.from_stage} to "
+            f"{by.to_stage} by Signoff request {by.request_id}; this request, from "
+            f"{inp.from_stage} to {inp.target}, no longer holds: request again"
         )
 
     def _applying(self) -> bool:
@@ -284,9 +343,11 @@ class TransitionWorkflow:
     # -- updates: the decisions of people ---------------------------------------------------
 
     @workflow.update
-    async def approve(self, decision: Decision) -> AuditEntry:
+    async def approve(self, decision: Decision) -> DecisionResult:
         record = self._record
         sub = decision.principal.sub
+        # Validated already, but another decision in the same task may have settled it since.
+        self._require_pending()
         if sub in record.approvers():  # two concurrent updates passed validation together
             raise refused(f"{sub} has already approved this request")
         record.approve(sub, decision.comment)
@@ -299,7 +360,7 @@ class TransitionWorkflow:
                     lambda: not record.state.is_open and self._ledger.caught_up,
                     timeout=APPLY_WAIT,
                 )
-        return entry
+        return self._result(entry)
 
     @approve.validator
     def _validate_approve(self, decision: Decision) -> None:
@@ -318,7 +379,8 @@ class TransitionWorkflow:
         )
 
     @workflow.update
-    async def reject(self, decision: Decision) -> AuditEntry:
+    async def reject(self, decision: Decision) -> DecisionResult:
+        self._require_pending()
         return self._decide_to_close(decision, AuditType.REJECTED_REQUEST, RequestState.REJECTED)
 
     @reject.validator
@@ -336,7 +398,8 @@ class TransitionWorkflow:
         )
 
     @workflow.update
-    async def cancel(self, decision: Decision) -> AuditEntry:
+    async def cancel(self, decision: Decision) -> DecisionResult:
+        self._require_pending()
         return self._decide_to_close(decision, AuditType.CANCELLED_REQUEST, RequestState.CANCELLED)
 
     @cancel.validator
@@ -354,7 +417,7 @@ class TransitionWorkflow:
 
     def _decide_to_close(
         self, decision: Decision, activity_type: AuditType, state: RequestState
-    ) -> AuditEntry:
+    ) -> DecisionResult:
         record = self._record
         sub = decision.principal.sub
         entry = record.log(activity_type, sub, comment=decision.comment)
@@ -365,7 +428,17 @@ class TransitionWorkflow:
             comment=decision.comment,
             text=record.reason,
         )
-        return entry
+        return self._result(entry)
+
+    def _result(self, entry: AuditEntry) -> DecisionResult:
+        record = self._record
+        return DecisionResult(
+            entry=entry,
+            state=record.state,
+            reason=record.reason,
+            approvals=len(record.approvals),
+            quorum=self._inp.rule.approvals.quorum,
+        )
 
     # -- updates: a CI job reporting ---------------------------------------------------------
 
@@ -401,11 +474,12 @@ class TransitionWorkflow:
         return self._record.snapshot()
 
     def _require_pending(self) -> None:
-        state = self._record.state
-        if state is RequestState.APPLYING:
+        record = self._record
+        if record.state is RequestState.APPLYING or record.ready_to_apply():
             raise not_open("the request is already approved and its transition is being applied")
-        if state is not RequestState.PENDING:
-            raise not_open(f"the request is no longer open (it is {state.value})")
+        if record.state is not RequestState.PENDING:
+            why = f": {record.reason}" if record.reason else ""
+            raise not_open(f"the request is no longer open (it is {record.state.value}{why})")
 
     @staticmethod
     def _refuse_if(reason: str | None) -> None:
