@@ -112,10 +112,14 @@ class DecisionPending(Exception):
     come back in time; the same call again reports it."""
 
 
-def decision_update_id(action: str, sub: str) -> str:
-    """The update id of `sub`'s `action` on a request: the same for a retry of the same
-    decision, so Temporal attaches the retry to the first instead of running it twice."""
-    return f"{action}-{hashlib.sha256(sub.encode()).hexdigest()[:32]}"
+def decision_update_id(action: str, decision: Decision) -> str:
+    """The update id of a decision: the same for a retry of the same decision (the same
+    action, person and comment), so Temporal attaches the retry to the first and answers it with
+    the first one's result instead of running it twice. A second, different decision by the
+    same person (another comment) is a new update, which the policy judges (and refuses, for a
+    second approval)."""
+    key = "\x1f".join((action, decision.principal.sub, decision.comment or ""))
+    return f"{action}-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
 @contextlib.asynccontextmanager
@@ -231,7 +235,7 @@ class Transitions:
             "cancel": TransitionWorkflow.cancel,
         }[action]
         handle = self._handle(model, version, target)
-        update_id = decision_update_id(action, decision.principal.sub)
+        update_id = decision_update_id(action, decision)
         try:
             try:
                 async with _temporal("sending the decision"):

@@ -122,7 +122,9 @@ def test_approve_returns_an_activity_and_applies_the_transition(
         json=target(seeded, "Staging") | {"archive_existing_versions": False, "comment": "ok"},
     )
     assert response.status_code == 200, response.text
-    assert set(response.json()) == {"activity"}
+    # Databricks' {"activity": ...}, and beside it where the request stands (Signoff's).
+    assert set(response.json()) == {"activity", "request"}
+    assert response.json()["request"]["state"] == "APPLIED"
     activity = response.json()["activity"]
     assert ACTIVITY_FIELDS | {"comment"} <= set(activity)
     assert activity["activity_type"] == "APPROVED_REQUEST"
@@ -407,11 +409,17 @@ def test_approve_after_the_transition_was_applied_is_refused_clearly(
     assert lee.post(f"{TRANSITIONS}/approve", json=body).status_code == 200
     assert wait(lee, request["id"])["state"] == "APPLIED"
 
-    again = lee.post(f"{TRANSITIONS}/approve", json=body)
-    assert again.status_code in (400, 404), again.text
-    code = {400: "INVALID_PARAMETER_VALUE", 404: "RESOURCE_DOES_NOT_EXIST"}[again.status_code]
-    message = assert_error(again, again.status_code, code)
-    assert "open" in message
+    # Lee sending the same approval again is a retry: it gets the first answer, counted once.
+    retried = lee.post(f"{TRANSITIONS}/approve", json=body)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["request"]["state"] == "APPLIED"
+    # Anyone else is told the request is over, and how it ended.
+    mia = as_user("mia", "ml-lead")
+    message = assert_error(
+        mia.post(f"{TRANSITIONS}/approve", json=body), 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert f"the request {request['id']} is no longer open" in message
+    assert "applied at" in message and "approved by lee" in message
     assert mlflow_version(mlflow_server.url, seeded)["current_stage"] == "Staging"
     # ... and asking again for the stage the version is now in is refused too.
     duplicate = dana.post(f"{TRANSITIONS}/create", json=target(seeded, "Staging"))

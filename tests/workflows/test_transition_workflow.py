@@ -83,9 +83,15 @@ async def harness(
             await harness.close()
 
 
-async def refusal(harness: Harness, action: str, inp: TransitionInput, who: Principal) -> str:
+async def refusal(
+    harness: Harness,
+    action: str,
+    inp: TransitionInput,
+    who: Principal,
+    comment: str | None = None,
+) -> str:
     with pytest.raises(DecisionRefused) as refused:
-        await harness.decide(action, inp, who)
+        await harness.decide(action, inp, who, comment)
     assert not refused.value.not_open
     return refused.value.reason
 
@@ -198,9 +204,12 @@ async def test_duplicate_approval_by_the_same_person_refused(
 ) -> None:
     version = make_version()
     inp = await harness.open_request(TWO_FOR_PRODUCTION, version, "Production")
-    await harness.decide("approve", inp, BOB)
+    first = await harness.decide("approve", inp, BOB)
 
-    reason = await refusal(harness, "approve", inp, BOB)
+    # The same decision again (a retry: same person, same comment) attaches to the first.
+    assert await harness.decide("approve", inp, BOB) == first
+    # A second, different approval by the same person is refused.
+    reason = await refusal(harness, "approve", inp, BOB, "and again")
 
     assert reason == "bob has already approved this request"
     snapshot = await harness.snapshot(inp)
@@ -705,9 +714,11 @@ transitions:
         "Signoff since the request; request again"
     )
     assert await harness.stage(version) == "Staging"
+    # The end is on the record too: an entry by Signoff saying why it closed.
     assert await harness.trail(version) == [
         (AuditType.REQUESTED_TRANSITION, "alice"),
         (AuditType.APPROVED_REQUEST, "bob"),
+        (AuditType.CANCELLED_REQUEST, "signoff"),
     ]
     row = await harness.ledger.requests.get(inp.request_id)
     assert row is not None
