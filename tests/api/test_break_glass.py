@@ -9,13 +9,9 @@ or is down at the moment of the move. A loopback receiver verifies both webhook 
 
 from __future__ import annotations
 
-import contextlib
-import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +24,7 @@ from databricks.sdk.service.ml import ModelVersionDatabricks, TransitionStageRes
 from tests.support.databricks import workspace_factory
 from tests.support.http import TRANSITIONS, assert_error, version_activities
 from tests.support.mlflow import MlflowServer, SeededVersion, mlflow_version, stage_in_mlflow
+from tests.support.mlflow_proxy import MlflowProxy, running_proxy
 from tests.support.polling import wait_until
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.stack import SignoffStack, running_stack
@@ -70,75 +67,6 @@ transitions:
 
 
 # -- a loopback proxy in front of the real MLflow ------------------------------------------------
-
-
-@dataclass
-class MlflowProxy:
-    """Forwards every request to MLflow; while `transition_answer` is set, answers MLflow's
-    own transition-stage call with it (status, JSON body) instead."""
-
-    upstream: str
-    url: str = ""
-    transition_answer: tuple[int, dict[str, Any]] | None = None
-    intercepted: list[dict[str, Any]] = field(default_factory=list)
-
-    @contextlib.contextmanager
-    def answering(self, status: int, body: dict[str, Any]) -> Iterator[None]:
-        self.transition_answer = (status, body)
-        try:
-            yield
-        finally:
-            self.transition_answer = None
-
-
-@contextlib.contextmanager
-def running_proxy(proxy: MlflowProxy) -> Iterator[MlflowProxy]:
-    upstream = httpx.Client(base_url=proxy.upstream, timeout=30)
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _forward(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            answer = proxy.transition_answer
-            if answer is not None and self.path.endswith("/model-versions/transition-stage"):
-                proxy.intercepted.append(json.loads(body or b"{}"))
-                self._answer(answer[0], json.dumps(answer[1]).encode(), "application/json")
-                return
-            headers = {
-                k: v
-                for k, v in self.headers.items()
-                if k.lower() not in ("host", "content-length", "connection")
-            }
-            with lock:  # one httpx.Client, many handler threads
-                response = upstream.request(self.command, self.path, content=body, headers=headers)
-            self._answer(
-                response.status_code,
-                response.content,
-                response.headers.get("content-type", "application/json"),
-            )
-
-        def _answer(self, status: int, content: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(content)))
-            self.end_headers()
-            self.wfile.write(content)
-
-        do_GET = do_POST = do_PATCH = do_DELETE = _forward  # noqa: N815 - the stdlib's names
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        upstream.close()
 
 
 # -- fixtures ---------------------------------------------------------------------------------

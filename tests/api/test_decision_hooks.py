@@ -208,7 +208,8 @@ def test_a_signed_approval_counts_toward_the_quorum_and_the_version_moves(
 
     response = send(stack, approval(request, "U_CAROL", comment="risk ok, from Slack"))
     assert response.status_code == 200, response.text
-    assert set(response.json()) == {"activity"}
+    assert set(response.json()) == {"activity", "request"}
+    assert response.json()["request"]["state"] == "APPLIED"
     activity = response.json()["activity"]
     assert activity["activity_type"] == "APPROVED_REQUEST"
     assert activity["user_id"] == "carol"  # the directory's subject, not the Slack id
