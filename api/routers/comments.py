@@ -2,11 +2,12 @@
 and Signoff's `GET /api/2.0/signoff/comments/list`.
 
 Bodies live in the ledger (never in workflow history). Each new comment also appends a
-`NEW_COMMENT` line, with the text as first posted, to the version's append-only activity log;
-edits change the comment only, and a deletion removes the comment and leaves that line.
+`NEW_COMMENT` entry, with the text as first posted, to the version's append-only audit trail;
+edits change the comment only, and a deletion removes the comment and leaves that entry.
 
-Who may do what (DESIGN.md): `CAN_READ` comments; the author, holding `CAN_EDIT`, edits and
-deletes their own comment; a `CAN_MANAGE` principal deletes anyone's.
+Who may do what (Databricks' permission levels, bound by the policy's `roles:`): `CAN_READ`
+comments; the author, holding `CAN_EDIT`, edits and deletes their own comment; a `CAN_MANAGE`
+principal deletes anyone's.
 """
 
 from __future__ import annotations
