@@ -234,6 +234,32 @@ def test_expiry_and_failed_check_events(
     assert failed["text"].startswith("tag:validated (tag): ")
 
 
+def test_a_request_closed_by_another_move_is_announced_as_failed(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+    receiver: Receiver,
+) -> None:
+    """Signoff moves the version to Production by one request; the open Staging request,
+    which started from None, is closed FAILED and announced, naming the request that moved it."""
+    seeded = make_version()
+    admin, dana, lee = user(*ADA), user(*DANA), user(*LEE)
+    subscribe(admin, receiver.url, seeded.name)
+    staging = create(dana, seeded, "Staging")
+    production = create(dana, seeded, "Production")
+    approved = lee.post(
+        f"{TRANSITIONS}/approve",
+        json=target(seeded, "Production") | {"archive_existing_versions": False},
+    )
+    assert approved.status_code == 200, approved.text
+    assert wait(dana, staging["id"])["state"] == "FAILED"
+
+    received = events_for(receiver, {"TRANSITION_REQUEST_FAILED"})
+    [failed] = [r.json for r in received if r.json["event"] == "TRANSITION_REQUEST_FAILED"]
+    assert failed["request_id"] == staging["id"] and failed["to_stage"] == "Staging"
+    assert production["id"] in failed["text"] and "no longer holds" in failed["text"]
+
+
 def test_test_mode_and_disabled_webhooks_get_nothing_from_real_events(
     stack: SignoffStack,
     user: Callable[..., httpx.Client],
