@@ -68,13 +68,16 @@ def start_signoff(stack: SignoffStack, *args: str, token: str) -> subprocess.Pop
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def readme_says(command: str) -> list[str]:
-    """What the README's tour shows under `command` (its `#   ` lines), parentheticals dropped."""
+def readme_says(command: str, nth: int = 0) -> list[str]:
+    """What the README's tour shows under the `nth` `command` (its `#   ` lines), parentheticals
+    dropped."""
     text = README.read_text()
     tour = text[text.index("## A five-minute tour") : text.index("## Gating a pipeline")]
     lines = tour.splitlines()
     shown = []
-    for line in lines[lines.index(command) + 1 :]:
+    at = [i for i, line in enumerate(lines) if line == command]
+    assert len(at) > nth, f"the README's tour has no {command!r} (#{nth})"
+    for line in lines[at[nth] + 1 :]:
         if line.startswith("  |"):  # a command's continuation
             continue
         if not line.startswith("#   "):
@@ -86,10 +89,10 @@ def readme_says(command: str) -> list[str]:
 
 
 def assert_prints_what_the_readme_says(
-    command: str, result: subprocess.CompletedProcess[str], label: str
+    command: str, nth: int, result: subprocess.CompletedProcess[str], label: str
 ) -> None:
     """The last lines printed match the README's, with its `…` for ids and times."""
-    expected = readme_says(command)
+    expected = readme_says(command, nth)
     printed = [line.rstrip() for line in (result.stdout + result.stderr).splitlines()]
     got = printed[-len(expected) :]
     for want, line in zip(expected, got, strict=True):
@@ -121,14 +124,16 @@ def test_readme_tour_through_the_cli(signoff_stack: SignoffStack, make_version: 
         ("RITA", "requests --all", 0),
         ("RITA", "activities fraud-detector 1", 0),
     ]
+    seen: list[str] = []
     for who, args, code in steps:
         line = f"SIGNOFF_TOKEN=${who} signoff {args}".replace("'", '"')
+        seen.append(line)
         argv = shlex.split(args.replace("fraud-detector 1", f"{version.name} {version.version}"))
         if argv[0] == "requests":
             argv.insert(1, version.name)
         result = signoff(stack, *argv, token=tokens[who.lower()])
         assert result.returncode == code, (args, result.stdout, result.stderr)
-        assert_prints_what_the_readme_says(line, result, label)
+        assert_prints_what_the_readme_says(line, seen.count(line) - 1, result, label)
         if args.startswith("approve fraud-detector 1 @champion --"):
             assert alias_in_mlflow(stack.mlflow_url, version, "champion")
         if args.startswith("approve fraud-detector 1 Production"):
