@@ -6,15 +6,59 @@ from typing import Any, NoReturn
 
 import httpx
 import typer
+from pydantic import ValidationError
 
 from api.cli.oidc import TokenError, TokenSource
 from api.settings import ApiSettings
+
+WHERE_FROM = (
+    "Client commands call the API at SIGNOFF_API_URL (default http://127.0.0.1:8000) with the "
+    "token in SIGNOFF_TOKEN (`signoff dev` prints one per role; `signoff token` mints one), or, "
+    "in a GitHub Actions job with `id-token: write`, with the job's OIDC token."
+)
+"""Where client commands find the API and their token, for the help texts."""
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """End the command: `error: <message>` on stderr, exit `code`."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+
+
+def plain(message: str) -> str:
+    """A message without pydantic's "Value error, " prefix (our validators' ValueError text
+    is meant for people as it stands)."""
+    return message.replace("Value error, ", "")
+
+
+def settings_problem(err: ValidationError) -> str:
+    """The settings' validation errors as one sentence naming each SIGNOFF_* variable (never
+    its value: it may be a secret)."""
+    problems = []
+    for error in err.errors(include_url=False, include_input=False):
+        loc = error.get("loc", ())
+        name = f"SIGNOFF_{str(loc[0]).upper()}" if loc else "a setting"
+        name += "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
+        message = plain(error["msg"])
+        problems.append(message if message.startswith(name) else f"{name}: {message}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+def load_settings() -> ApiSettings:
+    """The settings from SIGNOFF_* variables (or `.env`); an invalid one ends the command with
+    a sentence, not a traceback."""
+    try:
+        return ApiSettings()
+    except ValidationError as err:
+        fail(settings_problem(err))
+
+
+def _media_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
 
 
 class ApiClient:
@@ -30,6 +74,14 @@ class ApiClient:
         self.url = settings.api_url
 
     def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        answer = self.answer(method, path, **kwargs)
+        if isinstance(answer, str):
+            fail(answer)
+        return answer
+
+    def answer(self, method: str, path: str, **kwargs: Any) -> dict[str, Any] | str:
+        """The JSON answer of a call, or the sentence saying why there is none. Unreachable
+        API and missing token still end the command."""
         try:
             response = self._send(method, path, self._tokens.current(), **kwargs)
             if response.status_code == 401 and self._tokens.refreshable:
@@ -40,10 +92,17 @@ class ApiClient:
         try:
             body = response.json()
         except ValueError:
-            body = {"message": response.text[:200]}
-        if response.status_code >= 400:
-            code = body.get("error_code", "ERROR")
-            fail(f"{body.get('message', 'request failed')} ({response.status_code} {code})")
+            body = None
+        status = response.status_code
+        if status >= 400 and isinstance(body, dict) and {"error_code", "message"} <= set(body):
+            return f"{plain(str(body['message']))} ({status} {body['error_code']})"
+        if status >= 400 or not isinstance(body, dict):
+            # Not Signoff's JSON: another server (MLflow, a proxy's error page) answers there.
+            # Never print its page.
+            return (
+                f"{self.url} did not answer like a Signoff API (HTTP {status}, "
+                f"{_media_type(response)}); is SIGNOFF_API_URL right?"
+            )
         return body
 
     def _send(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
@@ -52,9 +111,12 @@ class ApiClient:
                 method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )
         except httpx.HTTPError as err:
-            fail(f"cannot reach the Signoff API at {self.url} ({err}); is it running?")
+            fail(
+                f"cannot reach the Signoff API at {self.url} ({err}); is it running, and is "
+                "SIGNOFF_API_URL right?"
+            )
 
 
 def api_client() -> ApiClient:
     """A client configured by `SIGNOFF_API_URL` and `SIGNOFF_TOKEN` (or the Actions token)."""
-    return ApiClient(ApiSettings())
+    return ApiClient(load_settings())

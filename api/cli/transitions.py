@@ -63,16 +63,57 @@ def _wait(client: ApiClient, request: dict[str, Any], timeout: float) -> NoRetur
             params={"id": current["id"], "timeout_s": min(5.0, left)},
         )["request"]
     typer.echo(_describe(current))
+    decided = _decision_line(client, current)
+    if decided:
+        typer.echo(decided)
     code = EXIT_CODES.get(current["state"], 1)
     if code:
         typer.secho(f"not applied: {current.get('reason') or current['state']}", err=True)
     raise typer.Exit(code)
 
 
-Model = Annotated[str, typer.Argument(help="Registered model name.")]
-Version = Annotated[str, typer.Argument(help="Model version.")]
-Target = Annotated[str, typer.Argument(help="A stage (Staging, Production, ...) or @alias.")]
-CommentOption = Annotated[str | None, typer.Option(help="A comment for the record.")]
+_CLOSING = {"REJECTED": "REJECTED_REQUEST", "CANCELLED": "CANCELLED_REQUEST"}
+
+
+def _decision_line(client: ApiClient, request: dict[str, Any]) -> str | None:
+    """Who rejected or cancelled the request, with their comment, from the version's record:
+    `  rejected by mia: "the holdout is from last year"`. None for other ends, or when the
+    record cannot be read (the exit code still tells the outcome)."""
+    kind = _CLOSING.get(request["state"])
+    if kind is None:
+        return None
+    found = client.answer(
+        "GET",
+        "/api/2.0/signoff/activities/list",
+        params={"name": request["name"], "version": request["version"]},
+    )
+    if isinstance(found, str):
+        return None
+    closing = [
+        entry
+        for entry in found.get("activities", [])
+        if entry.get("activity_type") == kind
+        and entry.get("to_stage") == request["to_stage"]
+        and entry.get("creation_timestamp", 0) >= request.get("creation_timestamp", 0)
+        and entry.get("user_id") != "system"
+    ]
+    if not closing:
+        return None
+    entry = closing[-1]
+    done = request["state"].lower()
+    comment = entry.get("comment")
+    said = f": {comment!r}" if comment else " (no comment)"
+    return f"  {done} by {entry['user_id']}{said}"
+
+
+Model = Annotated[str, typer.Argument(help="Registered model name.", metavar="MODEL")]
+Version = Annotated[str, typer.Argument(help="Model version.", metavar="VERSION")]
+Target = Annotated[
+    str, typer.Argument(help="A stage (Staging, Production, ...) or @alias.", metavar="TARGET")
+]
+CommentOption = Annotated[
+    str | None, typer.Option(help="A comment for the record.", metavar="TEXT")
+]
 
 
 def request(
@@ -83,7 +124,9 @@ def request(
     wait: Annotated[
         bool, typer.Option(help="Block until decided; exit 0 only if applied.")
     ] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 3600.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds --wait waits at most.", metavar="SECONDS")
+    ] = 3600.0,
 ) -> None:
     """Request a transition of a model version to a stage or alias."""
     client = api_client()
@@ -161,7 +204,7 @@ def cancel(model: Model, version: Version, target: Target, comment: CommentOptio
 
 
 def requests(
-    model: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    model: Annotated[str | None, typer.Argument(help="Only this model.", metavar="MODEL")] = None,
     all_states: Annotated[bool, typer.Option("--all", help="Closed requests too.")] = False,
 ) -> None:
     """List transition requests (open ones unless --all)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -10,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
@@ -62,47 +65,90 @@ def start_signoff(stack: SignoffStack, *args: str, token: str) -> subprocess.Pop
     )
 
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_says(command: str, nth: int = 0) -> list[str]:
+    """What the README's tour shows under the `nth` `command` (its `#   ` lines), parentheticals
+    dropped."""
+    text = README.read_text()
+    tour = text[text.index("## A five-minute tour") : text.index("## Gating a pipeline")]
+    lines = tour.splitlines()
+    shown = []
+    at = [i for i, line in enumerate(lines) if line == command]
+    assert len(at) > nth, f"the README's tour has no {command!r} (#{nth})"
+    for line in lines[at[nth] + 1 :]:
+        if line.startswith("  |"):  # a command's continuation
+            continue
+        if not line.startswith("#   "):
+            break
+        if not line.startswith("#   ("):
+            shown.append(line[4:])
+    assert shown, f"the README shows no output for {command!r}"
+    return shown
+
+
+def assert_prints_what_the_readme_says(
+    command: str, nth: int, result: subprocess.CompletedProcess[str], label: str
+) -> None:
+    """The last lines printed match the README's, with its `…` for ids and times."""
+    expected = readme_says(command, nth)
+    printed = [line.rstrip() for line in (result.stdout + result.stderr).splitlines()]
+    got = printed[-len(expected) :]
+    for want, line in zip(expected, got, strict=True):
+        pattern = re.escape(want.rstrip()).replace("…", ".+?")
+        pattern = pattern.replace(re.escape("fraud-detector v1"), re.escape(label))
+        assert re.fullmatch(pattern, line), (want, line, printed)
+
+
 def test_readme_tour_through_the_cli(signoff_stack: SignoffStack, make_version: Any) -> None:
+    """Every CLI step of the README's tour, against the real stack, prints what the README
+    shows (a fresh model stands in for fraud-detector v1)."""
     stack = signoff_stack
     version = make_version("fraud-" + uuid.uuid4().hex[:6], metrics={"auc": 0.91})
+    label = f"{version.name} v{version.version}"
     tokens = {}
     for sub, role in (("lee", "ml-lead"), ("mia", "ml-lead"), ("rita", "risk-officer")):
         minted = signoff(stack, "token", "--sub", sub, "--role", role)
         assert minted.returncode == 0, minted.stderr
+        assert minted.stderr == ""  # the policy has these roles: no warning
         tokens[sub] = minted.stdout.strip()
-    target = (version.name, version.version, "Production")
-
-    requested = signoff(stack, "request", *target, "--comment", "AUC 0.91", token=tokens["lee"])
-    assert requested.returncode == 0, requested.stderr
-    assert "PENDING" in requested.stdout and "approvals 0/2" in requested.stdout
-
-    own = signoff(stack, "approve", *target, token=tokens["lee"])
-    assert own.returncode == 1
-    assert "self-approval" in own.stderr and "403" in own.stderr
-
-    first = signoff(stack, "approve", *target, token=tokens["mia"])
-    assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "approved (1 of 2; waiting for one more)"
-    assert stage_in_mlflow(stack.mlflow_url, version) == "None"
-
-    last = signoff(stack, "approve", *target, "--comment", "risk reviewed", token=tokens["rita"])
-    assert last.returncode == 0, last.stderr
-    assert last.stdout.strip() == (
-        f"approved; applied: {version.name} v{version.version} is now in Production"
-    )
-    assert stage_in_mlflow(stack.mlflow_url, version) == "Production"
-
-    record = signoff(stack, "activities", version.name, version.version, token=tokens["rita"])
-    assert record.returncode == 0, record.stderr
-    kinds = [line.split()[2] for line in record.stdout.splitlines()]
-    assert kinds == [
-        "REQUESTED_TRANSITION",
-        "APPROVED_REQUEST",
-        "APPROVED_REQUEST",
-        "APPLIED_TRANSITION",
+    steps: list[tuple[str, str, int]] = [
+        ("LEE", "request fraud-detector 1 @champion --comment 'AUC 0.91 on holdout'", 0),
+        ("LEE", "approve fraud-detector 1 @champion", 1),
+        ("RITA", "approve fraud-detector 1 @champion --comment 'risk reviewed'", 0),
+        ("RITA", "activities fraud-detector 1", 0),
+        ("LEE", "request fraud-detector 1 Production --comment 'AUC 0.91 on holdout'", 0),
+        ("MIA", "approve fraud-detector 1 Production", 0),
+        ("RITA", "approve fraud-detector 1 Production --comment 'risk reviewed'", 0),
+        ("RITA", "requests --all", 0),
+        ("RITA", "activities fraud-detector 1", 0),
     ]
-    listed = signoff(stack, "requests", version.name, "--all", token=tokens["rita"])
-    assert "APPLIED (approvals 2/2: mia, rita)" in listed.stdout
+    seen: list[str] = []
+    for who, args, code in steps:
+        line = f"SIGNOFF_TOKEN=${who} signoff {args}".replace("'", '"')
+        seen.append(line)
+        argv = shlex.split(args.replace("fraud-detector 1", f"{version.name} {version.version}"))
+        if argv[0] == "requests":
+            argv.insert(1, version.name)
+        result = signoff(stack, *argv, token=tokens[who.lower()])
+        assert result.returncode == code, (args, result.stdout, result.stderr)
+        assert_prints_what_the_readme_says(line, seen.count(line) - 1, result, label)
+        if args.startswith("approve fraud-detector 1 @champion --"):
+            assert alias_in_mlflow(stack.mlflow_url, version, "champion")
+        if args.startswith("approve fraud-detector 1 Production"):
+            expected = "Production" if who == "RITA" else "None"
+            assert stage_in_mlflow(stack.mlflow_url, version) == expected
+
+
+def alias_in_mlflow(mlflow_url: str, version: SeededVersion, alias: str) -> bool:
+    answer = httpx.get(
+        f"{mlflow_url}/api/2.0/mlflow/registered-models/alias",
+        params={"name": version.name, "alias": alias},
+    )
+    return answer.status_code == 200 and answer.json()["model_version"]["version"] == str(
+        version.version
+    )
 
 
 def test_client_commands_explain_what_to_do_without_a_token(signoff_stack: SignoffStack) -> None:
@@ -167,6 +213,8 @@ def decide_when_open(stack: SignoffStack, action: str, version: SeededVersion) -
     body = {"name": version.name, "version": version.version, "stage": "Production"}
     if action == "approve":
         body["archive_existing_versions"] = False
+    else:
+        body["comment"] = "the holdout is from last year"
     deadline = time.monotonic() + 30
     with stack.client("mia", "ml-lead") as mia:
         while time.monotonic() < deadline:
@@ -183,6 +231,7 @@ def cancel_when_open(stack: SignoffStack, version: SeededVersion) -> None:
         "version": version.version,
         "stage": "Production",
         "creator": "lee",
+        "comment": "superseded by v2",
     }
     deadline = time.monotonic() + 30
     with stack.client("lee", "data-scientist") as lee:
@@ -198,10 +247,10 @@ def cancel_when_open(stack: SignoffStack, version: SeededVersion) -> None:
     ("prefix", "metrics", "act", "exit_code", "said"),
     [
         ("plain-", {"auc": 0.95}, "approve", 0, "APPLIED"),
-        ("plain-", {"auc": 0.95}, "reject", 2, "rejected by mia"),
+        ("plain-", {"auc": 0.95}, "reject", 2, "rejected by mia: 'the holdout is from last year'"),
         ("checked-", {"auc": 0.7}, None, 3, "metric:auc"),
         ("short-", {"auc": 0.95}, None, 4, "no decision within"),
-        ("plain-", {"auc": 0.95}, "cancel", 5, "cancelled by lee"),
+        ("plain-", {"auc": 0.95}, "cancel", 5, "cancelled by lee: 'superseded by v2'"),
     ],
     ids=["applied", "rejected", "failed-validation", "expired", "cancelled"],
 )
@@ -227,5 +276,102 @@ def test_request_wait_exit_code(
     stdout, stderr = waiting.communicate(timeout=90)
     assert waiting.returncode == exit_code, (stdout, stderr)
     assert said in stdout + stderr
+    if act in ("reject", "cancel"):
+        assert f"  {said}" in stdout.splitlines()  # on its own line, after the outcome
     expected_stage = "Production" if exit_code == 0 else "None"
     assert stage_in_mlflow(gating_stack.mlflow_url, version) == expected_stage
+
+
+# -- messages a new user meets ------------------------------------------------------------------
+
+
+def test_settings_errors_are_sentences_without_pydantic_prefix(signoff_stack: SignoffStack) -> None:
+    env_stack = SignoffStack(
+        api_url=signoff_stack.api_url,
+        env=signoff_stack.env
+        | {"SIGNOFF_CALLBACK_KEY": "short", "SIGNOFF_RECONCILE_INTERVAL_S": "0"},
+        root=signoff_stack.root,
+        database_url=signoff_stack.database_url,
+        mlflow_url=signoff_stack.mlflow_url,
+    )
+    for command in (["requests"], ["token", "--sub", "a", "--role", "ml-lead"], ["worker"]):
+        result = signoff(env_stack, *command, token="x")
+        assert result.returncode == 1, result
+        assert result.stderr.startswith("error: invalid settings: "), result.stderr
+        assert "SIGNOFF_CALLBACK_KEY must be at least 32 characters" in result.stderr
+        assert "SIGNOFF_RECONCILE_INTERVAL_S: " in result.stderr
+        assert "Value error" not in result.stderr and "Traceback" not in result.stderr
+        assert "short" not in result.stderr  # a value may be a secret: never printed
+
+
+def test_api_validation_messages_lose_pydantic_prefix(
+    signoff_stack: SignoffStack, make_version: Any
+) -> None:
+    version = make_version()
+    token = signoff_stack.token("lee", "ml-lead")
+    result = signoff(signoff_stack, "request", version.name, version.version, "Prod", token=token)
+    assert result.returncode == 1
+    assert "'Prod' is not a stage" in result.stderr and "400" in result.stderr
+    assert "Value error" not in result.stderr
+
+
+def test_policy_check_messages_lose_pydantic_prefix(
+    tmp_path: Path, signoff_stack: SignoffStack
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "roles:\n"
+        "  ml-lead: {'*': CAN_MANAGE_PRODUCTION_VERSIONS}\n"
+        "transitions:\n"
+        "  - to: Production\n"
+        "    checks: [{type: metric, name: auc, min: 2, max: 1}]\n"
+        "    approvals: {quorum: 1, roles: [ml-lead]}\n"
+    )
+    result = signoff(signoff_stack, "policy", "check", str(bad))
+    assert result.returncode == 1
+    assert "can never pass: min 2.0 is above max 1.0" in result.stderr
+    assert "Value error" not in result.stderr
+
+
+def test_an_api_url_that_is_not_signoff_is_named_not_dumped(
+    signoff_stack: SignoffStack, mlflow_server: MlflowServer
+) -> None:
+    at_mlflow = SignoffStack(
+        api_url=mlflow_server.url,
+        env=signoff_stack.env,
+        root=signoff_stack.root,
+        database_url=signoff_stack.database_url,
+        mlflow_url=signoff_stack.mlflow_url,
+    )
+    for command in (["requests"], ["approve", "m", "1", "Production"]):
+        result = signoff(at_mlflow, *command, token=signoff_stack.token("lee", "ml-lead"))
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            f"error: {mlflow_server.url} did not answer like a Signoff API (HTTP 404, "
+            "text/html); is SIGNOFF_API_URL right?"
+        )
+
+
+def test_help_says_where_url_and_token_come_from_and_shows_no_bool_tags(
+    signoff_stack: SignoffStack,
+) -> None:
+    wide = SignoffStack(
+        api_url=signoff_stack.api_url,
+        env=signoff_stack.env | {"COLUMNS": "200", "NO_COLOR": "1"},
+        root=signoff_stack.root,
+        database_url=signoff_stack.database_url,
+        mlflow_url=signoff_stack.mlflow_url,
+    )
+    top = signoff(wide, "--help")
+    assert top.returncode == 0
+    assert "SIGNOFF_API_URL" in top.stdout and "SIGNOFF_TOKEN" in top.stdout
+    client = ["request", "approve", "reject", "cancel", "requests", "activities"]
+    for command in client:
+        shown = signoff(wide, command, "--help")
+        assert shown.returncode == 0, shown.stderr
+        assert "SIGNOFF_API_URL" in shown.stdout and "SIGNOFF_TOKEN" in shown.stdout, command
+    for command in [*client, "dev", "worker", "api", "token", "policy"]:
+        shown = signoff(wide, command, "--help")
+        assert "<bool>" not in shown.stdout, shown.stdout
+    assert "--comment" in signoff(wide, "request", "--help").stdout
+    assert re.search(r"--comment\s+TEXT", signoff(wide, "request", "--help").stdout)

@@ -1,5 +1,6 @@
-"""The tour, as a test: one version goes to Production through two approvals, over real HTTP
-against the real worker, Temporal dev server and MLflow server."""
+"""The README's tour, as a test over real HTTP against the real worker, Temporal dev server and
+MLflow server: first an alias (`@champion`, one approval), then the Databricks-compatible path
+(Production, two approvals), then a second alias with the Databricks shapes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,71 @@ import httpx
 
 from tests.support.http import SIGNOFF, TRANSITIONS
 from tests.support.mlflow import MlflowServer, SeededVersion, mlflow_version
+
+
+def test_tour_one_approval_moves_the_champion_alias(
+    make_version: Callable[..., SeededVersion],
+    mlflow_server: MlflowServer,
+    as_user: Callable[..., httpx.Client],
+) -> None:
+    seeded = make_version()
+    lee = as_user("lee", "ml-lead")
+    rita = as_user("rita", "risk-officer")
+    target = {"name": seeded.name, "version": seeded.version, "stage": "@champion"}
+
+    created = lee.post(f"{TRANSITIONS}/create", json=target | {"comment": "AUC 0.91 on holdout"})
+    assert created.status_code == 200, created.text
+    request = created.json()["request"]
+    assert (request["state"], request["quorum"], request["to_stage"]) == (
+        "PENDING",
+        1,
+        "@champion",
+    )
+
+    own = lee.post(f"{TRANSITIONS}/approve", json=target | {"archive_existing_versions": False})
+    assert own.status_code == 403, own.text
+    assert "self-approval" in own.json()["message"]
+
+    approved = rita.post(
+        f"{TRANSITIONS}/approve",
+        json=target | {"archive_existing_versions": False, "comment": "risk reviewed"},
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["request"]["state"] == "APPLIED"
+    alias = httpx.get(
+        f"{mlflow_server.url}/api/2.0/mlflow/registered-models/alias",
+        params={"name": seeded.name, "alias": "champion"},
+    )
+    assert alias.json()["model_version"]["version"] == seeded.version
+
+    # The HTTP part of the tour: a second alias, in the Databricks shapes.
+    challenger = target | {"stage": "@challenger"}
+    second = lee.post(f"{TRANSITIONS}/create", json=challenger | {"comment": "shadow traffic"})
+    assert second.status_code == 200, second.text
+    assert second.json()["request"]["approvals"] == []
+    decided = rita.post(
+        f"{TRANSITIONS}/approve", json=challenger | {"archive_existing_versions": False}
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["activity"]["activity_type"] == "APPROVED_REQUEST"
+    assert decided.json()["request"] | {"id": None} == {
+        "id": None,
+        "state": "APPLIED",
+        "reason": None,
+        "approvals": 1,
+        "quorum": 1,
+    }
+    trail = lee.get(
+        f"{SIGNOFF}/activities/list", params={"name": seeded.name, "version": seeded.version}
+    ).json()["activities"]
+    assert [(a["activity_type"], a["to_stage"]) for a in trail] == [
+        ("REQUESTED_TRANSITION", "@champion"),
+        ("APPROVED_REQUEST", "@champion"),
+        ("APPLIED_TRANSITION", "@champion"),
+        ("REQUESTED_TRANSITION", "@challenger"),
+        ("APPROVED_REQUEST", "@challenger"),
+        ("APPLIED_TRANSITION", "@challenger"),
+    ]
 
 
 def test_tour_two_approvals_move_a_version_to_production(

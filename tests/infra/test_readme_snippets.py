@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 
@@ -89,3 +90,41 @@ def test_the_decision_sender_snippet_sends_a_message_signoff_can_verify(
         "user": "U024BE7LH",
         "comment": "LGTM",
     }
+
+
+def test_the_local_receiver_snippet_prints_verified_deliveries_and_refuses_forged_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    scope: dict[str, Any] = {"__name__": "readme"}
+    exec(snippet("### Subscribe a receiver"), scope)  # noqa: S102 - our own README
+    server = ThreadingHTTPServer(("127.0.0.1", 0), scope["Receiver"])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    body = json.dumps(
+        {
+            "event": "MODEL_VERSION_TRANSITIONED_TO_PRODUCTION",
+            "model_name": "fraud-detector",
+            "to_stage": "Production",
+        }
+    ).encode()
+    try:
+        good = httpx.post(
+            url, content=body, headers=signed_headers("a-long-shared-secret", "m1", body)
+        )
+        forged = httpx.post(url, content=body, headers=signed_headers("another", "m2", body))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert good.status_code == 200
+    assert forged.status_code == 400
+    assert capsys.readouterr().out == (
+        "MODEL_VERSION_TRANSITIONED_TO_PRODUCTION fraud-detector Production\n"
+    )
+
+
+def test_the_readme_says_how_to_allow_a_loopback_receiver() -> None:
+    text = README.read_text()
+    section = text[text.index("**Trying it on your machine.**") :]
+    assert "SIGNOFF_WEBHOOK_ALLOW_HOSTS=127.0.0.1" in section[:2000]
+    assert '"url": "http://127.0.0.1:9000/"' in section[:2000]
+    assert 'HTTPServer(("127.0.0.1", 9000), Receiver)' in section[:2000]
