@@ -129,7 +129,8 @@ def _describe(errors: list[dict[str, Any]]) -> str:
         where = ".".join(
             str(part) for part in error.get("loc", ()) if part not in ("body", "query")
         )
-        parts.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where or 'request'}: {reason}")
     return "; ".join(parts)
 
 

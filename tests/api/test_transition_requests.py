@@ -623,3 +623,14 @@ def test_a_wrong_method_answers_in_mlflows_shape(as_user: Callable[..., httpx.Cl
     response = as_user("dana", "data-scientist").get(f"{TRANSITIONS}/create")
     assert response.status_code == 405, response.text
     assert set(response.json()) == {"error_code", "message"}
+
+
+def test_a_bad_target_is_explained_without_pydantics_prefix(
+    make_version: Callable[..., SeededVersion], as_user: Callable[..., httpx.Client]
+) -> None:
+    seeded = make_version()
+    dana = as_user("dana", "data-scientist")
+    response = dana.post(f"{TRANSITIONS}/create", json=target(seeded, "Prod"))
+    message = assert_error(response, 400, "INVALID_PARAMETER_VALUE")
+    assert "'Prod' is not a stage" in message
+    assert "Value error" not in message
