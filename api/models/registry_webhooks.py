@@ -48,7 +48,7 @@ class CreateWebhook(BaseModel):
     model_name: str | None = Field(None, min_length=1, max_length=256)
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
     status: Status = "ACTIVE"
-    http_url_spec: HttpUrlSpec | None = None
+    http_url_spec: HttpUrlSpec = Field(description="Where to send the events (required).")
     job_spec: dict[str, Any] | None = Field(None, description="Refused: Signoff has no jobs.")
 
     _events = field_validator("events")(_check_events)

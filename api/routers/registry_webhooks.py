@@ -57,8 +57,6 @@ async def create_webhook(
     body: CreateWebhook, principal: PrincipalDep, services: ServicesDep
 ) -> WebhookResponse:
     refuse_job_spec(body.job_spec)
-    if body.http_url_spec is None:
-        raise Invalid("http_url_spec is required (with at least its url)")
     require_level(services, principal, body.model_name, body.status)
     check_events_scope(body.events, body.model_name)
     await check_receiver_url(services, body.http_url_spec.url)
