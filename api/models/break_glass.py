@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
 
-from api.models.common import Body, Comment, ModelName, Stage, Version, omitted
+from pydantic import BaseModel, Field, StringConstraints
+
+from api.models.common import MAX_COMMENT, Body, ModelName, Stage, Version, omitted
 from api.models.transition_requests import OpenRequestActivity
 from policies import PermissionLevel, Policy, Principal
 from workflows.domain import RequestSnapshot
@@ -22,7 +24,9 @@ class TransitionModelVersionStageDatabricks(Body):
         False,
         description="Archive the versions now in the target stage (Staging or Production).",
     )
-    comment: Comment = None
+    comment: Annotated[str, StringConstraints(max_length=MAX_COMMENT, pattern=r"\S")] = Field(
+        description="Required: why this cannot wait for the governed path (not blank)."
+    )
 
 
 class ModelVersionTag(BaseModel):

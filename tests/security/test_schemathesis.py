@@ -36,6 +36,7 @@ from tests.support.webhooks import webhook_env
 MAX_EXAMPLES = 10
 SEED = 20_240_601
 WEBHOOK_CREATE = "POST /api/2.0/mlflow/registry-webhooks/create"
+REFUSED_WEBHOOKS = ("the webhook URL", "the webhook host")
 
 POLICY = """roles:
   platform-admin: {"*": CAN_MANAGE}
@@ -76,6 +77,14 @@ def fuzz_stack(
         assert "Traceback" not in log, "the API logged an exception"
 
 
+@pytest.fixture(autouse=True)
+def _nodeid_for_schemathesis(request: pytest.FixtureRequest) -> None:
+    """schemathesis 4.32's lazy loader reads and rewrites `node._nodeid` (to name each operation
+    in reports), which pytest 9.2 no longer has: give it the attribute it expects."""
+    if not hasattr(request.node, "_nodeid"):
+        request.node._nodeid = request.node.nodeid
+
+
 def _schema(stack: SignoffStack, sub: str, *roles: str) -> OpenApiSchema:
     config = schemathesis.Config(seed=SEED)
     project = config.projects.default
@@ -104,8 +113,10 @@ def call_and_validate(case: schemathesis.Case, principal: str) -> None:
         case.call_and_validate()
         return
     # Whether a receiver URL may be reached is decided when it is given (DNS, private ranges:
-    # `workflows.webhooks.ssrf`), which no schema can say; a schema-valid URL refused so is a
-    # 400 naming the URL. Every other check applies, and any other 400 on valid data fails.
+    # `workflows.webhooks.ssrf`), which no schema can say, and REGISTERED_MODEL_CREATED with a
+    # model_name is refused (documented in `events`, not expressed in the schema): a schema-valid
+    # body refused so is a 400 saying which. Every other check applies, and any other 400 on
+    # valid data fails.
     response = case.call()
     case.validate_response(response, excluded_checks=[positive_data_acceptance])
     meta = case.meta
@@ -115,7 +126,8 @@ def call_and_validate(case: schemathesis.Case, principal: str) -> None:
         and response.status_code == 400
     ):
         body: dict[str, Any] = response.json()
-        assert "webhook" in body["message"].lower(), body
+        message = body["message"]
+        assert message.startswith(REFUSED_WEBHOOKS) or "registry-wide" in message, body
 
 
 admin = schemathesis.pytest.from_fixture("admin_schema")
