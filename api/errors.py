@@ -6,7 +6,7 @@ errors the routes answer."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from api.models.errors import ErrorResponse
 from api.services.errors import (
@@ -120,11 +120,23 @@ def error_response(
     return JSONResponse(status_code=status, content={**body, **extra}, headers=headers or None)
 
 
+def leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route the app serves, with its full path: FastAPI (0.165) keeps an included router
+    as one entry whose routes it resolves on demand, so walk into those."""
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is None:
+            yield route
+            continue
+        for context in contexts():
+            yield context.starlette_route or context.original_route
+
+
 def allowed_methods(request: Request) -> list[str]:
     """The methods the app serves on the request's path, across every route that matches it
-    (HEAD with GET, as Starlette serves it)."""
+    (a Starlette route lists HEAD with GET; an APIRoute only what it declares)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in leaf_routes(request.app.router.routes):
         match, _ = route.matches(request.scope)
         if match is not Match.NONE:
             methods |= set(getattr(route, "methods", None) or ())
@@ -137,8 +149,7 @@ def method_not_allowed(request: Request) -> JSONResponse:
     allowed = allowed_methods(request)
     return error_response(
         405,
-        f"{request.method} is not allowed on {request.url.path}; it answers "
-        f"{', '.join(allowed)}",
+        f"{request.method} is not allowed on {request.url.path}; it answers {', '.join(allowed)}",
         headers={"Allow": ", ".join(allowed)},
     )
 

@@ -83,4 +83,3 @@ def check_events_scope(events: list[str], model_name: str | None) -> None:
                 f"{', '.join(wide)} can only be subscribed by a registry-wide webhook "
                 "(one without model_name)"
             )
-

@@ -257,3 +257,30 @@ def test_real_answers_fit_their_documented_schemas(
         assert_documented(document, method, path, response)
     # The 409 carries the open request, documented too.
     assert answers[3][2].json()["request"]["id"] == request["id"]
+
+
+# -- methods a path does not serve -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", f"{TRANSITIONS}/create", "POST"),
+        ("PUT", "/api/2.0/mlflow/comments/update", "PATCH"),
+        ("POST", f"{SIGNOFF}/transition-requests/get", "GET"),
+        ("DELETE", "/healthz", "GET"),
+        ("TRACE", f"{TRANSITIONS}/delete", "DELETE"),
+    ],
+)
+def test_a_method_the_path_does_not_serve_is_405_with_allow(
+    signoff_stack: SignoffStack, method: str, path: str, allowed: str
+) -> None:
+    """405 in MLflow's shape (ENDPOINT_NOT_FOUND, MLflow's code for a call no endpoint serves)
+    with the `Allow` header RFC 9110 requires, listing what the path does serve; anonymous
+    or not, since no route is reached."""
+    for client in (signoff_stack.client(), signoff_stack.client("dana", "data-scientist")):
+        with client:
+            response = client.request(method, path)
+        message = assert_error(response, 405, "ENDPOINT_NOT_FOUND")
+        assert response.headers["allow"] == allowed
+        assert method in message and allowed in message
