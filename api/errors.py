@@ -6,7 +6,7 @@ errors the routes answer."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from api.models.errors import ErrorResponse
 from api.services.errors import (
@@ -107,14 +108,50 @@ def as_api_error() -> Iterator[None]:
         raise to_api_error(temporal_failure(err)) from err
 
 
-def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
+def error_response(
+    status: int, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {"error_code": _CODE_FOR_STATUS.get(status, "INTERNAL_ERROR"), "message": message}
-    headers: dict[str, str] = {}
+    headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if status in (429, 503):
         headers["Retry-After"] = str(RETRY_AFTER_S)
     return JSONResponse(status_code=status, content={**body, **extra}, headers=headers or None)
+
+
+def leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route the app serves, with its full path: FastAPI (0.165) keeps an included router
+    as one entry whose routes it resolves on demand, so walk into those."""
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is None:
+            yield route
+            continue
+        for context in contexts():
+            yield context.starlette_route or context.original_route
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the app serves on the request's path, across every route that matches it
+    (a Starlette route lists HEAD with GET; an APIRoute only what it declares)."""
+    methods: set[str] = set()
+    for route in leaf_routes(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def method_not_allowed(request: Request) -> JSONResponse:
+    """405 in MLflow's shape (ENDPOINT_NOT_FOUND: MLflow's code for a call no endpoint serves),
+    with the `Allow` header RFC 9110 requires."""
+    allowed = allowed_methods(request)
+    return error_response(
+        405,
+        f"{request.method} is not allowed on {request.url.path}; it answers {', '.join(allowed)}",
+        headers={"Allow": ", ".join(allowed)},
+    )
 
 
 def _describe(errors: list[dict[str, Any]]) -> str:
@@ -156,10 +193,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, _describe(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return error_response(404, "no such endpoint; see /docs for the API")
-        return error_response(exc.status_code, str(exc.detail))
+        if exc.status_code == 405:
+            return method_not_allowed(request)
+        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

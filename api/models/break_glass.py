@@ -3,17 +3,34 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any
 
-from api.models.common import Body, Comment, ModelName, Stage, Version, omitted
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.models.common import MAX_COMMENT, Body, Comment, ModelName, Stage, Version, omitted
 from api.models.transition_requests import OpenRequestActivity
 from policies import PermissionLevel, Policy, Principal
 from workflows.domain import RequestSnapshot
 from workflows.mlflow_client import ModelVersion
 
 
+def _comment_required(schema: dict[str, Any]) -> None:
+    """The document says what a request that can succeed carries: a comment that is not blank.
+    The server checks it after who may break glass where (`api.services.break_glass`), so a
+    principal who may not learns that first; either way a request without one is refused."""
+    schema["required"] = [*schema.get("required", []), "comment"]
+    schema["properties"]["comment"] = {
+        "type": "string",
+        "maxLength": MAX_COMMENT,
+        "pattern": r"\S",
+        "description": "Required: why this cannot wait for the governed path (not blank).",
+    }
+
+
 class TransitionModelVersionStageDatabricks(Body):
     """Databricks' request body, field for field."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_comment_required)
 
     name: ModelName
     version: Version

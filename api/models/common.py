@@ -3,9 +3,17 @@ version, stage or alias, comment) and the rule for fields the wire omits when un
 
 from __future__ import annotations
 
+import posixpath
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from policies import STAGES, is_alias, normalize_target
 
@@ -17,6 +25,25 @@ VERSION_PATTERN = r"^[1-9][0-9]{0,18}$"
 STAGE_PATTERN = "^(" + "|".join(STAGES) + ")$"
 TARGET_PATTERN = "^(" + "|".join(STAGES) + r"|@[A-Za-z_][A-Za-z0-9_-]{0,254})$"
 REQUEST_ID_PATTERN = r"^[0-9a-f]+$"
+NAME_PATTERN = r"^(?!\.\.)(?!\.$)[^/:]*[^/:\s][^/:]*$"
+"""MLflow's rule for a registered model's name (`mlflow.utils.validation._validate_model_name`)
+as a pattern: not blank, no '/' or ':', and not a path that resolves to another name ('.', or
+starting with '..'). `_model_name` checks the same in Python."""
+
+
+def _model_name(value: str) -> str:
+    """MLflow's own checks, made before anything is looked up: a name MLflow would refuse is
+    400 for everyone, whether or not the caller has a binding on it, so it tells nothing about
+    which models exist."""
+    if not value.strip():
+        raise ValueError("a model name must not be empty or only whitespace")
+    if "/" in value or ":" in value:
+        raise ValueError(f"invalid model name {value!r}: MLflow's names cannot contain '/' or ':'")
+    if posixpath.normpath(value) != value or value == "." or value.startswith(".."):
+        raise ValueError(
+            f"invalid model name {value!r}: MLflow refuses names that resolve to another path"
+        )
+    return value
 
 
 def _version(value: Any) -> str:
@@ -45,7 +72,14 @@ def _stage(value: Any) -> str:
 
 
 ModelName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_NAME),
+    AfterValidator(_model_name),
+    Field(
+        description="A registered model's name, by MLflow's rules: not blank, no '/' or ':', "
+        "not '.' nor starting with '..'.",
+        json_schema_extra={"pattern": NAME_PATTERN},
+    ),
 ]
 Version = Annotated[
     str,

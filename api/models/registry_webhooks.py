@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from api.models.common import omitted
+from api.models.common import ModelName, omitted
 from workflows.ledger import DeliveryAttempt as AttemptRecord
 from workflows.ledger import Webhook, WebhookDelivery
 from workflows.webhooks.events import ALL_EVENTS
@@ -18,6 +18,22 @@ MAX_DESCRIPTION = 4096
 Status = Literal["ACTIVE", "TEST_MODE", "DISABLED"]
 Event = Annotated[str, Field(json_schema_extra={"enum": list(ALL_EVENTS)})]
 WebhookId = Annotated[str, Field(min_length=1, max_length=64)]
+URL_PATTERN = r"^https?://\S+$"
+"""What the receiver URL check (`workflows.webhooks.ssrf`) accepts at all; whether the host may
+be reached (it resolves, to public addresses or allowed ones) is decided when it is given."""
+
+
+def _no_job(value: Any) -> None:
+    if value is not None:
+        raise ValueError("job_spec webhooks are not supported by Signoff; use http_url_spec")
+    return None
+
+
+JobSpec = Annotated[
+    None,
+    BeforeValidator(_no_job),
+    Field(description="Databricks' job webhooks: Signoff has none, so only null is accepted."),
+]
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -26,7 +42,13 @@ WebhookId = Annotated[str, Field(min_length=1, max_length=64)]
 class HttpUrlSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=1, max_length=MAX_URL)
+    url: str = Field(
+        min_length=1,
+        max_length=MAX_URL,
+        pattern=URL_PATTERN,
+        description="An http(s) URL whose host resolves to public addresses (or is listed in "
+        "SIGNOFF_WEBHOOK_ALLOW_HOSTS); checked when given, 400 otherwise.",
+    )
     secret: str | None = Field(None, max_length=4096)
     authorization: str | None = Field(None, max_length=8192)
     enable_ssl_verification: bool | None = None
@@ -44,12 +66,16 @@ def _check_events(value: list[str] | None) -> list[str] | None:
 class CreateWebhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    events: list[Event] = Field(min_length=1)
-    model_name: str | None = Field(None, min_length=1, max_length=256)
+    events: list[Event] = Field(
+        min_length=1,
+        description="The events to send. REGISTERED_MODEL_CREATED is registry-wide only: with a "
+        "model_name it is refused (400).",
+    )
+    model_name: ModelName | None = None
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
     status: Status = "ACTIVE"
-    http_url_spec: HttpUrlSpec | None = None
-    job_spec: dict[str, Any] | None = Field(None, description="Refused: Signoff has no jobs.")
+    http_url_spec: HttpUrlSpec = Field(description="Where to send the events (required).")
+    job_spec: JobSpec = None
 
     _events = field_validator("events")(_check_events)
 
@@ -62,7 +88,7 @@ class UpdateWebhook(BaseModel):
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
     status: Status | None = None
     http_url_spec: HttpUrlSpec | None = None
-    job_spec: dict[str, Any] | None = Field(None, description="Refused: Signoff has no jobs.")
+    job_spec: JobSpec = None
 
     _events = field_validator("events")(_check_events)
 

@@ -48,7 +48,12 @@ class CiCallbackBody(BaseModel):
     callback_token: str | None = Field(None, min_length=1, max_length=512, repr=False)
 
 
-@router.post(CALLBACK_PATH, responses=error_responses(400, 401, 403, 404, 503))
+@router.post(
+    CALLBACK_PATH,
+    responses=error_responses(400, 401, 403, 404, 503),
+    # The bearer token is optional: `{}` is the alternative, a callback_token in the body.
+    openapi_extra={"security": [{}]},
+)
 async def ci_callback(
     body: CiCallbackBody,
     services: ServicesDep,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import PrincipalDep, ServicesDep, TransitionsDep
 from api.errors import ERROR_RESPONSES, error_responses
 from api.models.activities import DecisionResponse
-from api.models.common import MAX_COMMENT, MAX_NAME, ModelName, Target, Version
+from api.models.common import MAX_NAME, ModelName, Target, Version
 from api.models.transition_requests import (
     ApproveTransitionRequest,
     CreateTransitionRequest,
@@ -26,6 +26,11 @@ from api.services.requests import open_request, open_request_by, open_requests_o
 from policies import PermissionLevel, Principal
 from workflows.client import Transitions
 from workflows.messages import Decision
+
+MAX_QUERY_COMMENT = 500
+"""A comment sent in the query (a cancel): with the name and creator at their longest, even
+percent-encoded 4-byte characters keep the request head under `api.app.MAX_REQUEST_HEAD_BYTES`
+(otherwise a valid request would meet 431)."""
 
 router = APIRouter(
     prefix="/api/2.0/mlflow/transition-requests",
@@ -115,7 +120,7 @@ async def delete_transition_request(
     principal: PrincipalDep,
     services: ServicesDep,
     transitions: TransitionsDep,
-    comment: Annotated[str | None, Query(max_length=MAX_COMMENT)] = None,
+    comment: Annotated[str | None, Query(max_length=MAX_QUERY_COMMENT)] = None,
 ) -> DecisionResponse:
     """Cancel the open request `creator` opened for that target."""
     require_permission(services, principal, name, PermissionLevel.CAN_READ)

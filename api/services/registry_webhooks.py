@@ -9,7 +9,6 @@ header are stored encrypted and never returned.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from api.deps import Services
 from api.services.errors import Invalid, NotFound, Refused
@@ -84,8 +83,3 @@ def check_events_scope(events: list[str], model_name: str | None) -> None:
                 f"{', '.join(wide)} can only be subscribed by a registry-wide webhook "
                 "(one without model_name)"
             )
-
-
-def refuse_job_spec(job_spec: dict[str, Any] | None) -> None:
-    if job_spec is not None:
-        raise Invalid("job_spec webhooks are not supported by Signoff; use http_url_spec")

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.models.common import NAME_PATTERN
 from tests.support.http import SIGNOFF, TRANSITIONS, assert_error, create, target
 from tests.support.mlflow import SeededVersion
 from tests.support.stack import SignoffStack
@@ -190,6 +191,27 @@ def test_request_models_carry_the_servers_constraints(document: dict[str, Any]) 
     assert body["stage"]["pattern"].startswith("^(None|Staging|Production|Archived|@")
     stage = document["components"]["schemas"]["TransitionModelVersionStageDatabricks"]
     assert stage["properties"]["stage"]["pattern"] == "^(None|Staging|Production|Archived)$"
+    # MLflow's name rules, checked up front; break-glass needs a comment; no job webhooks.
+    assert body["name"]["pattern"] == NAME_PATTERN
+    assert "comment" in stage["required"] and stage["properties"]["comment"]["pattern"] == r"\S"
+    hook = document["components"]["schemas"]["CreateWebhook"]
+    assert "http_url_spec" in hook["required"]
+    assert hook["properties"]["job_spec"]["type"] == "null"
+    url = document["components"]["schemas"]["HttpUrlSpec"]["properties"]["url"]
+    assert url["pattern"] == r"^https?://\S+$"
+    cancel = document["paths"][f"{TRANSITIONS}/delete"]["delete"]["parameters"]
+    comment = next(p for p in cancel if p["name"] == "comment")
+    assert comment["schema"]["anyOf"][0]["maxLength"] == 500
+
+
+@pytest.mark.parametrize("name", ["a/b", "a:b", "..up", ".", "   "])
+def test_a_name_mlflow_refuses_is_400_for_everyone(signoff_stack: SignoffStack, name: str) -> None:
+    """The same 400 whether or not the caller has a binding: the name's form tells nothing
+    about which models exist."""
+    for roles in (("data-scientist",), ()):
+        with signoff_stack.client("dana", *roles) as client:
+            response = client.get(f"{TRANSITIONS}/list", params={"name": name, "version": "1"})
+        assert "name" in assert_error(response, 400, "INVALID_PARAMETER_VALUE")
 
 
 # -- real answers fit the document -----------------------------------------------------------
@@ -257,3 +279,30 @@ def test_real_answers_fit_their_documented_schemas(
         assert_documented(document, method, path, response)
     # The 409 carries the open request, documented too.
     assert answers[3][2].json()["request"]["id"] == request["id"]
+
+
+# -- methods a path does not serve -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", f"{TRANSITIONS}/create", "POST"),
+        ("PUT", "/api/2.0/mlflow/comments/update", "PATCH"),
+        ("POST", f"{SIGNOFF}/transition-requests/get", "GET"),
+        ("DELETE", "/healthz", "GET"),
+        ("TRACE", f"{TRANSITIONS}/delete", "DELETE"),
+    ],
+)
+def test_a_method_the_path_does_not_serve_is_405_with_allow(
+    signoff_stack: SignoffStack, method: str, path: str, allowed: str
+) -> None:
+    """405 in MLflow's shape (ENDPOINT_NOT_FOUND, MLflow's code for a call no endpoint serves)
+    with the `Allow` header RFC 9110 requires, listing what the path does serve; anonymous
+    or not, since no route is reached."""
+    for client in (signoff_stack.client(), signoff_stack.client("dana", "data-scientist")):
+        with client:
+            response = client.request(method, path)
+        message = assert_error(response, 405, "ENDPOINT_NOT_FOUND")
+        assert response.headers["allow"] == allowed
+        assert method in message and allowed in message
