@@ -23,10 +23,13 @@ BATCH = 6
 
 
 def _approve(client: httpx.Client, seeded: SeededVersion, stage: str) -> httpx.Response:
-    return client.post(
-        f"{TRANSITIONS}/approve",
-        json=target(seeded, stage) | {"archive_existing_versions": False},
-    )
+    body = target(seeded, stage) | {"archive_existing_versions": False}
+    try:
+        return client.post(f"{TRANSITIONS}/approve", json=body)
+    except httpx.RemoteProtocolError:
+        # A kept-alive connection the server closed just as it was reused (no answer came).
+        # Sending the same decision again is safe: it attaches to the first, counted once.
+        return client.post(f"{TRANSITIONS}/approve", json=body)
 
 
 def _cancel(
