@@ -15,7 +15,7 @@ from api.errors import ApiError
 from api.services.errors import Unavailable
 from api.settings import ApiSettings
 from policies import Policy, Principal
-from workflows.client import Transitions, connect
+from workflows.client import TEMPORAL_WAIT_S, Transitions, connect
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
 from workflows.webhooks.events import WebhookEvent, announce_all, with_request_link
@@ -45,11 +45,12 @@ class Services:
             async with self._connect_lock:
                 if self._transitions is None:
                     try:
-                        client = await connect(self.settings)
+                        client = await asyncio.wait_for(connect(self.settings), TEMPORAL_WAIT_S)
                     except Exception as err:
                         raise Unavailable(
                             f"Temporal at {self.settings.temporal_address} is not reachable "
-                            f"({err}); check SIGNOFF_TEMPORAL_ADDRESS or start it",
+                            f"({err or f'no answer within {TEMPORAL_WAIT_S:g} s'}); check "
+                            "SIGNOFF_TEMPORAL_ADDRESS or start it",
                             which="temporal",
                         ) from err
                     self._transitions = Transitions(client, self.settings.task_queue)
@@ -63,11 +64,14 @@ class Services:
         base = self.settings.callback_base_url
         try:
             client = (await self.transitions()).client
-            await announce_all(
-                client,
-                self.ledger,
-                self.settings.task_queue,
-                [with_request_link(event, base) for event in events],
+            await asyncio.wait_for(
+                announce_all(
+                    client,
+                    self.ledger,
+                    self.settings.task_queue,
+                    [with_request_link(event, base) for event in events],
+                ),
+                TEMPORAL_WAIT_S,
             )
         except Exception as err:
             if strict:
