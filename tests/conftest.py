@@ -14,6 +14,7 @@ from tests.support.mlflow import (
     SeededVersion,
     seed_version,
 )
+from tests.support.mlflow_proxy import MlflowProxy, running_proxy
 from tests.support.processes import (
     free_port,
     http_ok,
@@ -177,3 +178,11 @@ def as_user(signoff_stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def proxy(mlflow_server: MlflowServer) -> Iterator[MlflowProxy]:
+    """A loopback proxy in front of the session's MLflow, for a module's own stack to reach
+    MLflow through, so a test can make MLflow refuse, fail or vanish (`support/mlflow_proxy`)."""
+    with running_proxy(MlflowProxy(upstream=mlflow_server.url)) as running:
+        yield running

@@ -23,8 +23,8 @@ from databricks.sdk.service.ml import ModelVersionDatabricks, TransitionStageRes
 
 from tests.support.databricks import workspace_factory
 from tests.support.http import TRANSITIONS, assert_error, version_activities
-from tests.support.mlflow import MlflowServer, SeededVersion, mlflow_version, stage_in_mlflow
-from tests.support.mlflow_proxy import MlflowProxy, running_proxy
+from tests.support.mlflow import SeededVersion, mlflow_version, stage_in_mlflow
+from tests.support.mlflow_proxy import MlflowProxy
 from tests.support.polling import wait_until
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.stack import SignoffStack, running_stack
@@ -70,12 +70,6 @@ transitions:
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def proxy(mlflow_server: MlflowServer) -> Iterator[MlflowProxy]:
-    with running_proxy(MlflowProxy(upstream=mlflow_server.url)) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,9 @@ import pytest
 
 from tests.support.http import TRANSITIONS, create, target, version_activities, wait
 from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
-from tests.support.mlflow_proxy import MlflowProxy, running_proxy
+from tests.support.mlflow_proxy import MlflowProxy
 from tests.support.stack import SignoffStack, running_stack
 from tests.support.temporal import TemporalServer
-
-
-@pytest.fixture(scope="module")
-def proxy(mlflow_server: MlflowServer) -> Iterator[MlflowProxy]:
-    with running_proxy(MlflowProxy(upstream=mlflow_server.url)) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
