@@ -312,6 +312,7 @@ async def _serve(settings: ApiSettings, host: str, port: int, say: Say) -> None:
 
 
 def run_dev(settings: ApiSettings, host: str, port: int, say: Say) -> None:
+    settings.mark_dev_stack()  # the web page's development sign-in; cookies over loopback http
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     children = ChildProcesses()
     try:

@@ -2,14 +2,15 @@
 // activity trail and the decisions the viewer may take.
 //
 // Rules this file keeps:
-// - The token lives in sessionStorage only: never in a URL, never logged, sent only in the
-//   Authorization header of calls to this origin's API.
+// - The page holds no credential: the browser's session cookie is HttpOnly (the script never
+//   sees it); the script keeps only the session's CSRF token, in memory, and sends it in
+//   X-CSRF-Token with every state-changing call.
 // - Data from the API reaches the page only through textContent and DOM APIs, never as HTML.
 "use strict";
 
 (() => {
-  const TOKEN_KEY = "signoff.token";
   const API = "/api/2.0";
+  const CSRF_HEADER = "X-CSRF-Token";
   const REFRESH_MS = 2500;
   const OPEN_STATES = new Set(["PENDING", "APPLYING"]);
 
@@ -56,55 +57,78 @@
     show(box, false);
   }
 
-  // -- the token ----------------------------------------------------------------------------
+  // -- the session ------------------------------------------------------------------------
 
-  function getToken() {
-    return sessionStorage.getItem(TOKEN_KEY);
+  /** What /ui/api/session said last: who is signed in, the CSRF token, the sign-ins offered. */
+  let session = null;
+
+  function signedIn() {
+    return Boolean(session && session.signed_in);
   }
 
-  /** The token's claims, for showing who is signed in. Not verified here: the API does that. */
-  function claims(token) {
+  async function loadSession() {
+    let response;
     try {
-      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      const json = decodeURIComponent(
-        Array.from(atob(part), (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`).join(""),
-      );
-      const body = JSON.parse(json);
-      return body && typeof body === "object" ? body : {};
+      response = await fetch("/ui/api/session", {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { Accept: "application/json" },
+      });
     } catch {
-      return {};
+      throw new ApiError(0, "UNREACHABLE", "The Signoff API did not answer; is it running?");
     }
+    if (!response.ok) throw new ApiError(response.status, "ERROR", `the API answered ${response.status}`);
+    session = await response.json();
+    return session;
   }
 
   function showIdentity() {
-    const token = getToken();
     const who = $("whoami");
-    if (!token) {
+    if (!signedIn()) {
       show(who, false);
       show($("signout"), false);
       return;
     }
-    const body = claims(token);
-    const sub = typeof body.sub === "string" ? body.sub : "unknown";
-    const roles = Array.isArray(body.roles) ? body.roles.join(", ") : "";
-    who.textContent = roles ? `${sub} (${roles})` : sub;
+    const roles = Array.isArray(session.roles) ? session.roles.join(", ") : "";
+    who.textContent = roles ? `${session.subject} (${roles})` : session.subject;
     show(who, true);
     show($("signout"), true);
   }
 
   class AuthRequired extends Error {}
 
-  /** Forget the token and ask for one again, saying why. */
-  function askForToken(reason) {
-    sessionStorage.removeItem(TOKEN_KEY);
+  function renderSignInChoices() {
+    const offered = session || {};
+    const back = window.location.pathname + window.location.search;
+    $("sign-in-oidc").href = `/ui/auth/login?return_to=${encodeURIComponent(back)}`;
+    show($("sign-in-oidc-box"), Boolean(offered.oidc_sign_in));
+    show($("dev-login-form"), Boolean(offered.dev_sign_in));
+    show($("no-sign-in"), !offered.oidc_sign_in && !offered.dev_sign_in);
+    const roles = Array.isArray(offered.dev_roles) ? offered.dev_roles : [];
+    const boxes = roles.map((role) => {
+      const input = el("input");
+      input.type = "checkbox";
+      input.value = role;
+      input.name = "dev-role";
+      const label = el("label", "inline", input, ` ${role}`);
+      return label;
+    });
+    $("dev-roles").replaceChildren(el("legend", null, "Roles"), ...boxes);
+  }
+
+  /** Nobody is signed in (or the session ended): hide every view and offer the sign-in. */
+  function askToSignIn(reason) {
+    if (session) {
+      session.signed_in = false;
+      session.csrf_token = null;
+    }
     stopRefresh();
     showIdentity();
     show($("list-view"), false);
     show($("request-view"), false);
     $("login-reason").textContent = reason || "";
+    renderSignInChoices();
     show($("login"), true);
-    $("token-input").value = "";
-    $("token-input").focus();
   }
 
   // -- the API ------------------------------------------------------------------------------
@@ -117,20 +141,21 @@
     }
   }
 
-  /** Call the API with the token. 401 asks for a token again; other errors throw ApiError
-   *  with the API's own message (MLflow's shape: {error_code, message}). */
-  async function api(method, path, { query, body } = {}) {
-    const token = getToken();
-    if (!token) {
-      askForToken("");
+  /** Call the API with the session cookie (and the CSRF token on state-changing calls). 401
+   *  offers the sign-in again; other errors throw ApiError with the API's own message
+   *  (MLflow's shape: {error_code, message}). */
+  async function api(method, path, { query, body, base = API } = {}) {
+    if (!signedIn()) {
+      askToSignIn("");
       throw new AuthRequired();
     }
-    const url = new URL(API + path, window.location.origin);
+    const url = new URL(base + path, window.location.origin);
     for (const [key, value] of Object.entries(query || {})) {
-      if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
+      if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, String(value));
     }
-    const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
-    const init = { method, headers, credentials: "omit", cache: "no-store" };
+    const headers = { Accept: "application/json" };
+    if (method !== "GET") headers[CSRF_HEADER] = session.csrf_token;
+    const init = { method, headers, credentials: "same-origin", cache: "no-store" };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -149,7 +174,7 @@
     }
     if (response.status === 401) {
       const why = data && typeof data.message === "string" ? data.message : "not accepted";
-      askForToken(`The API refused the token (${why}). Paste a valid one.`);
+      askToSignIn(`Please sign in again (${why}).`);
       throw new AuthRequired();
     }
     if (!response.ok) {
@@ -251,14 +276,11 @@
     scheduleRefresh(refreshList, REFRESH_MS * 4);
   }
 
-  function listView() {
-    document.title = "Open requests · Signoff";
-    show($("list-view"), true);
+  function attachListView() {
     $("include-closed").addEventListener("change", () => {
       clearMessage();
       refreshList();
     });
-    refreshList();
   }
 
   // -- one request --------------------------------------------------------------------------
@@ -458,52 +480,96 @@
       for (const button of buttons) button.disabled = false;
       busy = false;
     }
-    if (getToken()) refreshRequest(id);
+    if (signedIn()) refreshRequest(id);
   }
 
-  function requestView(id) {
+  function attachRequestView(id) {
     document.title = "Request · Signoff";
     $("approve").addEventListener("click", () => decide(id, "approve"));
     $("reject").addEventListener("click", () => decide(id, "reject"));
     $("cancel").addEventListener("click", () => decide(id, "cancel"));
-    refreshRequest(id);
   }
 
   // -- routing and start --------------------------------------------------------------------
 
   let started = false;
 
+  /** Show the view the address names, for whoever is signed in now. Run at start and after
+   *  every sign-in without a reload: the view is shown again each time (listeners are attached
+   *  once only). */
   function route() {
     show($("login"), false);
     showIdentity();
     const match = window.location.pathname.match(/^\/ui\/requests\/([^/]+)\/?$/);
-    if (started) {
-      // Listeners are attached once; a second start (after a new token) only reloads data.
-      if (match) refreshRequest(decodeURIComponent(match[1]));
-      else refreshList();
-      return;
+    if (!started) {
+      started = true;
+      if (match) attachRequestView(decodeURIComponent(match[1]));
+      else attachListView();
     }
-    started = true;
-    if (match) requestView(decodeURIComponent(match[1]));
-    else listView();
+    if (match) {
+      show($("request-view"), true);
+      refreshRequest(decodeURIComponent(match[1]));
+    } else {
+      document.title = "Open requests · Signoff";
+      show($("list-view"), true);
+      refreshList();
+    }
   }
 
-  function start() {
-    $("login-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      const token = $("token-input").value.trim().replace(/^Bearer\s+/i, "");
-      $("token-input").value = "";
-      if (!token) return;
-      sessionStorage.setItem(TOKEN_KEY, token);
-      clearMessage();
-      route();
-    });
-    $("signout").addEventListener("click", () => {
-      clearMessage();
-      askForToken("Token forgotten.");
-    });
-    if (getToken()) route();
-    else askForToken("");
+  async function devSignIn(event) {
+    event.preventDefault();
+    clearMessage();
+    const subject = $("dev-user").value.trim();
+    const roles = Array.from(document.querySelectorAll("input[name=dev-role]:checked"), (box) => box.value);
+    let response;
+    try {
+      response = await fetch("/ui/auth/dev-login", {
+        method: "POST",
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ subject, roles }),
+      });
+    } catch {
+      showMessage("The Signoff API did not answer; is it running?");
+      return;
+    }
+    const data = await response.json().catch(() => null);
+    if (!response.ok || !data || !data.signed_in) {
+      const why = data && typeof data.message === "string" ? data.message : `HTTP ${response.status}`;
+      askToSignIn(`The sign-in was refused (${why}).`);
+      return;
+    }
+    session = data;
+    route();
+  }
+
+  async function signOut() {
+    clearMessage();
+    try {
+      await fetch("/ui/auth/logout", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { [CSRF_HEADER]: (session && session.csrf_token) || "", Accept: "application/json" },
+      });
+    } catch {
+      // Signed out locally either way; the session also ends by itself.
+    }
+    await loadSession().catch(() => null);
+    askToSignIn("Signed out.");
+  }
+
+  async function start() {
+    $("dev-login-form").addEventListener("submit", devSignIn);
+    $("signout").addEventListener("click", signOut);
+    try {
+      await loadSession();
+    } catch (err) {
+      report(err);
+      return;
+    }
+    if (signedIn()) route();
+    else askToSignIn("");
   }
 
   document.addEventListener("DOMContentLoaded", start);
