@@ -1,5 +1,5 @@
-// Signoff's approver page: the open requests, and one request with its checks, approvals,
-// activity trail and the decisions the viewer may take.
+// Signoff's approver page: the inbox (what waits for you, your requests, what was decided), one
+// request with its evidence, policy, decisions, discussion and trail, and one model.
 //
 // Rules this file keeps:
 // - The page holds no credential: the browser's session cookie is HttpOnly (the script never
@@ -36,6 +36,37 @@
   function when(ms) {
     if (typeof ms !== "number") return "";
     return new Date(ms).toLocaleString();
+  }
+
+  /** "3 h", "2 d": how long ago (or, for a future time, how long until). */
+  function span(ms) {
+    const s = Math.abs(ms) / 1000;
+    if (s < 90) return `${Math.round(s)} s`;
+    if (s < 5400) return `${Math.round(s / 60)} min`;
+    if (s < 129600) return `${Math.round(s / 3600)} h`;
+    return `${Math.round(s / 86400)} d`;
+  }
+
+  function ago(ms) {
+    return typeof ms === "number" ? `${span(Date.now() - ms)} ago` : "";
+  }
+
+  function until(ms) {
+    if (typeof ms !== "number") return "—";
+    return ms <= Date.now() ? "due now" : `in ${span(ms - Date.now())}`;
+  }
+
+  function link(href, text, className) {
+    const a = el("a", className || null, text);
+    a.href = href;
+    return a;
+  }
+
+  /** A cell with its column's name, shown as a caption when the table stacks on a phone. */
+  function cell(label, className, ...children) {
+    const td = el("td", className, ...children);
+    td.dataset.label = label;
+    return td;
   }
 
   function stage(value) {
@@ -124,8 +155,7 @@
     }
     stopRefresh();
     showIdentity();
-    show($("list-view"), false);
-    show($("request-view"), false);
+    for (const id of ["list-view", "request-view", "model-view", "bad-link"]) show($(id), false);
     $("login-reason").textContent = reason || "";
     renderSignInChoices();
     show($("login"), true);
@@ -215,55 +245,84 @@
     }, ms);
   }
 
-  // -- the list of requests -----------------------------------------------------------------
+  // -- the inbox ----------------------------------------------------------------------------
+
+  const inbox = { tab: "waiting", page: 1, pageSize: 25 };
 
   function checksSummary(checks) {
-    if (!Array.isArray(checks) || checks.length === 0) return "none";
-    const counts = {};
-    for (const check of checks) counts[check.status] = (counts[check.status] || 0) + 1;
-    const order = ["RUNNING", "FAILED", "PASSED", "CANCELLED"];
-    return order
-      .filter((status) => counts[status])
-      .map((status) => `${counts[status]} ${status === "RUNNING" ? "running" : status.toLowerCase()}`)
-      .join(", ");
+    const parts = [];
+    if (checks.passed) parts.push(`${checks.passed} passed`);
+    if (checks.running) parts.push(`${checks.running} running`);
+    if (checks.failed) parts.push(`${checks.failed} failed`);
+    if (checks.other) parts.push(`${checks.other} other`);
+    return parts.length ? parts.join(", ") : "none";
   }
 
   function stateBadge(state) {
     return el("span", `badge state-${String(state).toLowerCase()}`, state);
   }
 
+  function approvalsCell(row) {
+    const open = row.state === "PENDING" || row.state === "APPLYING";
+    const text = `${row.approvals}/${row.quorum}`;
+    return open && row.approvals_needed > 0 ? `${text} · ${row.approvals_needed} more needed` : text;
+  }
+
   async function loadList() {
-    const includeClosed = $("include-closed").checked;
-    const data = await api("GET", "/signoff/transition-requests/search", {
-      query: { open_only: includeClosed ? "false" : "true" },
+    const data = await api("GET", "/inbox", {
+      base: "/ui/api",
+      query: {
+        tab: inbox.tab,
+        model: $("filter-model").value,
+        target: $("filter-target").value,
+        state: $("filter-state").value,
+        page: inbox.page,
+        page_size: inbox.pageSize,
+      },
     });
-    const requests = Array.isArray(data.requests) ? data.requests.slice() : [];
-    requests.sort((a, b) => (b.creation_timestamp || 0) - (a.creation_timestamp || 0));
-    const rows = requests.map((request) => {
-      const link = el("a", null, request.name);
-      link.href = `/ui/requests/${encodeURIComponent(request.id)}`;
-      const approvals = Array.isArray(request.approvals) ? request.approvals.length : 0;
-      const row = el(
+    for (const name of ["waiting", "mine", "decided"]) {
+      $(`count-${name}`).textContent = `(${data.counts[name]})`;
+      const tab = $(`tab-${name}`);
+      tab.setAttribute("aria-selected", String(name === inbox.tab));
+      tab.classList.toggle("selected", name === inbox.tab);
+    }
+    const chosen = $("filter-model").value;
+    const names = Array.from(new Set([...(data.models || []), ...(chosen ? [chosen] : [])])).sort();
+    $("filter-model").replaceChildren(
+      el("option", null, "all"),
+      ...names.map((name) => el("option", null, name)),
+    );
+    $("filter-model").options[0].value = "";
+    $("filter-model").value = chosen;
+    const rows = (data.rows || []).map((row) => {
+      const tr = el(
         "tr",
         null,
-        el("td", "model", link),
-        el("td", null, request.version),
-        el("td", null, `${stage(request.from_stage)} → ${stage(request.to_stage)}`),
-        el("td", null, request.user_id),
-        el("td", null, when(request.creation_timestamp)),
-        el("td", null, stateBadge(request.state)),
-        el("td", null, checksSummary(request.checks)),
-        el("td", null, `${approvals}/${request.quorum}`),
+        cell("Model", "model", link(`/ui/requests/${encodeURIComponent(row.id)}`, row.name)),
+        cell("Version", null, row.version),
+        cell("Move", null, `${stage(row.from_stage)} → ${stage(row.to_stage)}`),
+        cell("Requested by", null, row.user_id),
+        cell("Age", null, ago(row.creation_timestamp)),
+        cell("State", null, stateBadge(row.state)),
+        cell("Checks", null, checksSummary(row.checks)),
+        cell("Approvals", null, approvalsCell(row)),
+        cell("Expires", null, until(row.expires_timestamp)),
       );
-      row.dataset.requestId = String(request.id);
-      return row;
+      tr.dataset.requestId = String(row.id);
+      return tr;
     });
     $("list-body").replaceChildren(...rows);
     show($("list-table"), rows.length > 0);
     show($("list-empty"), rows.length === 0);
-    $("list-empty").textContent = includeClosed
-      ? "No requests you can read."
-      : "No open requests you can read.";
+    $("list-empty").textContent = {
+      waiting: "Nothing waits for your decision.",
+      mine: "You have no requests.",
+      decided: "Nothing decided yet.",
+    }[inbox.tab];
+    const pages = Math.max(1, Math.ceil(data.total / inbox.pageSize));
+    $("page-info").textContent = `page ${inbox.page} of ${pages} · ${data.total} in all`;
+    $("prev-page").disabled = inbox.page <= 1;
+    $("next-page").disabled = inbox.page >= pages;
   }
 
   async function refreshList() {
@@ -277,8 +336,27 @@
   }
 
   function attachListView() {
-    $("include-closed").addEventListener("change", () => {
-      clearMessage();
+    for (const name of ["waiting", "mine", "decided"]) {
+      $(`tab-${name}`).addEventListener("click", () => {
+        inbox.tab = name;
+        inbox.page = 1;
+        clearMessage();
+        refreshList();
+      });
+    }
+    for (const id of ["filter-model", "filter-target", "filter-state"]) {
+      $(id).addEventListener("change", () => {
+        inbox.page = 1;
+        refreshList();
+      });
+    }
+    $("filters").addEventListener("submit", (event) => event.preventDefault());
+    $("prev-page").addEventListener("click", () => {
+      inbox.page = Math.max(1, inbox.page - 1);
+      refreshList();
+    });
+    $("next-page").addEventListener("click", () => {
+      inbox.page += 1;
       refreshList();
     });
   }
@@ -286,7 +364,11 @@
   // -- one request --------------------------------------------------------------------------
 
   let current = null; // the request as last fetched
+  let extras = null; // what /ui/api/requests/<id> said last
   let busy = false; // an action is in flight: no refresh meanwhile
+  let editing = false; // a comment is being edited: the thread is not redrawn meanwhile
+
+  const REQUEST_ID = /^[0-9a-f]{1,64}$/;
 
   function detail(term, value, className) {
     return [el("dt", null, term), el("dd", className || null, value)];
@@ -298,19 +380,35 @@
       ` version ${request.version}: ${stage(request.from_stage)} → ${stage(request.to_stage)}`,
     );
     document.title = `${request.name} v${request.version} → ${request.to_stage} · Signoff`;
+    $("model-link").textContent = `model ${request.name}`;
+    $("model-link").href = `/ui/models/${encodeURIComponent(request.name)}`;
     const rows = [
       ...detail("Model", request.name, "model"),
       ...detail("Version", String(request.version)),
       ...detail("Move", `${stage(request.from_stage)} → ${stage(request.to_stage)}`),
       ...detail("Requested by", request.user_id),
-      ...detail("Requested at", when(request.creation_timestamp)),
+      ...detail("Requested at", `${when(request.creation_timestamp)} (${ago(request.creation_timestamp)})`),
       ...detail("Comment", request.comment || "—", "comment"),
       ...detail("State", stateBadge(request.state)),
     ];
     if (request.reason) rows.push(...detail("Reason", request.reason, "reason"));
-    rows.push(...detail("Policy", request.policy_hash || "—", "mono"));
+    if (extras && extras.expires_timestamp) {
+      rows.push(...detail("Expires", `${when(extras.expires_timestamp)} (${until(extras.expires_timestamp)})`));
+    }
     rows.push(...detail("Last update", when(request.last_updated_timestamp)));
     $("request-details").replaceChildren(...rows);
+  }
+
+  function renderExtras(request) {
+    if (!extras) return;
+    const links = [link(extras.mlflow_version_url, `version ${request.version} in MLflow`)];
+    if (extras.mlflow_run_url) links.push(" · ", link(extras.mlflow_run_url, `run ${extras.run_id}`));
+    for (const a of links) if (a instanceof Node && a.tagName === "A") a.rel = "noopener noreferrer";
+    $("mlflow-links").replaceChildren(...links);
+    $("holder").textContent = extras.holder ? extras.holder.effect : "Nothing else changes.";
+    $("policy-words").textContent = extras.policy_words || "No rule of today's policy covers this move.";
+    $("policy-hash").textContent = extras.policy_hash;
+    show($("policy-changed"), !extras.policy_is_current);
   }
 
   function renderChecks(checks) {
@@ -330,7 +428,10 @@
       if (check.summary) parts.push(el("p", "check-summary", check.summary));
       else if (status === "RUNNING") parts.push(el("p", "check-summary muted", "waiting for a result…"));
       if (check.evidence && Object.keys(check.evidence).length > 0) {
-        parts.push(el("pre", "evidence", JSON.stringify(check.evidence, null, 2)));
+        const evidence = el("details", "evidence-box", el("summary", null, "Evidence"));
+        evidence.open = true;
+        evidence.append(el("pre", "evidence", JSON.stringify(check.evidence, null, 2)));
+        parts.push(evidence);
       }
       if (check.finished_timestamp) parts.push(el("p", "muted", `finished ${when(check.finished_timestamp)}`));
       const item = el("li", `check status-${status.toLowerCase()}`, ...parts);
@@ -345,18 +446,42 @@
   function renderApprovals(request) {
     const approvals = Array.isArray(request.approvals) ? request.approvals : [];
     $("approvals-title").textContent = `Approvals ${approvals.length}/${request.quorum}`;
-    const items = approvals.map((approval) =>
-      el(
+    const items = approvals.map((approval) => {
+      const item = el(
         "li",
-        null,
+        "decision approved",
+        el("span", "badge state-applied", "APPROVED"),
+        " ",
         el("strong", null, approval.user_id),
-        ` approved ${when(approval.creation_timestamp)}`,
+        ` ${when(approval.creation_timestamp)}`,
         approval.comment ? el("p", "comment", approval.comment) : null,
-      ),
-    );
-    if (items.length === 0) items.push(el("li", "muted", "No approvals yet."));
+      );
+      item.dataset.kind = "APPROVED";
+      return item;
+    });
+    const others = extras && Array.isArray(extras.decisions) ? extras.decisions : [];
+    for (const decision of others) {
+      if (decision.kind === "APPROVED") continue;
+      const item = el(
+        "li",
+        `decision ${decision.kind.toLowerCase()}`,
+        el("span", `badge state-${decision.kind.toLowerCase()}`, decision.kind),
+        " ",
+        el("strong", null, decision.user_id),
+        ` ${when(decision.creation_timestamp)}`,
+        decision.comment ? el("p", "comment", decision.comment) : null,
+      );
+      item.dataset.kind = decision.kind;
+      items.push(item);
+    }
+    if (items.length === 0) {
+      const open = OPEN_STATES.has(request.state);
+      items.push(el("li", "muted", open ? "No decisions yet." : `No approvals; the request is ${request.state}.`));
+    }
     $("approvals").replaceChildren(...items);
   }
+
+  const ACTION_WORDS = { approve: "approve", reject: "reject", cancel: "cancel" };
 
   function renderActions(request) {
     const actions = new Set(Array.isArray(request.available_actions) ? request.available_actions : []);
@@ -367,6 +492,21 @@
     show($("reject"), canReject);
     show($("cancel"), canCancel);
     show($("actions"), canApprove || canReject || canCancel);
+    // Why a button is missing, in the policy's own words.
+    const reasons = [];
+    const open = request.state === "PENDING";
+    if (open && extras && extras.refusals) {
+      const held = extras.viewer_roles.length ? `You hold ${extras.viewer_roles.join(", ")}.` : "You hold no role.";
+      for (const [action, allowed] of [["approve", canApprove], ["reject", canReject], ["cancel", canCancel]]) {
+        const why = extras.refusals[action];
+        if (allowed || !why) continue;
+        const item = el("li", null, el("strong", null, `Why you cannot ${ACTION_WORDS[action]}: `), `${why}. `, el("span", "muted", held));
+        item.id = `${action}-refusal`;
+        reasons.push(item);
+      }
+    }
+    $("refusals").replaceChildren(...reasons);
+    show($("refusals"), reasons.length > 0);
   }
 
   const ACTIVITY_WORDS = {
@@ -381,49 +521,149 @@
 
   const FLAGGED = /^(Out-of-band change|Break-glass)/;
 
+  function activityItem(activity) {
+    const word = ACTIVITY_WORDS[activity.activity_type] || activity.activity_type;
+    const move =
+      activity.to_stage !== undefined && activity.to_stage !== null
+        ? ` ${stage(activity.from_stage)} → ${stage(activity.to_stage)}`
+        : "";
+    const item = el(
+      "li",
+      null,
+      el("span", "muted", when(activity.creation_timestamp)),
+      " ",
+      el("strong", null, activity.user_id || "system"),
+      ` ${word}${move}`,
+      activity.comment ? el("p", "comment", activity.comment) : null,
+      activity.system_comment ? el("p", "muted", activity.system_comment) : null,
+    );
+    item.dataset.type = String(activity.activity_type);
+    // Changes that skipped the governed path stand out: made behind Signoff's back, or
+    // applied without approvals.
+    if (FLAGGED.test(activity.system_comment || "")) {
+      item.classList.add("flagged");
+      item.prepend(el("span", "badge flag", "⚠ flagged"), " ");
+    }
+    return item;
+  }
+
   function renderActivities(activities, request) {
     const mine = (Array.isArray(activities) ? activities : []).filter(
       (activity) => !activity.request_id || activity.request_id === request.id,
     );
-    const items = mine.map((activity) => {
-      const word = ACTIVITY_WORDS[activity.activity_type] || activity.activity_type;
-      const move =
-        activity.to_stage !== undefined
-          ? ` ${stage(activity.from_stage)} → ${stage(activity.to_stage)}`
-          : "";
-      const item = el(
-        "li",
-        null,
-        el("span", "muted", when(activity.creation_timestamp)),
-        " ",
-        el("strong", null, activity.user_id || "system"),
-        ` ${word}${move}`,
-        activity.comment ? el("p", "comment", activity.comment) : null,
-        activity.system_comment ? el("p", "muted", activity.system_comment) : null,
-      );
-      item.dataset.type = String(activity.activity_type);
-      // Changes that skipped the governed path stand out: made behind Signoff's back, or
-      // applied without approvals.
-      if (FLAGGED.test(activity.system_comment || "")) item.classList.add("flagged");
-      return item;
-    });
+    const items = mine.map(activityItem);
     if (items.length === 0) items.push(el("li", "muted", "Nothing recorded yet."));
     $("activities").replaceChildren(...items);
   }
 
+  // -- the discussion ------------------------------------------------------------------------
+
+  function renderComments(comments) {
+    const items = comments.map((comment) => {
+      const actions = new Set(Array.isArray(comment.available_actions) ? comment.available_actions : []);
+      const text = el("p", "comment", comment.comment);
+      const edited = comment.last_updated_timestamp > comment.creation_timestamp ? " (edited)" : "";
+      const buttons = el("div", "buttons");
+      const item = el(
+        "li",
+        "comment-item",
+        el("strong", null, comment.user_id),
+        el("span", "muted", ` ${when(comment.creation_timestamp)}${edited}`),
+        text,
+        buttons,
+      );
+      item.dataset.commentId = String(comment.id);
+      if (actions.has("EDIT_COMMENT")) {
+        const edit = el("button", "edit-comment", "Edit");
+        edit.type = "button";
+        edit.addEventListener("click", () => editComment(item, comment));
+        buttons.append(edit);
+      }
+      if (actions.has("DELETE_COMMENT")) {
+        const remove = el("button", "delete-comment", "Delete");
+        remove.type = "button";
+        remove.addEventListener("click", () => commentAction(() =>
+          api("DELETE", "/mlflow/comments/delete", { query: { id: comment.id } }), "Comment deleted."));
+        buttons.append(remove);
+      }
+      return item;
+    });
+    if (items.length === 0) items.push(el("li", "muted", "No comments yet."));
+    $("comments").replaceChildren(...items);
+  }
+
+  function editComment(item, comment) {
+    editing = true;
+    const box = el("textarea", "edit-text");
+    box.value = comment.comment;
+    box.rows = 3;
+    box.maxLength = 10000;
+    box.setAttribute("aria-label", "Edit your comment");
+    const save = el("button", "primary save-comment", "Save");
+    save.type = "button";
+    const back = el("button", null, "Cancel");
+    back.type = "button";
+    item.replaceChildren(box, el("div", "buttons", save, back));
+    box.focus();
+    save.addEventListener("click", () => commentAction(() =>
+      api("PATCH", "/mlflow/comments/update", { body: { id: comment.id, comment: box.value } }), "Comment saved."));
+    back.addEventListener("click", () => {
+      editing = false;
+      loadComments(current);
+    });
+  }
+
+  async function commentAction(call, done) {
+    clearMessage();
+    try {
+      await call();
+      showMessage(done, "info");
+    } catch (err) {
+      report(err);
+    }
+    editing = false;
+    if (current) await loadComments(current).catch(report);
+  }
+
+  async function loadComments(request) {
+    const data = await api("GET", "/signoff/comments/list", {
+      query: { name: request.name, version: request.version },
+    });
+    if (!editing) renderComments(Array.isArray(data.comments) ? data.comments : []);
+  }
+
+  async function postComment(event) {
+    event.preventDefault();
+    if (!current) return;
+    const text = $("comment-text").value;
+    if (!text.trim()) return;
+    await commentAction(async () => {
+      await api("POST", "/mlflow/comments/create", {
+        body: { name: current.name, version: String(current.version), comment: text },
+      });
+      $("comment-text").value = "";
+    }, "Comment posted.");
+  }
+
   async function loadRequest(id) {
-    const data = await api("GET", "/signoff/transition-requests/get", { query: { id } });
+    const [data, more] = await Promise.all([
+      api("GET", "/signoff/transition-requests/get", { query: { id } }),
+      api("GET", `/requests/${encodeURIComponent(id)}`, { base: "/ui/api" }),
+    ]);
     const request = data.request;
     current = request;
+    extras = more;
     renderDetails(request);
+    renderExtras(request);
     renderChecks(request.checks);
     renderApprovals(request);
     renderActions(request);
     show($("request-view"), true);
     try {
-      const trail = await api("GET", "/signoff/activities/list", {
-        query: { name: request.name, version: request.version },
-      });
+      const [trail] = await Promise.all([
+        api("GET", "/signoff/activities/list", { query: { name: request.name, version: request.version } }),
+        loadComments(request),
+      ]);
       renderActivities(trail.activities, request);
     } catch (err) {
       if (err instanceof AuthRequired) throw err;
@@ -450,12 +690,25 @@
     if (open) scheduleRefresh(() => refreshRequest(id));
   }
 
+  function askToConfirm(id) {
+    stopRefresh();
+    busy = true;
+    $("confirm-text").textContent = extras.confirmation;
+    show($("confirm"), true);
+    $("confirm-yes").focus();
+  }
+
+  function closeConfirm() {
+    show($("confirm"), false);
+    busy = false;
+  }
+
   async function decide(id, action) {
     if (!current || busy) return;
     busy = true;
     stopRefresh();
     clearMessage();
-    const buttons = [$("approve"), $("reject"), $("cancel")];
+    const buttons = [$("approve"), $("reject"), $("cancel"), $("confirm-yes")];
     for (const button of buttons) button.disabled = true;
     const comment = $("action-comment").value.trim() || undefined;
     const target = { name: current.name, version: String(current.version), stage: current.to_stage };
@@ -478,6 +731,7 @@
       report(err);
     } finally {
       for (const button of buttons) button.disabled = false;
+      show($("confirm"), false);
       busy = false;
     }
     if (signedIn()) refreshRequest(id);
@@ -485,9 +739,100 @@
 
   function attachRequestView(id) {
     document.title = "Request · Signoff";
-    $("approve").addEventListener("click", () => decide(id, "approve"));
+    $("approve").addEventListener("click", () => {
+      if (extras && extras.confirmation) askToConfirm(id);
+      else decide(id, "approve");
+    });
+    $("confirm-yes").addEventListener("click", () => {
+      busy = false;
+      decide(id, "approve");
+    });
+    $("confirm-no").addEventListener("click", () => {
+      closeConfirm();
+      $("approve").focus();
+      refreshRequest(id);
+    });
     $("reject").addEventListener("click", () => decide(id, "reject"));
     $("cancel").addEventListener("click", () => decide(id, "cancel"));
+    $("comment-form").addEventListener("submit", postComment);
+  }
+
+  // -- one model ----------------------------------------------------------------------------
+
+  async function loadModel(name) {
+    const data = await api("GET", `/models/${encodeURIComponent(name)}`, { base: "/ui/api" });
+    document.title = `${data.name} · Signoff`;
+    $("model-title").replaceChildren(el("span", "model", data.name));
+    $("mlflow-model-link").href = data.mlflow_model_url;
+    const rows = data.versions.map((version) => {
+      const open = version.open_requests.map((id) => link(`/ui/requests/${encodeURIComponent(id)}`, "open request"));
+      const tr = el(
+        "tr",
+        null,
+        cell("Version", null, version.version),
+        cell("Stage", null, version.stage),
+        cell("Aliases", null, version.aliases.length ? version.aliases.map((a) => `@${a}`).join(", ") : "—"),
+        cell("Open requests", null, ...(open.length ? open : ["—"])),
+      );
+      tr.dataset.version = version.version;
+      return tr;
+    });
+    $("versions-body").replaceChildren(...rows);
+    const chosenVersion = $("request-version").value;
+    const chosenTarget = $("request-target").value;
+    $("request-version").replaceChildren(...data.versions.map((v) => el("option", null, v.version)));
+    $("request-target").replaceChildren(...data.targets.map((t) => el("option", null, t)));
+    if (chosenVersion) $("request-version").value = chosenVersion;
+    if (chosenTarget) $("request-target").value = chosenTarget;
+    show($("request-form"), data.can_request && data.versions.length > 0 && data.targets.length > 0);
+    const requests = data.open_requests.map((row) => {
+      const item = el(
+        "li",
+        null,
+        link(`/ui/requests/${encodeURIComponent(row.id)}`, `version ${row.version}: ${stage(row.from_stage)} → ${stage(row.to_stage)}`),
+        ` by ${row.user_id}, ${ago(row.creation_timestamp)} · ${row.approvals}/${row.quorum} approvals · checks ${checksSummary(row.checks)}`,
+      );
+      item.dataset.requestId = row.id;
+      return item;
+    });
+    if (requests.length === 0) requests.push(el("li", "muted", "No open requests."));
+    $("model-requests").replaceChildren(...requests);
+    const activities = data.activities.map(activityItem);
+    if (activities.length === 0) activities.push(el("li", "muted", "Nothing recorded yet."));
+    $("model-activities").replaceChildren(...activities);
+    show($("model-view"), true);
+  }
+
+  async function refreshModel(name) {
+    try {
+      await loadModel(name);
+    } catch (err) {
+      report(err);
+      return;
+    }
+    scheduleRefresh(() => refreshModel(name), REFRESH_MS * 4);
+  }
+
+  function attachModelView(name) {
+    $("request-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearMessage();
+      try {
+        const created = await api("POST", "/mlflow/transition-requests/create", {
+          body: {
+            name,
+            version: $("request-version").value,
+            stage: $("request-target").value,
+            comment: $("request-comment").value.trim() || undefined,
+          },
+        });
+        const id = created && created.request && created.request.id;
+        if (id) window.location.assign(`/ui/requests/${encodeURIComponent(id)}`);
+        else refreshModel(name);
+      } catch (err) {
+        report(err);
+      }
+    });
   }
 
   // -- routing and start --------------------------------------------------------------------
@@ -497,20 +842,45 @@
   /** Show the view the address names, for whoever is signed in now. Run at start and after
    *  every sign-in without a reload: the view is shown again each time (listeners are attached
    *  once only). */
+  function badLink(reason) {
+    document.title = "Not found · Signoff";
+    $("bad-link-reason").textContent = reason;
+    show($("bad-link"), true);
+  }
+
   function route() {
     show($("login"), false);
     showIdentity();
-    const match = window.location.pathname.match(/^\/ui\/requests\/([^/]+)\/?$/);
+    const path = window.location.pathname;
+    const requestMatch = path.match(/^\/ui\/requests\/([^/]*)\/?$/);
+    const modelMatch = path.match(/^\/ui\/models\/([^/]+)\/?$/);
+    let view;
+    try {
+      view = requestMatch
+        ? { kind: "request", id: decodeURIComponent(requestMatch[1]) }
+        : modelMatch
+          ? { kind: "model", name: decodeURIComponent(modelMatch[1]) }
+          : { kind: "list" };
+    } catch {
+      view = { kind: "bad" };
+    }
+    if (view.kind === "request" && !REQUEST_ID.test(view.id)) view = { kind: "bad" };
     if (!started) {
       started = true;
-      if (match) attachRequestView(decodeURIComponent(match[1]));
-      else attachListView();
+      if (view.kind === "request") attachRequestView(view.id);
+      else if (view.kind === "model") attachModelView(view.name);
+      else if (view.kind === "list") attachListView();
     }
-    if (match) {
+    if (view.kind === "bad") {
+      badLink("This address does not name a transition request (request ids are hexadecimal).");
+    } else if (view.kind === "request") {
       show($("request-view"), true);
-      refreshRequest(decodeURIComponent(match[1]));
+      refreshRequest(view.id);
+    } else if (view.kind === "model") {
+      show($("model-view"), true);
+      refreshModel(view.name);
     } else {
-      document.title = "Open requests · Signoff";
+      document.title = "Inbox · Signoff";
       show($("list-view"), true);
       refreshList();
     }

@@ -324,7 +324,11 @@ def test_approver_sees_the_running_check_then_approves_and_the_version_moves(
     details = page.locator("#request-details")
     expect(details).to_contain_text("AUC 0.91 on holdout")
     expect(details).to_contain_text("PENDING")
-    expect(details).to_contain_text(request["policy_hash"])
+    expect(page.locator("#policy-hash")).to_have_text(request["policy_hash"])
+    expect(page.locator("#policy-words")).to_have_text(
+        "2 approvals from ml-lead, not the requester; expires in 7 days; "
+        "checks: HTTP check release-gate"
+    )
     check = page.locator("#checks li[data-check='http:release-gate']")
     expect(check).to_have_attribute("data-status", "RUNNING")
     expect(check).to_contain_text("still running")
@@ -345,6 +349,12 @@ def test_approver_sees_the_running_check_then_approves_and_the_version_moves(
     # Mia approves from the page: the quorum is met and MLflow moves.
     page.fill("#action-comment", "risk reviewed")
     page.click("#approve")
+    # A move to Production is confirmed first, naming the change.
+    confirm = page.locator("#confirm")
+    expect(confirm).to_be_visible()
+    expect(confirm).to_contain_text(f"{seeded.name} version {seeded.version} to Production")
+    expect(page.locator("#confirm-yes")).to_be_focused()
+    page.click("#confirm-yes")
     expect(details).to_contain_text("APPLIED", timeout=30_000)
     assert stage_in_mlflow(web_stack.mlflow_url, seeded) == "Production"
     expect(page.locator("#approvals-title")).to_have_text("Approvals 2/2")

@@ -254,7 +254,7 @@ def test_a_refused_sign_in_then_a_good_one_shows_the_page_without_a_reload(
                 "X-CSRF-Token": tab.csrf_token(),
             },
         ).raise_for_status()
-    page.check("#include-closed")
+    page.click("#tab-mine")
     expect(page.locator("#login")).to_be_visible()
     expect(page.locator("#login-reason")).to_contain_text("sign in again")
     expect(page.locator("#list-view")).to_be_hidden()
