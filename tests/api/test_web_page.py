@@ -9,6 +9,7 @@ and the check stays RUNNING) until a test releases that request, then `{"passed"
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import uuid
@@ -484,3 +485,256 @@ def test_a_change_made_behind_signoffs_back_stands_out_in_the_trail(
     expect(tab.page.locator("#activities li[data-type=REQUESTED_TRANSITION]")).not_to_have_class(
         re.compile("flagged")
     )
+
+
+# -- the whole path, as people take it ---------------------------------------------------------
+
+
+def shoot(page: Page, name: str, tmp_path: Path) -> Path:
+    """Save a screenshot: into $SIGNOFF_SCREENSHOTS (`scripts/screenshots` points it at
+    docs/screenshots) when set, else into the test's tmp_path."""
+    folder = Path(os.environ.get("SIGNOFF_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
+    return path
+
+
+def assert_no_horizontal_scroll(page: Page) -> None:
+    """The page is no wider than the window; else name the elements that stick out."""
+    wide = page.evaluate(
+        """() => {
+            const limit = document.documentElement.clientWidth;
+            if (document.documentElement.scrollWidth <= limit) return [];
+            return Array.from(document.querySelectorAll("body *"))
+                .filter((node) => node.getBoundingClientRect().right > limit + 1)
+                .slice(0, 8)
+                .map((node) => `${node.tagName}#${node.id}.${node.className}`);
+        }"""
+    )
+    assert wide == [], wide
+
+
+def test_a_request_from_the_model_page_is_approved_by_two_people_and_applied(
+    web_stack: SignoffStack,
+    gate: ReleaseGate,
+    make_version: Callable[..., SeededVersion],
+    open_tab: Callable[..., Tab],
+    tmp_path: Path,
+) -> None:
+    champion = make_version()
+    httpx.post(
+        f"{web_stack.mlflow_url}/api/2.0/mlflow/model-versions/transition-stage",
+        json={
+            "name": champion.name,
+            "version": champion.version,
+            "stage": "Production",
+            "archive_existing_versions": False,
+        },
+    ).raise_for_status()
+    seeded = make_version(champion.name)
+
+    # Dana asks for Production from the model's page.
+    dana = open_tab()
+    dana.sign_in(f"/ui/models/{seeded.name}", "dana")
+    versions = dana.page.locator("#versions-body")
+    expect(versions.locator(f"tr[data-version='{champion.version}']")).to_contain_text("Production")
+    expect(versions.locator(f"tr[data-version='{seeded.version}']")).to_contain_text("None")
+    dana.page.select_option("#request-version", seeded.version)
+    dana.page.select_option("#request-target", "Production")
+    dana.page.fill("#request-comment", "AUC 0.93 on the March holdout")
+    dana.page.click("#request-form button[type=submit]")
+    dana.page.wait_for_url("**/ui/requests/*")
+    request_id = dana.page.url.rsplit("/", 1)[1]
+    expect(dana.page.locator("#request-details")).to_contain_text("PENDING")
+    # Her own request: she may cancel, not approve, and the page says why.
+    expect(dana.page.locator("#approve")).to_be_hidden()
+    expect(dana.page.locator("#cancel")).to_be_visible()
+    expect(dana.page.locator("#approve-refusal")).to_contain_text(
+        "to approve a transition to Production CAN_MANAGE_PRODUCTION_VERSIONS is needed"
+    )
+    gate.release(request_id)
+
+    approvers = {"lee": open_tab(), "mia": open_tab()}
+    for number, (user, tab) in enumerate(approvers.items(), start=1):
+        page = tab.page
+        tab.sign_in("/ui/", user)
+        expect(page.locator("#tab-waiting")).to_have_attribute("aria-selected", "true")
+        row = page.locator(f"#list-body tr[data-request-id='{request_id}']")
+        expect(row).to_contain_text(seeded.name)
+        expect(row).to_contain_text("None → Production")
+        expect(row).to_contain_text("dana")
+        expect(row).to_contain_text(f"{number - 1}/2")
+        expect(row).to_contain_text("1 passed", timeout=30_000)
+        if number == 1:
+            shoot(page, "inbox.png", tmp_path)
+        row.locator("a").click()
+        page.wait_for_url(f"**{request_path(request_id)}")
+
+        # The evidence: what is asked, the policy in words, the check and what it said, what
+        # happens to the version in Production now, where to look in MLflow.
+        details = page.locator("#request-details")
+        expect(details).to_contain_text("AUC 0.93 on the March holdout")
+        expect(page.locator("#policy-words")).to_contain_text("2 approvals from ml-lead")
+        check = page.locator("#checks li[data-check='http:release-gate']")
+        expect(check).to_have_attribute("data-status", "PASSED")
+        expect(check.locator("pre.evidence")).to_contain_text("released by the test")
+        expect(page.locator("#holder")).to_contain_text(
+            f"version {champion.version} stays in Production"
+        )
+        links = page.locator("#mlflow-links a")
+        expect(links.first).to_have_attribute(
+            "href", re.compile(rf"/#/models/.*/versions/{seeded.version}$")
+        )
+        expect(links.nth(1)).to_have_attribute("href", re.compile(rf"/#/runs/{seeded.run_id}$"))
+
+        if number == 1:
+            page.fill("#comment-text", "Looks good; the holdout is the right one.")
+            page.click("#comment-form button[type=submit]")
+            expect(page.locator("#comments")).to_contain_text("the holdout is the right one")
+            shoot(page, "request.png", tmp_path)
+
+        # Approving Production asks first; going back changes nothing.
+        page.click("#approve")
+        expect(page.locator("#confirm-text")).to_contain_text(
+            f"{seeded.name} version {seeded.version} to Production"
+        )
+        page.click("#confirm-no")
+        expect(page.locator("#confirm")).to_be_hidden()
+        expect(page.locator("#approvals-title")).to_have_text(f"Approvals {number - 1}/2")
+        page.fill("#action-comment", f"approved by {user}")
+        page.click("#approve")
+        page.click("#confirm-yes")
+        expect(page.locator("#approvals")).to_contain_text(f"approved by {user}")
+
+    page = approvers["mia"].page
+    expect(page.locator("#request-details")).to_contain_text("APPLIED", timeout=30_000)
+    assert stage_in_mlflow(web_stack.mlflow_url, seeded) == "Production"
+    # The trail is complete: requested, two approvals, applied, and the comment.
+    trail = page.locator("#activities")
+    expect(trail.locator("li[data-type=REQUESTED_TRANSITION]")).to_contain_text("dana")
+    expect(trail.locator("li[data-type=APPROVED_REQUEST]")).to_have_count(2)
+    expect(trail.locator("li[data-type=APPLIED_TRANSITION]")).to_have_count(1)
+    expect(page.locator("#actions")).to_be_hidden()
+    # No longer waiting for anyone; it is among the decided ones.
+    page.goto("/ui/")
+    expect(page.locator(f"#list-body tr[data-request-id='{request_id}']")).to_have_count(0)
+    page.click("#tab-decided")
+    expect(page.locator(f"#list-body tr[data-request-id='{request_id}']")).to_contain_text(
+        "APPLIED"
+    )
+
+
+def test_an_approver_without_the_role_sees_why_there_is_no_button(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    open_tab: Callable[..., Tab],
+) -> None:
+    request = create(client("dana", "data-scientist"), make_version(), "Production")
+    tab = open_tab()
+    tab.sign_in(request_path(request["id"]), "ada")
+    page = tab.page
+    expect(page.locator("#request-details")).to_contain_text("PENDING")
+    expect(page.locator("#approve")).to_be_hidden()
+    refusal = page.locator("#approve-refusal")
+    expect(refusal).to_contain_text("only ml-lead may approve")
+    expect(refusal).to_contain_text("ada is not one")
+    expect(refusal).to_contain_text("You hold platform-admin.")
+    # Not waiting for her either.
+    page.goto("/ui/")
+    expect(page.locator("#list-empty, #list-table").first).to_be_visible()
+    expect(page.locator(f"#list-body tr[data-request-id='{request['id']}']")).to_have_count(0)
+
+
+def test_self_approval_shows_the_refusal_reason(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    open_tab: Callable[..., Tab],
+) -> None:
+    request = create(client("lee", "ml-lead"), make_version(), "Staging")
+    tab = open_tab()
+    tab.sign_in(request_path(request["id"]), "lee")
+    expect(tab.page.locator("#approve")).to_be_hidden()
+    expect(tab.page.locator("#approve-refusal")).to_contain_text(
+        "lee may not approve their own request; the policy forbids self-approval"
+    )
+    tab.page.goto("/ui/")
+    tab.page.click("#tab-mine")
+    expect(tab.page.locator(f"#list-body tr[data-request-id='{request['id']}']")).to_be_visible()
+
+
+def test_a_comment_with_a_script_renders_as_text_and_its_author_may_edit_and_delete_it(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    open_tab: Callable[..., Tab],
+) -> None:
+    request = create(client("dana", "data-scientist"), make_version(), "Staging")
+    text = f'<script>alert("x")</script>{XSS}'
+    tab = open_tab()
+    page = tab.page
+    tab.sign_in(request_path(request["id"]), "lee")
+    page.fill("#comment-text", text)
+    page.click("#comment-form button[type=submit]")
+    item = page.locator("#comments li.comment-item").last
+    expect(item.locator("p.comment")).to_have_text(text)
+    assert page.locator("img").count() == 0
+    assert page.locator("script").count() == 1
+    item.locator("button.edit-comment").click()
+    page.locator("#comments textarea.edit-text").fill("second thoughts")
+    page.locator("#comments button.save-comment").click()
+    expect(page.locator("#comments li.comment-item").last.locator("p.comment")).to_have_text(
+        "second thoughts"
+    )
+    page.locator("#comments li.comment-item").last.locator("button.delete-comment").click()
+    expect(page.locator("#comments")).to_contain_text("No comments yet.")
+    assert tab.dialogs == []
+
+
+def test_a_request_page_is_usable_at_phone_width(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    seeded = make_version(f"a-model-with-a-rather-long-name-{uuid.uuid4().hex}")
+    request = create(client("dana", "data-scientist"), seeded, "Staging", comment="x" * 300)
+    tab = Tab(browser, web_stack.api_url, viewport={"width": 390, "height": 844})
+    try:
+        page = tab.page
+        tab.sign_in("/ui/", "lee")
+        expect(page.locator(f"#list-body tr[data-request-id='{request['id']}']")).to_be_visible()
+        assert_no_horizontal_scroll(page)
+        shoot(page, "phone-inbox.png", tmp_path)
+        page.locator(f"#list-body tr[data-request-id='{request['id']}'] a").click()
+        expect(page.locator("#approve")).to_be_visible()
+        assert_no_horizontal_scroll(page)
+        # Keyboard only: the comment box, then the decision.
+        page.focus("#action-comment")
+        page.keyboard.type("fine by me")
+        page.keyboard.press("Tab")
+        expect(page.locator("#approve")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("#request-details")).to_contain_text("APPLIED", timeout=30_000)
+        assert_no_horizontal_scroll(page)
+        shoot(page, "phone-request.png", tmp_path)
+    finally:
+        tab.context.close()
+
+
+def test_a_bad_request_link_explains_itself_and_leads_back(
+    web_stack: SignoffStack, open_tab: Callable[..., Tab]
+) -> None:
+    tab = open_tab()
+    tab.sign_in("/ui/requests/not-a-request", "lee")
+    bad = tab.page.locator("#bad-link")
+    expect(bad).to_be_visible()
+    expect(bad).to_contain_text("does not name a transition request")
+    expect(tab.page.locator("#message")).to_be_hidden()
+    bad.locator("a").click()
+    tab.page.wait_for_url("**/ui/")
+    expect(tab.page.locator("#list-view")).to_be_visible()
