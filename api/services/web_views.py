@@ -204,8 +204,12 @@ async def inbox(
 async def _holder(
     services: Services, request: RequestSnapshot, archive: bool
 ) -> TargetHolder | None:
-    """Who holds the target now, and what the move does to them."""
+    """Who holds the target now, and what the move does to them (while it is still to come)."""
     target = request.target
+    if not request.state.is_open:
+        return TargetHolder(
+            version=None, effect=f"The request is {request.state.value}; nothing more changes."
+        )
     try:
         if is_alias(target):
             alias = target.removeprefix("@")
