@@ -136,6 +136,7 @@ async def callback(
         page = _refusal_page(f"The sign-in was refused: {err}.")
         sign_in.clear_cookie(page, LOGIN_COOKIE)
         return page
+    await sign_in.end_session(request.cookies.get(SESSION_COOKIE))  # a new id at each sign-in
     session_id, _ = await sign_in.open_session(principal, sign_in.settings.web_oidc_issuer or "")
     response = RedirectResponse(return_to, status_code=303, headers=SECURITY_HEADERS)
     sign_in.clear_cookie(response, LOGIN_COOKIE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -142,6 +143,28 @@ def test_an_id_token_for_another_audience_is_refused(
     _refused(tab, "ID token was refused", "audience")
 
 
+def test_an_expired_id_token_is_refused(
+    web_stack: SignoffStack, open_tab: Callable[[], Tab], provider: LoopbackOidcProvider
+) -> None:
+    tab = open_tab()
+    tab.start_sign_in("/ui/")
+    provider.tamper_next(exp=int(time.time()) - 3600)
+    tab.page.fill("#username", "lee")
+    tab.page.click("#provider-sign-in")
+    _refused(tab, "expired")
+
+
+def test_an_id_token_not_signed_by_the_providers_key_is_refused(
+    web_stack: SignoffStack, open_tab: Callable[[], Tab], provider: LoopbackOidcProvider
+) -> None:
+    tab = open_tab()
+    tab.start_sign_in("/ui/")
+    provider.forge_next_signature()
+    tab.page.fill("#username", "lee")
+    tab.page.click("#provider-sign-in")
+    _refused(tab, "ID token was refused", "not valid")
+
+
 def test_a_page_call_without_the_csrf_token_is_refused(
     web_stack: SignoffStack,
     make_version: Callable[..., SeededVersion],
@@ -262,5 +285,8 @@ def test_a_refused_sign_in_then_a_good_one_shows_the_page_without_a_reload(
     page.check("#dev-roles input[value=ml-lead]")
     page.click("#dev-login-form button[type=submit]")
     expect(page.locator("#list-view")).to_be_visible()
+    expect(page.locator("#whoami")).to_have_text("mia (ml-lead)")
+    expect(page.locator("#tab-mine")).to_have_attribute("aria-selected", "true")  # as left
+    page.click("#tab-waiting")
     expect(page.locator(f"#list-body tr[data-request-id='{request['id']}']")).to_be_visible()
     assert loads == []

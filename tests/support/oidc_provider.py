@@ -62,6 +62,7 @@ class LoopbackOidcProvider:
         self.kid = secrets.token_hex(8)
         self._codes: dict[str, _Code] = {}
         self._tamper: dict[str, Any] = {}
+        self._forge_next = False
         self._lock = threading.Lock()
         self.token_requests: list[dict[str, str]] = []
         self.issued_codes: list[str] = []
@@ -81,6 +82,11 @@ class LoopbackOidcProvider:
         """The next ID token gets these claims instead of the right ones."""
         with self._lock:
             self._tamper = dict(claims)
+
+    def forge_next_signature(self) -> None:
+        """The next ID token is signed by a key that is not in the JWKS (with the right kid)."""
+        with self._lock:
+            self._forge_next = True
 
     # -- the protocol -------------------------------------------------------------------------
 
@@ -156,6 +162,7 @@ class LoopbackOidcProvider:
                 return 400, {"error": "invalid_grant", "error_description": "unknown or used code"}
             entry.used = True  # once only, even if what follows fails
             tamper, self._tamper = self._tamper, {}
+            forge, self._forge_next = self._forge_next, False
         if entry.client_id != client_id or entry.redirect_uri != form.get("redirect_uri"):
             return 400, {"error": "invalid_grant", "error_description": "code not for this"}
         verifier = form.get("code_verifier", "")
@@ -177,7 +184,18 @@ class LoopbackOidcProvider:
         if entry.nonce is not None:
             claims["nonce"] = entry.nonce
         claims |= tamper
-        id_token = jose_jwt.encode(claims, self._pem, algorithm="RS256", headers={"kid": self.kid})
+        pem = self._pem
+        if forge:
+            pem = (
+                rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                .private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                .decode()
+            )
+        id_token = jose_jwt.encode(claims, pem, algorithm="RS256", headers={"kid": self.kid})
         return 200, {
             "access_token": secrets.token_urlsafe(24),
             "token_type": "Bearer",
