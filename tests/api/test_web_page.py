@@ -738,3 +738,76 @@ def test_a_bad_request_link_explains_itself_and_leads_back(
     bad.locator("a").click()
     tab.page.wait_for_url("**/ui/")
     expect(tab.page.locator("#list-view")).to_be_visible()
+
+
+def test_a_rejected_request_shows_the_rejection_not_an_empty_list(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    open_tab: Callable[..., Tab],
+) -> None:
+    seeded = make_version()
+    request = create(client("dana", "data-scientist"), seeded, "Staging")
+    rejected = client("lee", "ml-lead").post(
+        "/api/2.0/mlflow/transition-requests/reject",
+        json={"name": seeded.name, "version": seeded.version, "stage": "Staging", "comment": "no"},
+    )
+    assert rejected.status_code == 200, rejected.text
+    tab = open_tab()
+    tab.sign_in(request_path(request["id"]), "mia")
+    expect(tab.page.locator("#request-details")).to_contain_text("REJECTED")
+    decision = tab.page.locator("#approvals li[data-kind=REJECTED]")
+    expect(decision).to_contain_text("lee")
+    expect(decision).to_contain_text("no")
+    expect(tab.page.locator("#approvals")).not_to_contain_text("No decisions yet")
+    expect(tab.page.locator("#actions")).to_be_hidden()
+    expect(tab.page.locator("#refusals")).to_be_hidden()
+
+
+def test_the_inbox_filters_pages_and_puts_the_oldest_waiting_first(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+) -> None:
+    dana = client("dana", "data-scientist")
+    first = make_version()
+    second = make_version(first.name)
+    third = make_version(first.name)
+    older = create(dana, first, "Staging")
+    newer = create(dana, second, "Staging")
+    production = create(dana, third, "Production")
+    lee = client("lee", "ml-lead")
+
+    def inbox(**query: Any) -> dict[str, Any]:
+        answer = lee.get("/ui/api/inbox", params={"model": first.name} | query)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    waiting = inbox()
+    assert [row["id"] for row in waiting["rows"]] == [older["id"], newer["id"], production["id"]]
+    assert waiting["counts"]["waiting"] == 3 and waiting["models"] == [first.name]
+    row = waiting["rows"][2]
+    assert row["approvals_needed"] == 2 and row["quorum"] == 2
+    assert row["checks"]["running"] == 1
+    assert row["expires_timestamp"] == row["creation_timestamp"] + 7 * 86_400_000
+    assert [r["id"] for r in inbox(target="Production")["rows"]] == [production["id"]]
+    page_two = inbox(page=2, page_size=2)
+    assert page_two["total"] == 3 and [r["id"] for r in page_two["rows"]] == [production["id"]]
+    assert inbox(state="APPLIED")["rows"] == []
+    # Lee approves the older one: it leaves his "waiting" and, applied, is among the decided.
+    approved = lee.post(
+        "/api/2.0/mlflow/transition-requests/approve",
+        json={"name": first.name, "version": first.version, "stage": "Staging"},
+    )
+    assert approved.status_code == 200, approved.text
+    wait_until(
+        lambda: [r["id"] for r in inbox(tab="decided")["rows"]] == [older["id"]],
+        "the approved request among the decided ones",
+    )
+    assert older["id"] not in [r["id"] for r in inbox()["rows"]]
+    # Dana's own tab; and someone who may not read the model is refused a filter on it.
+    mine = dana.get("/ui/api/inbox", params={"tab": "mine", "model": first.name}).json()
+    assert {r["id"] for r in mine["rows"]} == {older["id"], newer["id"], production["id"]}
+    assert dana.get("/ui/api/inbox", params={"model": first.name}).json()["rows"] == []
+    outsider = client("olga", "auditor").get("/ui/api/inbox", params={"model": first.name})
+    assert outsider.status_code == 403
