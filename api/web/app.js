@@ -29,6 +29,20 @@
     return node;
   }
 
+  /** Redraw a part of the page only when what it shows has changed, so a refresh does not
+   *  take the keyboard focus away, close an opened detail, or swap a button being clicked. */
+  const drawn = new WeakMap();
+  function redraw(node, data, build) {
+    const key = JSON.stringify(data);
+    if (drawn.get(node) === key) return;
+    drawn.set(node, key);
+    node.replaceChildren(...build());
+  }
+
+  function forget(node) {
+    drawn.delete(node);
+  }
+
   function show(node, visible) {
     node.hidden = !visible;
   }
@@ -288,11 +302,11 @@
     }
     const chosen = $("filter-model").value;
     const names = Array.from(new Set([...(data.models || []), ...(chosen ? [chosen] : [])])).sort();
-    $("filter-model").replaceChildren(
-      el("option", null, "all"),
-      ...names.map((name) => el("option", null, name)),
-    );
-    $("filter-model").options[0].value = "";
+    redraw($("filter-model"), names, () => {
+      const all = el("option", null, "all");
+      all.value = "";
+      return [all, ...names.map((name) => el("option", null, name))];
+    });
     $("filter-model").value = chosen;
     const rows = (data.rows || []).map((row) => {
       const tr = el(
@@ -311,7 +325,8 @@
       tr.dataset.requestId = String(row.id);
       return tr;
     });
-    $("list-body").replaceChildren(...rows);
+    // Ages are shown to the minute: redrawn when a row or the minute changes.
+    redraw($("list-body"), [data.rows || [], Math.floor(Date.now() / 60000)], () => rows);
     show($("list-table"), rows.length > 0);
     show($("list-empty"), rows.length === 0);
     $("list-empty").textContent = {
@@ -413,7 +428,8 @@
 
   function renderChecks(checks) {
     const list = Array.isArray(checks) ? checks : [];
-    const items = list.map((check) => {
+    show($("checks-empty"), list.length === 0);
+    redraw($("checks"), list, () => list.map((check) => {
       const status = String(check.status);
       const label = status === "RUNNING" ? "RUNNING · still running" : status;
       const head = el(
@@ -438,9 +454,7 @@
       item.dataset.status = status;
       item.dataset.check = String(check.name);
       return item;
-    });
-    $("checks").replaceChildren(...items);
-    show($("checks-empty"), items.length === 0);
+    }));
   }
 
   function renderApprovals(request) {
@@ -478,7 +492,7 @@
       const open = OPEN_STATES.has(request.state);
       items.push(el("li", "muted", open ? "No decisions yet." : `No approvals; the request is ${request.state}.`));
     }
-    $("approvals").replaceChildren(...items);
+    redraw($("approvals"), [request.state, approvals, others], () => items);
   }
 
   const ACTION_WORDS = { approve: "approve", reject: "reject", cancel: "cancel" };
@@ -551,14 +565,20 @@
     const mine = (Array.isArray(activities) ? activities : []).filter(
       (activity) => !activity.request_id || activity.request_id === request.id,
     );
-    const items = mine.map(activityItem);
-    if (items.length === 0) items.push(el("li", "muted", "Nothing recorded yet."));
-    $("activities").replaceChildren(...items);
+    redraw($("activities"), mine, () => {
+      const items = mine.map(activityItem);
+      if (items.length === 0) items.push(el("li", "muted", "Nothing recorded yet."));
+      return items;
+    });
   }
 
   // -- the discussion ------------------------------------------------------------------------
 
   function renderComments(comments) {
+    redraw($("comments"), comments, () => commentItems(comments));
+  }
+
+  function commentItems(comments) {
     const items = comments.map((comment) => {
       const actions = new Set(Array.isArray(comment.available_actions) ? comment.available_actions : []);
       const text = el("p", "comment", comment.comment);
@@ -589,7 +609,7 @@
       return item;
     });
     if (items.length === 0) items.push(el("li", "muted", "No comments yet."));
-    $("comments").replaceChildren(...items);
+    return items;
   }
 
   function editComment(item, comment) {
@@ -609,6 +629,7 @@
       api("PATCH", "/mlflow/comments/update", { body: { id: comment.id, comment: box.value } }), "Comment saved."));
     back.addEventListener("click", () => {
       editing = false;
+      forget($("comments"));
       loadComments(current);
     });
   }
@@ -622,14 +643,20 @@
       report(err);
     }
     editing = false;
+    forget($("comments"));
     if (current) await loadComments(current).catch(report);
   }
 
+  let commentLoads = 0; // only the latest load draws: an older answer may arrive after it
+
   async function loadComments(request) {
+    const mine = ++commentLoads;
     const data = await api("GET", "/signoff/comments/list", {
       query: { name: request.name, version: request.version },
     });
-    if (!editing) renderComments(Array.isArray(data.comments) ? data.comments : []);
+    if (!editing && mine === commentLoads) {
+      renderComments(Array.isArray(data.comments) ? data.comments : []);
+    }
   }
 
   async function postComment(event) {
@@ -653,6 +680,7 @@
     const request = data.request;
     current = request;
     extras = more;
+    $("post-comment").disabled = false; // the thread can take comments once the request is known
     renderDetails(request);
     renderExtras(request);
     renderChecks(request.checks);
@@ -668,6 +696,7 @@
     } catch (err) {
       if (err instanceof AuthRequired) throw err;
       // The version may be gone from MLflow; the request itself is still worth showing.
+      forget($("activities"));
       $("activities").replaceChildren(el("li", "muted", `Activity unavailable: ${err.message}`));
     }
     return request;
@@ -777,13 +806,10 @@
       tr.dataset.version = version.version;
       return tr;
     });
-    $("versions-body").replaceChildren(...rows);
-    const chosenVersion = $("request-version").value;
-    const chosenTarget = $("request-target").value;
-    $("request-version").replaceChildren(...data.versions.map((v) => el("option", null, v.version)));
-    $("request-target").replaceChildren(...data.targets.map((t) => el("option", null, t)));
-    if (chosenVersion) $("request-version").value = chosenVersion;
-    if (chosenTarget) $("request-target").value = chosenTarget;
+    redraw($("versions-body"), data.versions, () => rows);
+    const numbers = data.versions.map((v) => v.version);
+    redraw($("request-version"), numbers, () => numbers.map((v) => el("option", null, v)));
+    redraw($("request-target"), data.targets, () => data.targets.map((t) => el("option", null, t)));
     show($("request-form"), data.can_request && data.versions.length > 0 && data.targets.length > 0);
     const requests = data.open_requests.map((row) => {
       const item = el(
@@ -796,10 +822,10 @@
       return item;
     });
     if (requests.length === 0) requests.push(el("li", "muted", "No open requests."));
-    $("model-requests").replaceChildren(...requests);
+    redraw($("model-requests"), data.open_requests, () => requests);
     const activities = data.activities.map(activityItem);
     if (activities.length === 0) activities.push(el("li", "muted", "Nothing recorded yet."));
-    $("model-activities").replaceChildren(...activities);
+    redraw($("model-activities"), data.activities, () => activities);
     show($("model-view"), true);
   }
 
