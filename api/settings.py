@@ -23,6 +23,7 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import NoDecode
 
@@ -314,6 +315,15 @@ class ApiSettings(WorkerSettings):
         if "openid" not in scopes:
             scopes.insert(0, "openid")  # without it the provider issues no ID token
         return " ".join(dict.fromkeys(scopes))
+
+    @model_validator(mode="after")
+    def _web_oidc_complete(self) -> ApiSettings:
+        if bool(self.web_oidc_issuer) != bool(self.web_oidc_client_id):
+            raise ValueError(
+                "the web page's sign-in needs both SIGNOFF_WEB_OIDC_ISSUER and "
+                "SIGNOFF_WEB_OIDC_CLIENT_ID (or neither)"
+            )
+        return self
 
     def mark_dev_stack(self) -> None:
         """Called by `signoff dev` only: the development sign-in is offered and the session

@@ -80,3 +80,19 @@ def test_without_a_provider_the_sign_in_says_what_to_configure(production: TestC
     assert page.status_code == 400
     assert "SIGNOFF_WEB_OIDC_ISSUER" in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_the_provider_needs_both_an_issuer_and_a_client_id() -> None:
+    with pytest.raises(ValueError, match="both SIGNOFF_WEB_OIDC_ISSUER and"):
+        ApiSettings(web_oidc_issuer="https://idp.example")
+    with pytest.raises(ValueError, match="must use https"):
+        ApiSettings(web_oidc_issuer="http://idp.example", web_oidc_client_id="signoff")
+    settings = ApiSettings(
+        web_oidc_issuer="https://idp.example",
+        web_oidc_client_id="signoff",
+        public_url="https://s.example/",
+    )
+    assert settings.web_oidc_enabled
+    assert settings.web_redirect_uri == "https://s.example/ui/auth/callback"
+    assert settings.web_oidc_scopes == "openid profile email"
+    assert ApiSettings(web_oidc_scopes="email,profile").web_oidc_scopes == "openid email profile"
