@@ -29,6 +29,8 @@ from api.routers import (
     webhook_deliveries,
 )
 from api.routers.web import router as web_router
+from api.routers.web_api import router as web_api_router
+from api.routers.web_auth import router as web_auth_router
 from api.settings import ApiSettings
 from policies import load_policy, policy_hash
 from workflows.ledger import Ledger
@@ -133,6 +135,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         mlflow_hooks.router,
         reconciler.router,
         web_router,
+        web_auth_router,
+        web_api_router,
     ):
         app.include_router(router)
     document_errors(app)

@@ -38,6 +38,7 @@ logged.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import math
@@ -49,7 +50,7 @@ import httpx
 from jose import JWTError, jwk, jwt
 from jose.backends.base import Key
 
-from api.settings import ApiSettings, OidcIssuer, check_key_source_url
+from api.settings import DEFAULT_OIDC_ALGORITHMS, ApiSettings, OidcIssuer, check_key_source_url
 from policies import Policy, Principal, load_policy, roles_for_claims
 
 HS_ALGORITHMS = ["HS256"]
@@ -409,7 +410,8 @@ class TokenVerifier:
         self._roles_claim = settings.roles_claim
         self._wall_clock = wall_clock
         self._oidc = {item.issuer: IssuerKeys(item, clock=clock) for item in settings.oidc_issuers}
-        if self._oidc and policy is None:
+        self._web = _web_issuer_keys(settings, clock=clock)
+        if (self._oidc or self._web) and policy is None:
             policy = load_policy(settings.resolved_policy_file)
         self._policy = policy
         for rule in policy.identities if policy is not None else []:
@@ -474,7 +476,44 @@ class TokenVerifier:
         )
         return Principal(sub=_subject(claims), roles=roles_from_claims(claims, self._roles_claim))
 
+    async def verify_id_token(self, token: str, *, nonce: str) -> Principal:
+        """An ID token the web page's sign-in received from `SIGNOFF_WEB_OIDC_ISSUER`: verified
+        exactly as a bearer token of an OIDC issuer (its pinned algorithms, the key its `kid`
+        names in the issuer's JWKS, `iss`, the time claims), with the page's client id as the
+        audience (and as `azp` when the token names several audiences), and the `nonce` the
+        sign-in sent, so a token minted for another sign-in is refused. Roles as for API
+        tokens: the policy's `identities:` rules for the issuer, else its roles claim."""
+        if self._web is None:
+            raise AuthenticationError("no identity provider is configured for the web page")
+        if len(token) > MAX_TOKEN_CHARS:
+            raise AuthenticationError(f"the ID token is longer than {MAX_TOKEN_CHARS} characters")
+        try:
+            header = jwt.get_unverified_header(token)
+        except JWTError as err:
+            raise AuthenticationError("the ID token is not a well-formed JWT") from err
+        claims = await self._verified_oidc_claims(token, header, self._web)
+        audience = claims.get("aud")
+        client_id = self._web.issuer.audience
+        if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != client_id:
+            raise AuthenticationError(
+                "the ID token names several audiences but was not issued to this client ('azp')"
+            )
+        presented = claims.get("nonce")
+        if not isinstance(presented, str) or not hmac.compare_digest(
+            presented.encode(), nonce.encode()
+        ):
+            raise AuthenticationError(
+                "the ID token's nonce is not the one this sign-in sent; sign in again"
+            )
+        return Principal(sub=_subject(claims), roles=self._oidc_roles(self._web.issuer, claims))
+
     async def _verify_oidc(self, token: str, header: dict[str, Any], keys: IssuerKeys) -> Principal:
+        claims = await self._verified_oidc_claims(token, header, keys)
+        return Principal(sub=_subject(claims), roles=self._oidc_roles(keys.issuer, claims))
+
+    async def _verified_oidc_claims(
+        self, token: str, header: dict[str, Any], keys: IssuerKeys
+    ) -> dict[str, Any]:
         issuer = keys.issuer
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in issuer.algorithms:
@@ -519,7 +558,7 @@ class TokenVerifier:
         check_registered_claims(
             claims, now=self._wall_clock(), leeway=OIDC_CLOCK_SKEW_S, audience_required=True
         )
-        return Principal(sub=_subject(claims), roles=self._oidc_roles(issuer, claims))
+        return claims
 
     def _oidc_roles(self, issuer: OidcIssuer, claims: dict[str, Any]) -> list[str]:
         if self._policy is not None:
@@ -529,6 +568,25 @@ class TokenVerifier:
         if issuer.roles_claim is None:
             return []
         return roles_from_claims(claims, issuer.roles_claim)
+
+
+def _web_issuer_keys(settings: ApiSettings, *, clock: Callable[[], float]) -> IssuerKeys | None:
+    """The web page's identity provider as an OIDC issuer whose tokens are for its client id.
+    Roles are read from `SIGNOFF_WEB_OIDC_ROLES_CLAIM`, else from the claim configured for the
+    same issuer in `SIGNOFF_OIDC_ISSUERS`, else `SIGNOFF_ROLES_CLAIM`."""
+    if not settings.web_oidc_issuer or not settings.web_oidc_client_id:
+        return None
+    listed = {item.issuer: item for item in settings.oidc_issuers}.get(settings.web_oidc_issuer)
+    roles_claim = settings.web_oidc_roles_claim or (
+        listed.roles_claim if listed is not None else settings.roles_claim
+    )
+    issuer = OidcIssuer(
+        issuer=settings.web_oidc_issuer,
+        audience=settings.web_oidc_client_id,
+        algorithms=listed.algorithms if listed is not None else list(DEFAULT_OIDC_ALGORITHMS),
+        roles_claim=roles_claim,
+    )
+    return IssuerKeys(issuer, clock=clock)
 
 
 def issue_dev_token(

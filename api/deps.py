@@ -13,6 +13,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.auth import AuthenticationError, TokenVerifier
 from api.errors import ApiError
 from api.services.errors import Unavailable
+from api.services.web_auth import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    SessionRefused,
+    session_principal,
+    web_sign_in,
+)
 from api.settings import ApiSettings
 from policies import Policy, Principal
 from workflows.client import TEMPORAL_WAIT_S, Transitions, connect
@@ -95,12 +102,26 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 async def current_principal(
+    request: Request,
     services: Annotated[Services, Depends(get_services)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The verified caller; 401 otherwise. A coroutine: a JWKS fetch it may need never blocks
-    the event loop. Callers outside dependency injection must await it."""
+    """The verified caller: a bearer token, or the web page's session cookie (with its CSRF
+    token on state-changing calls, `api.services.web_auth`); 401 otherwise. A coroutine: a
+    JWKS fetch it may need never blocks the event loop. Callers outside dependency injection
+    must await it."""
     if credentials is None:
+        try:
+            session = await session_principal(
+                web_sign_in(request.app.state),
+                method=request.method,
+                session_id=request.cookies.get(SESSION_COOKIE),
+                csrf_token=request.headers.get(CSRF_HEADER),
+            )
+        except SessionRefused as err:
+            raise ApiError(err.status, str(err)) from err
+        if session is not None:
+            return session
         raise ApiError(401, "no bearer token; send 'Authorization: Bearer <JWT>'")
     try:
         return await services.verifier.verify(credentials.credentials)

@@ -19,9 +19,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import NoDecode
 
@@ -205,6 +207,54 @@ class ApiSettings(WorkerSettings):
         "without it, MLflow's webhooks are refused.",
     )
 
+    web_oidc_issuer: str | None = Field(
+        None,
+        description="SIGNOFF_WEB_OIDC_ISSUER: the identity provider people sign in to the web page "
+        "with (OpenID Connect, authorization code flow with PKCE); discovered via "
+        "{issuer}/.well-known/openid-configuration. Without it the page offers no sign-in "
+        "(except the development one).",
+    )
+    web_oidc_client_id: str | None = Field(
+        None,
+        description="SIGNOFF_WEB_OIDC_CLIENT_ID: the page's client at the provider; also the "
+        "audience its ID tokens must carry.",
+    )
+    web_oidc_client_secret: SecretStr | None = Field(
+        None,
+        description="SIGNOFF_WEB_OIDC_CLIENT_SECRET: for a confidential client (sent with "
+        "client_secret_basic); a public client uses PKCE alone.",
+    )
+    web_oidc_scopes: str = Field(
+        "openid profile email", description="SIGNOFF_WEB_OIDC_SCOPES: space-separated scopes."
+    )
+    web_oidc_roles_claim: str | None = Field(
+        None,
+        description="SIGNOFF_WEB_OIDC_ROLES_CLAIM: where the ID token carries roles (dotted "
+        "path); default: the roles_claim of the issuer in SIGNOFF_OIDC_ISSUERS, else "
+        "SIGNOFF_ROLES_CLAIM. The policy's `identities:` rules for the issuer, when it has "
+        "any, are the only source of roles.",
+    )
+    web_dev_login: bool | None = Field(
+        None,
+        description="SIGNOFF_WEB_DEV_LOGIN: offer the development sign-in (pick a user and "
+        "roles from the policy, no password). Default: only under `signoff dev`.",
+    )
+    web_cookie_secure: bool | None = Field(
+        None,
+        description="SIGNOFF_WEB_COOKIE_SECURE: mark the session cookie Secure. Default: yes, "
+        "except under `signoff dev` (plain http on loopback).",
+    )
+    web_session_idle_s: int = Field(
+        1800, ge=60, description="SIGNOFF_WEB_SESSION_IDLE_S: a session unused this long ends."
+    )
+    web_session_max_s: int = Field(
+        12 * 3600,
+        ge=60,
+        description="SIGNOFF_WEB_SESSION_MAX_S: a session ends this long after sign-in, however "
+        "busy.",
+    )
+    _dev_stack: bool = PrivateAttr(False)
+
     @field_validator("oidc_audience", mode="before")
     @classmethod
     def _default_audience(cls, value: Any) -> Any:
@@ -250,6 +300,56 @@ class ApiSettings(WorkerSettings):
                 item = item.model_copy(update={"roles_claim": roles_claim})
             resolved.append(item)
         return resolved
+
+    @field_validator("web_oidc_issuer")
+    @classmethod
+    def _web_issuer_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        return check_key_source_url(value, "SIGNOFF_WEB_OIDC_ISSUER")
+
+    @field_validator("web_oidc_scopes")
+    @classmethod
+    def _openid_scope(cls, value: str) -> str:
+        scopes = value.replace(",", " ").split()
+        if "openid" not in scopes:
+            scopes.insert(0, "openid")  # without it the provider issues no ID token
+        return " ".join(dict.fromkeys(scopes))
+
+    @model_validator(mode="after")
+    def _web_oidc_complete(self) -> ApiSettings:
+        if bool(self.web_oidc_issuer) != bool(self.web_oidc_client_id):
+            raise ValueError(
+                "the web page's sign-in needs both SIGNOFF_WEB_OIDC_ISSUER and "
+                "SIGNOFF_WEB_OIDC_CLIENT_ID (or neither)"
+            )
+        return self
+
+    def mark_dev_stack(self) -> None:
+        """Called by `signoff dev` only: the development sign-in is offered and the session
+        cookie may travel over plain http on loopback."""
+        self._dev_stack = True
+
+    @property
+    def dev_stack(self) -> bool:
+        return self._dev_stack
+
+    @property
+    def web_oidc_enabled(self) -> bool:
+        return bool(self.web_oidc_issuer and self.web_oidc_client_id)
+
+    @property
+    def web_dev_login_enabled(self) -> bool:
+        return self._dev_stack if self.web_dev_login is None else self.web_dev_login
+
+    @property
+    def web_cookie_is_secure(self) -> bool:
+        return not self._dev_stack if self.web_cookie_secure is None else self.web_cookie_secure
+
+    @property
+    def web_redirect_uri(self) -> str:
+        """Where the provider sends the browser back: `<SIGNOFF_PUBLIC_URL>/ui/auth/callback`."""
+        return f"{self.callback_base_url}/ui/auth/callback"
 
     @cached_property
     def resolved_policy_file(self) -> Path:

@@ -456,6 +456,7 @@ async def _serve(settings: ApiSettings, host: str, port: int, say: Say) -> None:
 
 def run_dev(settings: ApiSettings, host: str, port: int, say: Say) -> None:
     plan = plan_dev_stack(settings, host, port, say)
+    settings.mark_dev_stack()  # the web page's development sign-in; cookies over loopback http
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     children = ChildProcesses()
     try:

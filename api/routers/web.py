@@ -1,10 +1,12 @@
-"""The approver web page: `/` → `/ui/` (open requests) and `/ui/requests/<id>` (one request).
+"""The approver web page: `/` → `/ui/` (the inbox), `/ui/requests/<id>` (one request) and
+`/ui/models/<name>` (one model). Sign-in and sessions: `api.routers.web_auth`; what the page
+reads beyond the plain API: `api.routers.web_api`.
 
 Static files only (one HTML page, one script, one stylesheet, shipped as package data), so there
 is no build step and nothing loaded from elsewhere. The page calls the same JSON API as every
-other client, with the token the approver pastes (kept in the tab's sessionStorage). Every UI
-response carries a strict Content-Security-Policy: only this origin's script and style, no
-inline script, no framing."""
+other client, authenticated by the session cookie of its sign-in (plus the CSRF token on
+state-changing calls). Every UI response carries a strict Content-Security-Policy: only this
+origin's script and style, no inline script, no framing."""
 
 from __future__ import annotations
 
@@ -69,6 +71,12 @@ async def request_list_page() -> Response:
 @router.get("/ui/requests/{request_id}", response_class=Response)
 async def request_page(request_id: str) -> Response:
     """One request; the script reads the id from the path and asks the API for it."""
+    return _page()
+
+
+@router.get("/ui/models/{name}", response_class=Response)
+async def model_page(name: str) -> Response:
+    """One model: its versions, open requests and recent activity."""
     return _page()
 
 

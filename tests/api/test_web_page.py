@@ -1,5 +1,6 @@
 """The approver web page, driven in a real browser (Playwright with Debian's Chromium) against
-real worker and API processes, Temporal and MLflow.
+real worker and API processes, Temporal and MLflow. People sign in through a loopback OpenID
+Connect provider (`tests.support.oidc_provider`) speaking the real protocol.
 
 The stack here runs its own policy: a move to Production waits on an `http` check whose URL is
 a loopback server this module controls. It answers 503 ("not yet", so Temporal keeps retrying
@@ -8,6 +9,7 @@ and the check stays RUNNING) until a test releases that request, then `{"passed"
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import uuid
@@ -22,7 +24,9 @@ from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_
 
 from tests.support.http import SIGNOFF, create
 from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.oidc_provider import LoopbackOidcProvider
 from tests.support.polling import wait_until
+from tests.support.processes import free_port
 from tests.support.stack import SignoffStack, launch_stack
 from tests.support.temporal import TemporalServer
 
@@ -36,6 +40,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 XSS = "<img src=x onerror=alert(1)>"
+CLIENT_ID = "signoff-web"
+USERS = {
+    "dana": ["data-scientist"],
+    "lee": ["ml-lead"],
+    "mia": ["ml-lead"],
+    "olga": ["auditor"],
+    "ada": ["platform-admin"],
+}
 
 POLICY = """\
 roles:
@@ -117,17 +129,40 @@ def gate() -> Iterator[ReleaseGate]:
 
 
 @pytest.fixture(scope="module")
+def provider() -> Iterator[LoopbackOidcProvider]:
+    server = LoopbackOidcProvider(client_id=CLIENT_ID, users=dict(USERS)).start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
 def web_stack(
     tmp_path_factory: pytest.TempPathFactory,
     temporal_server: TemporalServer,
     mlflow_server: MlflowServer,
     gate: ReleaseGate,
+    provider: LoopbackOidcProvider,
 ) -> Iterator[SignoffStack]:
     root = tmp_path_factory.mktemp("signoff-web")
     policy = root / "policy.yaml"
     policy.write_text(POLICY.format(gate_url=gate.url))
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    provider.redirect_uris.add(f"{public_url}/ui/auth/callback")
     stack = launch_stack(
-        root, temporal_server.address, mlflow_server.url, SIGNOFF_POLICY_FILE=str(policy)
+        root,
+        temporal_server.address,
+        mlflow_server.url,
+        port=port,
+        SIGNOFF_POLICY_FILE=str(policy),
+        SIGNOFF_PUBLIC_URL=public_url,
+        SIGNOFF_WEB_OIDC_ISSUER=provider.issuer,
+        SIGNOFF_WEB_OIDC_CLIENT_ID=CLIENT_ID,
+        # Offered explicitly here (it is on by default only under `signoff dev`), for the
+        # sign-in without a page load.
+        SIGNOFF_WEB_DEV_LOGIN="true",
     )
     try:
         yield stack
@@ -154,10 +189,11 @@ def browser(pw: Playwright) -> Iterator[Browser]:
 
 class Tab:
     """A fresh browser context and page, recording dialogs, console output and every URL the
-    page asked for (to check the token never appears in one)."""
+    page asked for."""
 
-    def __init__(self, browser: Browser, base_url: str) -> None:
-        self.context = browser.new_context(base_url=base_url)
+    def __init__(self, browser: Browser, base_url: str, *, viewport: dict[str, int] | None = None):
+        self.base_url = base_url
+        self.context = browser.new_context(base_url=base_url, viewport=viewport)
         self.context.set_default_timeout(10_000)
         self.page: Page = self.context.new_page()
         self.dialogs: list[str] = []
@@ -171,18 +207,30 @@ class Tab:
         self.dialogs.append(dialog.message)
         dialog.dismiss()
 
-    def sign_in(self, path: str, token: str) -> None:
-        """Open `path`, where the page asks for a token, and paste it."""
+    def start_sign_in(self, path: str) -> None:
+        """Open `path`, where the page offers the sign-in, and go to the identity provider."""
         self.page.goto(path)
         expect(self.page.locator("#login")).to_be_visible()
-        self.page.fill("#token-input", token)
-        self.page.click("#login-form button[type=submit]")
-        expect(self.page.locator("#login")).to_be_hidden()
+        self.page.click("#sign-in-oidc")
+        expect(self.page.locator("#username")).to_be_visible()
 
-    def assert_token_kept_out_of_urls_and_logs(self, token: str) -> None:
-        assert not any(token in url for url in self.urls), self.urls
-        assert not any(token in line for line in self.console), self.console
-        assert token not in self.page.url
+    def sign_in(self, path: str, user: str) -> None:
+        """Sign in as `user` at the identity provider, and land back on `path`."""
+        self.start_sign_in(path)
+        self.page.fill("#username", user)
+        self.page.click("#provider-sign-in")
+        self.page.wait_for_url(f"{self.base_url}{path}")
+        expect(self.page.locator("#login")).to_be_hidden()
+        expect(self.page.locator("#whoami")).to_contain_text(user)
+
+    def session_cookie(self) -> dict[str, Any] | None:
+        found = [c for c in self.context.cookies() if c["name"] == "signoff_session"]
+        return dict(found[0]) if found else None
+
+    def csrf_token(self) -> str:
+        return self.page.evaluate(
+            "fetch('/ui/api/session').then((r) => r.json()).then((s) => s.csrf_token)"
+        )
 
 
 @pytest.fixture
@@ -258,11 +306,9 @@ def test_approver_sees_the_running_check_then_approves_and_the_version_moves(
     )
     assert first.status_code == 200, first.text
 
-    mia_token = web_stack.token("mia", "ml-lead")
     tab = open_tab()
     page = tab.page
-    tab.sign_in("/", mia_token)
-    assert page.url.endswith("/ui/")
+    tab.sign_in("/ui/", "mia")
     expect(page.locator("#whoami")).to_have_text("mia (ml-lead)")
 
     # The list: the open request, with its running check and one approval of two.
@@ -279,7 +325,11 @@ def test_approver_sees_the_running_check_then_approves_and_the_version_moves(
     details = page.locator("#request-details")
     expect(details).to_contain_text("AUC 0.91 on holdout")
     expect(details).to_contain_text("PENDING")
-    expect(details).to_contain_text(request["policy_hash"])
+    expect(page.locator("#policy-hash")).to_have_text(request["policy_hash"])
+    expect(page.locator("#policy-words")).to_have_text(
+        "2 approvals from ml-lead, not the requester; expires in 7 days; "
+        "checks: HTTP check release-gate"
+    )
     check = page.locator("#checks li[data-check='http:release-gate']")
     expect(check).to_have_attribute("data-status", "RUNNING")
     expect(check).to_contain_text("still running")
@@ -300,6 +350,12 @@ def test_approver_sees_the_running_check_then_approves_and_the_version_moves(
     # Mia approves from the page: the quorum is met and MLflow moves.
     page.fill("#action-comment", "risk reviewed")
     page.click("#approve")
+    # A move to Production is confirmed first, naming the change.
+    confirm = page.locator("#confirm")
+    expect(confirm).to_be_visible()
+    expect(confirm).to_contain_text(f"{seeded.name} version {seeded.version} to Production")
+    expect(page.locator("#confirm-yes")).to_be_focused()
+    page.click("#confirm-yes")
     expect(details).to_contain_text("APPLIED", timeout=30_000)
     assert stage_in_mlflow(web_stack.mlflow_url, seeded) == "Production"
     expect(page.locator("#approvals-title")).to_have_text("Approvals 2/2")
@@ -310,7 +366,6 @@ def test_approver_sees_the_running_check_then_approves_and_the_version_moves(
     expect(page.locator("#actions")).to_be_hidden()
     expect(page.locator("#refresh-note")).to_be_hidden()
     assert tab.dialogs == []
-    tab.assert_token_kept_out_of_urls_and_logs(mia_token)
 
 
 def test_the_requester_gets_no_approve_button_but_may_cancel(
@@ -324,7 +379,7 @@ def test_the_requester_gets_no_approve_button_but_may_cancel(
 
     tab = open_tab()
     page = tab.page
-    tab.sign_in(request_path(request["id"]), web_stack.token("lee", "ml-lead"))
+    tab.sign_in(request_path(request["id"]), "lee")
     expect(page.locator("#request-details")).to_contain_text("PENDING")
     expect(page.locator("#actions")).to_be_visible()
     expect(page.locator("#cancel")).to_be_visible()
@@ -354,7 +409,7 @@ def test_markup_in_a_model_name_and_a_comment_renders_as_text(
 
     tab = open_tab()
     page = tab.page
-    tab.sign_in("/ui/", web_stack.token("lee", "ml-lead"))
+    tab.sign_in("/ui/", "lee")
     row = page.locator(f"#list-body tr[data-request-id='{request['id']}']")
     expect(row.locator("td.model")).to_have_text(name)
     row.locator("a").click()
@@ -370,32 +425,18 @@ def test_markup_in_a_model_name_and_a_comment_renders_as_text(
     assert tab.dialogs == []
 
 
-def test_a_refused_token_brings_back_the_form_and_a_forbidden_request_says_why(
+def test_a_forbidden_request_says_why(
     web_stack: SignoffStack,
     make_version: Callable[..., SeededVersion],
     client: Callable[..., httpx.Client],
     open_tab: Callable[[], Tab],
 ) -> None:
     request = create(client("dana", "data-scientist"), make_version(), "Staging")
+    # A person whose roles give no access to the model: the API's answer is shown, the same
+    # 404 as for a request that does not exist (ids cannot be probed).
     tab = open_tab()
     page = tab.page
-
-    # A token the API refuses (not signed with its key): cleared, and asked for again.
-    forged = web_stack.token("mallory", "ml-lead")[:-4] + "AAAA"
-    page.goto("/ui/")
-    page.fill("#token-input", forged)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#login")).to_be_visible()
-    expect(page.locator("#login-reason")).to_contain_text("refused the token")
-    assert page.evaluate("sessionStorage.getItem('signoff.token')") is None
-    expect(page.locator("#list-view")).to_be_hidden()
-
-    # A valid token whose roles give no access to the model: the API's answer is shown, the
-    # same 404 as for a request that does not exist (ids cannot be probed).
-    outsider = web_stack.token("olga", "auditor")
-    page.goto(request_path(request["id"]))
-    page.fill("#token-input", outsider)
-    page.click("#login-form button[type=submit]")
+    tab.sign_in(request_path(request["id"]), "olga")
     message = page.locator("#message")
     expect(message).to_be_visible()
     expect(message).to_contain_text("RESOURCE_DOES_NOT_EXIST")
@@ -405,8 +446,6 @@ def test_a_refused_token_brings_back_the_form_and_a_forbidden_request_says_why(
     assert body.status_code == 404
     expect(message).to_contain_text(body.json()["message"])
     expect(page.locator("#login")).to_be_hidden()
-    assert page.evaluate("sessionStorage.getItem('signoff.token')") == outsider
-    tab.assert_token_kept_out_of_urls_and_logs(outsider)
 
 
 def test_a_change_made_behind_signoffs_back_stands_out_in_the_trail(
@@ -438,7 +477,7 @@ def test_a_change_made_behind_signoffs_back_stands_out_in_the_trail(
     request = create(client("dana", "data-scientist"), seeded, "Production")
 
     tab = open_tab()
-    tab.sign_in(request_path(request["id"]), web_stack.token("lee", "ml-lead"))
+    tab.sign_in(request_path(request["id"]), "lee")
     flagged = tab.page.locator("#activities li.flagged")
     expect(flagged).to_have_count(1)
     expect(flagged).to_contain_text("Out-of-band change")
@@ -446,3 +485,329 @@ def test_a_change_made_behind_signoffs_back_stands_out_in_the_trail(
     expect(tab.page.locator("#activities li[data-type=REQUESTED_TRANSITION]")).not_to_have_class(
         re.compile("flagged")
     )
+
+
+# -- the whole path, as people take it ---------------------------------------------------------
+
+
+def shoot(page: Page, name: str, tmp_path: Path) -> Path:
+    """Save a screenshot: into $SIGNOFF_SCREENSHOTS (`scripts/screenshots` points it at
+    docs/screenshots) when set, else into the test's tmp_path."""
+    folder = Path(os.environ.get("SIGNOFF_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
+    return path
+
+
+def assert_no_horizontal_scroll(page: Page) -> None:
+    """The page is no wider than the window; else name the elements that stick out."""
+    wide = page.evaluate(
+        """() => {
+            const limit = document.documentElement.clientWidth;
+            if (document.documentElement.scrollWidth <= limit) return [];
+            return Array.from(document.querySelectorAll("body *"))
+                .filter((node) => node.getBoundingClientRect().right > limit + 1)
+                .slice(0, 8)
+                .map((node) => `${node.tagName}#${node.id}.${node.className}`);
+        }"""
+    )
+    assert wide == [], wide
+
+
+def test_a_request_from_the_model_page_is_approved_by_two_people_and_applied(
+    web_stack: SignoffStack,
+    gate: ReleaseGate,
+    make_version: Callable[..., SeededVersion],
+    open_tab: Callable[..., Tab],
+    tmp_path: Path,
+) -> None:
+    champion = make_version()
+    httpx.post(
+        f"{web_stack.mlflow_url}/api/2.0/mlflow/model-versions/transition-stage",
+        json={
+            "name": champion.name,
+            "version": champion.version,
+            "stage": "Production",
+            "archive_existing_versions": False,
+        },
+    ).raise_for_status()
+    seeded = make_version(champion.name)
+
+    # Dana asks for Production from the model's page.
+    dana = open_tab()
+    dana.sign_in(f"/ui/models/{seeded.name}", "dana")
+    versions = dana.page.locator("#versions-body")
+    expect(versions.locator(f"tr[data-version='{champion.version}']")).to_contain_text("Production")
+    expect(versions.locator(f"tr[data-version='{seeded.version}']")).to_contain_text("None")
+    dana.page.select_option("#request-version", seeded.version)
+    dana.page.select_option("#request-target", "Production")
+    dana.page.fill("#request-comment", "AUC 0.93 on the March holdout")
+    dana.page.click("#request-form button[type=submit]")
+    dana.page.wait_for_url("**/ui/requests/*")
+    request_id = dana.page.url.rsplit("/", 1)[1]
+    expect(dana.page.locator("#request-details")).to_contain_text("PENDING")
+    # Her own request: she may cancel, not approve, and the page says why.
+    expect(dana.page.locator("#approve")).to_be_hidden()
+    expect(dana.page.locator("#cancel")).to_be_visible()
+    expect(dana.page.locator("#approve-refusal")).to_contain_text(
+        "to approve a transition to Production CAN_MANAGE_PRODUCTION_VERSIONS is needed"
+    )
+    gate.release(request_id)
+
+    approvers = {"lee": open_tab(), "mia": open_tab()}
+    for number, (user, tab) in enumerate(approvers.items(), start=1):
+        page = tab.page
+        tab.sign_in("/ui/", user)
+        expect(page.locator("#tab-waiting")).to_have_attribute("aria-selected", "true")
+        row = page.locator(f"#list-body tr[data-request-id='{request_id}']")
+        expect(row).to_contain_text(seeded.name)
+        expect(row).to_contain_text("None → Production")
+        expect(row).to_contain_text("dana")
+        expect(row).to_contain_text(f"{number - 1}/2")
+        expect(row).to_contain_text("1 passed", timeout=30_000)
+        if number == 1:
+            shoot(page, "inbox.png", tmp_path)
+        row.locator("a").click()
+        page.wait_for_url(f"**{request_path(request_id)}")
+
+        # The evidence: what is asked, the policy in words, the check and what it said, what
+        # happens to the version in Production now, where to look in MLflow.
+        details = page.locator("#request-details")
+        expect(details).to_contain_text("AUC 0.93 on the March holdout")
+        expect(page.locator("#policy-words")).to_contain_text("2 approvals from ml-lead")
+        check = page.locator("#checks li[data-check='http:release-gate']")
+        expect(check).to_have_attribute("data-status", "PASSED")
+        expect(check.locator("pre.evidence")).to_contain_text("released by the test")
+        expect(page.locator("#holder")).to_contain_text(
+            f"version {champion.version} stays in Production"
+        )
+        links = page.locator("#mlflow-links a")
+        expect(links.first).to_have_attribute(
+            "href", re.compile(rf"/#/models/.*/versions/{seeded.version}$")
+        )
+        expect(links.nth(1)).to_have_attribute("href", re.compile(rf"/#/runs/{seeded.run_id}$"))
+
+        if number == 1:
+            page.fill("#comment-text", "Looks good; the holdout is the right one.")
+            page.click("#comment-form button[type=submit]")
+            expect(page.locator("#comments")).to_contain_text("the holdout is the right one")
+            shoot(page, "request.png", tmp_path)
+
+        # Approving Production asks first; going back changes nothing.
+        page.click("#approve")
+        expect(page.locator("#confirm-text")).to_contain_text(
+            f"{seeded.name} version {seeded.version} to Production"
+        )
+        page.click("#confirm-no")
+        expect(page.locator("#confirm")).to_be_hidden()
+        expect(page.locator("#approvals-title")).to_have_text(f"Approvals {number - 1}/2")
+        page.fill("#action-comment", f"approved by {user}")
+        page.click("#approve")
+        page.click("#confirm-yes")
+        expect(page.locator("#approvals")).to_contain_text(f"approved by {user}")
+
+    page = approvers["mia"].page
+    expect(page.locator("#request-details")).to_contain_text("APPLIED", timeout=30_000)
+    assert stage_in_mlflow(web_stack.mlflow_url, seeded) == "Production"
+    # The trail is complete: requested, two approvals, applied, and the comment.
+    trail = page.locator("#activities")
+    expect(trail.locator("li[data-type=REQUESTED_TRANSITION]")).to_contain_text("dana")
+    expect(trail.locator("li[data-type=APPROVED_REQUEST]")).to_have_count(2)
+    expect(trail.locator("li[data-type=APPLIED_TRANSITION]")).to_have_count(1)
+    expect(page.locator("#actions")).to_be_hidden()
+    # No longer waiting for anyone; it is among the decided ones.
+    page.goto("/ui/")
+    expect(page.locator(f"#list-body tr[data-request-id='{request_id}']")).to_have_count(0)
+    page.click("#tab-decided")
+    expect(page.locator(f"#list-body tr[data-request-id='{request_id}']")).to_contain_text(
+        "APPLIED"
+    )
+
+
+def test_an_approver_without_the_role_sees_why_there_is_no_button(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    open_tab: Callable[..., Tab],
+) -> None:
+    request = create(client("dana", "data-scientist"), make_version(), "Production")
+    tab = open_tab()
+    tab.sign_in(request_path(request["id"]), "ada")
+    page = tab.page
+    expect(page.locator("#request-details")).to_contain_text("PENDING")
+    expect(page.locator("#approve")).to_be_hidden()
+    refusal = page.locator("#approve-refusal")
+    expect(refusal).to_contain_text("only ml-lead may approve")
+    expect(refusal).to_contain_text("ada is not one")
+    expect(refusal).to_contain_text("You hold platform-admin.")
+    # Not waiting for her either.
+    page.goto("/ui/")
+    expect(page.locator("#list-empty, #list-table").first).to_be_visible()
+    expect(page.locator(f"#list-body tr[data-request-id='{request['id']}']")).to_have_count(0)
+
+
+def test_self_approval_shows_the_refusal_reason(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    open_tab: Callable[..., Tab],
+) -> None:
+    request = create(client("lee", "ml-lead"), make_version(), "Staging")
+    tab = open_tab()
+    tab.sign_in(request_path(request["id"]), "lee")
+    expect(tab.page.locator("#approve")).to_be_hidden()
+    expect(tab.page.locator("#approve-refusal")).to_contain_text(
+        "lee may not approve their own request; the policy forbids self-approval"
+    )
+    tab.page.goto("/ui/")
+    tab.page.click("#tab-mine")
+    expect(tab.page.locator(f"#list-body tr[data-request-id='{request['id']}']")).to_be_visible()
+
+
+def test_a_comment_with_a_script_renders_as_text_and_its_author_may_edit_and_delete_it(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    open_tab: Callable[..., Tab],
+) -> None:
+    request = create(client("dana", "data-scientist"), make_version(), "Staging")
+    text = f'<script>alert("x")</script>{XSS}'
+    tab = open_tab()
+    page = tab.page
+    tab.sign_in(request_path(request["id"]), "lee")
+    page.fill("#comment-text", text)
+    page.click("#comment-form button[type=submit]")
+    item = page.locator("#comments li.comment-item").last
+    expect(item.locator("p.comment")).to_have_text(text)
+    assert page.locator("img").count() == 0
+    assert page.locator("script").count() == 1
+    item.locator("button.edit-comment").click()
+    page.locator("#comments textarea.edit-text").fill("second thoughts")
+    page.locator("#comments button.save-comment").click()
+    expect(page.locator("#comments li.comment-item").last.locator("p.comment")).to_have_text(
+        "second thoughts"
+    )
+    page.locator("#comments li.comment-item").last.locator("button.delete-comment").click()
+    expect(page.locator("#comments")).to_contain_text("No comments yet.")
+    assert tab.dialogs == []
+
+
+def test_a_request_page_is_usable_at_phone_width(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    seeded = make_version(f"a-model-with-a-rather-long-name-{uuid.uuid4().hex}")
+    request = create(client("dana", "data-scientist"), seeded, "Staging", comment="x" * 300)
+    tab = Tab(browser, web_stack.api_url, viewport={"width": 390, "height": 844})
+    try:
+        page = tab.page
+        tab.sign_in("/ui/", "lee")
+        expect(page.locator(f"#list-body tr[data-request-id='{request['id']}']")).to_be_visible()
+        assert_no_horizontal_scroll(page)
+        shoot(page, "phone-inbox.png", tmp_path)
+        page.locator(f"#list-body tr[data-request-id='{request['id']}'] a").click()
+        expect(page.locator("#approve")).to_be_visible()
+        assert_no_horizontal_scroll(page)
+        # Keyboard only: the comment box, then the decision.
+        page.focus("#action-comment")
+        page.keyboard.type("fine by me")
+        page.keyboard.press("Tab")
+        expect(page.locator("#approve")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("#request-details")).to_contain_text("APPLIED", timeout=30_000)
+        assert_no_horizontal_scroll(page)
+        shoot(page, "phone-request.png", tmp_path)
+    finally:
+        tab.context.close()
+
+
+def test_a_bad_request_link_explains_itself_and_leads_back(
+    web_stack: SignoffStack, open_tab: Callable[..., Tab]
+) -> None:
+    tab = open_tab()
+    tab.sign_in("/ui/requests/not-a-request", "lee")
+    bad = tab.page.locator("#bad-link")
+    expect(bad).to_be_visible()
+    expect(bad).to_contain_text("does not name a transition request")
+    expect(tab.page.locator("#message")).to_be_hidden()
+    bad.locator("a").click()
+    tab.page.wait_for_url("**/ui/")
+    expect(tab.page.locator("#list-view")).to_be_visible()
+
+
+def test_a_rejected_request_shows_the_rejection_not_an_empty_list(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    open_tab: Callable[..., Tab],
+) -> None:
+    seeded = make_version()
+    request = create(client("dana", "data-scientist"), seeded, "Staging")
+    rejected = client("lee", "ml-lead").post(
+        "/api/2.0/mlflow/transition-requests/reject",
+        json={"name": seeded.name, "version": seeded.version, "stage": "Staging", "comment": "no"},
+    )
+    assert rejected.status_code == 200, rejected.text
+    tab = open_tab()
+    tab.sign_in(request_path(request["id"]), "mia")
+    expect(tab.page.locator("#request-details")).to_contain_text("REJECTED")
+    decision = tab.page.locator("#approvals li[data-kind=REJECTED]")
+    expect(decision).to_contain_text("lee")
+    expect(decision).to_contain_text("no")
+    expect(tab.page.locator("#approvals")).not_to_contain_text("No decisions yet")
+    expect(tab.page.locator("#actions")).to_be_hidden()
+    expect(tab.page.locator("#refusals")).to_be_hidden()
+
+
+def test_the_inbox_filters_pages_and_puts_the_oldest_waiting_first(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+) -> None:
+    dana = client("dana", "data-scientist")
+    first = make_version()
+    second = make_version(first.name)
+    third = make_version(first.name)
+    older = create(dana, first, "Staging")
+    newer = create(dana, second, "Staging")
+    production = create(dana, third, "Production")
+    lee = client("lee", "ml-lead")
+
+    def inbox(**query: Any) -> dict[str, Any]:
+        answer = lee.get("/ui/api/inbox", params={"model": first.name} | query)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    waiting = inbox()
+    assert [row["id"] for row in waiting["rows"]] == [older["id"], newer["id"], production["id"]]
+    assert waiting["counts"]["waiting"] == 3 and waiting["models"] == [first.name]
+    row = waiting["rows"][2]
+    assert row["approvals_needed"] == 2 and row["quorum"] == 2
+    assert row["checks"]["running"] == 1
+    assert row["expires_timestamp"] == row["creation_timestamp"] + 7 * 86_400_000
+    assert [r["id"] for r in inbox(target="Production")["rows"]] == [production["id"]]
+    page_two = inbox(page=2, page_size=2)
+    assert page_two["total"] == 3 and [r["id"] for r in page_two["rows"]] == [production["id"]]
+    assert inbox(state="APPLIED")["rows"] == []
+    # Lee approves the older one: it leaves his "waiting" and, applied, is among the decided.
+    approved = lee.post(
+        "/api/2.0/mlflow/transition-requests/approve",
+        json={"name": first.name, "version": first.version, "stage": "Staging"},
+    )
+    assert approved.status_code == 200, approved.text
+    wait_until(
+        lambda: [r["id"] for r in inbox(tab="decided")["rows"]] == [older["id"]],
+        "the approved request among the decided ones",
+    )
+    assert older["id"] not in [r["id"] for r in inbox()["rows"]]
+    # Dana's own tab; and someone who may not read the model is refused a filter on it.
+    mine = dana.get("/ui/api/inbox", params={"tab": "mine", "model": first.name}).json()
+    assert {r["id"] for r in mine["rows"]} == {older["id"], newer["id"], production["id"]}
+    assert dana.get("/ui/api/inbox", params={"model": first.name}).json()["rows"] == []
+    outsider = client("olga", "auditor").get("/ui/api/inbox", params={"model": first.name})
+    assert outsider.status_code == 403

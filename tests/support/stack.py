@@ -70,11 +70,12 @@ class SignoffStack:
 
 
 def launch_stack(
-    root: Path, temporal_address: str, mlflow_url: str, **extra_env: str
+    root: Path, temporal_address: str, mlflow_url: str, port: int | None = None, **extra_env: str
 ) -> SignoffStack:
     """Start `signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_*
-    environment variables (plus `extra_env`), with their own ledger and task queue."""
-    port = free_port()
+    environment variables (plus `extra_env`), with their own ledger and task queue; the API on
+    `port` (default: a free one)."""
+    port = port or free_port()
     database_url = f"sqlite:///{root / 'ledger.db'}"
     env = (
         {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}

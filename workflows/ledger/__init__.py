@@ -1,5 +1,5 @@
 """The ledger: Signoff's durable, queryable record (requests and their audit entries,
-comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs).
+comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs, web sessions).
 
 `Ledger(url)` gives one repository per aggregate (`ledger.requests`, `ledger.comments`, ...),
 each `async`, each returning domain models; table classes stay inside this package."""
@@ -17,6 +17,7 @@ from workflows.ledger.records import (
     WebhookDelivery,
 )
 from workflows.ledger.store import Ledger
+from workflows.ledger.web_sessions import WebLogin, WebSession
 
 __all__ = [
     "PENDING_GRACE_MS",
@@ -28,6 +29,8 @@ __all__ = [
     "ReconcilerRun",
     "RegistryMark",
     "Webhook",
+    "WebLogin",
+    "WebSession",
     "WebhookDelivery",
     "comment_entry_id",
 ]

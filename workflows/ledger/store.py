@@ -10,6 +10,7 @@ from workflows.ledger.inbound import InboundHookRepository
 from workflows.ledger.marks import RegistryMarkRepository
 from workflows.ledger.requests import RequestRepository
 from workflows.ledger.runs import ReconcilerRunRepository
+from workflows.ledger.web_sessions import WebSessionRepository
 from workflows.ledger.webhooks import WebhookRepository
 
 
@@ -26,6 +27,7 @@ class Ledger:
         self.inbound = InboundHookRepository(self.database)
         self.marks = RegistryMarkRepository(self.database)
         self.runs = ReconcilerRunRepository(self.database)
+        self.web_sessions = WebSessionRepository(self.database)
 
     @property
     def url(self) -> str:

@@ -160,3 +160,33 @@ class ReconcilerRunRow(SQLModel, table=True):
     versions: int = 0
     changes: int = 0
     baseline: bool = False
+
+
+class WebSessionRow(SQLModel, table=True):
+    """A signed-in browser of the web page. Keyed by the SHA-256 of the opaque session id the
+    browser holds in its cookie, so the table alone signs no one in."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    subject: str = Field(max_length=256)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    issuer: str = Field(max_length=300)
+    csrf_token: str = Field(max_length=128)
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_seen_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expires_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+
+
+class WebLoginRow(SQLModel, table=True):
+    """A sign-in under way: the browser went to the identity provider and has not come back.
+    Keyed by the SHA-256 of the login id in the browser's login cookie; used once."""
+
+    __tablename__ = "web_logins"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    state: str = Field(max_length=128)
+    nonce: str = Field(max_length=128)
+    code_verifier: str = Field(max_length=128)
+    return_to: str = Field(max_length=2000)
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))

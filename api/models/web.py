@@ -1,0 +1,152 @@
+"""What the web page's own routes (`/ui/api/*`, `/ui/auth/*`) read and answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class WebSessionInfo(BaseModel):
+    """Who is signed in to the page (if anyone), and which sign-ins it offers."""
+
+    signed_in: bool
+    subject: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    csrf_token: str | None = Field(
+        None, description="Send it in X-CSRF-Token with every state-changing call."
+    )
+    expires_timestamp: int | None = Field(None, description="The session's absolute end (ms).")
+    oidc_sign_in: bool = Field(description="The operator's identity provider is configured.")
+    dev_sign_in: bool = Field(description="The development sign-in is offered (signoff dev).")
+    dev_roles: list[str] = Field(
+        default_factory=list, description="The policy's roles, for the development sign-in."
+    )
+
+
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=True)]
+
+
+class DevSignIn(BaseModel):
+    """The development sign-in: any subject, roles from the policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: Subject
+    roles: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] = Field(
+        default_factory=list, max_length=64
+    )
+
+
+class SignedOut(BaseModel):
+    signed_out: bool = True
+
+
+# -- the inbox ---------------------------------------------------------------------------------
+
+InboxTab = Literal["waiting", "mine", "decided"]
+
+
+class ChecksSummary(BaseModel):
+    passed: int = 0
+    running: int = 0
+    failed: int = 0
+    other: int = 0
+
+
+class InboxRow(BaseModel):
+    id: str
+    name: str
+    version: str
+    from_stage: str | None
+    to_stage: str
+    user_id: str = Field(description="Who requested it.")
+    state: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    checks: ChecksSummary
+    quorum: int
+    approvals: int
+    approvals_needed: int
+    expires_timestamp: int | None = Field(description="When an open request lapses (ms).")
+
+
+class InboxCounts(BaseModel):
+    waiting: int
+    mine: int
+    decided: int
+
+
+class InboxPage(BaseModel):
+    """One page of a tab of the inbox. *waiting*: open requests the viewer may approve now
+    (oldest first); *mine*: the viewer's own requests (newest first); *decided*: closed
+    requests (most recently decided first)."""
+
+    tab: InboxTab
+    rows: list[InboxRow]
+    total: int
+    page: int
+    page_size: int
+    counts: InboxCounts
+    models: list[str] = Field(description="Models appearing in the tab, for the filter.")
+
+
+# -- a request's page ------------------------------------------------------------------------
+
+
+class Decision(BaseModel):
+    kind: Literal["APPROVED", "REJECTED", "CANCELLED"]
+    user_id: str
+    creation_timestamp: int
+    comment: str | None
+
+
+class TargetHolder(BaseModel):
+    """The version that holds the request's target now, and what the move does to it."""
+
+    version: str | None
+    effect: str
+
+
+class RequestExtras(BaseModel):
+    """What the request's page shows besides the request itself."""
+
+    policy_words: str | None = Field(description="The rule in words; null: no rule covers it.")
+    policy_parts: list[str]
+    policy_hash: str
+    policy_is_current: bool = Field(description="The request was opened under today's policy.")
+    expires_timestamp: int | None
+    approvals_needed: int
+    refusals: dict[str, str | None] = Field(
+        description="approve / reject / cancel: why the viewer may not (null: they may)."
+    )
+    confirmation: str | None = Field(
+        description="For Production and alias moves: the sentence to confirm before approving."
+    )
+    holder: TargetHolder | None
+    decisions: list[Decision]
+    mlflow_version_url: str
+    mlflow_run_url: str | None
+    run_id: str | None
+    viewer_roles: list[str]
+
+
+# -- a model's page --------------------------------------------------------------------------
+
+
+class ModelVersionRow(BaseModel):
+    version: str
+    stage: str
+    aliases: list[str]
+    run_id: str | None
+    open_requests: list[str]
+
+
+class ModelView(BaseModel):
+    name: str
+    versions: list[ModelVersionRow]
+    open_requests: list[InboxRow]
+    activities: list[dict[str, object]]
+    targets: list[str] = Field(description="Stages and aliases the policy has rules for.")
+    can_request: bool
+    mlflow_model_url: str

@@ -1,0 +1,361 @@
+"""What the web page shows beyond the plain API answers: the inbox, the extras of a request's
+page (the policy in words, why a decision is not open to the viewer, the confirmation, the
+version that holds the target now) and a model's page. Reads come from the ledger; only the
+target's current holder and a model's versions are read from MLflow.
+
+The inbox reads at most `SCAN_LIMIT` requests of the ledger (newest first) per call and
+filters them here: enough for a team's registry, bounded for a large one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import quote
+
+from api.deps import Services
+from api.models.web import (
+    ChecksSummary,
+    Decision,
+    InboxCounts,
+    InboxPage,
+    InboxRow,
+    InboxTab,
+    ModelVersionRow,
+    ModelView,
+    RequestExtras,
+    TargetHolder,
+)
+from api.services.permissions import require_permission
+from api.services.requests import readable_request
+from policies import (
+    PermissionLevel,
+    Principal,
+    approval_refusal,
+    approvals_needed,
+    cancel_refusal,
+    is_alias,
+    normalize_target,
+    permission_for,
+    rejection_refusal,
+    rule_for,
+)
+from policies.wording import describe_rule_parts
+from workflows.domain import AuditType, CheckStatus, RequestSnapshot, RequestState
+from workflows.mlflow_client import MlflowError, ModelVersion
+
+log = logging.getLogger(__name__)
+
+SCAN_LIMIT = 2000
+MAX_MODEL_VERSIONS = 100
+CONFIRM_STAGES = {"Production"}
+
+
+# -- shared --------------------------------------------------------------------------------
+
+
+def _expires(services: Services, request: RequestSnapshot) -> int | None:
+    if not request.state.is_open:
+        return None
+    rule = rule_for(services.policy, request.model, request.target)
+    return (
+        None
+        if rule is None
+        else request.created_ms + int(rule.expires_after.total_seconds() * 1000)
+    )
+
+
+def _needed(services: Services, request: RequestSnapshot) -> int:
+    rule = rule_for(services.policy, request.model, request.target)
+    approvers = [approval.user_id for approval in request.approvals]
+    if rule is None:
+        return max(0, request.quorum - len(set(approvers)))
+    return approvals_needed(rule, approvers)
+
+
+def _checks(request: RequestSnapshot) -> ChecksSummary:
+    summary = ChecksSummary()
+    for check in request.checks:
+        if check.status is CheckStatus.PASSED:
+            summary.passed += 1
+        elif check.status is CheckStatus.RUNNING:
+            summary.running += 1
+        elif check.status is CheckStatus.FAILED:
+            summary.failed += 1
+        else:
+            summary.other += 1
+    return summary
+
+
+def inbox_row(services: Services, request: RequestSnapshot) -> InboxRow:
+    return InboxRow(
+        id=request.id,
+        name=request.model,
+        version=request.version,
+        from_stage=request.from_stage,
+        to_stage=request.target,
+        user_id=request.requester,
+        state=request.state.value,
+        creation_timestamp=request.created_ms,
+        last_updated_timestamp=request.updated_ms,
+        checks=_checks(request),
+        quorum=request.quorum,
+        approvals=len({approval.user_id for approval in request.approvals}),
+        approvals_needed=_needed(services, request),
+        expires_timestamp=_expires(services, request),
+    )
+
+
+def _approve_refusal(services: Services, request: RequestSnapshot, viewer: Principal) -> str | None:
+    if request.state is not RequestState.PENDING:
+        return f"the request is {request.state.value.lower()}; nothing is left to decide"
+    rule = rule_for(services.policy, request.model, request.target)
+    if rule is None:
+        return "no rule of today's policy covers this move"
+    return approval_refusal(
+        services.policy,
+        rule,
+        model=request.model,
+        target=request.target,
+        requester=request.requester,
+        approvers=[approval.user_id for approval in request.approvals],
+        principal=viewer,
+    )
+
+
+def _reject_refusal(services: Services, request: RequestSnapshot, viewer: Principal) -> str | None:
+    if request.state is not RequestState.PENDING:
+        return f"the request is {request.state.value.lower()}; nothing is left to decide"
+    rule = rule_for(services.policy, request.model, request.target)
+    if rule is None:
+        return "no rule of today's policy covers this move"
+    return rejection_refusal(
+        services.policy, rule, model=request.model, target=request.target, principal=viewer
+    )
+
+
+def _cancel_refusal(services: Services, request: RequestSnapshot, viewer: Principal) -> str | None:
+    if request.state is not RequestState.PENDING:
+        return f"the request is {request.state.value.lower()}; it cannot be cancelled"
+    return cancel_refusal(
+        services.policy, model=request.model, requester=request.requester, principal=viewer
+    )
+
+
+def mlflow_ui(services: Services) -> str:
+    return services.settings.mlflow_tracking_uri.rstrip("/")
+
+
+# -- the inbox -------------------------------------------------------------------------------
+
+
+async def inbox(
+    services: Services,
+    principal: Principal,
+    *,
+    tab: InboxTab,
+    model: str | None,
+    target: str | None,
+    state: str | None,
+    page: int,
+    page_size: int,
+) -> InboxPage:
+    if model is not None:
+        require_permission(services, principal, model, PermissionLevel.CAN_READ)
+    found = await services.ledger.requests.search(model=model, limit=SCAN_LIMIT)
+    readable = [
+        request
+        for request in found
+        if permission_for(services.policy, principal.roles, request.model) is not None
+    ]
+    waiting = [
+        request
+        for request in readable
+        if request.state is RequestState.PENDING
+        and _approve_refusal(services, request, principal) is None
+    ]
+    waiting.sort(key=lambda request: request.created_ms)  # oldest waiting first
+    mine = [request for request in readable if request.requester == principal.sub]
+    decided = [request for request in readable if not request.state.is_open]
+    decided.sort(key=lambda request: request.updated_ms, reverse=True)
+    chosen = {"waiting": waiting, "mine": mine, "decided": decided}[tab]
+    models = sorted({request.model for request in chosen})
+    wanted_target = normalize_target(target) if target else None
+    rows = [
+        request
+        for request in chosen
+        if (wanted_target is None or request.target == wanted_target)
+        and (state is None or request.state.value == state)
+    ]
+    start = (page - 1) * page_size
+    return InboxPage(
+        tab=tab,
+        rows=[inbox_row(services, request) for request in rows[start : start + page_size]],
+        total=len(rows),
+        page=page,
+        page_size=page_size,
+        counts=InboxCounts(waiting=len(waiting), mine=len(mine), decided=len(decided)),
+        models=models,
+    )
+
+
+# -- a request's page ------------------------------------------------------------------------
+
+
+async def _holder(
+    services: Services, request: RequestSnapshot, archive: bool
+) -> TargetHolder | None:
+    """Who holds the target now, and what the move does to them (while it is still to come)."""
+    target = request.target
+    if not request.state.is_open:
+        return TargetHolder(
+            version=None, effect=f"The request is {request.state.value}; nothing more changes."
+        )
+    try:
+        if is_alias(target):
+            alias = target.removeprefix("@")
+            try:
+                current = await services.registry.get_model_version_by_alias(request.model, alias)
+            except MlflowError:
+                return TargetHolder(version=None, effect=f"no version is {target} yet")
+            if current.version == request.version:
+                return TargetHolder(version=current.version, effect=f"already {target}")
+            return TargetHolder(
+                version=current.version,
+                effect=f"the alias {target} moves from version {current.version} to version "
+                f"{request.version}",
+            )
+        if target not in ("Staging", "Production"):
+            return None
+        holders = [
+            found
+            for found in await services.registry.get_latest_versions(request.model, [target])
+            if found.version != request.version
+        ]
+    except MlflowError as err:
+        log.warning("could not read who holds %s of %s: %s", target, request.model, err)
+        return TargetHolder(version=None, effect=f"MLflow could not say ({err.message})")
+    if not holders:
+        return TargetHolder(version=None, effect=f"no version is in {target} now")
+    held = holders[0].version
+    if archive:
+        return TargetHolder(version=held, effect=f"version {held}, now in {target}, is archived")
+    return TargetHolder(
+        version=held, effect=f"version {held} stays in {target} alongside (the rule keeps it)"
+    )
+
+
+async def request_extras(
+    services: Services, principal: Principal, request_id: str
+) -> RequestExtras:
+    request = await readable_request(services, request_id=request_id, principal=principal)
+    rule = rule_for(services.policy, request.model, request.target)
+    holder = await _holder(services, request, bool(rule and rule.archive_existing_versions))
+    try:
+        version: ModelVersion | None = await services.registry.get_model_version(
+            request.model, request.version
+        )
+    except MlflowError:
+        version = None
+    trail = await services.ledger.requests.audit_trail(request.model, request.version)
+    kinds = {
+        AuditType.APPROVED_REQUEST: "APPROVED",
+        AuditType.REJECTED_REQUEST: "REJECTED",
+        AuditType.CANCELLED_REQUEST: "CANCELLED",
+    }
+    decisions = [
+        Decision(
+            kind=kinds[entry.activity_type],  # type: ignore[arg-type]
+            user_id=entry.user_id,
+            creation_timestamp=entry.creation_timestamp,
+            comment=entry.comment,
+        )
+        for entry in trail
+        if entry.request_id == request.id and entry.activity_type in kinds
+    ]
+    confirmation = None
+    if request.target in CONFIRM_STAGES or is_alias(request.target):
+        effect = f"; {holder.effect}" if holder and holder.version else ""
+        confirmation = (
+            f"Approve moving {request.model} version {request.version} to {request.target}"
+            f"{effect}? If yours is the last approval needed, the change is applied at once."
+        )
+    base = mlflow_ui(services)
+    run_id = version.run_id if version else None
+    return RequestExtras(
+        policy_words="; ".join(describe_rule_parts(rule)) if rule else None,
+        policy_parts=describe_rule_parts(rule) if rule else [],
+        policy_hash=request.policy_hash,
+        policy_is_current=request.policy_hash == services.policy_hash,
+        expires_timestamp=_expires(services, request),
+        approvals_needed=_needed(services, request),
+        refusals={
+            "approve": _approve_refusal(services, request, principal),
+            "reject": _reject_refusal(services, request, principal),
+            "cancel": _cancel_refusal(services, request, principal),
+        },
+        confirmation=confirmation,
+        holder=holder,
+        decisions=decisions,
+        mlflow_version_url=f"{base}/#/models/{quote(request.model, safe='')}/versions/"
+        f"{quote(request.version, safe='')}",
+        mlflow_run_url=f"{base}/#/runs/{quote(run_id, safe='')}" if run_id else None,
+        run_id=run_id,
+        viewer_roles=list(principal.roles),
+    )
+
+
+# -- a model's page --------------------------------------------------------------------------
+
+
+async def model_view(services: Services, principal: Principal, name: str) -> ModelView:
+    granted = require_permission(services, principal, name, PermissionLevel.CAN_READ)
+    requests = await services.ledger.requests.search(model=name, limit=SCAN_LIMIT)
+    marks = await services.ledger.marks.of_model(name)
+    known = {request.version for request in requests} | {mark.version for mark in marks}
+    try:
+        model = await services.registry.get_registered_model(name)
+        for item in model.get("latest_versions") or []:
+            known.add(str(item.get("version")))
+        for item in model.get("aliases") or []:
+            known.add(str(item.get("version")))
+    except MlflowError as err:
+        log.warning("could not read model %s from MLflow: %s", name, err)
+    numbers = sorted((v for v in known if v.isdigit()), key=int, reverse=True)[:MAX_MODEL_VERSIONS]
+
+    async def one(version: str) -> ModelVersion | None:
+        try:
+            return await services.registry.get_model_version(name, version)
+        except MlflowError:
+            return None
+
+    found = [v for v in await asyncio.gather(*(one(v) for v in numbers)) if v is not None]
+    open_requests = [request for request in requests if request.state.is_open]
+    by_version: dict[str, list[str]] = {}
+    for request in open_requests:
+        by_version.setdefault(request.version, []).append(request.id)
+    entries = []
+    for version in {request.version for request in requests}:
+        entries.extend(await services.ledger.requests.audit_trail(name, version))
+    entries.sort(key=lambda entry: entry.creation_timestamp, reverse=True)
+    targets: list[str] = []
+    for rule in services.policy.transitions:
+        if "*" not in rule.to and rule_for(services.policy, name, rule.to) is rule:
+            targets.append(rule.to)
+    return ModelView(
+        name=name,
+        versions=[
+            ModelVersionRow(
+                version=version.version,
+                stage=version.current_stage,
+                aliases=sorted(version.aliases),
+                run_id=version.run_id,
+                open_requests=by_version.get(version.version, []),
+            )
+            for version in found
+        ],
+        open_requests=[inbox_row(services, request) for request in open_requests],
+        activities=[entry.model_dump(mode="json") for entry in entries[:30]],
+        targets=list(dict.fromkeys(targets)),
+        can_request=granted.includes(PermissionLevel.CAN_EDIT),
+        mlflow_model_url=f"{mlflow_ui(services)}/#/models/{quote(name, safe='')}",
+    )
