@@ -123,8 +123,9 @@ def decision_update_id(action: str, decision: Decision) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _temporal(what: str) -> AsyncIterator[None]:
-    """Bound a call to Temporal and say plainly when Temporal is the problem."""
+async def temporal_call(what: str) -> AsyncIterator[None]:
+    """Bound a call to Temporal (`TEMPORAL_WAIT_S`) and say plainly when Temporal is the
+    problem: raises TemporalUnavailable. Every call that waits on Temporal goes through it."""
     try:
         async with asyncio.timeout(TEMPORAL_WAIT_S):
             yield
@@ -185,7 +186,7 @@ class Transitions:
         workflow_id = workflow_id_for(inp.model, inp.version, inp.target)
         for attempt in range(2):
             try:
-                async with _temporal("starting the request's workflow"):
+                async with temporal_call("starting the request's workflow"):
                     handle = await self.client.start_workflow(
                         TransitionWorkflow.run,
                         inp,
@@ -214,7 +215,7 @@ class Transitions:
 
     async def snapshot(self, model: str, version: str, target: str) -> RequestSnapshot:
         try:
-            async with _temporal("asking the request's workflow; is a Signoff worker running?"):
+            async with temporal_call("asking the request's workflow; is a Signoff worker running?"):
                 handle = self._handle(model, version, target)
                 return await handle.query(TransitionWorkflow.snapshot)
         except RPCError as err:
@@ -238,7 +239,7 @@ class Transitions:
         update_id = decision_update_id(action, decision)
         try:
             try:
-                async with _temporal("sending the decision"):
+                async with temporal_call("sending the decision"):
                     accepted = await handle.start_update(
                         update,
                         decision,
@@ -281,7 +282,7 @@ class Transitions:
             TransitionWorkflow.run, workflow_id, run_id=run_id
         )
         try:
-            async with _temporal("reporting to the request's workflow"):
+            async with temporal_call("reporting to the request's workflow"):
                 return await handle.execute_update(TransitionWorkflow.ci_callback, callback)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
@@ -298,7 +299,7 @@ class Transitions:
         handle = self.client.get_workflow_handle_for(
             TransitionWorkflow.run, request.workflow_id, run_id=request.run_id
         )
-        async with _temporal("asking the request's workflow; is a Signoff worker running?"):
+        async with temporal_call("asking the request's workflow; is a Signoff worker running?"):
             return await handle.query(TransitionWorkflow.snapshot)
 
     async def wait_closed(self, request: RequestSnapshot) -> RequestSnapshot:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from policies import Check, CiCheck, Policy, Principal, TransitionRule
 from workflows.ci.base import CiRunRef
@@ -97,7 +97,11 @@ class SupersedeInput(BaseModel):
 
 class LedgerUpdate(BaseModel):
     snapshot: RequestSnapshot
-    entries: list[AuditEntry] = Field(default_factory=list)
+    entries: list[AuditEntry] = Field(
+        default_factory=list, validation_alias=AliasChoices("entries", "activities")
+    )
+    """Named `activities` before 0.2: a `record_ledger` task scheduled by an older worker still
+    carries that name, and must not lose its entries."""
 
 
 class CheckInput(BaseModel):

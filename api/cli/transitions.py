@@ -155,7 +155,8 @@ _WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 def outcome_line(done: str, model: str, version: str, target: str, answer: dict[str, Any]) -> str:
     """What a decision did, in words: "approved (1 of 2; waiting for one more)", "approved;
     applied: fraud-detector v1 is now in Production", "approved; MLflow is unreachable, Signoff
-    keeps retrying (request APPLYING)", "rejected: fraud-detector v1 stays where it is"."""
+    keeps retrying (request APPLYING)", "rejected: fraud-detector v1 will not move to
+    Production"."""
     request = answer.get("request") or {}
     state, reason = request.get("state"), request.get("reason")
     where = f"at {target}" if target.startswith("@") else f"in {target}"

@@ -39,12 +39,6 @@ class Activity(BaseModel):
         )
 
 
-class ActivityResponse(BaseModel):
-    """`{"activity": ...}`: the entry a decision (approve, reject, cancel) recorded."""
-
-    activity: Activity
-
-
 class RequestOutcome(BaseModel):
     """Where a request stands once a decision on it took effect (Signoff's addition)."""
 

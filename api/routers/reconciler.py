@@ -14,6 +14,7 @@ from api.errors import error_responses
 from api.models.reconciler import ReconcilerRun, ReconcilerRunList, ReconcilerStarted
 from api.services.errors import Unavailable
 from api.services.permissions import require_registry_admin
+from workflows.client import temporal_call
 from workflows.reconcile.workflow import run_reconciler_now
 
 router = APIRouter(
@@ -28,7 +29,8 @@ async def run_now(principal: PrincipalDep, services: ServicesDep) -> ReconcilerS
     require_registry_admin(services, principal, "start the reconciler")
     transitions = await services.transitions()
     try:
-        await run_reconciler_now(transitions.client, services.settings)
+        async with temporal_call("starting a reconciler pass"):
+            await run_reconciler_now(transitions.client, services.settings)
     except RPCError as err:
         raise Unavailable(
             f"could not start the reconciler ({err.message}); is a worker running? it creates "

@@ -20,6 +20,7 @@ from api.models.registry_webhooks import (
 )
 from api.services.errors import Invalid, NotFound
 from api.services.registry_webhooks import may_view, require_level, visible_webhook
+from workflows.client import temporal_call
 from workflows.domain import now_ms
 from workflows.webhooks.events import start_delivery
 
@@ -66,5 +67,6 @@ async def redeliver(
         payload=original.payload,
         now_ms=now_ms(),
     )
-    await start_delivery(transitions.client, services.settings.task_queue, delivery_id)
+    async with temporal_call("starting the delivery"):
+        await start_delivery(transitions.client, services.settings.task_queue, delivery_id)
     return DeliveryResponse(delivery=Delivery.of(copy))

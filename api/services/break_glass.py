@@ -143,7 +143,7 @@ async def _record(
     )
     await services.ledger.requests.append_entries(entries=[entry])
     log.warning(
-        "break-glass: %s moved version %s of %r from %s to %s (activity %s)",
+        "break-glass: %s moved version %s of %r from %s to %s (audit entry %s)",
         principal.sub,
         version,
         name,
@@ -162,7 +162,7 @@ async def _apply(
     breakglass_id: str,
 ) -> ModelVersion:
     """Move the version in MLflow between the registry marks that tell the out-of-band
-    detector Signoff made this change (see `SignoffActivities.apply_transition`)."""
+    detector Signoff made this change (see `RegistryActivities.apply_transition`)."""
     name, version = current.name, current.version
     try:
         moved = await move_version(
@@ -187,7 +187,7 @@ async def _apply(
             "changed"
         ) from err
     except MlflowError as err:
-        # No break-glass activity is recorded: if MLflow did move the version after all (a
+        # No break-glass audit entry is recorded: if MLflow did move the version after all (a
         # lost answer), the detector is right to report a change Signoff did not record.
         raise mlflow_failure(err, name=name, version=version, refused="the transition") from err
     assert moved is not None  # a stage transition always answers with the version

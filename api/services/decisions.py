@@ -55,7 +55,9 @@ async def decide(
             snapshot = await transitions.snapshot(name, version, stage)
             await services.ledger.requests.record(snapshot=snapshot, entries=[entry])
         except Exception:  # the workflow's own write follows; never fail a decision made
-            log.warning("could not record the %s of %s v%s early", action, name, version)
+            log.warning(
+                "could not record the %s of %s v%s early", action, name, version, exc_info=True
+            )
     return result
 
 

@@ -1,7 +1,7 @@
 """Catching changes made behind Signoff's back.
 
 Signoff keeps, per version, the stage and aliases it expects MLflow to show (the registry
-marks, see `Ledger.mark_pending`). Whatever else MLflow shows was changed directly in MLflow:
+marks, see `ledger.marks.set_pending`). Whatever else MLflow shows was changed directly in MLflow:
 an out-of-band change. Two things look for them: MLflow's own webhooks, as they arrive (the
 API's `/hooks/mlflow`), and the reconciler, a Temporal schedule that compares every version in
 MLflow with the marks every `SIGNOFF_RECONCILE_INTERVAL_S` seconds, so a bypass is caught even

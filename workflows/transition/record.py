@@ -92,7 +92,7 @@ class RequestRecord:
 
     def log(
         self,
-        activity_type: AuditType,
+        audit_type: AuditType,
         user_id: str,
         *,
         comment: str | None = None,
@@ -108,7 +108,7 @@ class RequestRecord:
             seq=self._seq,
             model=inp.model,
             version=inp.version,
-            activity_type=activity_type,
+            activity_type=audit_type,
             user_id=user_id,
             from_stage=from_stage or inp.from_stage,
             to_stage=inp.target,

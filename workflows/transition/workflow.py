@@ -416,11 +416,11 @@ class TransitionWorkflow:
         )
 
     def _decide_to_close(
-        self, decision: Decision, activity_type: AuditType, state: RequestState
+        self, decision: Decision, audit_type: AuditType, state: RequestState
     ) -> DecisionResult:
         record = self._record
         sub = decision.principal.sub
-        entry = record.log(activity_type, sub, comment=decision.comment)
+        entry = record.log(audit_type, sub, comment=decision.comment)
         record.close(state, f"{state.value.lower()} by {sub}")
         record.announce_one(
             f"TRANSITION_REQUEST_{state.value}",

@@ -58,7 +58,7 @@ REGISTRY_WIDE_ONLY = frozenset({"REGISTERED_MODEL_CREATED"})
 
 class WebhookEvent(BaseModel):
     """One thing that happened, to be announced to webhooks. `event_id` must be unique per
-    occurrence and stable across retries (e.g. the ledger activity id): it makes announcing
+    occurrence and stable across retries (e.g. the audit entry's id): it makes announcing
     idempotent."""
 
     event_id: str = Field(min_length=1, max_length=200)

@@ -1,5 +1,5 @@
-"""Alembic environment: Signoff runs migrations from code (`workflows.ledger.migrate`),
-which hands over an open connection."""
+"""Alembic environment: Signoff runs migrations from code (`Ledger.migrate`, through
+`workflows.ledger.engine`), which hands over an open connection."""
 
 from alembic import context
 
