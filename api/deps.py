@@ -123,8 +123,13 @@ async def current_principal(
         if session is not None:
             return session
         raise ApiError(401, "no bearer token; send 'Authorization: Bearer <JWT>'")
+    return await bearer_principal(services, credentials.credentials)
+
+
+async def bearer_principal(services: Services, token: str) -> Principal:
+    """The principal a bearer token names, verified; 401 otherwise."""
     try:
-        return await services.verifier.verify(credentials.credentials)
+        return await services.verifier.verify(token)
     except AuthenticationError as err:
         raise ApiError(401, str(err)) from err
 

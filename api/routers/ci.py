@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from api.deps import ServicesDep, TransitionsDep, current_principal
+from api.deps import ServicesDep, TransitionsDep, bearer_principal
 from api.errors import ApiError, bad_request, error_responses, forbidden, not_found
 from api.models.ci import CiCallbackResponse
 from api.models.transition_requests import Check
@@ -60,7 +60,7 @@ async def ci_callback(
     transitions: TransitionsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> CiCallbackResponse:
-    principal = await current_principal(services, credentials) if credentials else None
+    principal = await bearer_principal(services, credentials.credentials) if credentials else None
     if principal is None and body.callback_token is None:
         raise ApiError(
             401,
