@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -49,7 +50,14 @@ def build_worker(
             announcer.announce_webhooks,
             reconciler.reconcile_registry,
         ],
+        # A workflow's next task waits this long on a worker that died holding it in its cache
+        # before any other worker takes it; SDK default 10 s, the whole time a decision may
+        # wait to be accepted (`workflows.client.TEMPORAL_WAIT_S`).
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
     )
+
+
+STICKY_TIMEOUT = timedelta(seconds=3)
 
 
 async def run_worker(settings: WorkerSettings, *, stop: asyncio.Event | None = None) -> None:

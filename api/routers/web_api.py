@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import error_responses
-from api.models.common import REQUEST_ID_PATTERN, ModelName
+from api.models.common import REQUEST_ID_PATTERN, ModelName, Target
 from api.models.web import InboxPage, InboxTab, ModelView, RequestExtras
 from api.services.web_views import inbox, model_view, request_extras
 from workflows.domain import RequestState
@@ -24,7 +24,7 @@ async def get_inbox(
     services: ServicesDep,
     tab: InboxTab = "waiting",
     model: Annotated[ModelName | None, Query()] = None,
-    target: Annotated[str | None, Query(max_length=300)] = None,
+    target: Annotated[Target | None, Query()] = None,
     state: RequestState | None = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 25,

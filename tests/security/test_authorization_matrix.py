@@ -84,6 +84,18 @@ SIGNED = Access(
     *[UNAUTHENTICATED] * 5,
 )
 CI = Access("the check's callback token, or a bearer token with CAN_READ on the model")
+SIGNED_IN = Access(
+    "any principal (the web page's inbox shows only what it may read)", unbound=ALLOWED
+)
+SIGN_IN_FLOW = Access(
+    "anyone: the web page's sign-in flow itself (it checks its own state, nonce, PKCE and CSRF; "
+    "the development sign-in only where enabled)",
+    ALLOWED,
+    ALLOWED,
+    ALLOWED,
+    ALLOWED,
+    ALLOWED,
+)
 
 T, S = "/api/2.0/mlflow/transition-requests", "/api/2.0/signoff"
 ACCESS: dict[tuple[str, str], Access] = {
@@ -121,6 +133,15 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", f"{S}/hooks/inbound"): REGISTRY_ADMIN,
     ("POST", f"{S}/reconciler/run"): REGISTRY_ADMIN,
     ("GET", f"{S}/reconciler/runs"): REGISTRY_ADMIN,
+    ("GET", "/ui/models/{name}"): PUBLIC,
+    ("GET", "/ui/api/inbox"): SIGNED_IN,
+    ("GET", "/ui/api/requests/{request_id}"): READ,
+    ("GET", "/ui/api/models/{name}"): READ,
+    ("GET", "/ui/api/session"): SIGN_IN_FLOW,
+    ("GET", "/ui/auth/login"): SIGN_IN_FLOW,
+    ("GET", "/ui/auth/callback"): SIGN_IN_FLOW,
+    ("POST", "/ui/auth/dev-login"): SIGN_IN_FLOW,
+    ("POST", "/ui/auth/logout"): SIGN_IN_FLOW,
 }
 
 
@@ -262,7 +283,8 @@ def request_for(method: str, path: str, world: World) -> dict[str, Any]:
         "/api/2.0/mlflow/registry-webhooks/delete": {"id": world.webhook_id},
         f"{S}/registry-webhooks/deliveries": {"id": world.webhook_id},
     }
-    url = path.replace("{request_id}", world.request_id).replace("{name}", "app.js")
+    model = world.seeded.name if path.startswith(("/ui/models/", "/ui/api/models/")) else None
+    url = path.replace("{request_id}", world.request_id).replace("{name}", model or "app.js")
     url = url.replace("{source}", "chat")
     kwargs: dict[str, Any] = {"url": url, "follow_redirects": False}
     if path in bodies:

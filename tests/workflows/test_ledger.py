@@ -44,6 +44,8 @@ LEDGER_TABLES = {
     "inbound_hooks",
     "registry_marks",
     "reconciler_runs",
+    "web_logins",
+    "web_sessions",
 }
 T0 = 1_700_000_000_000  # epoch ms
 SLOW_WRITER: contextvars.ContextVar[bool] = contextvars.ContextVar("slow_writer", default=False)
