@@ -106,6 +106,23 @@ class RequestApproval(BaseModel):
         return cls(**approval.model_dump())
 
 
+def _request_fields(
+    request: RequestSnapshot, *, policy: Policy, viewer: Principal
+) -> dict[str, Any]:
+    """What Databricks' TransitionRequest and its listed activity share, for `viewer`."""
+    return {
+        "id": request.id,
+        "creation_timestamp": request.created_ms,
+        "last_updated_timestamp": request.updated_ms,
+        "from_stage": request.from_stage,
+        "to_stage": request.target,
+        "user_id": request.requester,
+        "comment": request.comment,
+        "available_actions": available_actions(policy, request, viewer),
+        "state": request.state,
+    }
+
+
 class TransitionRequest(BaseModel):
     """Databricks' TransitionRequest, plus Signoff's view of the request's progress."""
 
@@ -131,17 +148,9 @@ class TransitionRequest(BaseModel):
         cls, request: RequestSnapshot, *, policy: Policy, viewer: Principal
     ) -> TransitionRequest:
         return cls(
-            id=request.id,
+            **_request_fields(request, policy=policy, viewer=viewer),
             name=request.model,
             version=request.version,
-            creation_timestamp=request.created_ms,
-            last_updated_timestamp=request.updated_ms,
-            from_stage=request.from_stage,
-            to_stage=request.target,
-            user_id=request.requester,
-            comment=request.comment,
-            available_actions=available_actions(policy, request, viewer),
-            state=request.state,
             reason=request.reason,
             policy_hash=request.policy_hash,
             quorum=request.quorum,
@@ -168,17 +177,7 @@ class OpenRequestActivity(BaseModel):
     def of(
         cls, request: RequestSnapshot, *, policy: Policy, viewer: Principal
     ) -> OpenRequestActivity:
-        return cls(
-            id=request.id,
-            creation_timestamp=request.created_ms,
-            last_updated_timestamp=request.updated_ms,
-            from_stage=request.from_stage,
-            to_stage=request.target,
-            user_id=request.requester,
-            comment=request.comment,
-            available_actions=available_actions(policy, request, viewer),
-            state=request.state,
-        )
+        return cls(**_request_fields(request, policy=policy, viewer=viewer))
 
 
 class TransitionRequestResponse(BaseModel):

@@ -27,17 +27,22 @@ def _approve(client: httpx.Client, seeded: SeededVersion, stage: str) -> httpx.R
     )
 
 
+def people(as_user: Callable[..., httpx.Client]) -> tuple[httpx.Client, ...]:
+    """Lee requests; Mia (ML lead) and Rita (risk officer) approve."""
+    return (
+        as_user("lee", "data-scientist"),
+        as_user("mia", "ml-lead"),
+        as_user("rita", "risk-officer"),
+    )
+
+
 def test_each_approval_says_where_the_request_stands(
     make_version: Callable[..., SeededVersion],
     as_user: Callable[..., httpx.Client],
     mlflow_server: MlflowServer,
 ) -> None:
     seeded = make_version()
-    lee, mia, rita = (
-        as_user("lee", "data-scientist"),
-        as_user("mia", "ml-lead"),
-        as_user("rita", "risk-officer"),
-    )
+    lee, mia, rita = people(as_user)
     request = create(lee, seeded, "Production")
 
     first = _approve(mia, seeded, "Production")
@@ -64,11 +69,7 @@ def test_a_move_by_signoff_closes_the_requests_it_makes_stale(
     mlflow_server: MlflowServer,
 ) -> None:
     seeded = make_version()
-    lee, mia, rita = (
-        as_user("lee", "data-scientist"),
-        as_user("mia", "ml-lead"),
-        as_user("rita", "risk-officer"),
-    )
+    lee, mia, rita = people(as_user)
     staging = create(lee, seeded, "Staging")
     production = create(lee, seeded, "Production")
     champion = create(lee, seeded, "@champion")
