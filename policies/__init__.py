@@ -5,7 +5,9 @@ and no I/O beyond `load_policy` reading the file it is given.
 """
 
 from policies.decisions import (
+    acting_roles,
     approval_refusal,
+    approver_roles,
     approvals_needed,
     cancel_refusal,
     permission_for,
@@ -73,7 +75,9 @@ __all__ = [
     "SignatureCheck",
     "TagCheck",
     "TransitionRule",
+    "acting_roles",
     "approval_refusal",
+    "approver_roles",
     "approvals_needed",
     "cancel_refusal",
     "check_policy_file",

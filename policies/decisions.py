@@ -22,7 +22,9 @@ from policies.schema import (
 )
 
 __all__ = [
+    "acting_roles",
     "approval_refusal",
+    "approver_roles",
     "approvals_needed",
     "cancel_refusal",
     "permission_for",
@@ -111,6 +113,47 @@ def _authority_refusal(
                 f"{verb} a transition to {shown} that role needs {need.value}"
             )
     return None
+
+
+def approver_roles(policy: Policy, rule: TransitionRule, *, model: str, target: str) -> list[str]:
+    """Every role in which someone may approve or reject this move (authority only: not the
+    requester rule, not who already approved). The rule's listed roles that themselves carry
+    the level the target needs, or, when it lists none, every role of the policy that does.
+    A principal passes `_authority_refusal` exactly when they hold one of these."""
+    need = required_level(target)
+    candidates = rule.approvals.roles or sorted(policy.roles)
+    found = []
+    for role in candidates:
+        level = permission_for(policy, [role], model)
+        if level is not None and level.includes(need):
+            found.append(role)
+    return list(dict.fromkeys(found))
+
+
+def acting_roles(
+    policy: Policy,
+    rule: TransitionRule,
+    *,
+    model: str,
+    target: str,
+    principal: Principal,
+    cancelling: bool = False,
+    requester: str | None = None,
+) -> list[str]:
+    """The roles in which `principal` decides, for the record beside their decision: those of
+    theirs that make them an approver of this move; for a cancel, those that give them
+    CAN_MANAGE on the model (none when they cancel their own request)."""
+    if cancelling:
+        if principal.sub == requester:
+            return []
+        return [
+            role
+            for role in dict.fromkeys(principal.roles)
+            if (level := permission_for(policy, [role], model)) is not None
+            and level.includes(PermissionLevel.CAN_MANAGE)
+        ]
+    eligible = set(approver_roles(policy, rule, model=model, target=target))
+    return [role for role in dict.fromkeys(principal.roles) if role in eligible]
 
 
 def approval_refusal(

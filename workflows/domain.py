@@ -67,6 +67,9 @@ class Approval(BaseModel):
     user_id: str
     creation_timestamp: int
     comment: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    """The roles in which the approver approved, as they held them at that moment (those of
+    theirs the rule accepts). Empty in approvals recorded before Signoff kept them."""
 
 
 class AuditEntry(BaseModel):
@@ -85,6 +88,9 @@ class AuditEntry(BaseModel):
     comment: str | None = None
     system_comment: str | None = None
     creation_timestamp: int
+    roles: list[str] = Field(default_factory=list)
+    """For a decision (approve, reject, cancel): the roles in which `user_id` made it, as they
+    held them then. Empty otherwise, and in entries written before Signoff kept them."""
 
 
 class RequestSnapshot(BaseModel):
@@ -108,3 +114,8 @@ class RequestSnapshot(BaseModel):
     revision: int = 0
     created_ms: int
     updated_ms: int
+    approver_roles: list[str] | None = None
+    """Roles in which someone may approve or reject it, from the pinned policy (the ledger
+    indexes them for the inbox). None in snapshots made before Signoff computed them."""
+    self_approval: bool = False
+    """The pinned rule lets the requester approve their own request."""

@@ -11,7 +11,7 @@ import hashlib
 
 from pydantic import AliasChoices, BaseModel, Field
 
-from policies import Check, CiCheck, Policy, Principal, TransitionRule
+from policies import Check, CiCheck, Policy, Principal, TransitionRule, approver_roles
 from workflows.ci.base import CiRunRef
 from workflows.domain import AuditEntry, CheckResult, CheckStatus, RequestSnapshot, RequestState
 
@@ -52,6 +52,10 @@ class TransitionInput(BaseModel):
             ],
             created_ms=self.created_ms,
             updated_ms=self.created_ms,
+            approver_roles=approver_roles(
+                self.policy, self.rule, model=self.model, target=self.target
+            ),
+            self_approval=self.rule.approvals.self_approval,
         )
 
 

@@ -100,6 +100,11 @@ class RequestApproval(BaseModel):
     user_id: str
     creation_timestamp: int = Field(description="Epoch milliseconds.")
     comment: str | None
+    roles: list[str] = Field(
+        default_factory=list,
+        description="The roles in which the approver approved, as they held them then (empty "
+        "for approvals recorded before Signoff kept them).",
+    )
 
     @classmethod
     def of(cls, approval: Approval) -> RequestApproval:

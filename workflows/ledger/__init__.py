@@ -6,6 +6,7 @@ each `async`, each returning domain models; table classes stay inside this packa
 
 from workflows.ledger.comments import comment_entry_id
 from workflows.ledger.inbound import STALE_CLAIM_MS
+from workflows.ledger.inbox import InboxQuery, InboxSlice
 from workflows.ledger.marks import PENDING_GRACE_MS
 from workflows.ledger.records import (
     Comment,
@@ -25,6 +26,8 @@ __all__ = [
     "Comment",
     "DeliveryAttempt",
     "InboundHook",
+    "InboxQuery",
+    "InboxSlice",
     "Ledger",
     "ReconcilerRun",
     "RegistryMark",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlmodel import Session, col, select
 
@@ -21,7 +22,7 @@ from workflows.domain import (
     RequestState,
 )
 from workflows.ledger.engine import Database
-from workflows.ledger.tables import AuditEntryRow, TransitionRequestRow
+from workflows.ledger.tables import AuditEntryRow, RequestApproverRoleRow, TransitionRequestRow
 
 OPEN_STATES = [RequestState.PENDING.value, RequestState.APPLYING.value]
 
@@ -44,9 +45,12 @@ class RequestRepository:
             row = session.get(TransitionRequestRow, snapshot.id)
             if row is None:
                 session.add(request_row(snapshot))
+                session.flush()
+                index_approver_roles(session, snapshot)
             elif snapshot.revision > row.revision:
+                indexed = (row.state, row.approver_roles)
                 # Compared again in SQL: a newer revision may have been committed since the read.
-                session.exec(
+                result = session.exec(
                     sql_update(TransitionRequestRow)
                     .where(
                         col(TransitionRequestRow.id) == snapshot.id,
@@ -55,6 +59,8 @@ class RequestRepository:
                     .values(request_row(snapshot).model_dump(exclude={"id"}))
                     .execution_options(synchronize_session=False)
                 )
+                if result.rowcount and indexed != (snapshot.state.value, snapshot.approver_roles):
+                    index_approver_roles(session, snapshot)
             add_entries(session, entries)
 
         # Each IntegrityError means a concurrent writer committed one of these keys first; the
@@ -126,6 +132,19 @@ def add_entries(session: Session, entries: Sequence[AuditEntry]) -> None:
             session.add(entry_row(entry))
 
 
+def index_approver_roles(session: Session, snapshot: RequestSnapshot) -> None:
+    """The inbox's index of the request, in `session`'s transaction: a row per approver role
+    while it is PENDING, none once it is not."""
+    session.exec(
+        sql_delete(RequestApproverRoleRow).where(
+            col(RequestApproverRoleRow.request_id) == snapshot.id
+        )
+    )
+    if snapshot.state is RequestState.PENDING:
+        for role in dict.fromkeys(snapshot.approver_roles or []):
+            session.add(RequestApproverRoleRow(request_id=snapshot.id, role=role))
+
+
 def request_row(snapshot: RequestSnapshot) -> TransitionRequestRow:
     return TransitionRequestRow(
         id=snapshot.id,
@@ -146,6 +165,8 @@ def request_row(snapshot: RequestSnapshot) -> TransitionRequestRow:
         revision=snapshot.revision,
         created_ms=snapshot.created_ms,
         updated_ms=snapshot.updated_ms,
+        approver_roles=snapshot.approver_roles,
+        self_approval=snapshot.self_approval,
     )
 
 
@@ -169,6 +190,8 @@ def snapshot_of(row: TransitionRequestRow) -> RequestSnapshot:
         revision=row.revision,
         created_ms=row.created_ms,
         updated_ms=row.updated_ms,
+        approver_roles=row.approver_roles,
+        self_approval=bool(row.self_approval),
     )
 
 
@@ -187,6 +210,7 @@ def entry_row(entry: AuditEntry) -> AuditEntryRow:
         system_comment=entry.system_comment,
         created_ms=entry.creation_timestamp,
         updated_ms=entry.creation_timestamp,
+        roles=entry.roles or None,
     )
 
 
@@ -204,4 +228,5 @@ def entry_of(row: AuditEntryRow) -> AuditEntry:
         comment=row.comment,
         system_comment=row.system_comment,
         creation_timestamp=row.created_ms,
+        roles=list(row.roles or []),
     )

@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 from workflows.ledger.comments import CommentRepository
 from workflows.ledger.engine import Database
 from workflows.ledger.inbound import InboundHookRepository
+from workflows.ledger.inbox import InboxRepository
 from workflows.ledger.marks import RegistryMarkRepository
 from workflows.ledger.requests import RequestRepository
 from workflows.ledger.runs import ReconcilerRunRepository
@@ -28,6 +29,7 @@ class Ledger:
         self.marks = RegistryMarkRepository(self.database)
         self.runs = ReconcilerRunRepository(self.database)
         self.web_sessions = WebSessionRepository(self.database)
+        self.inbox = InboxRepository(self.database)
 
     @property
     def url(self) -> str:

@@ -98,6 +98,7 @@ class RequestRecord:
         comment: str | None = None,
         from_stage: str | None = None,
         system_comment: str | None = None,
+        roles: list[str] | None = None,
     ) -> AuditEntry:
         """Add an audit entry to the request's log."""
         inp = self.inp
@@ -115,14 +116,15 @@ class RequestRecord:
             comment=comment,
             system_comment=system_comment,
             creation_timestamp=workflow_ms(),
+            roles=roles or [],
         )
         self._ledger.put([entry])
         self.touch()
         return entry
 
-    def approve(self, sub: str, comment: str | None) -> None:
+    def approve(self, sub: str, comment: str | None, roles: list[str]) -> None:
         self.approvals.append(
-            Approval(user_id=sub, creation_timestamp=workflow_ms(), comment=comment)
+            Approval(user_id=sub, creation_timestamp=workflow_ms(), comment=comment, roles=roles)
         )
 
     def set_state(self, state: RequestState) -> None:

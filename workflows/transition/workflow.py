@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from policies import (
         CI_CHECK_TYPES,
         Check,
+        acting_roles,
         approval_refusal,
         cancel_refusal,
         format_duration,
@@ -350,8 +351,9 @@ class TransitionWorkflow:
         self._require_pending()
         if sub in record.approvers():  # two concurrent updates passed validation together
             raise refused(f"{sub} has already approved this request")
-        record.approve(sub, decision.comment)
-        entry = record.log(AuditType.APPROVED_REQUEST, sub, comment=decision.comment)
+        roles = self._acting_roles(decision)
+        record.approve(sub, decision.comment, roles)
+        entry = record.log(AuditType.APPROVED_REQUEST, sub, comment=decision.comment, roles=roles)
         if record.ready_to_apply():
             # This approval completes the request: answer once MLflow has the transition and
             # the ledger has it too, so the approver reads their own write.
@@ -420,7 +422,8 @@ class TransitionWorkflow:
     ) -> DecisionResult:
         record = self._record
         sub = decision.principal.sub
-        entry = record.log(audit_type, sub, comment=decision.comment)
+        roles = self._acting_roles(decision, cancelling=audit_type is AuditType.CANCELLED_REQUEST)
+        entry = record.log(audit_type, sub, comment=decision.comment, roles=roles)
         record.close(state, f"{state.value.lower()} by {sub}")
         record.announce_one(
             f"TRANSITION_REQUEST_{state.value}",
@@ -429,6 +432,19 @@ class TransitionWorkflow:
             text=record.reason,
         )
         return self._result(entry)
+
+    def _acting_roles(self, decision: Decision, *, cancelling: bool = False) -> list[str]:
+        """The decider's roles that count for this request, recorded beside the decision."""
+        inp = self._inp
+        return acting_roles(
+            inp.policy,
+            inp.rule,
+            model=inp.model,
+            target=inp.target,
+            principal=decision.principal,
+            cancelling=cancelling,
+            requester=inp.requester.sub,
+        )
 
     def _result(self, entry: AuditEntry) -> DecisionResult:
         record = self._record
