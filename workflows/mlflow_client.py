@@ -345,12 +345,28 @@ class MlflowRegistry:
                 for data in versions
             ]
 
+    async def search_model_versions(
+        self, name: str, *, page_size: int = 1000, limit: int | None = None
+    ) -> list[ModelVersion]:
+        """The versions of one model, newest first (MLflow's `model-versions/search` with a
+        filter on the name, page after page), up to `limit`. Their `aliases` are empty:
+        MLflow's version search leaves them out."""
+        found: list[ModelVersion] = []
+        if limit is not None:
+            page_size = min(page_size, limit)
+        params = {"filter": name_filter(name), "order_by": ["version_number DESC"]}
+        async for page in self._pages("/model-versions/search", "model_versions", page_size, params):
+            found.extend(ModelVersion.from_json(data) for data in page if data.get("name") == name)
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found
+
     async def _pages(
-        self, path: str, key: str, page_size: int
+        self, path: str, key: str, page_size: int, extra: dict[str, Any] | None = None
     ) -> AsyncIterator[list[dict[str, Any]]]:
         token: str | None = None
         while True:
-            params: dict[str, Any] = {"max_results": page_size}
+            params: dict[str, Any] = {"max_results": page_size} | (extra or {})
             if token:
                 params["page_token"] = token
             body = await self._request("GET", path, params=params)
@@ -557,3 +573,15 @@ def _error_body(response: httpx.Response) -> tuple[str, str]:
         )
     text = " ".join(response.text.split())[:200] if response.content else ""
     return f"HTTP_{response.status_code}", text or response.reason_phrase
+
+
+def name_filter(name: str) -> str:
+    """MLflow's search filter for one model name. MLflow takes a quoted value verbatim (it
+    strips the quotes and unescapes nothing), so the name is quoted with a quote character it
+    does not contain; a name holding both kinds becomes a LIKE pattern with `_` in place of
+    each quote, backslash and wildcard, and the caller keeps only exact matches."""
+    for quote in ("'", '"'):
+        if quote not in name:
+            return f"name = {quote}{name}{quote}"
+    pattern = "".join("_" if char in "'\"\\%_" else char for char in name)
+    return f"name LIKE '{pattern}'"

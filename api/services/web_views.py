@@ -8,10 +8,10 @@ the page token names the last row of the page before."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
+from dataclasses import replace
 from urllib.parse import quote
 
 from api.deps import Services
@@ -347,28 +347,28 @@ async def request_extras(
 # -- a model's page --------------------------------------------------------------------------
 
 
+async def _model_versions(services: Services, name: str) -> list[ModelVersion]:
+    """The model's newest versions from MLflow (a version search on its name), each with its
+    aliases (from the registered model: the version search leaves them out)."""
+    try:
+        versions = await services.registry.search_model_versions(name, limit=MAX_MODEL_VERSIONS)
+        model = await services.registry.get_registered_model(name)
+    except MlflowError as err:
+        log.warning("could not read the versions of %s from MLflow: %s", name, err)
+        return []
+    aliases: dict[str, list[str]] = {}
+    for item in model.get("aliases") or []:
+        aliases.setdefault(str(item.get("version")), []).append(str(item.get("alias")))
+    return [
+        replace(version, aliases=sorted(aliases.get(version.version, [])))
+        for version in versions
+    ]
+
+
 async def model_view(services: Services, principal: Principal, name: str) -> ModelView:
     granted = require_permission(services, principal, name, PermissionLevel.CAN_READ)
     requests = await services.ledger.requests.search(model=name, limit=SCAN_LIMIT)
-    marks = await services.ledger.marks.of_model(name)
-    known = {request.version for request in requests} | {mark.version for mark in marks}
-    try:
-        model = await services.registry.get_registered_model(name)
-        for item in model.get("latest_versions") or []:
-            known.add(str(item.get("version")))
-        for item in model.get("aliases") or []:
-            known.add(str(item.get("version")))
-    except MlflowError as err:
-        log.warning("could not read model %s from MLflow: %s", name, err)
-    numbers = sorted((v for v in known if v.isdigit()), key=int, reverse=True)[:MAX_MODEL_VERSIONS]
-
-    async def one(version: str) -> ModelVersion | None:
-        try:
-            return await services.registry.get_model_version(name, version)
-        except MlflowError:
-            return None
-
-    found = [v for v in await asyncio.gather(*(one(v) for v in numbers)) if v is not None]
+    found = await _model_versions(services, name)
     open_requests = [request for request in requests if request.state.is_open]
     by_version: dict[str, list[str]] = {}
     for request in open_requests:
