@@ -7,8 +7,8 @@ and no I/O beyond `load_policy` reading the file it is given.
 from policies.decisions import (
     acting_roles,
     approval_refusal,
-    approver_roles,
     approvals_needed,
+    approver_roles,
     cancel_refusal,
     permission_for,
     quorum_met,

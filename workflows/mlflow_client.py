@@ -355,7 +355,8 @@ class MlflowRegistry:
         if limit is not None:
             page_size = min(page_size, limit)
         params = {"filter": name_filter(name), "order_by": ["version_number DESC"]}
-        async for page in self._pages("/model-versions/search", "model_versions", page_size, params):
+        pages = self._pages("/model-versions/search", "model_versions", page_size, params)
+        async for page in pages:
             found.extend(ModelVersion.from_json(data) for data in page if data.get("name") == name)
             if limit is not None and len(found) >= limit:
                 return found[:limit]

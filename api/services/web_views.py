@@ -360,8 +360,7 @@ async def _model_versions(services: Services, name: str) -> list[ModelVersion]:
     for item in model.get("aliases") or []:
         aliases.setdefault(str(item.get("version")), []).append(str(item.get("alias")))
     return [
-        replace(version, aliases=sorted(aliases.get(version.version, [])))
-        for version in versions
+        replace(version, aliases=sorted(aliases.get(version.version, []))) for version in versions
     ]
 
 

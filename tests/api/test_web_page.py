@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
+from sqlalchemy import bindparam, text
 
 from tests.support.http import SIGNOFF, create
 from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
@@ -29,6 +30,9 @@ from tests.support.polling import wait_until
 from tests.support.processes import free_port
 from tests.support.stack import SignoffStack, launch_stack
 from tests.support.temporal import TemporalServer
+from workflows.domain import AuditEntry, AuditType, RequestSnapshot, RequestState
+from workflows.ledger import Ledger
+from workflows.ledger.requests import add_entries, index_approver_roles, request_row
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -791,8 +795,11 @@ def test_the_inbox_filters_pages_and_puts_the_oldest_waiting_first(
     assert row["checks"]["running"] == 1
     assert row["expires_timestamp"] == row["creation_timestamp"] + 7 * 86_400_000
     assert [r["id"] for r in inbox(target="Production")["rows"]] == [production["id"]]
-    page_two = inbox(page=2, page_size=2)
+    page_one = inbox(page_size=2)
+    assert [r["id"] for r in page_one["rows"]] == [older["id"], newer["id"]]
+    page_two = inbox(page_size=2, page_token=page_one["next_page_token"])
     assert page_two["total"] == 3 and [r["id"] for r in page_two["rows"]] == [production["id"]]
+    assert page_two["next_page_token"] is None
     assert inbox(state="APPLIED")["rows"] == []
     # Lee approves the older one: it leaves his "waiting" and, applied, is among the decided.
     approved = lee.post(
@@ -811,3 +818,131 @@ def test_the_inbox_filters_pages_and_puts_the_oldest_waiting_first(
     assert dana.get("/ui/api/inbox", params={"model": first.name}).json()["rows"] == []
     outsider = client("olga", "auditor").get("/ui/api/inbox", params={"model": first.name})
     assert outsider.status_code == 403
+
+
+# -- the inbox over a large ledger ---------------------------------------------------------------
+
+
+def _seeded(model: str, n: int, **fields: Any) -> RequestSnapshot:
+    """A request as its workflow would record it (`T_SEEDED` + n ms: older than any other)."""
+    request_id = f"5eed{n:08x}"
+    values: dict[str, Any] = {
+        "id": request_id,
+        "workflow_id": f"transition/{model}/{n}/Staging",
+        "model": model,
+        "version": str(n),
+        "target": "Staging",
+        "from_stage": "None",
+        "requester": "dana",
+        "state": RequestState.PENDING,
+        "policy_hash": "0" * 64,
+        "quorum": 1,
+        "approver_roles": ["ml-lead"],
+        "created_ms": T_SEEDED + n,
+        "updated_ms": T_SEEDED + n,
+    }
+    return RequestSnapshot.model_validate(values | fields)
+
+
+T_SEEDED = 1_000_000_000_000
+
+
+def test_the_inbox_finds_what_waits_among_thousands_of_requests(
+    web_stack: SignoffStack, client: Callable[..., httpx.Client]
+) -> None:
+    """2,400 requests of one model in the ledger, the ones waiting for lee the oldest (the
+    last that a scan of the newest 2,000 would reach): each waiting one appears once, oldest
+    first, page after page, and nothing else does."""
+    model = f"crowded-{uuid.uuid4().hex[:8]}"
+    wanted: list[str] = []
+    seeded: list[RequestSnapshot] = []
+    entries: list[AuditEntry] = []
+    for n in range(2400):
+        kind = n % 8 if n >= 120 else None
+        if kind is None:  # the oldest: waiting for an ml-lead
+            seeded.append(_seeded(model, n))
+            wanted.append(seeded[-1].id)
+        elif kind == 0:  # no approver at all (a quorum of 0, waiting for its checks)
+            seeded.append(_seeded(model, n, approver_roles=[], quorum=0))
+        elif kind == 1:  # waits for another role only
+            seeded.append(_seeded(model, n, approver_roles=["platform-admin"]))
+        elif kind == 2:  # lee's own request; the rule forbids self-approval
+            seeded.append(_seeded(model, n, requester="lee"))
+        elif kind == 3:  # lee's own, and the rule allows self-approval: it waits for him
+            seeded.append(_seeded(model, n, requester="lee", self_approval=True))
+            wanted.append(seeded[-1].id)
+        elif kind == 4:  # lee approved it already; it waits for a second approval
+            seeded.append(_seeded(model, n, quorum=2))
+            entries.append(_approval(seeded[-1], "lee"))
+        elif kind == 5:  # being applied: nothing left to decide
+            seeded.append(_seeded(model, n, state=RequestState.APPLYING))
+        elif kind == 6:  # decided long ago
+            seeded.append(_seeded(model, n, state=RequestState.APPLIED))
+        else:  # recorded before Signoff indexed approver roles: today's policy says ml-lead
+            seeded.append(_seeded(model, n, approver_roles=None))
+            wanted.append(seeded[-1].id)
+    wanted_in_order = [r.id for r in sorted(seeded, key=lambda r: r.created_ms) if r.id in wanted]
+    ledger = Ledger(web_stack.database_url)
+    try:
+        with ledger.database.session() as session:
+            for request in seeded:
+                session.add(request_row(request))
+            session.flush()
+            for request in seeded:
+                index_approver_roles(session, request)
+            add_entries(session, entries)
+        lee = client("lee", "ml-lead")
+
+        def page(**query: Any) -> dict[str, Any]:
+            answer = lee.get("/ui/api/inbox", params={"page_size": 100} | query)
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            body = page(model=model, **({"page_token": token} if token else {}))
+            found.extend(row["id"] for row in body["rows"])
+            token = body["next_page_token"]
+            if token is None:
+                break
+        assert found == wanted_in_order
+        assert body["total"] == body["counts"]["waiting"] == len(wanted)
+        assert body["counts"]["mine"] == sum(1 for r in seeded if r.requester == "lee")
+        assert body["counts"]["decided"] == sum(1 for r in seeded if not r.state.is_open)
+        # Unfiltered, the oldest waiting anywhere come first: these.
+        assert [row["id"] for row in page(page_size=5)["rows"]] == wanted_in_order[:5]
+        decided = page(model=model, tab="decided", page_size=3)["rows"]
+        assert [row["state"] for row in decided] == ["APPLIED"] * 3
+        # A page token is its tab's, and only well-formed ones are taken.
+        decided_token = page(model=model, tab="decided", page_size=1)["next_page_token"]
+        for bad in ("not-a-token", decided_token):
+            refused = lee.get("/ui/api/inbox", params={"page_token": bad})
+            assert refused.status_code == 400, bad
+            assert refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    finally:
+        with ledger.database.session() as session:
+            for table in ("request_approver_roles", "activities", "transition_requests"):
+                column = "model_name" if table != "request_approver_roles" else "request_id"
+                values = [model] if column == "model_name" else [r.id for r in seeded]
+                session.execute(
+                    text(f"DELETE FROM {table} WHERE {column} IN :values").bindparams(  # noqa: S608
+                        bindparam("values", expanding=True)
+                    ),
+                    {"values": values},
+                )
+        ledger.dispose()
+
+
+def _approval(request: RequestSnapshot, user: str) -> AuditEntry:
+    return AuditEntry(
+        id=f"{request.id}-2",
+        request_id=request.id,
+        seq=2,
+        model=request.model,
+        version=request.version,
+        activity_type=AuditType.APPROVED_REQUEST,
+        user_id=user,
+        creation_timestamp=request.created_ms + 1,
+        roles=["ml-lead"],
+    )

@@ -476,7 +476,7 @@ async def test_search_model_versions_pages_through_one_model_quoted_safely(
     names = {
         "single": f"{base}-it's",
         "double": f'{base}-"quoted"',
-        "both": f"{base}-it's \"both\" 100%_\\",
+        "both": f'{base}-it\'s "both" 100%_\\',
         "lookalike": f"{base}-it_s _both_ 100%__",  # matches the LIKE pattern of "both"
     }
     for name in names.values():
