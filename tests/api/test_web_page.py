@@ -303,12 +303,18 @@ def test_approver_sees_the_running_check_then_approves_and_the_version_moves(
     seeded = make_version()
     dana = client("dana", "data-scientist")
     request = create(dana, seeded, "Production", comment="AUC 0.91 on holdout")
-    lee = client("lee", "ml-lead")
+    # Lee also holds a role this rule does not count: only the one he approves in is recorded.
+    lee = client("lee", "data-scientist", "ml-lead")
     first = lee.post(
         "/api/2.0/mlflow/transition-requests/approve",
         json={"name": seeded.name, "version": seeded.version, "stage": "Production"},
     )
     assert first.status_code == 200, first.text
+    assert first.json()["activity"]["roles"] == ["ml-lead"]
+    stored = lee.get(f"{SIGNOFF}/transition-requests/get", params={"id": request["id"]}).json()
+    assert [(a["user_id"], a["roles"]) for a in stored["request"]["approvals"]] == [
+        ("lee", ["ml-lead"])
+    ]
 
     tab = open_tab()
     page = tab.page
@@ -338,7 +344,7 @@ def test_approver_sees_the_running_check_then_approves_and_the_version_moves(
     expect(check).to_have_attribute("data-status", "RUNNING")
     expect(check).to_contain_text("still running")
     expect(page.locator("#approvals-title")).to_have_text("Approvals 1/2")
-    expect(page.locator("#approvals")).to_contain_text("lee")
+    expect(page.locator("#approvals li[data-kind=APPROVED]")).to_contain_text("lee · ml-lead")
     expect(page.locator("#activities li[data-type=REQUESTED_TRANSITION]")).to_contain_text("dana")
     expect(page.locator("#activities li[data-type=APPROVED_REQUEST]")).to_contain_text("lee")
     expect(page.locator("#approve")).to_be_visible()
@@ -761,7 +767,7 @@ def test_a_rejected_request_shows_the_rejection_not_an_empty_list(
     tab.sign_in(request_path(request["id"]), "mia")
     expect(tab.page.locator("#request-details")).to_contain_text("REJECTED")
     decision = tab.page.locator("#approvals li[data-kind=REJECTED]")
-    expect(decision).to_contain_text("lee")
+    expect(decision).to_contain_text("lee · ml-lead")
     expect(decision).to_contain_text("no")
     expect(tab.page.locator("#approvals")).not_to_contain_text("No decisions yet")
     expect(tab.page.locator("#actions")).to_be_hidden()
