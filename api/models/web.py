@@ -40,6 +40,11 @@ class DevSignIn(BaseModel):
 
 class SignedOut(BaseModel):
     signed_out: bool = True
+    end_session_url: str | None = Field(
+        None,
+        description="Where to send the browser to sign out at the identity provider too "
+        "(RP-initiated logout); null when the session ended here only.",
+    )
 
 
 # -- the inbox ---------------------------------------------------------------------------------

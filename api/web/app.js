@@ -957,14 +957,22 @@
 
   async function signOut() {
     clearMessage();
+    let provider = null;
     try {
-      await fetch("/ui/auth/logout", {
+      const answer = await fetch("/ui/auth/logout", {
         method: "POST",
         credentials: "same-origin",
         headers: { [CSRF_HEADER]: (session && session.csrf_token) || "", Accept: "application/json" },
       });
+      const body = answer.ok ? await answer.json() : null;
+      provider = body && typeof body.end_session_url === "string" ? body.end_session_url : null;
     } catch {
       // Signed out locally either way; the session also ends by itself.
+    }
+    if (provider && /^https?:\/\//.test(provider)) {
+      // Signed out at the identity provider too; it sends the browser back to /ui/signed-out.
+      window.location.assign(provider);
+      return;
     }
     await loadSession().catch(() => null);
     askToSignIn("Signed out.");
@@ -979,8 +987,10 @@
       report(err);
       return;
     }
+    const back = window.location.pathname === "/ui/signed-out";
+    if (back) window.history.replaceState(null, "", "/ui/");
     if (signedIn()) route();
-    else askToSignIn("");
+    else askToSignIn(back ? "Signed out." : "");
   }
 
   document.addEventListener("DOMContentLoaded", start);

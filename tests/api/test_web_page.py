@@ -155,6 +155,7 @@ def web_stack(
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     provider.redirect_uris.add(f"{public_url}/ui/auth/callback")
+    provider.post_logout_redirect_uris.add(f"{public_url}/ui/signed-out")
     stack = launch_stack(
         root,
         temporal_server.address,
@@ -276,7 +277,8 @@ def test_pages_are_served_with_a_strict_content_security_policy(web_stack: Signo
     with httpx.Client(base_url=web_stack.api_url, timeout=10) as http:
         root = http.get("/")
         assert root.status_code == 307 and root.headers["location"] == "/ui/"
-        for path in ("/ui/", request_path("0123abcd"), "/ui/assets/app.js", "/ui/assets/style.css"):
+        pages = ("/ui/", "/ui/signed-out", request_path("0123abcd"))
+        for path in (*pages, "/ui/assets/app.js", "/ui/assets/style.css"):
             response = http.get(path)
             assert response.status_code == 200, path
             csp = response.headers["content-security-policy"]

@@ -205,18 +205,34 @@ def test_a_page_call_without_the_csrf_token_is_refused(
 
 
 def test_after_sign_out_the_old_cookie_is_refused(
-    web_stack: SignoffStack, open_tab: Callable[[], Tab]
+    web_stack: SignoffStack, open_tab: Callable[[], Tab], provider: LoopbackOidcProvider
 ) -> None:
+    """Sign-out ends the session here and at the provider (RP-initiated logout with the ID
+    token as `id_token_hint`), which the ledger kept sealed, never in plain text."""
     tab = open_tab()
     tab.sign_in("/ui/", "mia")
     cookie = tab.session_cookie()
     assert cookie is not None
+    id_token = provider.id_tokens[-1]
+    stored = _ledger_rows(web_stack, "SELECT * FROM web_sessions")
+    assert stored and not any(id_token.split(".")[1] in str(row) for row in stored)
     old = {"Cookie": f"signoff_session={cookie['value']}"}
+    logouts = len(provider.logouts)
     with httpx.Client(base_url=web_stack.api_url, timeout=10) as http:
         assert (
             http.get("/api/2.0/signoff/transition-requests/search", headers=old).status_code == 200
         )
         tab.page.click("#signout")
+        expect(tab.page.locator("#login-reason")).to_have_text("Signed out.")
+        assert tab.page.url == f"{web_stack.api_url}/ui/"  # back from the provider
+        assert provider.logouts[logouts:] == [
+            {
+                "sub": "mia",
+                "post_logout_redirect_uri": f"{web_stack.api_url}/ui/signed-out",
+                "client_id": web.CLIENT_ID,
+            }
+        ]
+        assert any(url.startswith(provider.issuer) and "id_token_hint=" in url for url in tab.urls)
         expect(tab.page.locator("#login")).to_be_visible()
         expect(tab.page.locator("#login-reason")).to_have_text("Signed out.")
         expect(tab.page.locator("#list-view")).to_be_hidden()
