@@ -69,12 +69,9 @@ class SignoffStack:
         self.worker = None
 
 
-def launch_stack(
-    root: Path, temporal_address: str, mlflow_url: str, port: int | None = None, **extra_env: str
+def _stack(
+    root: Path, temporal_address: str, mlflow_url: str, port: int | None, extra_env: dict[str, str]
 ) -> SignoffStack:
-    """Start `signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_*
-    environment variables (plus `extra_env`), with their own ledger and task queue; the API on
-    `port` (default: a free one)."""
     port = port or free_port()
     database_url = f"sqlite:///{root / 'ledger.db'}"
     env = (
@@ -95,21 +92,45 @@ def launch_stack(
         }
         | extra_env
     )
-    stack = SignoffStack(
+    return SignoffStack(
         api_url=f"http://127.0.0.1:{port}",
         env=env,
         root=root,
         database_url=database_url,
         mlflow_url=mlflow_url,
     )
-    stack.start_worker()
+
+
+def _start_api(stack: SignoffStack) -> None:
+    port = stack.api_url.rsplit(":", 1)[1]
     stack.api = start_process(
-        [sys.executable, "-m", "api.cli", "api", "--port", str(port)],
-        env=env,
-        log_path=root / "api.log",
+        [sys.executable, "-m", "api.cli", "api", "--port", port],
+        env=stack.env,
+        log_path=stack.root / "api.log",
         ready=http_ok(f"{stack.api_url}/readyz"),
         timeout=60,
     )
+
+
+def launch_stack(
+    root: Path, temporal_address: str, mlflow_url: str, port: int | None = None, **extra_env: str
+) -> SignoffStack:
+    """Start `signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_*
+    environment variables (plus `extra_env`), with their own ledger and task queue; the API on
+    `port` (default: a free one)."""
+    stack = _stack(root, temporal_address, mlflow_url, port, extra_env)
+    stack.start_worker()
+    _start_api(stack)
+    return stack
+
+
+def launch_api(
+    root: Path, temporal_address: str, mlflow_url: str, port: int | None = None, **extra_env: str
+) -> SignoffStack:
+    """`signoff api` alone (no worker), configured as `launch_stack` configures it: for what
+    needs no workflow to run, such as signing in."""
+    stack = _stack(root, temporal_address, mlflow_url, port, extra_env)
+    _start_api(stack)
     return stack
 
 
