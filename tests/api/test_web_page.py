@@ -954,3 +954,23 @@ def _approval(request: RequestSnapshot, user: str) -> AuditEntry:
         creation_timestamp=request.created_ms + 1,
         roles=["ml-lead"],
     )
+
+
+def test_the_model_page_lists_versions_signoff_never_saw(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+) -> None:
+    """Versions no request touched and that are not the latest of a stage still show, newest
+    first, each with its stage and aliases from MLflow."""
+    first = make_version()
+    for _ in range(2):
+        make_version(first.name)
+    httpx.post(
+        f"{web_stack.mlflow_url}/api/2.0/mlflow/registered-models/alias",
+        json={"name": first.name, "alias": "shadow", "version": "1"},
+    ).raise_for_status()
+    view = client("dana", "data-scientist").get(f"/ui/api/models/{first.name}")
+    assert view.status_code == 200, view.text
+    versions = [(v["version"], v["stage"], v["aliases"]) for v in view.json()["versions"]]
+    assert versions == [("3", "None", []), ("2", "None", []), ("1", "None", ["shadow"])]
