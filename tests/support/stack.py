@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,15 @@ from tests.support.processes import (
     stop_process,
 )
 from tests.support.tokens import TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, mint_token
+
+
+def sqlite_ledger(root: Path) -> str:
+    return f"sqlite:///{root / 'ledger.db'}"
+
+
+new_ledger: Callable[[Path], str] = sqlite_ledger
+"""Where each stack's ledger lives: a SQLite file in its directory, or, when the suite runs with
+`--ledger=postgresql`, a fresh database on the session's PostgreSQL (set by `conftest.py`)."""
 
 
 @dataclass
@@ -76,7 +85,7 @@ def launch_stack(
     environment variables (plus `extra_env`), with their own ledger and task queue; the API on
     `port` (default: a free one)."""
     port = port or free_port()
-    database_url = f"sqlite:///{root / 'ledger.db'}"
+    database_url = extra_env.pop("SIGNOFF_DATABASE_URL", None) or new_ledger(root)
     env = (
         {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
         | {
