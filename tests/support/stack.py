@@ -64,6 +64,16 @@ class SignoffStack:
             timeout=60,
         )
 
+    def start_api(self, port: int) -> None:
+        self.api_url = f"http://127.0.0.1:{port}"
+        self.api = start_process(
+            [sys.executable, "-m", "api.cli", "api", "--port", str(port)],
+            env=self.env,
+            log_path=self.root / "api.log",
+            ready=http_ok(f"{self.api_url}/readyz"),
+            timeout=60,
+        )
+
     def stop(self) -> None:
         for proc in (self.api, self.worker):
             if proc is not None:
@@ -112,14 +122,29 @@ def launch_stack(
         mlflow_url=mlflow_url,
     )
     stack.start_worker()
-    stack.api = start_process(
-        [sys.executable, "-m", "api.cli", "api", "--port", str(port)],
-        env=env,
-        log_path=root / "api.log",
-        ready=http_ok(f"{stack.api_url}/readyz"),
-        timeout=60,
-    )
+    stack.start_api(port)
     return stack
+
+
+@contextlib.contextmanager
+def replica(stack: SignoffStack, name: str) -> Iterator[SignoffStack]:
+    """One more worker and API of `stack`, as a second pod would run them: the same settings,
+    ledger, task queue, Temporal and MLflow; its own processes and logs (under `root/name`)."""
+    root = stack.root / name
+    root.mkdir()
+    other = SignoffStack(
+        api_url="",
+        env=stack.env,
+        root=root,
+        database_url=stack.database_url,
+        mlflow_url=stack.mlflow_url,
+    )
+    try:
+        other.start_worker()
+        other.start_api(free_port())
+        yield other
+    finally:
+        other.stop()
 
 
 @contextlib.contextmanager
