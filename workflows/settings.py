@@ -22,7 +22,9 @@ class WorkerSettings(BaseSettings):
 
     data_dir: Path = Field(Path(".signoff"), description="Where the embedded stack keeps state.")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the ledger; default a SQLite file in the data dir."
+        None,
+        description="URL of the ledger: `postgresql://user:pass@host:5432/db` (psycopg 3) or "
+        "`sqlite:///path`; default a SQLite file in the data dir.",
     )
 
     temporal_address: str = "localhost:7233"
