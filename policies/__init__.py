@@ -23,6 +23,7 @@ from policies.loader import (
     default_policy_path,
     load_policy,
     load_policy_text,
+    policy_warnings_of_file,
 )
 from policies.schema import (
     CI_CHECK_TYPES,
@@ -40,6 +41,7 @@ from policies.schema import (
     PermissionLevel,
     Policy,
     Principal,
+    RollbackRule,
     SignatureCheck,
     TagCheck,
     TransitionRule,
@@ -49,9 +51,20 @@ from policies.schema import (
     normalize_target,
     policy_hash,
 )
+from policies.tiers import RuleCondition, condition_keys
+from policies.windows import ChangeWindow, Freeze, active_freeze, in_window, next_opening
 
 __all__ = [
     "CI_CHECK_TYPES",
+    "ChangeWindow",
+    "Freeze",
+    "RollbackRule",
+    "RuleCondition",
+    "active_freeze",
+    "condition_keys",
+    "in_window",
+    "next_opening",
+    "policy_warnings_of_file",
     "STAGES",
     "Approvals",
     "BaseCheck",

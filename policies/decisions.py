@@ -8,7 +8,7 @@ own error type.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 
 from policies.schema import (
@@ -20,6 +20,7 @@ from policies.schema import (
     required_level,
     target_matches,
 )
+from policies.tiers import condition_matches
 
 __all__ = [
     "approval_refusal",
@@ -44,12 +45,18 @@ def permission_for(policy: Policy, roles: Iterable[str], model: str) -> Permissi
     return best
 
 
-def rule_for(policy: Policy, model: str, target: str) -> TransitionRule | None:
-    """The first matching rule, so a specific rule placed above a catch-all one wins."""
+def rule_for(
+    policy: Policy, model: str, target: str, tags: Mapping[str, str] | None = None
+) -> TransitionRule | None:
+    """The first matching rule, so a specific rule placed above a catch-all one wins. `tags`
+    are the version's (over its model's) as the request pinned them; a rule with a `when`
+    matches only tags that meet it."""
     normalized = normalize_target(target)
     for rule in policy.transitions:
-        if target_matches(rule.to, normalized) and any(
-            fnmatchcase(model, pattern) for pattern in rule.models
+        if (
+            target_matches(rule.to, normalized)
+            and any(fnmatchcase(model, pattern) for pattern in rule.models)
+            and condition_matches(rule.when, tags)
         ):
             return rule
     return None
