@@ -35,6 +35,11 @@ class TransitionRequestRow(SQLModel, table=True):
     revision: int = 0
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    digest: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    tags: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    tier: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    apply_at_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    rollback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class AuditEntryRow(SQLModel, table=True):
