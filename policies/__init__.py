@@ -11,6 +11,7 @@ from policies.decisions import (
     permission_for,
     quorum_met,
     rejection_refusal,
+    request_rule,
     required_level,
     rule_for,
 )
@@ -52,7 +53,15 @@ from policies.schema import (
     policy_hash,
 )
 from policies.tiers import RuleCondition, condition_keys
-from policies.windows import ChangeWindow, Freeze, active_freeze, in_window, next_opening
+from policies.windows import (
+    ChangeWindow,
+    Freeze,
+    active_freeze,
+    closed_because,
+    in_window,
+    local_time,
+    next_opening,
+)
 
 __all__ = [
     "CI_CHECK_TYPES",
@@ -61,6 +70,8 @@ __all__ = [
     "RollbackRule",
     "RuleCondition",
     "active_freeze",
+    "closed_because",
+    "local_time",
     "condition_keys",
     "in_window",
     "next_opening",
@@ -103,6 +114,7 @@ __all__ = [
     "principal_for",
     "quorum_met",
     "rejection_refusal",
+    "request_rule",
     "required_level",
     "roles_for_claims",
     "rule_for",

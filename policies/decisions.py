@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
+from typing import Any, Protocol
 
 from policies.schema import (
     PermissionLevel,
@@ -30,6 +31,7 @@ __all__ = [
     "quorum_met",
     "rejection_refusal",
     "required_level",
+    "request_rule",
     "rule_for",
 ]
 
@@ -60,6 +62,24 @@ def rule_for(
         ):
             return rule
     return None
+
+
+class PinnedRequest(Protocol):
+    """What a request pinned that decides its rule (a `RequestSnapshot` has it)."""
+
+    model: str
+    target: str
+    tags: Mapping[str, str]
+    rollback: Any
+
+
+def request_rule(policy: Policy, request: PinnedRequest) -> TransitionRule | None:
+    """The rule `policy` gives an open request: chosen by the tags it pinned, and the rule's
+    rollback rule for a governed rollback."""
+    rule = rule_for(policy, request.model, request.target, request.tags)
+    if rule is not None and request.rollback is not None:
+        return rule.for_rollback()
+    return rule
 
 
 def quorum_met(rule: TransitionRule, approvers: Sequence[str]) -> bool:

@@ -32,6 +32,8 @@ __all__ = [
     "ChangeWindow",
     "Freeze",
     "active_freeze",
+    "closed_because",
+    "local_time",
     "in_window",
     "next_opening",
 ]
@@ -211,3 +213,25 @@ def next_opening(
         if _allowed(windows, freezes, candidate):
             return candidate
     return None
+
+
+def local_time(instant: datetime, windows: list[ChangeWindow], freezes: list[Freeze]) -> str:
+    """An instant on the clock of the rule's first window (or freeze):
+    "Mon 2026-03-16 09:00 Europe/Zurich"."""
+    zone = windows[0].tz if windows else (freezes[0].tz if freezes else "UTC")
+    return instant.astimezone(_zone(zone)).strftime(f"%a %Y-%m-%d %H:%M {zone}")
+
+
+def closed_because(
+    windows: list[ChangeWindow], freezes: list[Freeze], instant: datetime
+) -> str | None:
+    """Why no move may be applied at `instant`, in words; None when one may."""
+    freeze = active_freeze(freezes, instant)
+    if freeze is not None:
+        return f"inside the freeze {freeze.reason!r} ({freeze.start} to {freeze.end})"
+    if in_window(windows, instant):
+        return None
+    described = "; ".join(
+        f"{','.join(w.days)} {w.start:%H:%M}-{w.end:%H:%M} {w.tz}" for w in windows
+    )
+    return f"outside the change window ({described})"

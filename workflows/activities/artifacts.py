@@ -52,4 +52,3 @@ class ArtifactActivities:
             now_ms=now_ms(),
             progress=progress,
         )
-
