@@ -1,9 +1,9 @@
 """Approval pinned to the artifact: the request's part that takes the digest of the version's
 artifacts when the request opens, and takes it again right before the move is applied.
 
-The request cannot apply before its digest is recorded (`RequestRecord.awaiting_digest`), so
-every approval approves a known set of files; if the files changed by the time it applies, it
-ends FAILED naming what changed, and MLflow is left as it was.
+The move is not applied before the digest is recorded (`RequestRecord.awaiting_digest`), so
+every approval approves a known set of files; if the files changed by the time it applies, the
+request ends FAILED naming what changed, and MLflow is left as it was.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=[STALE_REQUEST],
 )
-_HEARTBEAT = timedelta(seconds=60)
+_HEARTBEAT = timedelta(seconds=20)
 _ATTEMPT = timedelta(hours=2)
 _IN_ALL = timedelta(hours=6)
 
@@ -62,10 +62,27 @@ class ArtifactPin:
             return
         self._record.pin(digest)
 
-    async def changes(self) -> str | None:
+    async def verified(self) -> bool:
+        """Right before the move: wait for the pinned digest, take it again and compare. False
+        (the request closed: FAILED, saying what changed) when the move must not happen."""
+        record = self._record
+        if not self.enabled:
+            return True
+        await workflow.wait_condition(
+            lambda: not record.awaiting_digest or not record.state.is_open
+        )
+        if not record.state.is_open:
+            return False
+        changed = await self._changes()
+        if changed:
+            self._fail(changed)
+            return False
+        return True
+
+    async def _changes(self) -> str | None:
         """None when the artifacts are still the ones pinned; otherwise why not, in words."""
         pinned = self._record.digest
-        if not self.enabled or pinned is None:
+        if pinned is None:
             return None
         try:
             now = await self._digest(pinned.max_file_mb)

