@@ -8,6 +8,8 @@ request ends FAILED naming what changed, and MLflow is left as it was.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -34,6 +36,8 @@ _RETRY = RetryPolicy(
 _HEARTBEAT = timedelta(seconds=20)
 _ATTEMPT = timedelta(hours=2)
 _IN_ALL = timedelta(hours=6)
+_SETTLE = timedelta(seconds=5)
+"""How long a request that closed waits for a digest under way before it stops waiting."""
 
 
 class ArtifactPin:
@@ -61,6 +65,15 @@ class ArtifactPin:
                 self._fail(f"could not pin the artifacts to approve: {cause_message(err)}")
             return
         self._record.pin(digest)
+
+    async def settle(self, pinning: asyncio.Task[None]) -> None:
+        """At the request's end: let a digest under way finish (for up to `_SETTLE`), so no
+        activity outlives its run, then stop waiting for it (MLflow may be down)."""
+        if self.enabled and not pinning.done():
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(pinning.done, timeout=_SETTLE)
+            pinning.cancel()
+        await asyncio.gather(pinning, return_exceptions=True)
 
     async def verified(self) -> bool:
         """Right before the move: wait for the pinned digest, take it again and compare. False

@@ -162,7 +162,7 @@ class TransitionWorkflow:
         for task in checks:
             task.cancel()
         await asyncio.gather(*checks, return_exceptions=True)
-        await pinning  # not cancelled: a digest under way finishes (no activity outlives its run)
+        await self._pin.settle(pinning)
         record.cancel_running_checks()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._ledger.close()
