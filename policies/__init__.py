@@ -13,6 +13,7 @@ from policies.decisions import (
     permission_for,
     quorum_met,
     rejection_refusal,
+    request_rule,
     required_level,
     rule_for,
 )
@@ -25,6 +26,7 @@ from policies.loader import (
     default_policy_path,
     load_policy,
     load_policy_text,
+    policy_warnings_of_file,
 )
 from policies.schema import (
     CI_CHECK_TYPES,
@@ -42,6 +44,7 @@ from policies.schema import (
     PermissionLevel,
     Policy,
     Principal,
+    RollbackRule,
     SignatureCheck,
     TagCheck,
     TransitionRule,
@@ -51,9 +54,30 @@ from policies.schema import (
     normalize_target,
     policy_hash,
 )
+from policies.tiers import RuleCondition, condition_keys
+from policies.windows import (
+    ChangeWindow,
+    Freeze,
+    active_freeze,
+    closed_because,
+    in_window,
+    local_time,
+    next_opening,
+)
 
 __all__ = [
     "CI_CHECK_TYPES",
+    "ChangeWindow",
+    "Freeze",
+    "RollbackRule",
+    "RuleCondition",
+    "active_freeze",
+    "closed_because",
+    "local_time",
+    "condition_keys",
+    "in_window",
+    "next_opening",
+    "policy_warnings_of_file",
     "STAGES",
     "Approvals",
     "BaseCheck",
@@ -94,6 +118,7 @@ __all__ = [
     "principal_for",
     "quorum_met",
     "rejection_refusal",
+    "request_rule",
     "required_level",
     "roles_for_claims",
     "rule_for",

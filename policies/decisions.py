@@ -8,8 +8,9 @@ own error type.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
+from typing import Any, Protocol
 
 from policies.schema import (
     PermissionLevel,
@@ -20,6 +21,7 @@ from policies.schema import (
     required_level,
     target_matches,
 )
+from policies.tiers import condition_matches
 
 __all__ = [
     "acting_roles",
@@ -31,6 +33,7 @@ __all__ = [
     "quorum_met",
     "rejection_refusal",
     "required_level",
+    "request_rule",
     "rule_for",
 ]
 
@@ -46,15 +49,39 @@ def permission_for(policy: Policy, roles: Iterable[str], model: str) -> Permissi
     return best
 
 
-def rule_for(policy: Policy, model: str, target: str) -> TransitionRule | None:
-    """The first matching rule, so a specific rule placed above a catch-all one wins."""
+def rule_for(
+    policy: Policy, model: str, target: str, tags: Mapping[str, str] | None = None
+) -> TransitionRule | None:
+    """The first matching rule, so a specific rule placed above a catch-all one wins. `tags`
+    are the version's (over its model's) as the request pinned them; a rule with a `when`
+    matches only tags that meet it."""
     normalized = normalize_target(target)
     for rule in policy.transitions:
-        if target_matches(rule.to, normalized) and any(
-            fnmatchcase(model, pattern) for pattern in rule.models
+        if (
+            target_matches(rule.to, normalized)
+            and any(fnmatchcase(model, pattern) for pattern in rule.models)
+            and condition_matches(rule.when, tags)
         ):
             return rule
     return None
+
+
+class PinnedRequest(Protocol):
+    """What a request pinned that decides its rule (a `RequestSnapshot` has it)."""
+
+    model: str
+    target: str
+    tags: Mapping[str, str]
+    rollback: Any
+
+
+def request_rule(policy: Policy, request: PinnedRequest) -> TransitionRule | None:
+    """The rule `policy` gives an open request: chosen by the tags it pinned, and the rule's
+    rollback rule for a governed rollback."""
+    rule = rule_for(policy, request.model, request.target, request.tags)
+    if rule is not None and request.rollback is not None:
+        return rule.for_rollback()
+    return rule
 
 
 def quorum_met(rule: TransitionRule, approvers: Sequence[str]) -> bool:

@@ -17,12 +17,13 @@ An instance owns one `httpx.AsyncClient`; use it from one event loop and close i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIVE_STAGES",
+    "ArtifactEntry",
     "STAGES",
     "InvalidRequest",
     "MlflowAuthError",
@@ -121,6 +123,8 @@ class ModelVersion:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
     last_updated_timestamp: int | None = None
+    model_id: str | None = None
+    """MLflow 3: the logged model the version was registered from, if any."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelVersion:
@@ -136,6 +140,26 @@ class ModelVersion:
             tags={t["key"]: t.get("value", "") for t in data.get("tags") or []},
             aliases=list(data.get("aliases") or []),
             last_updated_timestamp=int(timestamp) if timestamp is not None else None,
+            model_id=data.get("model_id") or None,
+        )
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """One entry of an artifact listing: a path from the listed root, a directory or a file
+    with its size (MLflow's FileInfo)."""
+
+    path: str
+    is_dir: bool
+    size: int | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ArtifactEntry:
+        size = data.get("file_size")
+        return cls(
+            path=str(data["path"]),
+            is_dir=bool(data.get("is_dir")),
+            size=int(size) if size is not None else None,
         )
 
 
@@ -412,6 +436,76 @@ class MlflowRegistry:
             response.status_code,
             f"HTTP_{response.status_code}",
         )
+
+    @contextlib.asynccontextmanager
+    async def stream_model_version_artifact(
+        self, name: str, version: str, path: str
+    ) -> AsyncIterator[httpx.Response]:
+        """One file of the version's model as a streamed response (read it with
+        `aiter_bytes`), through the same `/model-versions/get-artifact` route. Not retried: a
+        caller that fails midway starts the file again. Errors as `get_model_version_artifact`."""
+        where = f"GET {self.url}{_MODEL_VERSION_ARTIFACT}"
+        params = {"name": name, "version": str(version), "path": path}
+        try:
+            async with self._client.stream("GET", _MODEL_VERSION_ARTIFACT, params=params) as resp:
+                if not 200 <= resp.status_code < 300:
+                    await resp.aread()
+                    if resp.status_code >= 500:
+                        code, message = _error_body(resp)
+                        raise MlflowUnavailable(
+                            f"MLflow call {where} answered HTTP {resp.status_code} ({code}: "
+                            f"{message})",
+                            resp.status_code,
+                            code,
+                        )
+                    self._handle(resp, where)
+                    raise InvalidRequest(
+                        f"MLflow call {where} answered HTTP {resp.status_code}",
+                        resp.status_code,
+                        f"HTTP_{resp.status_code}",
+                    )
+                yield resp
+        except httpx.TransportError as exc:
+            raise MlflowUnavailable(
+                f"MLflow call {where} failed: {type(exc).__name__}: {exc}. {_TRACKING_URI_HINT} "
+                f"({self.url}) points at it.",
+                None,
+                "CONNECTION_ERROR",
+            ) from exc
+
+    # -- artifacts ---------------------------------------------------------------------------
+
+    async def list_run_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
+        """The entries of one directory of a run's artifacts (paths from the run's root),
+        every page of MLflow's `artifacts/list`."""
+        entries: list[ArtifactEntry] = []
+        token: str | None = None
+        while True:
+            params: dict[str, str] = {"run_id": run_id}
+            if path:
+                params["path"] = path
+            if token:
+                params["page_token"] = token
+            body = await self._request("GET", "/artifacts/list", params=params)
+            entries.extend(ArtifactEntry.from_json(item) for item in body.get("files") or [])
+            token = body.get("next_page_token")
+            if not token:
+                return entries
+
+    async def list_logged_model_artifacts(
+        self, model_id: str, path: str | None = None
+    ) -> list[ArtifactEntry]:
+        """The entries of one directory of an MLflow 3 logged model's artifacts (paths from
+        the model's root)."""
+        params = {"artifact_directory_path": path} if path else None
+        body = await self._request(
+            "GET", f"/logged-models/{quote(model_id, safe='')}/artifacts/directories", params=params
+        )
+        return [ArtifactEntry.from_json(item) for item in body.get("files") or []]
+
+    async def get_run_artifact_uri(self, run_id: str) -> str:
+        body = await self._request("GET", "/runs/get", params={"run_id": run_id})
+        return str(body.get("run", {}).get("info", {}).get("artifact_uri") or "")
 
     # -- tracking ----------------------------------------------------------------------------
 

@@ -74,6 +74,13 @@ class WorkerSettings(BaseSettings):
         "MLflow's stages and aliases with the ledger.",
     )
 
+    digest_max_file_mb: float = Field(
+        256.0,
+        gt=0,
+        description="SIGNOFF_DIGEST_MAX_FILE_MB: artifact files up to this size (MB) are hashed "
+        "into a request's digest; larger ones are pinned by path and size only.",
+    )
+
     @field_validator("callback_key")
     @classmethod
     def _check_callback_key(cls, value: SecretStr | None) -> SecretStr | None:

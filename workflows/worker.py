@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from workflows.activities import CiActivities, SignoffActivities
+from workflows.activities.artifacts import ArtifactActivities
 from workflows.client import connect
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
@@ -37,6 +38,7 @@ def build_worker(
     webhooks = webhooks or WebhookActivities(activities.ledger, settings)
     announcer = AnnounceActivities(webhooks.ledger, settings.task_queue, settings.callback_base_url)
     reconciler = ReconcileActivities(activities.registry, activities.ledger, settings.task_queue)
+    artifacts = ArtifactActivities(activities.registry, settings.digest_max_file_mb)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -49,6 +51,7 @@ def build_worker(
             webhooks.give_up_delivery,
             announcer.announce_webhooks,
             reconciler.reconcile_registry,
+            artifacts.digest_artifacts,
         ],
         # A workflow's next task waits this long on a worker that died holding it in its cache
         # before any other worker takes it; SDK default 10 s, the whole time a decision may

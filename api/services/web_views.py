@@ -41,6 +41,7 @@ from policies import (
     normalize_target,
     permission_for,
     rejection_refusal,
+    request_rule,
     rule_for,
 )
 from policies.wording import describe_rule_parts
@@ -63,7 +64,7 @@ CONFIRM_STAGES = {"Production"}
 def _expires(services: Services, request: RequestSnapshot) -> int | None:
     if not request.state.is_open:
         return None
-    rule = rule_for(services.policy, request.model, request.target)
+    rule = request_rule(services.policy, request)
     return (
         None
         if rule is None
@@ -72,7 +73,7 @@ def _expires(services: Services, request: RequestSnapshot) -> int | None:
 
 
 def _needed(services: Services, request: RequestSnapshot) -> int:
-    rule = rule_for(services.policy, request.model, request.target)
+    rule = request_rule(services.policy, request)
     approvers = [approval.user_id for approval in request.approvals]
     if rule is None:
         return max(0, request.quorum - len(set(approvers)))
@@ -115,7 +116,7 @@ def inbox_row(services: Services, request: RequestSnapshot) -> InboxRow:
 def _approve_refusal(services: Services, request: RequestSnapshot, viewer: Principal) -> str | None:
     if request.state is not RequestState.PENDING:
         return f"the request is {request.state.value.lower()}; nothing is left to decide"
-    rule = rule_for(services.policy, request.model, request.target)
+    rule = request_rule(services.policy, request)
     if rule is None:
         return "no rule of today's policy covers this move"
     return approval_refusal(
@@ -132,7 +133,7 @@ def _approve_refusal(services: Services, request: RequestSnapshot, viewer: Princ
 def _reject_refusal(services: Services, request: RequestSnapshot, viewer: Principal) -> str | None:
     if request.state is not RequestState.PENDING:
         return f"the request is {request.state.value.lower()}; nothing is left to decide"
-    rule = rule_for(services.policy, request.model, request.target)
+    rule = request_rule(services.policy, request)
     if rule is None:
         return "no rule of today's policy covers this move"
     return rejection_refusal(
@@ -287,7 +288,7 @@ async def request_extras(
     services: Services, principal: Principal, request_id: str
 ) -> RequestExtras:
     request = await readable_request(services, request_id=request_id, principal=principal)
-    rule = rule_for(services.policy, request.model, request.target)
+    rule = request_rule(services.policy, request)
     holder = await _holder(services, request, bool(rule and rule.archive_existing_versions))
     try:
         version: ModelVersion | None = await services.registry.get_model_version(

@@ -15,16 +15,18 @@ from sqlmodel import Session, col, select
 
 from workflows.domain import (
     Approval,
+    ArtifactDigest,
     AuditEntry,
     AuditType,
     CheckResult,
     RequestSnapshot,
     RequestState,
+    RollbackMark,
 )
 from workflows.ledger.engine import Database
 from workflows.ledger.tables import AuditEntryRow, RequestApproverRoleRow, TransitionRequestRow
 
-OPEN_STATES = [RequestState.PENDING.value, RequestState.APPLYING.value]
+OPEN_STATES = [state.value for state in RequestState if state.is_open]
 
 
 class RequestRepository:
@@ -109,6 +111,21 @@ class RequestRepository:
         )
         return await self._db.run(lambda session: [entry_of(r) for r in session.exec(query)])
 
+    async def applied_moves(self, model: str, target: str, limit: int = 50) -> list[AuditEntry]:
+        """The moves Signoff applied to `target` of `model` (governed or break-glass), newest
+        first: the target's history, which a rollback reads."""
+        query = (
+            select(AuditEntryRow)
+            .where(
+                AuditEntryRow.model_name == model,
+                AuditEntryRow.activity_type == AuditType.APPLIED_TRANSITION.value,
+                AuditEntryRow.to_stage == target,
+            )
+            .order_by(col(AuditEntryRow.created_ms).desc(), col(AuditEntryRow.id).desc())
+            .limit(limit)
+        )
+        return await self._db.run(lambda session: [entry_of(r) for r in session.exec(query)])
+
     async def entries_since(self, audit_type: AuditType, since_ms: int) -> list[AuditEntry]:
         """Audit entries of one type written at or after `since_ms`, oldest first."""
         query = (
@@ -167,6 +184,11 @@ def request_row(snapshot: RequestSnapshot) -> TransitionRequestRow:
         updated_ms=snapshot.updated_ms,
         approver_roles=snapshot.approver_roles,
         self_approval=snapshot.self_approval,
+        digest=snapshot.digest.model_dump(mode="json") if snapshot.digest else None,
+        tags=snapshot.tags or None,
+        tier=snapshot.tier or None,
+        apply_at_ms=snapshot.apply_at_ms,
+        rollback=snapshot.rollback.model_dump(mode="json") if snapshot.rollback else None,
     )
 
 
@@ -192,6 +214,11 @@ def snapshot_of(row: TransitionRequestRow) -> RequestSnapshot:
         updated_ms=row.updated_ms,
         approver_roles=row.approver_roles,
         self_approval=bool(row.self_approval),
+        digest=ArtifactDigest.model_validate(row.digest) if row.digest else None,
+        tags=row.tags or {},
+        tier=row.tier or {},
+        apply_at_ms=row.apply_at_ms,
+        rollback=RollbackMark.model_validate(row.rollback) if row.rollback else None,
     )
 
 

@@ -46,6 +46,12 @@ class TransitionRequestRow(SQLModel, table=True):
     """NULL: written before Signoff computed them (the inbox indexes such a row itself)."""
     self_approval: bool = False
 
+    digest: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    tags: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    tier: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    apply_at_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    rollback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
 
 class RequestApproverRoleRow(SQLModel, table=True):
     """The inbox's index: one row per role in which someone may approve a request, kept while

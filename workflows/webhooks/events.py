@@ -48,6 +48,7 @@ SIGNOFF_EVENTS = (
     "TRANSITION_REQUEST_CANCELLED",
     "TRANSITION_REQUEST_EXPIRED",
     "TRANSITION_REQUEST_FAILED",
+    "TRANSITION_REQUEST_SCHEDULED",
     "VALIDATION_CHECK_FAILED",
     "OUT_OF_BAND_CHANGE",
 )
@@ -71,6 +72,10 @@ class WebhookEvent(BaseModel):
     text: str | None = None
     request_id: str | None = None
     request_url: str | None = None
+    rollback: bool | None = None
+    """Set on the events of a governed rollback (Signoff's)."""
+    apply_at: int | None = None
+    """On TRANSITION_REQUEST_SCHEDULED: when it applies, epoch ms (Signoff's)."""
     event_timestamp: int
     """Epoch ms of what happened; required, since events are also built in workflow code."""
 
@@ -162,6 +167,8 @@ def payload_for(event: WebhookEvent, webhook_id: str) -> dict[str, Any]:
         "text",
         "request_id",
         "request_url",
+        "rollback",
+        "apply_at",
     ):
         value = getattr(event, name)
         if value is not None:
