@@ -675,8 +675,8 @@ def name_filter(name: str) -> str:
     strips the quotes and unescapes nothing), so the name is quoted with a quote character it
     does not contain; a name holding both kinds becomes a LIKE pattern with `_` in place of
     each quote, backslash and wildcard, and the caller keeps only exact matches."""
-    for quote in ("'", '"'):
-        if quote not in name:
-            return f"name = {quote}{name}{quote}"
+    for mark in ("'", '"'):
+        if mark not in name:
+            return f"name = {mark}{name}{mark}"
     pattern = "".join("_" if char in "'\"\\%_" else char for char in name)
     return f"name LIKE '{pattern}'"
