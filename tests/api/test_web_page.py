@@ -797,7 +797,8 @@ def test_the_inbox_filters_pages_and_puts_the_oldest_waiting_first(
 
     waiting = inbox()
     assert [row["id"] for row in waiting["rows"]] == [older["id"], newer["id"], production["id"]]
-    assert waiting["counts"]["waiting"] == 3 and waiting["models"] == [first.name]
+    # The model filter's choices are the tab's models whatever the filter (others' too).
+    assert waiting["counts"]["waiting"] == 3 and first.name in waiting["models"]
     row = waiting["rows"][2]
     assert row["approvals_needed"] == 2 and row["quorum"] == 2
     assert row["checks"]["running"] == 1
