@@ -278,3 +278,21 @@ class _AnyText:
 
 
 ANY_TEXT: Any = _AnyText()
+
+
+def test_unsigned_oversized_or_foreign_requests_are_refused_or_ignored(
+    stack: SignoffStack,
+) -> None:
+    url = f"{stack.api_url}{SIGNOFF}/hooks/slack"
+    unsigned = httpx.post(url, content=b"payload=%7B%7D", timeout=30)
+    assert "X-Slack-Request-Timestamp" in assert_error(unsigned, 401, "UNAUTHENTICATED")
+    huge = send(stack, {"type": "block_actions", "pad": "x" * 70_000})
+    assert "larger than" in assert_error(huge, 400, "INVALID_PARAMETER_VALUE")
+    not_a_form = post(stack, *signed(b'{"type": "block_actions"}', SIGNING_SECRET))
+    assert "not a form" in assert_error(not_a_form, 400, "INVALID_PARAMETER_VALUE")
+    shortcut = send(stack, {"type": "shortcut", "callback_id": "other", "trigger_id": "1.2.3"})
+    assert shortcut.status_code == 200 and shortcut.content == b""
+    with stack.client(*ADMIN) as admin:
+        messages = admin.get(f"{SIGNOFF}/hooks/inbound", params={"source": "slack"}).json()
+    outcomes = [(m["event"], m["outcome"]) for m in messages["messages"]]
+    assert ("shortcut", "IGNORED") in outcomes

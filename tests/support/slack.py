@@ -311,10 +311,12 @@ def running_slack(fake: SlackFake) -> Iterator[SlackFake]:
 
 
 def signed(
-    payload: dict[str, Any], secret: str, *, at: float | None = None
+    payload: dict[str, Any] | bytes, secret: str, *, at: float | None = None
 ) -> tuple[bytes, dict[str, str]]:
-    """The form body Slack sends for an interaction and the headers signing it."""
-    body = urlencode({"payload": json.dumps(payload)}).encode()
+    """The form body Slack sends for an interaction (or `payload` itself, when it is bytes)
+    and the headers signing it."""
+    body = payload if isinstance(payload, bytes) else urlencode({"payload": json.dumps(payload)})
+    body = body if isinstance(body, bytes) else body.encode()
     timestamp = str(int(time.time() if at is None else at))
     digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
     return body, {
