@@ -143,7 +143,10 @@ class SlackFake:
             "message": {"type": "message", "ts": ts, "text": message["text"], "blocks": []},
             "state": {"values": {}},
             "response_url": response_url,
-            "actions": [button | {"block_id": "signoff_decide", "action_ts": f"{time.time():.6f}"}],
+            "actions": [
+                {key: button[key] for key in ("action_id", "text", "value", "style", "type")}
+                | {"block_id": "signoff_decide", "action_ts": f"{time.time():.6f}"}
+            ],
         }
 
     def submit(self, view: dict[str, Any], user_id: str, values: dict[str, str]) -> dict[str, Any]:

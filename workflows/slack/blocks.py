@@ -74,7 +74,9 @@ def _headline(request: RequestSnapshot, page_url: str | None) -> str:
 def _state(request: RequestSnapshot) -> str:
     if request.state is RequestState.PENDING:
         waiting = max(request.quorum - len(request.approvals), 0)
-        return f"PENDING: {waiting} more approval(s) needed" if waiting else "PENDING: checks"
+        if waiting:
+            return f"PENDING: {waiting} more approval(s) needed"
+        return "PENDING: checks running"
     reason = f": {request.reason}" if request.reason else ""
     return escape(_cut(f"{request.state.value}{reason}", _FIELD_MAX))
 

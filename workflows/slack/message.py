@@ -168,12 +168,14 @@ class SlackMessageWorkflow:
     async def run(self, inp: SlackMessageInput) -> str:
         deadline = workflow.now() + SLACK_WINDOW
         step = failures = 0
+        shown = -1
         while True:
             step += 1
             result = await self._attempt(inp, step, deadline)
             if result.outcome != RETRY:
-                if result.outcome == DELIVERED and (result.revision or 0) < self._wanted:
-                    failures = 0
+                revision = result.revision or 0
+                if result.outcome == DELIVERED and shown < revision < self._wanted:
+                    shown, failures = revision, 0
                     continue  # a newer revision arrived while this one was sent
                 return result.outcome
             failures += 1
