@@ -100,6 +100,12 @@ async def process_claimed(
     services: Services, source: str, message_id: str, received_ms: int, handler: Handler
 ) -> dict[str, Any]:
     """Claim the verified message, let `handler` act on it, and record how that went."""
+    hook_id = await claim_message(services, source, message_id, received_ms)
+    return await run_claimed(services, hook_id, source, message_id, handler)
+
+
+async def claim_message(services: Services, source: str, message_id: str, received_ms: int) -> str:
+    """Claim a verified message's id; the id of its record. 409 (recorded) for a replay."""
     hook_id = uuid.uuid4().hex
     claimed = await services.ledger.inbound.claim(
         hook_id=hook_id, source=source, message_id=message_id, received_ms=received_ms
@@ -108,6 +114,15 @@ async def process_claimed(
         err = ApiError(409, f"message {message_id!r} from {source!r} was already processed")
         await refuse_unclaimed(services, source, message_id, received_ms, err)
         raise err
+    return hook_id
+
+
+async def run_claimed(
+    services: Services, hook_id: str, source: str, message_id: str, handler: Handler
+) -> dict[str, Any]:
+    """Let `handler` act on a claimed message and record how that went: its ApiError is
+    recorded (refused, or an error that releases the claim) and raised; anything else is a
+    503 to retry."""
     record: dict[str, Any] = {}
     try:
         response = await handler(record)

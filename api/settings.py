@@ -207,6 +207,12 @@ class ApiSettings(WorkerSettings):
         "without it, MLflow's webhooks are refused.",
     )
 
+    slack_signing_secret: SecretStr | None = Field(
+        None,
+        description="SIGNOFF_SLACK_SIGNING_SECRET: the Slack app's signing secret; without it, "
+        "POST /api/2.0/signoff/hooks/slack (the app's interactivity URL) is refused.",
+    )
+
     web_oidc_issuer: str | None = Field(
         None,
         description="SIGNOFF_WEB_OIDC_ISSUER: the identity provider people sign in to the web page "

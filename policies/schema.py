@@ -373,6 +373,49 @@ def _deferred(info: ValidationInfo) -> bool:
     return isinstance(info.context, dict) and bool(info.context.get(DEFER_SEMANTIC_CHECKS))
 
 
+_SLACK_CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+_SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,20}$")
+
+
+class Notify(_Strict):
+    """Where a rule's requests are announced, and kept up to date, as they open and progress."""
+
+    slack: str | None = Field(
+        None,
+        description="A Slack channel, '#name' or an id such as C0123456789, where a message "
+        "with Approve / Reject buttons follows each request.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_a_destination(cls, data: Any, info: ValidationInfo) -> Any:
+        # Only a file being loaded is held to this: a validated rule dumped and read back (a
+        # workflow input) carries `slack: null` wherever nothing is notified.
+        if not _deferred(info):
+            return data
+        if isinstance(data, dict) and not data:
+            raise ValueError("names no destination; write e.g. notify: {slack: '#channel'}")
+        if isinstance(data, dict) and "slack" in data and data["slack"] is None:
+            raise ValueError(
+                "slack is empty; quote the channel, as in slack: '#model-approvals' "
+                "(in YAML a bare # starts a comment)"
+            )
+        return data
+
+    @field_validator("slack")
+    @classmethod
+    def _slack_channel(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        channel = value.strip()
+        if _SLACK_CHANNEL_NAME.match(channel) or _SLACK_CHANNEL_ID.match(channel):
+            return channel
+        raise ValueError(
+            f"{value!r} is not a Slack channel; write '#name' (lowercase letters, digits, "
+            "'-', '_' and '.', at most 80) or a channel id such as C0123456789"
+        )
+
+
 def _raise_issues(issues: list[tuple[Loc, str]]) -> None:
     if issues:
         raise ValueError("\n".join(f"{format_loc(loc)}: {message}" for loc, message in issues))
@@ -417,6 +460,11 @@ class TransitionRule(_Strict):
     )
     rollback: RollbackRule | None = Field(
         None, description="The rule for governed rollbacks to this target; default this rule."
+    )
+
+    notify: Notify = Field(
+        default_factory=Notify,
+        description="Where this rule's requests are announced: `{slack: '#channel'}`.",
     )
 
     def for_rollback(self) -> TransitionRule:
@@ -641,5 +689,7 @@ def policy_hash(policy: Policy) -> str:
         for added in ("auto_request", "break_glass", "when", "windows", "freezes", "rollback"):
             if not rule.get(added):
                 rule.pop(added, None)
+        if not any((rule.get("notify") or {}).values()):
+            rule.pop("notify", None)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

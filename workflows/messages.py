@@ -11,7 +11,7 @@ import hashlib
 
 from pydantic import AliasChoices, BaseModel, Field
 
-from policies import Check, CiCheck, Policy, Principal, TransitionRule, approver_roles
+from policies import Check, CiCheck, Notify, Policy, Principal, TransitionRule, approver_roles
 from workflows.ci.base import CiRunRef
 from workflows.domain import (
     AuditEntry,
@@ -119,6 +119,9 @@ class LedgerUpdate(BaseModel):
     )
     """Named `activities` before 0.2: a `record_ledger` task scheduled by an older worker still
     carries that name, and must not lose its entries."""
+    notify: Notify = Field(default_factory=Notify)
+    """The rule's `notify:`; a request with `notify.slack` is followed by a Slack message,
+    updated from the ledger after each write (`workflows.slack.message`)."""
 
 
 class DigestInput(BaseModel):

@@ -67,6 +67,15 @@ class WorkerSettings(BaseSettings):
         description="SIGNOFF_WEBHOOK_ALLOW_HOSTS: comma-separated hosts and CIDR ranges that "
         "webhooks may reach although they are private, loopback or link-local.",
     )
+    slack_bot_token: SecretStr | None = Field(
+        None,
+        description="SIGNOFF_SLACK_BOT_TOKEN: the Slack app's bot token (xoxb-...), with the "
+        "chat:write scope, that posts and updates the messages of rules with notify.slack.",
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/",
+        description="SIGNOFF_SLACK_API_URL: Slack's Web API base URL (methods are appended).",
+    )
     reconcile_interval_s: float = Field(
         300.0,
         ge=1.0,

@@ -1,5 +1,5 @@
-"""The worker process: runs TransitionWorkflows, webhook deliveries and the reconciler, and their
-activities."""
+"""The worker process: runs TransitionWorkflows, webhook deliveries, the reconciler and the
+Slack messages' updaters, and their activities."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from workflows.mlflow_client import MlflowRegistry
 from workflows.reconcile.activities import ReconcileActivities
 from workflows.reconcile.workflow import ReconcileWorkflow, ensure_schedule
 from workflows.settings import WorkerSettings
+from workflows.slack.message import SlackActivities, SlackMessageWorkflow
 from workflows.transition import TransitionWorkflow
 from workflows.webhooks.delivery import WebhookActivities, WebhookDeliveryWorkflow
 from workflows.webhooks.events import AnnounceActivities
@@ -39,10 +40,16 @@ def build_worker(
     announcer = AnnounceActivities(webhooks.ledger, settings.task_queue, settings.callback_base_url)
     reconciler = ReconcileActivities(activities.registry, activities.ledger, settings.task_queue)
     artifacts = ArtifactActivities(activities.registry, settings.digest_max_file_mb)
+    slack = SlackActivities(activities.ledger, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TransitionWorkflow, WebhookDeliveryWorkflow, ReconcileWorkflow],
+        workflows=[
+            TransitionWorkflow,
+            WebhookDeliveryWorkflow,
+            ReconcileWorkflow,
+            SlackMessageWorkflow,
+        ],
         activities=[
             *activities.defns(),
             ci.dispatch_ci,
@@ -52,6 +59,8 @@ def build_worker(
             announcer.announce_webhooks,
             reconciler.reconcile_registry,
             artifacts.digest_artifacts,
+            slack.send_slack_message,
+            slack.give_up_slack_message,
         ],
         # A workflow's next task waits this long on a worker that died holding it in its cache
         # before any other worker takes it; SDK default 10 s, the whole time a decision may

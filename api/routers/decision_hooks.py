@@ -41,13 +41,8 @@ from api.inbound import (
 )
 from api.models.activities import DecisionResponse
 from api.models.hooks import DecisionHook
-from api.services.decisions import decide
-from api.services.errors import Invalid, NotFound, Refused
-from api.services.permissions import require_permission
-from policies import PermissionLevel, principal_for
-from workflows.client import NoOpenRequest
+from api.services.directory_decisions import decide_as_directory_user
 from workflows.domain import now_ms
-from workflows.messages import Decision
 
 router = APIRouter(prefix="/api/2.0/signoff/hooks", tags=["inbound decisions"])
 
@@ -124,64 +119,6 @@ def verify(secret: str, raw: bytes, headers: dict[str, str], now: float) -> None
         raise ApiError(401, "signature does not match") from None
 
 
-# -- acting on a verified message ----------------------------------------------------------
-
-
-async def _target(services: Services, body: DecisionHook) -> tuple[str, str, str, str | None]:
-    """(name, version, stage, request id or None) the message decides."""
-    if body.request_id is None:
-        assert body.name and body.version and body.stage  # the model validator ensured it
-        return body.name, body.version, body.stage, None
-    request = await services.ledger.requests.get(body.request_id)
-    if request is None:
-        raise NotFound(f"no transition request with id {body.request_id!r}")
-    return request.model, request.version, request.target, request.id
-
-
-async def _ensure_still_open(
-    services: Services, name: str, version: str, stage: str, request_id: str
-) -> None:
-    """A request named by id must be the one open now: deciding by target could otherwise land
-    on a newer request for the same target that the person never saw."""
-    transitions = await services.transitions()
-    try:
-        live = await transitions.snapshot(name, version, stage)
-    except NoOpenRequest:
-        live = None
-    if live is None or live.id != request_id or not live.state.is_open:
-        raise Invalid(f"transition request {request_id!r} is no longer open")
-
-
-async def act(
-    services: Services, source: str, body: DecisionHook, record: dict[str, Any]
-) -> DecisionResponse:
-    """Decide as the directory's principal for the tool's user, on exactly the API's path."""
-    principal = principal_for(services.policy, source, body.user)
-    if principal is None:
-        raise Refused(
-            f"user {body.user!r} of source {source!r} is not in the policy's directory; add "
-            f"them under directory.{source} with their subject and roles"
-        )
-    name, version, stage, request_id = await _target(services, body)
-    record["request_id"] = request_id
-    require_permission(services, principal, name, PermissionLevel.CAN_READ)
-    if request_id is not None:
-        await _ensure_still_open(services, name, version, stage, request_id)
-    transitions = await services.transitions()
-    decision = Decision(principal=principal, comment=body.comment)
-    result = await decide(
-        services,
-        transitions,
-        action=body.decision,
-        name=name,
-        version=version,
-        stage=stage,
-        decision=decision,
-    )
-    record["request_id"] = result.entry.request_id or request_id
-    return DecisionResponse.of(result)
-
-
 # -- routes --------------------------------------------------------------------------------
 
 
@@ -205,6 +142,7 @@ async def decision_hook(source: str, request: Request, services: ServicesDep) ->
         body = parse_body(raw)
         record.update(event=body.decision, user_id=body.user, request_id=body.request_id)
         with as_api_error():  # recorded by its status: refused (4xx) or an error (5xx)
-            return (await act(services, source, body, record)).model_dump(mode="json")
+            decided = await decide_as_directory_user(services, source, body, record)
+        return decided.model_dump(mode="json")
 
     return await process_claimed(services, source, message_id, received_ms, handle)

@@ -131,6 +131,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", f"{S}/registry-webhooks/redeliver"): EDIT,
     ("POST", f"{S}/hooks/decisions/{{source}}"): SIGNED,
     ("POST", f"{S}/hooks/mlflow"): SIGNED,
+    ("POST", f"{S}/hooks/slack"): SIGNED,
+    ("GET", f"{S}/slack/messages/get"): READ,
     ("GET", f"{S}/hooks/inbound"): REGISTRY_ADMIN,
     ("POST", f"{S}/reconciler/run"): REGISTRY_ADMIN,
     ("GET", f"{S}/reconciler/runs"): REGISTRY_ADMIN,
@@ -188,6 +190,7 @@ def matrix_stack(
         policy=POLICY,
         SIGNOFF_MLFLOW_WEBHOOK_SECRET=MLFLOW_SECRET,
         SIGNOFF_HOOK_SECRETS=json.dumps({"chat": CHAT_SECRET}),
+        SIGNOFF_SLACK_SIGNING_SECRET="matrix-slack-signing-secret",
         **webhook_env(),
     ) as stack:
         yield stack
@@ -283,6 +286,7 @@ def request_for(method: str, path: str, world: World) -> dict[str, Any]:
         "/api/2.0/mlflow/registry-webhooks/list": {"model_name": world.seeded.name},
         "/api/2.0/mlflow/registry-webhooks/delete": {"id": world.webhook_id},
         f"{S}/registry-webhooks/deliveries": {"id": world.webhook_id},
+        f"{S}/slack/messages/get": {"request_id": world.request_id},
     }
     model = world.seeded.name if path.startswith(("/ui/models/", "/ui/api/models/")) else None
     url = path.replace("{request_id}", world.request_id).replace("{name}", model or "app.js")

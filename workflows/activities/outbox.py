@@ -1,5 +1,6 @@
 """The `record_ledger` activity: the workflow's outbox to the ledger (see
-`workflows.transition.outbox`). Webhook announcements go out through `announce_webhooks`
+`workflows.transition.outbox`), which also tells the request's Slack message to catch up
+(`workflows.slack.message`). Webhook announcements go out through `announce_webhooks`
 (`workflows.webhooks.events.AnnounceActivities`)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from temporalio import activity
 
 from workflows.ledger import Ledger
 from workflows.messages import LedgerUpdate
+from workflows.slack.message import follow_request
 
 
 class LedgerActivities:
@@ -17,3 +19,11 @@ class LedgerActivities:
     @activity.defn
     async def record_ledger(self, update: LedgerUpdate) -> None:
         await self.ledger.requests.record(snapshot=update.snapshot, entries=update.entries)
+        if update.notify.slack:
+            await follow_request(
+                activity.client(),
+                activity.info().task_queue,
+                request_id=update.snapshot.id,
+                channel=update.notify.slack,
+                revision=update.snapshot.revision,
+            )

@@ -1,5 +1,6 @@
 """The ledger: Signoff's durable, queryable record (requests and their audit entries,
-comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs, web sessions).
+comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs, web
+sessions, Slack messages).
 
 `Ledger(url)` gives one repository per aggregate (`ledger.requests`, `ledger.comments`, ...),
 each `async`, each returning domain models; table classes stay inside this package."""
@@ -14,6 +15,8 @@ from workflows.ledger.records import (
     InboundHook,
     ReconcilerRun,
     RegistryMark,
+    SlackAttempt,
+    SlackMessage,
     Webhook,
     WebhookDelivery,
 )
@@ -31,6 +34,8 @@ __all__ = [
     "Ledger",
     "ReconcilerRun",
     "RegistryMark",
+    "SlackAttempt",
+    "SlackMessage",
     "Webhook",
     "WebLogin",
     "WebSession",

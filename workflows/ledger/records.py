@@ -100,6 +100,37 @@ class WebhookDelivery(_Record):
         return value if value is not None else {}
 
 
+class SlackAttempt(_Record):
+    """One call to Slack for a request's message. `key` (the updater's run and step) makes
+    recording it idempotent; `attempt` numbers the message's attempts, 1-based, oldest first."""
+
+    attempt: int = 0
+    key: str
+    method: str = Field(description="chat.postMessage or chat.update")
+    revision: int = Field(description="The revision of the request the call showed.")
+    time_ms: int
+    status_code: int | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+
+
+class SlackMessage(_Record):
+    """The Slack message that follows one request. States: PENDING (not posted yet), POSTED
+    (shows `sent_revision`), RETRYING, FAILED."""
+
+    request_id: str
+    channel: str
+    channel_id: str | None = None
+    ts: str | None = None
+    state: str
+    sent_revision: int | None = None
+    attempts: list[SlackAttempt] = Field(default_factory=list)
+    created_ms: int
+    updated_ms: int
+
+    _attempts = field_validator("attempts", mode="before")(_empty_if_null)
+
+
 class InboundHook(_Record):
     """One webhook Signoff received: accepted or refused, and why. `claim`
     ("<source>/<message id>") is set only on a verified message while it holds its id."""

@@ -11,6 +11,7 @@ from workflows.ledger.inbox import InboxRepository
 from workflows.ledger.marks import RegistryMarkRepository
 from workflows.ledger.requests import RequestRepository
 from workflows.ledger.runs import ReconcilerRunRepository
+from workflows.ledger.slack_messages import SlackMessageRepository
 from workflows.ledger.web_sessions import WebSessionRepository
 from workflows.ledger.webhooks import WebhookRepository
 
@@ -30,6 +31,7 @@ class Ledger:
         self.runs = ReconcilerRunRepository(self.database)
         self.web_sessions = WebSessionRepository(self.database)
         self.inbox = InboxRepository(self.database)
+        self.slack_messages = SlackMessageRepository(self.database)
 
     @property
     def url(self) -> str:

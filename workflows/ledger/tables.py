@@ -160,6 +160,25 @@ class InboundHookRow(SQLModel, table=True):
     received_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class SlackMessageRow(SQLModel, table=True):
+    """The Slack message that follows one request (a rule with `notify.slack`): where it was
+    posted (`channel_id`, `ts`, once it was), the latest revision of the request it shows, and
+    every attempt to post or update it, each `{attempt, key, method, revision, time_ms,
+    status_code, latency_ms, error}`."""
+
+    __tablename__ = "slack_messages"
+
+    request_id: str = Field(primary_key=True, max_length=64)
+    channel: str = Field(max_length=256)
+    channel_id: str | None = Field(default=None, max_length=64)
+    ts: str | None = Field(default=None, max_length=64)
+    state: str = Field(max_length=16)
+    sent_revision: int | None = None
+    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class RegistryMarkRow(SQLModel, table=True):
     """What Signoff expects MLflow to show for one version: its stage and aliases, as last
     applied by Signoff or observed. Anything else MLflow shows is an out-of-band change.

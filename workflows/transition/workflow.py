@@ -362,7 +362,9 @@ class TransitionWorkflow:
     async def _write_ledger(self, entries: list[AuditEntry]) -> None:
         await workflow.execute_activity_method(
             LedgerActivities.record_ledger,
-            LedgerUpdate(snapshot=self._record.snapshot(), entries=entries),
+            LedgerUpdate(
+                snapshot=self._record.snapshot(), entries=entries, notify=self._inp.rule.notify
+            ),
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=_LEDGER_RETRY,
         )

@@ -231,10 +231,12 @@ class WebhookActivities:
         )
 
 
-def backoff(attempt: int, jitter: float) -> timedelta:
-    """The delay after failed attempt `attempt` (1-based): 10 s doubling, capped at 1 h, times
-    a jitter factor in [0.5, 1)."""
-    base = min(FIRST_DELAY * (2 ** min(attempt - 1, 20)), MAX_DELAY)
+def backoff(
+    attempt: int, jitter: float, *, first: timedelta = FIRST_DELAY, cap: timedelta = MAX_DELAY
+) -> timedelta:
+    """The delay after failed attempt `attempt` (1-based): `first` (10 s) doubling, capped at
+    `cap` (1 h), times a jitter factor in [0.5, 1)."""
+    base = min(first * (2 ** min(attempt - 1, 20)), cap)
     return base * (0.5 + jitter / 2)
 
 

@@ -254,5 +254,10 @@ def with_request_link(event: WebhookEvent, public_url: str | None) -> WebhookEve
     """The event with `request_url`: its request's page on the web UI, when it has one."""
     if event.request_url or not event.request_id or not public_url:
         return event
-    url = f"{public_url.rstrip('/')}/ui/requests/{event.request_id}"
+    url = request_page_url(public_url, event.request_id)
     return event.model_copy(update={"request_url": url})
+
+
+def request_page_url(public_url: str, request_id: str) -> str:
+    """The request's page on the web UI."""
+    return f"{public_url.rstrip('/')}/ui/requests/{request_id}"

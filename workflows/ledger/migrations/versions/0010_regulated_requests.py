@@ -2,14 +2,14 @@
 request says when it applies; a rollback says so.
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
