@@ -54,9 +54,7 @@ class TrackingLevel(StrEnum):
 
 
 Tracking = dict[str, dict[str, TrackingLevel]]
-ProtectedTags = dict[
-    Annotated[str, Field(min_length=1)], list[Annotated[str, Field(min_length=1)]]
-]
+ProtectedTags = dict[Annotated[str, Field(min_length=1)], list[Annotated[str, Field(min_length=1)]]]
 
 
 def tracking_level_for(
@@ -148,9 +146,7 @@ def front_door_issues(
     issues: list[tuple[_Loc, str]] = []
     for key, listed in protected_tags.items():
         if not listed:
-            issues.append(
-                (("protected_tags", key), "list at least one role that may set this tag")
-            )
+            issues.append((("protected_tags", key), "list at least one role that may set this tag"))
         for index, role in enumerate(listed):
             if role not in known:
                 issues.append(
