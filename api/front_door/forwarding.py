@@ -97,7 +97,7 @@ class Upstream:
         response = await self.open(
             method,
             path,
-            query=httpx.QueryParams(params or {}).encode().encode(),
+            query=str(httpx.QueryParams(params or {})).encode(),
             headers=[("accept", "application/json")],
             content=None,
         )

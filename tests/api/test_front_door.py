@@ -86,6 +86,9 @@ def mlflow_as(stack: SignoffStack, monkeypatch: pytest.MonkeyPatch) -> Callable[
         if name.startswith("MLFLOW_TRACKING_"):
             monkeypatch.delenv(name)
 
+    # Not configuration: a refusal must fail the test at once, not after 7 retries.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+
     def configure(sub: str, *roles: str) -> MlflowClient:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", stack.api_url)
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", mint_token(sub, *roles))
@@ -131,7 +134,7 @@ def test_a_team_works_through_signoff_as_with_mlflow(
     assert found[0].data.metrics == {"auc": 0.91}
     versions = client.search_model_versions(f"name = '{name}'")
     assert [(v.version, v.tags) for v in versions] == [("1", {"owner": "lee"})]
-    assert versions[0].model_id == info.model_id
+    assert versions[0].source == info.model_uri
 
     downloaded = mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="notes.txt", dst_path=str(tmp_path / "out")
