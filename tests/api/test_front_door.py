@@ -31,6 +31,7 @@ from tests.support.mlflow import (
 )
 from tests.support.processes import free_port, stop_process
 from tests.support.stack import SignoffStack, running_stack
+from tests.support.tcp_relay import TcpRelay, running_relay
 from tests.support.temporal import TemporalServer
 from tests.support.tokens import mint_token
 
@@ -56,24 +57,26 @@ MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def own_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[MlflowServer]]:
-    """An MLflow of this module's own (a list: the MLflow-down test restarts it)."""
-    root, port = tmp_path_factory.mktemp("front-door-mlflow"), free_port()
-    servers = [start_mlflow_with_artifact_proxy(root, port)]
-    yield servers
-    stop_process(servers[-1].process)
+def own_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """An MLflow of this module's own that serves artifacts (`mlflow-artifacts:/`)."""
+    server = start_mlflow_with_artifact_proxy(tmp_path_factory.mktemp("door-mlflow"), free_port())
+    yield server
+    stop_process(server.process)
+
+
+@pytest.fixture(scope="module")
+def relay(own_mlflow: MlflowServer) -> Iterator[TcpRelay]:
+    """Signoff reaches MLflow through it, so a test can make MLflow vanish and come back."""
+    with running_relay(int(own_mlflow.url.rsplit(":", 1)[1])) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    temporal_server: TemporalServer,
-    own_mlflow: list[MlflowServer],
+    tmp_path_factory: pytest.TempPathFactory, temporal_server: TemporalServer, relay: TcpRelay
 ) -> Iterator[SignoffStack]:
-    url = own_mlflow[0].url
-    with running_stack(
-        tmp_path_factory, "front-door", temporal_server.address, url, policy=POLICY
-    ) as s:
+    address = temporal_server.address
+    with running_stack(tmp_path_factory, "front-door", address, relay.url, policy=POLICY) as s:
         yield s
 
 
@@ -98,9 +101,9 @@ def mlflow_as(stack: SignoffStack, monkeypatch: pytest.MonkeyPatch) -> Callable[
 
 
 @pytest.fixture(scope="module")
-def seeded(own_mlflow: list[MlflowServer]) -> Callable[..., SeededVersion]:
+def seeded(own_mlflow: MlflowServer) -> Callable[..., SeededVersion]:
     def make(name: str | None = None) -> SeededVersion:
-        with httpx.Client(base_url=own_mlflow[0].url, timeout=30) as client:
+        with httpx.Client(base_url=own_mlflow.url, timeout=30) as client:
             return seed_version(client, name)
 
     return make
@@ -112,7 +115,7 @@ class Doubler(mlflow.pyfunc.PythonModel):
 
 
 def test_a_team_works_through_signoff_as_with_mlflow(
-    mlflow_as: Callable[..., MlflowClient], own_mlflow: list[MlflowServer], tmp_path: Path
+    mlflow_as: Callable[..., MlflowClient], own_mlflow: MlflowServer, tmp_path: Path
 ) -> None:
     client = mlflow_as("lee", "data-scientist")
     name = f"churn-{uuid.uuid4().hex[:8]}"
@@ -144,7 +147,7 @@ def test_a_team_works_through_signoff_as_with_mlflow(
     assert model.predict(pd.DataFrame({"x": [1, 2]}))["x"].tolist() == [2, 4]
     # It all happened in MLflow itself.
     direct = httpx.get(
-        f"{own_mlflow[-1].url}/get-artifact",
+        f"{own_mlflow.url}/get-artifact",
         params={"run_id": run.info.run_id, "path": "notes.txt"},
         timeout=30,
     )
@@ -154,7 +157,7 @@ def test_a_team_works_through_signoff_as_with_mlflow(
 def test_governed_moves_are_refused_with_how_to_request_them(
     mlflow_as: Callable[..., MlflowClient],
     seeded: Callable[..., SeededVersion],
-    own_mlflow: list[MlflowServer],
+    own_mlflow: MlflowServer,
 ) -> None:
     version = seeded()
     client = mlflow_as("mia", "ml-lead")  # may approve, yet not move it herself
@@ -167,20 +170,20 @@ def test_governed_moves_are_refused_with_how_to_request_them(
     with pytest.raises(MlflowException) as alias_refused:
         client.set_registered_model_alias(version.name, "champion", version.version)
     assert f"signoff request {version.name} {version.version} @champion" in str(alias_refused.value)
-    unchanged = mlflow_version(own_mlflow[-1].url, version)
+    unchanged = mlflow_version(own_mlflow.url, version)
     assert unchanged["current_stage"] == "None"
     assert "aliases" not in unchanged
 
     client.set_registered_model_alias(version.name, "shadow", version.version)  # not governed
     client.transition_model_version_stage(version.name, version.version, "Staging")
-    moved = mlflow_version(own_mlflow[-1].url, version)
+    moved = mlflow_version(own_mlflow.url, version)
     assert (moved["aliases"], moved["current_stage"]) == (["shadow"], "Staging")
 
 
 def test_the_tag_a_check_needs_is_set_only_by_whom_the_policy_names(
     mlflow_as: Callable[..., MlflowClient],
     seeded: Callable[..., SeededVersion],
-    own_mlflow: list[MlflowServer],
+    own_mlflow: MlflowServer,
 ) -> None:
     version = seeded()
     lee = mlflow_as("lee", "data-scientist")
@@ -196,7 +199,7 @@ def test_the_tag_a_check_needs_is_set_only_by_whom_the_policy_names(
     mlflow_as("pat", "platform-admin").set_model_version_tag(
         version.name, version.version, "data_review", "passed"
     )
-    tags = {t["key"]: t["value"] for t in mlflow_version(own_mlflow[-1].url, version)["tags"]}
+    tags = {t["key"]: t["value"] for t in mlflow_version(own_mlflow.url, version)["tags"]}
     assert tags == {"notes": "fine", "validated_by": "quinn", "data_review": "passed"}
 
 
@@ -240,33 +243,33 @@ def _status(pid: int) -> dict[str, int]:
 
 
 def test_a_200_mb_artifact_streams_through_with_flat_memory(
-    stack: SignoffStack, mlflow_as: Callable[..., MlflowClient], tmp_path: Path
+    stack: SignoffStack, mlflow_as: Callable[..., MlflowClient]
 ) -> None:
     client = mlflow_as("lee", "data-scientist")
     experiment_id = client.create_experiment(f"big-{uuid.uuid4().hex[:8]}")
     run = client.create_run(experiment_id)
-    big = tmp_path / "big.bin"
-    with big.open("wb") as f:  # sparse: 200 MB of zeros without writing them
-        f.truncate(200 * MB)
     assert stack.api is not None
     pid = stack.api.pid
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to now
     before = _status(pid)["VmRSS"]
 
-    client.log_artifact(run.info.run_id, str(big))
-    digest, size = hashlib.sha256(), 0
-    token = os.environ["MLFLOW_TRACKING_TOKEN"]
-    with httpx.stream(
-        "GET",
-        f"{stack.api_url}/get-artifact",
-        params={"run_id": run.info.run_id, "path": "big.bin"},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=120,
-    ) as response:
-        assert response.status_code == 200
-        for chunk in response.iter_bytes(MB):
-            digest.update(chunk)
-            size += len(chunk)
+    # Where MLflow's client puts a run's artifact: mlflow-artifacts:/<experiment>/<run>/artifacts
+    where = f"{experiment_id}/{run.info.run_id}/artifacts/big.bin"
+    headers = {"Authorization": f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"}
+    with httpx.Client(base_url=stack.api_url, headers=headers, timeout=120) as http:
+        uploaded = http.put(
+            f"/api/2.0/mlflow-artifacts/artifacts/{where}",
+            content=(bytes(MB) for _ in range(200)),
+            headers={"Content-Length": str(200 * MB)},
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        digest, size = hashlib.sha256(), 0
+        params = {"run_id": run.info.run_id, "path": "big.bin"}
+        with http.stream("GET", "/get-artifact", params=params) as response:
+            assert response.status_code == 200
+            for chunk in response.iter_bytes(MB):
+                digest.update(chunk)
+                size += len(chunk)
     zeros = hashlib.sha256()
     for _ in range(200):
         zeros.update(bytes(MB))
@@ -276,21 +279,19 @@ def test_a_200_mb_artifact_streams_through_with_flat_memory(
 
 
 def test_mlflow_stopped_answers_503_and_the_next_call_after_it_is_back_works(
-    stack: SignoffStack, own_mlflow: list[MlflowServer], seeded: Callable[..., SeededVersion]
+    stack: SignoffStack, relay: TcpRelay, seeded: Callable[..., SeededVersion]
 ) -> None:
     version = seeded()
     params = {"name": version.name, "version": version.version}
     with stack.client("lee", "data-scientist") as lee:
-        stop_process(own_mlflow[-1].process)
-        down = lee.get("/api/2.0/mlflow/model-versions/get", params=params)
+        assert lee.get("/api/2.0/mlflow/model-versions/get", params=params).status_code == 200
+        with relay.down():  # connections refused, the pooled ones cut
+            down = lee.get("/api/2.0/mlflow/model-versions/get", params=params)
         assert down.status_code == 503, down.text
         body = down.json()
         assert body["error_code"] == "TEMPORARILY_UNAVAILABLE"
         assert body["dependency"] == "mlflow" and "MLflow" in body["message"]
         assert down.headers["Retry-After"]
-
-        port = int(own_mlflow[-1].url.rsplit(":", 1)[1])
-        own_mlflow.append(start_mlflow_with_artifact_proxy(own_mlflow[-1].log_path.parent, port))
         back = lee.get("/api/2.0/mlflow/model-versions/get", params=params)
         assert back.status_code == 200, back.text
         assert back.json()["model_version"]["name"] == version.name
