@@ -15,9 +15,12 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
 
 from api.deps import PrincipalDep, Services, ServicesDep
-from api.errors import error_response
+from api.errors import error_response, leaf_routes
 from api.front_door import FrontDoor
 from api.front_door.forwarding import answer_headers, read_capped, streamed
 from api.front_door.gate import REASON_HEADER, Gate, break_glass_reason, require_reason
@@ -41,7 +44,41 @@ MAX_JSON_BODY = 8 * 1024 * 1024
 Artifact uploads are never read: they stream to MLflow untouched."""
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-router = APIRouter(tags=["mlflow"], include_in_schema=False)
+
+
+def forwarded(path: str) -> bool:
+    """Whether the front door serves the path: under MLflow's prefixes, or one of its two
+    artifact routes at the root."""
+    return path in ROOT_ROUTES or any(path.startswith(prefix) for prefix, _ in PREFIXES)
+
+
+class FrontDoorRoute(APIRoute):
+    """One route for every path the front door forwards and Signoff does not serve itself (with
+    any method: a path of Signoff's own keeps its 405), so any other path keeps its 404 or 405."""
+
+    _own: dict[int, frozenset[str]] = {}
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope["path"]
+        if scope["type"] != "http" or not forwarded(path) or path in self._own_paths(scope):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+    def _own_paths(self, scope: Scope) -> frozenset[str]:
+        app = scope.get("app")
+        own = self._own.get(id(app))
+        if own is None:
+            routes = leaf_routes(app.router.routes) if app is not None else ()
+            own = self._own[id(app)] = frozenset(
+                path
+                for route in routes
+                if not isinstance(route, FrontDoorRoute)
+                and forwarded(path := getattr(route, "path", ""))
+            )
+        return own
+
+
+router = APIRouter(tags=["mlflow"], include_in_schema=False, route_class=FrontDoorRoute)
 
 
 class BodyTooLarge(Exception):
@@ -91,10 +128,7 @@ async def forward(request: Request, principal: PrincipalDep, services: ServicesD
     return streamed(response)
 
 
-for _prefix, _family in PREFIXES:
-    router.add_api_route(f"{_prefix}{{rest:path}}", forward, methods=METHODS)
-for _path in ROOT_ROUTES:
-    router.add_api_route(_path, forward, methods=["GET"])
+router.add_api_route("/{mlflow_path:path}", forward, methods=METHODS)
 
 
 async def _params(request: Request, route: Route) -> tuple[Params, bytes | AsyncIterator[bytes]]:
