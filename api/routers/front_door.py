@@ -45,7 +45,6 @@ Artifact uploads are never read: they stream to MLflow untouched."""
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-
 def forwarded(path: str) -> bool:
     """Whether the front door serves the path: under MLflow's prefixes, or one of its two
     artifact routes at the root."""
