@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.auth import TokenVerifier
 from api.deps import Services
 from api.errors import document_errors, error_response, install_error_handlers
+from api.front_door import FrontDoor
 from api.routers import (
     activities,
     break_glass,
@@ -31,6 +32,7 @@ from api.routers import (
     transition_requests,
     webhook_deliveries,
 )
+from api.routers.front_door import router as front_door_router
 from api.routers.web import router as web_router
 from api.routers.web_api import router as web_api_router
 from api.routers.web_auth import router as web_auth_router
@@ -102,7 +104,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         policy = load_policy(settings.resolved_policy_file)
         ledger = Ledger(settings.database_url or "")
         await ledger.migrate()
-        async with MlflowRegistry.from_settings(settings) as registry:
+        async with (
+            MlflowRegistry.from_settings(settings) as registry,
+            FrontDoor.open(settings) as app.state.front_door,
+        ):
             app.state.services = Services(
                 settings=settings,
                 policy=policy,
@@ -145,5 +150,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         web_api_router,
     ):
         app.include_router(router)
+    app.include_router(front_door_router)  # last: Signoff's own routes under MLflow's prefixes win
     document_errors(app)
     return app

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from policies.front_door import TrackingLevel, front_door_issues
 from policies.identities import IdentityRule, identity_issues
 from policies.schema import (
     CHECK_TYPES,
@@ -164,7 +165,27 @@ def _partial_semantic_issues(data: dict[str, Any]) -> list[tuple[Loc, str]]:
         roles = _ROLES.validate_python(data.get("roles"))
     except ValidationError:
         return issues  # without valid roles, role references cannot be judged
-    return issues + role_issues(roles, rules) + identity_issues(roles, identities)
+    return (
+        issues
+        + role_issues(roles, rules)
+        + identity_issues(roles, identities)
+        + _partial_front_door_issues(roles, data)
+    )
+
+
+_TRACKING = TypeAdapter(dict[str, dict[str, TrackingLevel]] | None)
+_PROTECTED = TypeAdapter(dict[str, list[str]])
+
+
+def _partial_front_door_issues(
+    roles: dict[str, dict[str, PermissionLevel]], data: dict[str, Any]
+) -> list[tuple[Loc, str]]:
+    try:
+        tracking = _TRACKING.validate_python(data.get("tracking"))
+        protected = _PROTECTED.validate_python(data.get("protected_tags") or {})
+    except ValidationError:
+        return []
+    return front_door_issues(roles, tracking, protected)
 
 
 def _sorted(issues: list[PolicyIssue]) -> list[PolicyIssue]:
@@ -380,7 +401,10 @@ def _message(error: ErrorDetails) -> str:
         return "missing; this key is required"
     if kind == "extra_forbidden":
         return _unknown_key_message(tuple(error["loc"]))
-    if kind == "enum":  # PermissionLevel is the schema's only enum
+    if kind == "enum" and error["loc"][:1] == ("tracking",):
+        levels = ", ".join(level.value for level in TrackingLevel)
+        return f"{got} is not a tracking level; use one of {levels}"
+    if kind == "enum":
         levels = ", ".join(level.value for level in PermissionLevel)
         return f"{got} is not a permission level; use one of {levels}"
     if kind == "union_tag_invalid":

@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from policies.directory import Directory, directory_issues
+from policies.front_door import ProtectedTags, Tracking, front_door_issues
 from policies.identities import IdentityRule, identity_issues
 from policies.tiers import RuleCondition
 from policies.windows import ChangeWindow, Freeze
@@ -528,6 +529,15 @@ class Policy(_Strict):
         default_factory=dict,
         description="Per inbound decision source: the tool's users, as subject and roles.",
     )
+    tracking: Tracking | None = Field(
+        None,
+        description="The front door's levels on experiments: role -> {experiment name pattern: "
+        "READ | EDIT | MANAGE}; absent: every role of the policy may read and log everywhere.",
+    )
+    protected_tags: ProtectedTags = Field(
+        default_factory=dict,
+        description="Registry tag key -> the roles that may set or delete it (front door).",
+    )
 
     @model_validator(mode="after")
     def _semantics(self, info: ValidationInfo) -> Self:
@@ -537,6 +547,7 @@ class Policy(_Strict):
                 role_issues(self.roles, enumerate(self.transitions))
                 + identity_issues(self.roles, enumerate(self.identities))
                 + directory_issues(self.roles, self.directory)
+                + front_door_issues(self.roles, self.tracking, self.protected_tags)
             )
         return self
 
@@ -658,6 +669,7 @@ def policy_issues(policy: Policy) -> list[tuple[Loc, str]]:
     issues.extend(role_issues(policy.roles, enumerate(policy.transitions)))
     issues.extend(identity_issues(policy.roles, enumerate(policy.identities)))
     issues.extend(directory_issues(policy.roles, policy.directory))
+    issues.extend(front_door_issues(policy.roles, policy.tracking, policy.protected_tags))
     return issues
 
 
@@ -682,7 +694,7 @@ def policy_hash(policy: Policy) -> str:
     not the YAML text, so comments, key order and formatting do not change it."""
     data = policy.model_dump(mode="json")
     # Fields added later are left out while unused, so existing policies keep their hash.
-    for added in ("identities", "directory"):
+    for added in ("identities", "directory", "tracking", "protected_tags"):
         if not data.get(added):
             data.pop(added, None)
     for rule in data.get("transitions", []):

@@ -184,6 +184,23 @@ def _split_tracking_uri(tracking_uri: str) -> tuple[str, str | None, str | None]
     return clean, username, password
 
 
+def mlflow_connection(settings: WorkerSettings) -> tuple[str, dict[str, str], httpx.Auth | None]:
+    """How Signoff reaches MLflow: the base URL, the headers carrying a bearer token, and basic
+    auth, from `SIGNOFF_MLFLOW_*` (credentials in the URI count as basic auth)."""
+    base_url, username, password = _split_tracking_uri(settings.mlflow_tracking_uri)
+    if settings.mlflow_username:
+        username = settings.mlflow_username
+        password = None
+    if settings.mlflow_password is not None:
+        password = settings.mlflow_password.get_secret_value()
+    token = settings.mlflow_token.get_secret_value().strip() if settings.mlflow_token else ""
+    if token:
+        return base_url, {"Authorization": f"Bearer {token}"}, None
+    if username is not None:
+        return base_url, {}, httpx.BasicAuth(username, password or "")
+    return base_url, {}, None
+
+
 class MlflowRegistry:
     """Async client for the parts of MLflow's registry and tracking API that Signoff needs.
 

@@ -318,12 +318,18 @@ def _mlflow_command(binary: str, settings: ApiSettings) -> list[str]:
         "--artifacts-destination",
         str(data / "mlartifacts"),
         "--host",
-        urlsplit(settings.mlflow_tracking_uri).hostname or "127.0.0.1",
+        _mlflow_listen_host(settings),
         "--port",
         str(settings.mlflow_port),
         "--workers",
         "1",
     ]
+
+
+def _mlflow_listen_host(settings: ApiSettings) -> str:
+    """The embedded MLflow listens on loopback only: clients reach it through Signoff."""
+    host = urlsplit(settings.mlflow_tracking_uri).hostname or "127.0.0.1"
+    return host if host in ("localhost", "::1") or host.startswith("127.") else "127.0.0.1"
 
 
 def _mlflow_env(settings: ApiSettings) -> dict[str, str]:
@@ -479,6 +485,10 @@ def run_dev(settings: ApiSettings, host: str, port: int, say: Say) -> None:
         say(f"  OpenAPI docs  {api_url}/docs")
         say(f"  Temporal UI   {plan.temporal_ui or '(the reused Temporal server has none)'}")
         say(f"  MLflow UI     {settings.mlflow_tracking_uri}")
+        say("")
+        say("  MLflow clients: give them Signoff, the front door, not MLflow itself:")
+        say(f"    export MLFLOW_TRACKING_URI={api_url}")
+        say("    export MLFLOW_TRACKING_TOKEN=<a development token below>")
         say("")
         say("  Development tokens (valid 12 h; export one as SIGNOFF_TOKEN):")
         for role, token in dev_tokens(settings).items():

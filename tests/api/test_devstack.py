@@ -77,6 +77,7 @@ def test_dev_runs_everything_and_keeps_open_requests_across_a_restart(tmp_path: 
         assert key_file.stat().st_mode & 0o777 == 0o600
         assert set(tokens) == {"data-scientist", "ml-lead", "platform-admin", "risk-officer"}
         assert f"MLflow webhooks: new versions and direct changes are sent to {api}" in printed
+        assert f"export MLFLOW_TRACKING_URI={api}\n" in printed  # the front door, not MLflow
 
         with httpx.Client(base_url=mlflow_url, timeout=30) as mlflow:
             version = seed_version(mlflow)

@@ -172,8 +172,9 @@ def test_the_hash_of_a_policy_without_identities_is_unchanged_by_the_new_field()
     plain = load_policy_text(text)
     assert plain.identities == []
     # The hash is what it was before the later fields existed (identities, directory, and the
-    # rules' LATER_RULE_FIELDS): none of them is in what is hashed while unused.
-    later = {"identities", "directory"}
+    # rules' LATER_RULE_FIELDS, the front door's tracking and protected_tags): none of them is
+    # in what is hashed while unused.
+    later = {"identities", "directory", "tracking", "protected_tags"}
     before = {k: v for k, v in plain.model_dump(mode="json").items() if k not in later}
     for rule in before["transitions"]:
         for later_field in LATER_RULE_FIELDS:

@@ -97,7 +97,22 @@ SIGN_IN_FLOW = Access(
     ALLOWED,
 )
 
+TRACKING = Access(
+    "any role of the policy (it has no tracking: section, so every role may log everywhere)"
+)
+
 T, S = "/api/2.0/mlflow/transition-requests", "/api/2.0/signoff"
+FRONT_DOOR = "/{mlflow_path:path}"
+"""The MLflow front door: one route, every MLflow call Signoff forwards. Each method is called
+on a route whose level the front door's route table sets (tests/api/test_front_door.py covers
+the rest)."""
+FRONT_DOOR_CALLS: dict[str, tuple[str, str]] = {
+    "GET": ("api/2.0/mlflow/registered-models/get", "query"),
+    "POST": ("api/2.0/mlflow/registered-models/set-tag", "body"),
+    "PATCH": ("api/2.0/mlflow/model-versions/update", "body"),
+    "DELETE": ("api/2.0/mlflow/model-versions/delete-tag", "body"),
+    "PUT": ("api/2.0/mlflow-artifacts/artifacts/0/matrix.txt", "raw"),
+}
 ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
@@ -145,6 +160,11 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/ui/auth/callback"): SIGN_IN_FLOW,
     ("POST", "/ui/auth/dev-login"): SIGN_IN_FLOW,
     ("POST", "/ui/auth/logout"): SIGN_IN_FLOW,
+    ("GET", FRONT_DOOR): READ,
+    ("POST", FRONT_DOOR): EDIT,
+    ("PATCH", FRONT_DOOR): EDIT,
+    ("DELETE", FRONT_DOOR): EDIT,
+    ("PUT", FRONT_DOOR): TRACKING,
 }
 
 
@@ -292,6 +312,13 @@ def request_for(method: str, path: str, world: World) -> dict[str, Any]:
     url = path.replace("{request_id}", world.request_id).replace("{name}", model or "app.js")
     url = url.replace("{source}", "chat")
     kwargs: dict[str, Any] = {"url": url, "follow_redirects": False}
+    if path == FRONT_DOOR:
+        where, how = FRONT_DOOR_CALLS[method]
+        names = version | {"key": "matrix", "value": "v", "description": "d"}
+        kwargs["url"] = f"/{where}"
+        kwargs |= {"query": {"params": version}, "body": {"json": names}}.get(how, {})
+        if how == "raw":
+            kwargs["content"] = b"matrix"
     if path in bodies:
         kwargs["json"] = bodies[path]
     if path in queries:

@@ -3,6 +3,7 @@ versions read back from it without going through Signoff."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.processes import http_ok, start_process, venv_executable
 
 SEED_EXPERIMENT = "signoff-tests"
 
@@ -138,3 +141,36 @@ def mlflow_version(mlflow_url: str, seeded: SeededVersion) -> dict[str, Any]:
 
 def stage_in_mlflow(mlflow_url: str, seeded: SeededVersion) -> str:
     return mlflow_version(mlflow_url, seeded)["current_stage"]
+
+
+def start_mlflow_with_artifact_proxy(root: Path, port: int) -> MlflowServer:
+    """A real `mlflow server` on SQLite in `root`, on `port`, that serves artifacts itself
+    (`mlflow-artifacts:/`, stored under `root/artifacts`), so clients upload and download them
+    over HTTP, through whatever address they were given. Start it again with the same `root`
+    and `port` to bring it back with its data."""
+    artifacts = root / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SIGNOFF_"))} | {
+        "PYTHONUNBUFFERED": "1",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    cmd = [
+        venv_executable("mlflow", "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(artifacts),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    log_path = root / "mlflow-server.log"
+    proc = start_process(
+        cmd, env=env, log_path=log_path, ready=http_ok(f"{url}/health"), timeout=90, cwd=root
+    )
+    return MlflowServer(url=url, process=proc, log_path=log_path, artifact_root=artifacts)

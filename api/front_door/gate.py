@@ -1,0 +1,240 @@
+"""The front door's decisions: may this principal make this MLflow call, is it a move the policy
+governs, and which search results may they see.
+
+- Registry calls by the policy's levels on the model (`roles:`); tracking calls by the levels on
+  the experiment (`tracking:`, `policies.front_door`), the experiment of a run or logged model
+  looked up in MLflow (`api.front_door.resources`).
+- A principal with no binding for a model or experiment gets the answer a missing one gets,
+  made here without asking MLflow, so the two cannot be told apart.
+- A stage or alias a rule governs is refused with how to request it, unless the caller may break
+  glass (CAN_MANAGE, `break_glass: true` on the rule, and a reason): then it is a recorded
+  break-glass move (`api.services.break_glass`).
+- Tags: `protected_tags:`, and the keys a `type: tag` check relies on (`tag_refusal`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
+from typing import Any
+
+from api.deps import Services
+from api.front_door.resources import Missing, Resources
+from api.front_door.routes import Classified, Move, Need
+from api.services.errors import Invalid, NotFound, Refused
+from api.services.permissions import is_registry_admin
+from policies import (
+    PermissionLevel,
+    Principal,
+    TransitionRule,
+    is_alias,
+    normalize_target,
+    permission_for,
+)
+from policies.front_door import TrackingLevel, tag_refusal, tracking_level_for
+from policies.wording import describe_rule
+
+REASON_HEADER = "x-signoff-reason"
+"""Where a break-glass move through the front door may carry its reason (or `comment` in the
+JSON body): MLflow's own calls have no field for one."""
+
+
+def model_missing(name: str) -> NotFound:
+    return NotFound(f"Registered Model with name={name} not found")
+
+
+class Gate:
+    def __init__(self, services: Services, resources: Resources) -> None:
+        self.services = services
+        self.resources = resources
+
+    @property
+    def policy(self):  # noqa: ANN201 - the Policy
+        return self.services.policy
+
+    # -- levels ------------------------------------------------------------------------------
+
+    async def authorize(self, principal: Principal, call: Classified) -> None:
+        """Raise a ServiceError unless the principal holds every level the call needs."""
+        for need in call.needs:
+            await self._check(principal, call, need)
+        for model, key in call.tag_keys:
+            granted = permission_for(self.policy, principal.roles, model)
+            refusal = tag_refusal(
+                self.policy, principal.roles, granted, model=model, key=key, who=principal.sub
+            )
+            if refusal is not None:
+                raise Refused(refusal)
+
+    async def _check(self, principal: Principal, call: Classified, need: Need) -> None:
+        if need.kind == "admin":
+            if not is_registry_admin(self.services, principal):
+                raise Refused(
+                    f"{principal.sub} may not call {call.route} through Signoff: the front door "
+                    "does not classify that route, so it is open only to registry admins "
+                    '(a role bound CAN_MANAGE on "*")'
+                )
+            return
+        if need.kind == "role":
+            if not self._holds_a_role(principal):
+                raise Refused(f"{principal.sub} holds no role of Signoff's policy")
+            return
+        if need.kind in ("model", "new_model"):
+            self._check_model(principal, need)
+            return
+        await self._check_tracking(principal, need)
+
+    def _holds_a_role(self, principal: Principal) -> bool:
+        known = set(self.policy.roles) | set(self.policy.tracking or {})
+        return any(role in known for role in principal.roles)
+
+    def _check_model(self, principal: Principal, need: Need) -> None:
+        assert isinstance(need.level, PermissionLevel)
+        granted = permission_for(self.policy, principal.roles, need.key)
+        if granted is None:
+            if need.kind == "model":
+                raise model_missing(need.key)
+            raise Refused(
+                f"{principal.sub} has no permission on model {need.key!r}; this needs "
+                f"{need.level.value}"
+            )
+        if not granted.includes(need.level):
+            raise Refused(
+                f"{principal.sub} has {granted.value} on model {need.key!r}; this needs "
+                f"{need.level.value}"
+            )
+
+    async def _check_tracking(self, principal: Principal, need: Need) -> None:
+        assert isinstance(need.level, TrackingLevel)
+        if need.kind == "experiment_name":
+            name, missing = need.key, NotFound(f"Could not find experiment with name '{need.key}'")
+            if need.level is not TrackingLevel.READ:
+                missing = Refused(
+                    f"{principal.sub} has no level on experiment {need.key!r}; this needs "
+                    f"{need.level.value}"
+                )
+        else:
+            try:
+                experiment_id, missing = await self._experiment_of(need)
+                name = await self.resources.experiment_name(experiment_id)
+            except Missing as err:
+                raise NotFound(err.message) from err
+        level = tracking_level_for(self.policy, principal.roles, name)
+        if level is None:
+            raise missing
+        if not level.includes(need.level):
+            raise Refused(
+                f"{principal.sub} has {level.value} on experiment {name!r}; this needs "
+                f"{need.level.value}"
+            )
+
+    async def _experiment_of(self, need: Need) -> tuple[str, NotFound]:
+        """The experiment id a need touches, and what a caller without a binding is told."""
+        if need.kind == "run":
+            missing = NotFound(f"Run with id={need.key} not found")
+            try:
+                return await self.resources.run_experiment(need.key), missing
+            except Missing as err:
+                raise Missing(missing.message) from err
+        if need.kind == "logged_model":
+            missing = NotFound(f"Logged model with ID '{need.key}' not found.")
+            try:
+                return await self.resources.logged_model_experiment(need.key), missing
+            except Missing as err:
+                raise Missing(missing.message) from err
+        return need.key, NotFound(f"No Experiment with id={need.key} exists")
+
+    # -- governed moves ----------------------------------------------------------------------
+
+    def governing_rule(self, move: Move) -> TransitionRule | None:
+        """The rule that governs the move, if any. Aliases compare without case, so a database
+        that collates names without case cannot turn `@Champion` into `@champion`."""
+        if move.kind == "stage":
+            try:
+                stage = normalize_target(move.target)
+            except ValueError:
+                return None  # not a stage: MLflow refuses it
+            return next(
+                (
+                    rule
+                    for rule in self.policy.transitions
+                    if rule.to == stage and _covers(rule, move.model)
+                ),
+                None,
+            )
+        alias = move.target.lower()
+        return next(
+            (
+                rule
+                for rule in self.policy.transitions
+                if is_alias(rule.to) and fnmatchcase(alias, rule.to.lower())
+                and _covers(rule, move.model)
+            ),
+            None,
+        )  # fmt: skip
+
+    def may_break_glass(self, principal: Principal, move: Move, rule: TransitionRule) -> bool:
+        granted = permission_for(self.policy, principal.roles, move.model)
+        return (
+            rule.break_glass
+            and move.kind != "alias_delete"
+            and granted is not None
+            and granted.includes(PermissionLevel.CAN_MANAGE)
+        )
+
+    def refusal(self, principal: Principal, move: Move, rule: TransitionRule) -> Refused:
+        """403 saying the move is governed and how to request it."""
+        if move.kind == "alias_delete":
+            return Refused(
+                f"deleting the alias {move.target} of {move.model!r} is governed by Signoff's "
+                f"policy (the rule for {rule.to}: {describe_rule(rule)}); move the alias to "
+                f"another version with a request (`signoff request {move.model} <version> "
+                f"{move.target}`), or ask an MLflow administrator"
+            )
+        body = {"name": move.model, "version": move.version, "stage": move.target}
+        return Refused(
+            f"moving version {move.version} of {move.model!r} to {move.target} is governed by "
+            f"Signoff's policy ({describe_rule(rule)}); {principal.sub} may not make it "
+            f"directly. Request it: `signoff request {move.model} {move.version} "
+            f"{move.target}`, or POST /api/2.0/mlflow/transition-requests/create with "
+            f"{json.dumps(body)}"
+        )
+
+    # -- search results ----------------------------------------------------------------------
+
+    def readable_models(self, principal: Principal, items: Iterable[Any]) -> list[Any]:
+        return [
+            item
+            for item in items
+            if isinstance(item, dict)
+            and permission_for(self.policy, principal.roles, str(item.get("name", ""))) is not None
+        ]
+
+    def readable_experiments(self, principal: Principal, items: Iterable[Any]) -> list[Any]:
+        return [
+            item
+            for item in items
+            if isinstance(item, dict)
+            and tracking_level_for(self.policy, principal.roles, str(item.get("name", "")))
+            is not None
+        ]
+
+
+def _covers(rule: TransitionRule, model: str) -> bool:
+    return any(fnmatchcase(model, pattern) for pattern in rule.models)
+
+
+def break_glass_reason(comment: Any, header: str | None) -> str | None:
+    if isinstance(comment, str) and comment.strip():
+        return comment
+    return header.strip() if header and header.strip() else None
+
+
+def require_reason(reason: str | None) -> str:
+    if reason is None:
+        raise Invalid(
+            "a break-glass move needs a reason: send it as `comment` in the JSON body or in the "
+            "X-Signoff-Reason header"
+        )
+    return reason

@@ -1,0 +1,129 @@
+"""What does the MLflow front door add to an MLflow call?
+
+Starts the embedded stack (`signoff dev`, as `transition_latency.py` does) in a temporary
+directory, registers a version and stores a 10 MB artifact in MLflow, then, interleaved in one
+run, times each call made directly to MLflow and through Signoff (with a data scientist's
+token: authorized by the policy, then forwarded):
+
+  (a) GET model-versions/get
+  (b) GET get-artifact of the 10 MB file, read to the end
+
+Prints p50/p95 of each, direct and through Signoff, and their ratios (goal for (a): ≤ 1.3×).
+Usage:
+
+    python benchmarks/front_door.py [--n 200] [--downloads 30] [--warmup 10] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from transition_latency import Bench, percentile, report
+
+SIZE = 10 * 1024 * 1024
+
+
+def timed(call: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def get_version(client: httpx.Client, name: str, version: str) -> Callable[[], None]:
+    def call() -> None:
+        response = client.get(
+            "/api/2.0/mlflow/model-versions/get", params={"name": name, "version": version}
+        )
+        response.raise_for_status()
+
+    return call
+
+
+def download(client: httpx.Client, run_id: str) -> Callable[[], None]:
+    def call() -> None:
+        size = 0
+        params = {"run_id": run_id, "path": "ten.bin"}
+        with client.stream("GET", "/get-artifact", params=params) as response:
+            response.raise_for_status()
+            for chunk in response.iter_raw(1024 * 1024):
+                size += len(chunk)
+        assert size == SIZE, size
+
+    return call
+
+
+def store_artifact(bench: Bench, name: str, version: str) -> str:
+    """A 10 MB artifact in the version's run (experiment 0: `mlflow-artifacts:/0`)."""
+    run_id = bench.mlflow.get(
+        "/api/2.0/mlflow/model-versions/get", params={"name": name, "version": version}
+    ).json()["model_version"]["run_id"]
+    bench.mlflow.put(
+        f"/api/2.0/mlflow-artifacts/artifacts/0/{run_id}/artifacts/ten.bin",
+        content=bytes(SIZE),
+    ).raise_for_status()
+    return run_id
+
+
+def measure(pairs: dict[str, tuple[Callable[[], None], Callable[[], None]]], n: int, warmup: int):
+    times: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in pairs}
+    for i in range(warmup + n):
+        for label, (direct, door) in pairs.items():
+            a, b = timed(direct), timed(door)
+            if i >= warmup:
+                times[label][0].append(a)
+                times[label][1].append(b)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="measured model-versions/get pairs")
+    parser.add_argument("--downloads", type=int, default=30, help="measured download pairs")
+    parser.add_argument("--warmup", type=int, default=10, help="unmeasured rounds first")
+    parser.add_argument("--quick", action="store_true", help="a short run: 30 gets, 5 downloads")
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.downloads, args.warmup = 30, 5, 3
+
+    with tempfile.TemporaryDirectory(prefix="signoff-bench-") as tmp:
+        bench = Bench(Path(tmp))
+        try:
+            bench.start()
+            name, version = bench.new_version()
+            run_id = store_artifact(bench, name, version)
+            headers = bench.token("bench", "data-scientist")
+            with (
+                httpx.Client(base_url=bench.mlflow_url, timeout=60) as direct,
+                httpx.Client(base_url=bench.api_url, headers=headers, timeout=60) as door,
+            ):
+                gets = measure(
+                    {"get": (get_version(direct, name, version), get_version(door, name, version))},
+                    args.n,
+                    args.warmup,
+                )
+                downloads = measure(
+                    {"download": (download(direct, run_id), download(door, run_id))},
+                    args.downloads,
+                    min(args.warmup, 3),
+                )
+            print("\nThe front door on the embedded stack (one run, interleaved):")
+            for label, (a, b) in (("model-versions/get", gets["get"]),
+                                  ("10 MB get-artifact", downloads["download"])):  # fmt: skip
+                direct_p50 = report(f"{label}, direct to MLflow", a)
+                door_p50 = report(f"{label}, through Signoff", b)
+                ratio_p95 = percentile(b, 95) / percentile(a, 95)
+                print(
+                    f"    ratio through/direct: p50 {door_p50 / direct_p50:.2f}x, "
+                    f"p95 {ratio_p95:.2f}x"
+                )
+        finally:
+            bench.stop()
+
+
+if __name__ == "__main__":
+    main()
