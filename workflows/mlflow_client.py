@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 import httpx
 
 from policies import STAGES
+from workflows.tracing import instrument_http_client
 
 if TYPE_CHECKING:
     from workflows.settings import WorkerSettings
@@ -210,6 +211,7 @@ class MlflowRegistry:
             timeout=self.timeout,
             follow_redirects=False,
         )
+        instrument_http_client(self._client)
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> MlflowRegistry:

@@ -11,6 +11,8 @@ import typer
 
 from api.cli.client import fail, load_settings
 from api.settings import ApiSettings, InsecureSettingsError
+from workflows.logs import LogFormat, configure_logging
+from workflows.tracing import setup_tracing
 
 
 def _production_settings() -> ApiSettings:
@@ -24,10 +26,11 @@ def _production_settings() -> ApiSettings:
     return settings
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _observability(settings: ApiSettings, service: str, log_format: LogFormat = "json") -> None:
+    """Log lines as SIGNOFF_LOG_FORMAT says (default `log_format`); traces when an OTLP
+    endpoint is set."""
+    configure_logging(settings.log_format or log_format)
+    setup_tracing(settings, service)
 
 
 def dev(
@@ -46,8 +49,11 @@ def dev(
     """
     from api.cli.devstack import DevStackError, run_dev
 
+    settings = load_settings()
+    _observability(settings, "signoff", "text")
+    logging.getLogger("api.access").setLevel(logging.WARNING)  # one line per call: too many
     try:
-        run_dev(load_settings(), host, port, say=typer.echo)
+        run_dev(settings, host, port, say=typer.echo)
     except DevStackError as err:
         fail(str(err))
 
@@ -57,7 +63,7 @@ def worker() -> None:
     from workflows.worker import run_worker
 
     settings = _production_settings()
-    _logging()
+    _observability(settings, "signoff-worker")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
 
@@ -73,5 +79,5 @@ def api(
     from api.server import ApiServer
 
     settings = _production_settings()
-    _logging()
+    _observability(settings, "signoff-api")
     ApiServer(create_app(settings), host=host, port=port).run()
