@@ -155,6 +155,7 @@ def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)  # Python's warnings are log lines too, in the same format
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

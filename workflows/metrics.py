@@ -80,6 +80,8 @@ LEDGER_WRITE_RETRIES = Counter(
     "or `activity` (Temporal retried a workflow's ledger write).",
     ["reason"],
 )
+for _reason in ("conflict", "activity"):
+    LEDGER_WRITE_RETRIES.labels(_reason)  # shown at 0 before the first retry
 
 
 def target_label(target: str) -> str:

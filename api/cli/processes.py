@@ -47,11 +47,11 @@ def dev(
     answering there is reused; a port held by anything else stops the command before it
     starts anything, naming the setting that moves it.
     """
-    from api.cli.devstack import DevStackError, run_dev
-
     settings = load_settings()
     _observability(settings, "signoff", "text")
     logging.getLogger("api.access").setLevel(logging.WARNING)  # one line per call: too many
+    from api.cli.devstack import DevStackError, run_dev
+
     try:
         run_dev(settings, host, port, say=typer.echo)
     except DevStackError as err:
@@ -60,10 +60,10 @@ def dev(
 
 def worker() -> None:
     """Run a worker: executes transition workflows and their activities."""
+    settings = _production_settings()
+    _observability(settings, "signoff-worker")  # first: what importing says is logged too
     from workflows.worker import run_worker
 
-    settings = _production_settings()
-    _observability(settings, "signoff-worker")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
 
@@ -75,9 +75,9 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on.", metavar="PORT")] = 8000,
 ) -> None:
     """Run the HTTP API."""
+    settings = _production_settings()
+    _observability(settings, "signoff-api")  # first: what importing says is logged too
     from api.app import create_app
     from api.server import ApiServer
 
-    settings = _production_settings()
-    _observability(settings, "signoff-api")
     ApiServer(create_app(settings), host=host, port=port).run()
