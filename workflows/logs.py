@@ -26,6 +26,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
+
 LogFormat = Literal["json", "text"]
 
 _CONTEXT: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
@@ -163,3 +171,13 @@ def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    _forward_temporal_core_logs()
+
+
+def _forward_temporal_core_logs() -> None:
+    """The Temporal SDK's core (Rust) writes its warnings straight to stderr in a format of its
+    own; send them through Python's logging instead (before any client is made)."""
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    filter_ = TelemetryFilter(core_level="WARN", other_level="ERROR")  # the SDK's default
+    telemetry = TelemetryConfig(logging=LoggingConfig(filter=filter_, forwarding=forwarding))
+    Runtime.set_default(Runtime(telemetry=telemetry), error_if_already_set=False)
