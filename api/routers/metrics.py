@@ -14,11 +14,7 @@ from workflows.metrics import exposition_registry
 router = APIRouter(tags=["health"])
 
 
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
-)
+@router.get("/metrics", response_class=Response, include_in_schema=False)  # not JSON: no API
 async def metrics(services: ServicesDep) -> Response:
     body = generate_latest(exposition_registry(services.settings))
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)

@@ -234,7 +234,7 @@ def test_the_series_move_as_a_request_flows(
     ) == after.value("signoff_webhook_delivery_failures_total", receiver=bad_id)
 
     # Route labels are templates, never paths: no model name, no id, no source.
-    app_routes = set(create_app().openapi()["paths"]) | {"unmatched"}
+    app_routes = set(create_app().openapi()["paths"]) | {"/metrics", "unmatched"}
     routes = after.label_values("signoff_api_request_duration_seconds_count", "route")
     assert routes <= app_routes, routes - app_routes
     assert f"{SIGNOFF}/hooks/decisions/{{source}}" in routes
@@ -292,25 +292,34 @@ def test_one_trace_runs_from_the_http_call_through_the_workflow_to_mlflow(
     make_version: Callable[..., SeededVersion],
 ) -> None:
     seeded = make_version()
-    trace_id = secrets.token_hex(16)
+    trace_id, read_trace = secrets.token_hex(16), secrets.token_hex(16)
     dana = user(*DANA)
     dana.headers["traceparent"] = f"00-{trace_id}-{secrets.token_hex(8)}-01"
     request = create(dana, seeded, "Staging")  # quorum 0: applied by the workflow at once
-    del dana.headers["traceparent"]
-    assert wait(dana, request["id"])["state"] == "APPLIED"
+    # A query string (where an OIDC authorization code travels) is never put on a span.
+    dana.headers["traceparent"] = f"00-{read_trace}-{secrets.token_hex(8)}-01"
+    code = f"code-{secrets.token_hex(8)}"
+    waited = dana.get(
+        f"{SIGNOFF}/transition-requests/wait",
+        params={"id": request["id"], "timeout_s": 30, "code": code},
+    )
+    assert waited.status_code == 200, waited.text
+    assert waited.json()["request"]["state"] == "APPLIED"
 
     def traced() -> dict[str, list[Any]] | None:
-        spans = [s for s in observed.otlp.snapshot() if s.trace_id == trace_id]
+        spans = observed.otlp.snapshot()
+        if not any(s.trace_id == read_trace and s.service == "signoff-api" for s in spans):
+            return None
         by_service: dict[str, list[Any]] = {}
         for span in spans:
-            by_service.setdefault(span.service, []).append(span)
-        worker = by_service.get("signoff-worker", [])
-        mlflow_moves = [
+            if span.trace_id == trace_id:
+                by_service.setdefault(span.service, []).append(span)
+        moves = [
             s
-            for s in worker
+            for s in by_service.get("signoff-worker", [])
             if "transition-stage" in str(s.attributes.get("http.url", s.attributes.get("url.full")))
         ]
-        return by_service if by_service.get("signoff-api") and mlflow_moves else None
+        return by_service if by_service.get("signoff-api") and moves else None
 
     by_service = wait_until(traced, "the trace to reach the worker's MLflow call", timeout_s=30)
     api_names = {s.name for s in by_service["signoff-api"]}
@@ -318,4 +327,6 @@ def test_one_trace_runs_from_the_http_call_through_the_workflow_to_mlflow(
     assert f"POST {TRANSITIONS}/create" in api_names, api_names
     assert "StartWorkflow:TransitionWorkflow" in api_names, api_names
     assert {"RunWorkflow:TransitionWorkflow", "RunActivity:apply_transition"} <= worker_names
+    assert code.encode() not in b"".join(observed.otlp.bodies)
+    assert code not in (observed.stack.root / "api.log").read_text()
     assert not observed.otlp.refused
