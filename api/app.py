@@ -14,6 +14,7 @@ from api.auth import TokenVerifier
 from api.deps import Services
 from api.errors import document_errors, error_response, install_error_handlers
 from api.front_door import FrontDoor
+from api.observability import observe
 from api.routers import (
     activities,
     break_glass,
@@ -22,6 +23,7 @@ from api.routers import (
     decision_hooks,
     health,
     inbound_messages,
+    metrics,
     mlflow_hooks,
     reconciler,
     registry_webhooks,
@@ -128,8 +130,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(HeadSizeLimit)
+    observe(app)  # outermost: request ids, access lines, latency, traces
     for router in (
         health.router,
+        metrics.router,
         transition_requests.router,
         break_glass.router,
         rollback.router,

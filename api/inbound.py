@@ -20,6 +20,7 @@ from fastapi import Request
 
 from api.deps import Services
 from api.errors import ApiError, bad_request
+from api.metrics import INBOUND_HOOKS, UNKNOWN_SOURCE
 from workflows.ledger import InboundHook
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ TOLERANCE_S = 300
 MLflow's webhooks too: a message signed longer ago, or further ahead, is refused, which bounds
 how long a captured one is good."""
 MAX_BODY = 64 * 1024
+MLFLOW_SOURCE = "mlflow"
+"""The source name of MLflow's own webhooks (`api.routers.mlflow_hooks`)."""
 MAX_MESSAGE_ID = 256
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -71,6 +74,13 @@ async def read_body(request: Request) -> bytes:
     return raw
 
 
+def count_verdict(services: Services, source: str, outcome: str) -> None:
+    """One inbound message's verdict, on `signoff_inbound_hooks_total` (a source nobody set up
+    counts as `unknown`: the path is the sender's to choose)."""
+    known = source == MLFLOW_SOURCE or source in services.settings.hook_secrets
+    INBOUND_HOOKS.labels(source if known else UNKNOWN_SOURCE, outcome.lower()).inc()
+
+
 def _outcome(err: ApiError) -> str:
     """A 5xx is Signoff failing, not the message: the claim goes back for the retry."""
     return "ERROR" if err.status >= 500 else "REFUSED"
@@ -80,11 +90,12 @@ async def refuse_unclaimed(
     services: Services, source: str, message_id: str | None, received_ms: int, err: ApiError
 ) -> None:
     """Record a message turned away before it claimed its id (nothing to release)."""
+    outcome = _outcome(err)
+    count_verdict(services, source, outcome)
     if len(source) > 64:  # the ledger column; a longer path is no source anyone set up
         return
     if message_id is not None and len(message_id) > MAX_MESSAGE_ID:
         message_id = None
-    outcome = _outcome(err)
     await services.ledger.inbound.record(
         hook_id=uuid.uuid4().hex,
         source=source,
@@ -127,21 +138,27 @@ async def run_claimed(
     try:
         response = await handler(record)
     except ApiError as err:
-        await _finish(services, hook_id, _outcome(err), err.message, record)
+        await _finish(services, source, hook_id, _outcome(err), err.message, record)
         log.info("inbound %s message %s: %s", source, message_id, err.message)
         raise
     except Exception as err:
         reason = f"Signoff could not act on the message just now ({type(err).__name__})"
-        await _finish(services, hook_id, "ERROR", reason, record)
+        await _finish(services, source, hook_id, "ERROR", reason, record)
         log.exception("inbound %s message %s failed", source, message_id)
         raise ApiError(503, reason + "; retry it") from err
-    await _finish(services, hook_id, record.pop("outcome", "ACCEPTED"), None, record)
+    await _finish(services, source, hook_id, record.pop("outcome", "ACCEPTED"), None, record)
     return response
 
 
 async def _finish(
-    services: Services, row_id: str, outcome: str, reason: str | None, record: dict[str, Any]
+    services: Services,
+    source: str,
+    row_id: str,
+    outcome: str,
+    reason: str | None,
+    record: dict[str, Any],
 ) -> None:
+    count_verdict(services, source, outcome)
     await services.ledger.inbound.finish(hook_id=row_id, outcome=outcome, reason=reason, **record)
 
 

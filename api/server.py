@@ -33,6 +33,10 @@ class ApiServer(uvicorn.Server):
             host=host,
             port=port,
             log_level=log_level,
+            # Logging is `workflows.logs`'s (JSON or text); the access lines are
+            # `api.observability`'s, which never write a query string.
+            log_config=None,
+            access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             **SERVER_LIMITS,  # type: ignore[arg-type]
         )

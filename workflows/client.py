@@ -31,8 +31,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.domain import CheckResult, RequestSnapshot, RequestState, now_ms
 from workflows.errors import INVALID_CALLBACK, NOT_OPEN, REFUSED
+from workflows.logs import bind_workflow
 from workflows.messages import CiCallback, Decision, DecisionResult, TransitionInput
 from workflows.settings import WorkerSettings
+from workflows.tracing import temporal_interceptors
 from workflows.transition import APPLY_WAIT, TransitionWorkflow
 
 
@@ -41,6 +43,7 @@ async def connect(settings: WorkerSettings) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        interceptors=temporal_interceptors(),
     )
 
 
@@ -184,6 +187,7 @@ class Transitions:
     async def start(self, inp: TransitionInput) -> RequestSnapshot:
         """Start a request's workflow; raises RequestAlreadyOpen with the open one."""
         workflow_id = workflow_id_for(inp.model, inp.version, inp.target)
+        bind_workflow(workflow_id)  # the API call's log lines name the workflow it acts on
         for attempt in range(2):
             try:
                 async with temporal_call("starting the request's workflow"):
@@ -209,9 +213,9 @@ class Transitions:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _handle(self, model: str, version: str, target: str) -> WorkflowHandle:
-        return self.client.get_workflow_handle_for(
-            TransitionWorkflow.run, workflow_id_for(model, version, target)
-        )
+        workflow_id = workflow_id_for(model, version, target)
+        bind_workflow(workflow_id)
+        return self.client.get_workflow_handle_for(TransitionWorkflow.run, workflow_id)
 
     async def snapshot(self, model: str, version: str, target: str) -> RequestSnapshot:
         try:

@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 import httpx
 
 from policies import STAGES
+from workflows.tracing import instrument_http_client
 
 if TYPE_CHECKING:
     from workflows.settings import WorkerSettings
@@ -251,6 +252,7 @@ class MlflowRegistry:
             timeout=self.timeout,
             follow_redirects=False,
         )
+        instrument_http_client(self._client)
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> MlflowRegistry:

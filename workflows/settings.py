@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -81,6 +81,51 @@ class WorkerSettings(BaseSettings):
         ge=1.0,
         description="SIGNOFF_RECONCILE_INTERVAL_S: how often (seconds) the reconciler compares "
         "MLflow's stages and aliases with the ledger.",
+    )
+    # -- observability (workflows.logs, workflows.metrics, workflows.tracing) ----------------
+    log_format: Literal["json", "text"] | None = Field(
+        None,
+        description="SIGNOFF_LOG_FORMAT: `json` (one event per line; the default of `signoff "
+        "api` and `signoff worker`) or `text` (human-readable; the default of `signoff dev`).",
+    )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="SIGNOFF_WORKER_METRICS_PORT: the worker serves its Prometheus metrics at "
+        "http://<SIGNOFF_WORKER_METRICS_HOST>:<port>/metrics; unset, it serves none (`signoff "
+        "dev` shows them on the API's /metrics).",
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1",
+        description="SIGNOFF_WORKER_METRICS_HOST: the interface of the worker's metrics port "
+        "(0.0.0.0 in a container).",
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="OTEL_EXPORTER_OTLP_ENDPOINT (OpenTelemetry's own variable): when set, API "
+        "and worker export traces over OTLP/HTTP to <endpoint>/v1/traces.",
+    )
+    otlp_traces_endpoint: str | None = Field(
+        None,
+        validation_alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        description="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the full URL for traces, which wins "
+        "over OTEL_EXPORTER_OTLP_ENDPOINT (as OpenTelemetry specifies).",
+    )
+    otel_service_name: str | None = Field(
+        None,
+        validation_alias="OTEL_SERVICE_NAME",
+        description="OTEL_SERVICE_NAME: the traces' service name; default signoff-api, "
+        "signoff-worker, or signoff (`signoff dev`).",
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        validation_alias="PROMETHEUS_MULTIPROC_DIR",
+        description="PROMETHEUS_MULTIPROC_DIR (prometheus-client's variable; an environment "
+        "variable, read when the process starts): processes of one host write their series "
+        "there and each metrics endpoint serves the sum of all of them. Empty it before they "
+        "start.",
     )
 
     digest_max_file_mb: float = Field(

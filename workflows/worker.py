@@ -14,6 +14,7 @@ from workflows.activities import CiActivities, SignoffActivities
 from workflows.activities.artifacts import ArtifactActivities
 from workflows.client import connect
 from workflows.ledger import Ledger
+from workflows.metrics import MetricsServer
 from workflows.mlflow_client import MlflowRegistry
 from workflows.reconcile.activities import ReconcileActivities
 from workflows.reconcile.workflow import ReconcileWorkflow, ensure_schedule
@@ -77,12 +78,20 @@ async def run_worker(settings: WorkerSettings, *, stop: asyncio.Event | None = N
     ledger = Ledger(settings.database_url or "")
     await ledger.migrate()
     client = await connect(settings)
-    async with MlflowRegistry.from_settings(settings) as registry:
-        worker = build_worker(client, settings, SignoffActivities(registry, ledger))
-        await ensure_schedule(client, settings)
-        log.info(
-            "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
-        )
-        async with worker:
-            await (stop.wait() if stop else asyncio.Future())
+    port = settings.worker_metrics_port
+    metrics = MetricsServer(settings, port) if port else None
+    try:
+        async with MlflowRegistry.from_settings(settings) as registry:
+            worker = build_worker(client, settings, SignoffActivities(registry, ledger))
+            await ensure_schedule(client, settings)
+            log.info(
+                "worker polling task queue %r on %s",
+                settings.task_queue,
+                settings.temporal_address,
+            )
+            async with worker:
+                await (stop.wait() if stop else asyncio.Future())
+    finally:
+        if metrics is not None:
+            metrics.close()
     ledger.dispose()

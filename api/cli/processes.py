@@ -11,6 +11,8 @@ import typer
 
 from api.cli.client import fail, load_settings
 from api.settings import ApiSettings, InsecureSettingsError
+from workflows.logs import LogFormat, configure_logging
+from workflows.tracing import setup_tracing
 
 
 def _production_settings() -> ApiSettings:
@@ -24,10 +26,11 @@ def _production_settings() -> ApiSettings:
     return settings
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _observability(settings: ApiSettings, service: str, log_format: LogFormat = "json") -> None:
+    """Log lines as SIGNOFF_LOG_FORMAT says (default `log_format`); traces when an OTLP
+    endpoint is set."""
+    configure_logging(settings.log_format or log_format)
+    setup_tracing(settings, service)
 
 
 def dev(
@@ -44,20 +47,23 @@ def dev(
     answering there is reused; a port held by anything else stops the command before it
     starts anything, naming the setting that moves it.
     """
+    settings = load_settings()
+    _observability(settings, "signoff", "text")
+    logging.getLogger("api.access").setLevel(logging.WARNING)  # one line per call: too many
     from api.cli.devstack import DevStackError, run_dev
 
     try:
-        run_dev(load_settings(), host, port, say=typer.echo)
+        run_dev(settings, host, port, say=typer.echo)
     except DevStackError as err:
         fail(str(err))
 
 
 def worker() -> None:
     """Run a worker: executes transition workflows and their activities."""
+    settings = _production_settings()
+    _observability(settings, "signoff-worker")  # first: what importing says is logged too
     from workflows.worker import run_worker
 
-    settings = _production_settings()
-    _logging()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
 
@@ -69,9 +75,9 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on.", metavar="PORT")] = 8000,
 ) -> None:
     """Run the HTTP API."""
+    settings = _production_settings()
+    _observability(settings, "signoff-api")  # first: what importing says is logged too
     from api.app import create_app
     from api.server import ApiServer
 
-    settings = _production_settings()
-    _logging()
     ApiServer(create_app(settings), host=host, port=port).run()

@@ -30,6 +30,7 @@ from api.deps import Services, ServicesDep
 from api.errors import ApiError, as_api_error, bad_request, error_responses, not_found
 from api.inbound import (
     MAX_MESSAGE_ID,
+    MLFLOW_SOURCE,
     check_window,
     process_claimed,
     read_body,
@@ -47,7 +48,7 @@ from workflows.webhooks.events import WebhookEvent
 
 router = APIRouter(prefix="/api/2.0/signoff/hooks", tags=["MLflow webhooks"])
 
-SOURCE = "mlflow"
+SOURCE = MLFLOW_SOURCE
 SIGNATURE, TIMESTAMP, DELIVERY_ID = (
     "x-mlflow-signature",
     "x-mlflow-timestamp",

@@ -9,6 +9,7 @@ from temporalio import activity
 
 from workflows.ledger import Ledger
 from workflows.messages import LedgerUpdate
+from workflows.metrics import LEDGER_WRITE_RETRIES
 from workflows.slack.message import follow_request
 
 
@@ -18,6 +19,8 @@ class LedgerActivities:
 
     @activity.defn
     async def record_ledger(self, update: LedgerUpdate) -> None:
+        if activity.info().attempt > 1:
+            LEDGER_WRITE_RETRIES.labels("activity").inc()
         await self.ledger.requests.record(snapshot=update.snapshot, entries=update.entries)
         if update.notify.slack:
             await follow_request(

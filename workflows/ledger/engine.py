@@ -22,6 +22,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from workflows.metrics import LEDGER_WRITE_RETRIES
+
 T = TypeVar("T")
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -91,6 +93,7 @@ class Database:
                 except IntegrityError:
                     if attempt == attempts - 1:
                         raise
+                    LEDGER_WRITE_RETRIES.labels("conflict").inc()
             raise AssertionError("unreachable")  # pragma: no cover (attempts >= 1)
 
         return await asyncio.to_thread(unit)

@@ -7,6 +7,7 @@ overwritten by a snapshot with a higher `revision`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from sqlalchemy import delete as sql_delete
@@ -25,6 +26,9 @@ from workflows.domain import (
 )
 from workflows.ledger.engine import Database
 from workflows.ledger.tables import AuditEntryRow, RequestApproverRoleRow, TransitionRequestRow
+from workflows.metrics import request_recorded
+
+log = logging.getLogger(__name__)
 
 OPEN_STATES = [state.value for state in RequestState if state.is_open]
 
@@ -41,33 +45,36 @@ class RequestRepository:
         self, *, snapshot: RequestSnapshot, entries: Sequence[AuditEntry] = ()
     ) -> None:
         """Store a workflow's snapshot (unless a newer or equal revision is stored) and its new
-        audit entries. Recording the same thing again changes nothing."""
+        audit entries. Recording the same thing again changes nothing. The write that opens a
+        request, finishes a check or ends the request is counted and logged
+        (`workflows.metrics.request_recorded`), once whoever writes it."""
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> tuple[RequestSnapshot | None, bool, bool]:
             row = session.get(TransitionRequestRow, snapshot.id)
+            before = snapshot_of(row) if row is not None else None
+            written = ended = False
             if row is None:
                 session.add(request_row(snapshot))
                 session.flush()
                 index_approver_roles(session, snapshot)
+                written, ended = True, not snapshot.state.is_open
             elif snapshot.revision > row.revision:
                 indexed = (row.state, row.approver_roles)
-                # Compared again in SQL: a newer revision may have been committed since the read.
-                result = session.exec(
-                    sql_update(TransitionRequestRow)
-                    .where(
-                        col(TransitionRequestRow.id) == snapshot.id,
-                        col(TransitionRequestRow.revision) < snapshot.revision,
-                    )
-                    .values(request_row(snapshot).model_dump(exclude={"id"}))
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount and indexed != (snapshot.state.value, snapshot.approver_roles):
+                if not snapshot.state.is_open:
+                    # Only the write that finds the row still open ends it: decided in SQL,
+                    # so two writers of the end (API and worker) never both count it.
+                    ended = _overwrite(session, snapshot, still_open=True)
+                written = ended or _overwrite(session, snapshot, still_open=False)
+                if written and indexed != (snapshot.state.value, snapshot.approver_roles):
                     index_approver_roles(session, snapshot)
             add_entries(session, entries)
+            return before, written, ended
 
         # Each IntegrityError means a concurrent writer committed one of these keys first; the
         # retry sees that row and skips it, so one attempt per key (and one more) suffices.
-        await self._db.run(work, attempts=len(entries) + 2)
+        before, written, ended = await self._db.run(work, attempts=len(entries) + 2)
+        if written:
+            _observe(before, snapshot, ended=ended)
 
     async def append_entries(self, *, entries: Sequence[AuditEntry]) -> None:
         """Add audit entries that belong to no request (break-glass transitions, out-of-band
@@ -137,6 +144,36 @@ class RequestRepository:
             .order_by(col(AuditEntryRow.created_ms), col(AuditEntryRow.id))
         )
         return await self._db.run(lambda session: [entry_of(r) for r in session.exec(query)])
+
+
+def _overwrite(session: Session, snapshot: RequestSnapshot, *, still_open: bool) -> bool:
+    """Replace the stored request by `snapshot` if it is newer (compared in SQL: a newer
+    revision may have been committed since the read) and, with `still_open`, only if the
+    stored one is open; whether it was replaced."""
+    conditions = [
+        col(TransitionRequestRow.id) == snapshot.id,
+        col(TransitionRequestRow.revision) < snapshot.revision,
+    ]
+    if still_open:
+        conditions.append(col(TransitionRequestRow.state).in_(OPEN_STATES))
+    result = session.exec(
+        sql_update(TransitionRequestRow)
+        .where(*conditions)
+        .values(request_row(snapshot).model_dump(exclude={"id"}))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def _observe(before: RequestSnapshot | None, after: RequestSnapshot, *, ended: bool) -> None:
+    request_recorded(before, after, ended=ended)
+    where = f"{after.model} v{after.version} → {after.target}"
+    extra = {"workflow_id": after.workflow_id}
+    if before is None:
+        log.info("request %s opened: %s", after.id, where, extra=extra)
+    if ended:
+        why = f" ({after.reason})" if after.reason else ""
+        log.info("request %s ended %s: %s%s", after.id, after.state.value, where, why, extra=extra)
 
 
 # -- mapping (the column names differ from the domain's: model_name, created_ms) -------------

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     import httpx
 
     from workflows.ledger import DeliveryAttempt, Ledger, Webhook, WebhookDelivery
+    from workflows.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_FAILURES
     from workflows.settings import WorkerSettings
     from workflows.webhooks.signing import EncryptionKeyMissing, SecretBox, signed_headers
     from workflows.webhooks.ssrf import UnsafeUrlError, check_url
@@ -218,6 +219,9 @@ class WebhookActivities:
             state=STATE_FOR[sent.outcome],
             now_ms=now,
         )
+        WEBHOOK_ATTEMPTS.labels(webhook.id, sent.outcome).inc()
+        if sent.outcome in (FAILED, GONE):
+            WEBHOOK_FAILURES.labels(webhook.id).inc()
         if sent.outcome == GONE:
             await self.ledger.webhooks.update(webhook_id=webhook.id, now_ms=now, status="DISABLED")
         return AttemptResult(
@@ -229,6 +233,9 @@ class WebhookActivities:
         await self.ledger.webhooks.set_delivery_state(
             delivery_id=delivery_id, state="FAILED", now_ms=now_ms()
         )
+        delivery = await self.ledger.webhooks.get_delivery(delivery_id)
+        if delivery is not None and activity.info().attempt == 1:
+            WEBHOOK_FAILURES.labels(delivery.webhook_id).inc()
 
 
 def backoff(
