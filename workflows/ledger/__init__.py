@@ -1,5 +1,6 @@
 """The ledger: Signoff's durable, queryable record (requests and their audit entries,
-comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs, web sessions).
+comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs, web sessions,
+the audit chain and its anchors).
 
 `Ledger(url)` gives one repository per aggregate (`ledger.requests`, `ledger.comments`, ...),
 each `async`, each returning domain models; table classes stay inside this package."""
@@ -8,6 +9,8 @@ from workflows.ledger.comments import comment_entry_id
 from workflows.ledger.inbound import STALE_CLAIM_MS
 from workflows.ledger.marks import PENDING_GRACE_MS
 from workflows.ledger.records import (
+    AuditAnchor,
+    ChainedEntry,
     Comment,
     DeliveryAttempt,
     InboundHook,
@@ -22,6 +25,8 @@ from workflows.ledger.web_sessions import WebLogin, WebSession
 __all__ = [
     "PENDING_GRACE_MS",
     "STALE_CLAIM_MS",
+    "AuditAnchor",
+    "ChainedEntry",
     "Comment",
     "DeliveryAttempt",
     "InboundHook",

@@ -2,7 +2,8 @@
 
 Writes come from workflow activities, which run at least once, so every write is idempotent:
 audit entries are keyed by an id the writer chose (`<request id>-<seq>`), and a request is only
-overwritten by a snapshot with a higher `revision`.
+overwritten by a snapshot with a higher `revision`. Entries are stored, and chained, by
+`workflows.ledger.audit.add_entries`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from workflows.domain import (
     RequestSnapshot,
     RequestState,
 )
+from workflows.ledger.audit import add_entries, entry_of
 from workflows.ledger.engine import Database
 from workflows.ledger.tables import AuditEntryRow, TransitionRequestRow
 
@@ -119,13 +121,6 @@ class RequestRepository:
 # -- mapping (the column names differ from the domain's: model_name, created_ms) -------------
 
 
-def add_entries(session: Session, entries: Sequence[AuditEntry]) -> None:
-    """Add the entries not stored yet (write-once by id), in `session`'s transaction."""
-    for entry in entries:
-        if session.get(AuditEntryRow, entry.id) is None:
-            session.add(entry_row(entry))
-
-
 def request_row(snapshot: RequestSnapshot) -> TransitionRequestRow:
     return TransitionRequestRow(
         id=snapshot.id,
@@ -169,39 +164,4 @@ def snapshot_of(row: TransitionRequestRow) -> RequestSnapshot:
         revision=row.revision,
         created_ms=row.created_ms,
         updated_ms=row.updated_ms,
-    )
-
-
-def entry_row(entry: AuditEntry) -> AuditEntryRow:
-    return AuditEntryRow(
-        id=entry.id,
-        request_id=entry.request_id or None,
-        seq=entry.seq,
-        model_name=entry.model,
-        version=entry.version,
-        activity_type=entry.activity_type.value,
-        user_id=entry.user_id,
-        from_stage=entry.from_stage,
-        to_stage=entry.to_stage,
-        comment=entry.comment,
-        system_comment=entry.system_comment,
-        created_ms=entry.creation_timestamp,
-        updated_ms=entry.creation_timestamp,
-    )
-
-
-def entry_of(row: AuditEntryRow) -> AuditEntry:
-    return AuditEntry(
-        id=row.id,
-        request_id=row.request_id or "",
-        seq=row.seq,
-        model=row.model_name,
-        version=row.version,
-        activity_type=AuditType(row.activity_type),
-        user_id=row.user_id,
-        from_stage=row.from_stage,
-        to_stage=row.to_stage,
-        comment=row.comment,
-        system_comment=row.system_comment,
-        creation_timestamp=row.created_ms,
     )
