@@ -15,6 +15,7 @@ from api.deps import Services
 from api.errors import document_errors, error_response, install_error_handlers
 from api.routers import (
     activities,
+    audit,
     break_glass,
     ci,
     comments,
@@ -134,6 +135,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         inbound_messages.router,
         mlflow_hooks.router,
         reconciler.router,
+        audit.router,
         web_router,
         web_auth_router,
         web_api_router,

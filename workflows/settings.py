@@ -71,6 +71,12 @@ class WorkerSettings(BaseSettings):
         description="SIGNOFF_RECONCILE_INTERVAL_S: how often (seconds) the reconciler compares "
         "MLflow's stages and aliases with the ledger.",
     )
+    audit_anchor_interval_s: float = Field(
+        3600.0,
+        ge=1.0,
+        description="SIGNOFF_AUDIT_ANCHOR_INTERVAL_S: how often (seconds) the audit chain's head "
+        "is recorded as an anchor and announced (the AUDIT_ANCHOR webhook event).",
+    )
 
     @field_validator("callback_key")
     @classmethod

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from workflows.activities import CiActivities, SignoffActivities
+from workflows.audit.anchor import AnchorActivities, AuditAnchorWorkflow, ensure_anchor_schedule
 from workflows.client import connect
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
@@ -37,10 +38,16 @@ def build_worker(
     webhooks = webhooks or WebhookActivities(activities.ledger, settings)
     announcer = AnnounceActivities(webhooks.ledger, settings.task_queue, settings.callback_base_url)
     reconciler = ReconcileActivities(activities.registry, activities.ledger, settings.task_queue)
+    anchors = AnchorActivities(activities.ledger, settings.task_queue)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TransitionWorkflow, WebhookDeliveryWorkflow, ReconcileWorkflow],
+        workflows=[
+            TransitionWorkflow,
+            WebhookDeliveryWorkflow,
+            ReconcileWorkflow,
+            AuditAnchorWorkflow,
+        ],
         activities=[
             *activities.defns(),
             ci.dispatch_ci,
@@ -49,6 +56,7 @@ def build_worker(
             webhooks.give_up_delivery,
             announcer.announce_webhooks,
             reconciler.reconcile_registry,
+            anchors.anchor_audit_chain,
         ],
         # A workflow's next task waits this long on a worker that died holding it in its cache
         # before any other worker takes it; SDK default 10 s, the whole time a decision may
@@ -68,6 +76,7 @@ async def run_worker(settings: WorkerSettings, *, stop: asyncio.Event | None = N
     async with MlflowRegistry.from_settings(settings) as registry:
         worker = build_worker(client, settings, SignoffActivities(registry, ledger))
         await ensure_schedule(client, settings)
+        await ensure_anchor_schedule(client, settings)
         log.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
         )
