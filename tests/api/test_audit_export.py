@@ -86,7 +86,7 @@ def test_export_and_verify_through_the_cli(
         signoff_stack, "audit", "export", "--model", seeded.name, "-o", str(one), token=token
     )
     assert done.returncode == 0, done.stderr
-    sliced = verify_text(one.read_text(newline=""))
+    sliced = verify_text(one.open(newline="").read())
     assert sliced.entries == 4 and sliced.last_seq >= anchor["length"]
 
     # An entry edited in the file: verify names it.
@@ -160,7 +160,7 @@ async def test_a_decided_request_outlives_its_workflow_history(
     make_version: Callable[..., SeededVersion],
 ) -> None:
     seeded = make_version()
-    request = await asyncio.to_thread(applied_with_comment, user, seeded, "kept for 7 years")
+    request = await asyncio.to_thread(applied_with_comment, as_user, seeded, "kept for 7 years")
     reader = as_user(*DANA)
     version = {"name": seeded.name, "version": seeded.version}
     reads = {
