@@ -17,8 +17,9 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
+from typer.testing import CliRunner, Result
 
-from tests.api.test_cli import signoff
+from api.cli import app
 from tests.support.audit import records_of, verify_text
 from tests.support.http import SIGNOFF, TRANSITIONS, assert_error, create, target, wait
 from tests.support.mlflow import SeededVersion
@@ -31,6 +32,12 @@ DANA = ("dana", "data-scientist")
 LEE = ("lee", "ml-lead")
 RITA = ("rita", "risk-officer")
 ADMIN = ("pat", "platform-admin")
+
+
+def signoff(stack: SignoffStack, *args: str, token: str | None = None) -> Result:
+    """`signoff ARGS` in this process (the real command, over HTTP to the stack's API)."""
+    env = {"SIGNOFF_API_URL": stack.api_url, "SIGNOFF_TOKEN": token or ""}
+    return CliRunner().invoke(app, list(args), env=env)
 
 
 def applied_with_comment(
@@ -67,7 +74,7 @@ def test_export_and_verify_through_the_cli(
     token = signoff_stack.token(*ADMIN)
     everything = tmp_path / "all.jsonl"
     done = signoff(signoff_stack, "audit", "export", "-o", str(everything), token=token)
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     assert "complete and unaltered" in done.stderr
     verdict = verify_text(everything.read_text(), anchor["anchor"])
     assert verdict.anchored_at == [anchor["length"]] and verdict.links == 0
@@ -85,7 +92,7 @@ def test_export_and_verify_through_the_cli(
     done = signoff(
         signoff_stack, "audit", "export", "--model", seeded.name, "-o", str(one), token=token
     )
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     sliced = verify_text(one.open(newline="").read())
     assert sliced.entries == 4 and sliced.last_seq >= anchor["length"]
 
@@ -97,7 +104,7 @@ def test_export_and_verify_through_the_cli(
     tampered = tmp_path / "tampered.jsonl"
     tampered.write_text("".join(lines))
     done = signoff(signoff_stack, "audit", "verify", str(tampered), "--anchor", anchor["anchor"])
-    assert done.returncode == 1
+    assert done.exit_code == 1
     assert f"({mine[1]['id']}) at line {at + 1}" in done.stderr and "edited" in done.stderr
 
 
