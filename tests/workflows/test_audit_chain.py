@@ -7,6 +7,7 @@ export fails at the entry that does not match, and an anchor catches a rewritten
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import textwrap
@@ -322,3 +323,16 @@ async def test_anchors_are_recorded_once_per_head(ledger: Ledger) -> None:
     assert later is not None and later.length == 10
     assert [a.length for a in await ledger.audit.anchors()] == [10, 9]
     assert verify_text(await export_text(ledger), f"9:{first.head_hash}").anchored_at == [9]
+
+
+def test_the_readmes_hash_recipe_agrees(exported: list[dict[str, Any]]) -> None:
+    """The README's stand-alone recipe computes the hashes Signoff stores."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Audit export") :]
+    recipe = re.findall(r"```python\n(.*?)```", section, re.DOTALL)[0]
+    scope: dict[str, Any] = {}
+    exec(recipe, scope)  # noqa: S102 - our own README
+    entries = [record for record in exported if record["record"] == "entry"]
+    assert [scope["entry_hash"](record) for record in entries] == [
+        record["entry_hash"] for record in entries
+    ]

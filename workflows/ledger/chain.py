@@ -309,8 +309,8 @@ class ChainVerifier:
         label = f"entry {seq}" + (f" ({record.get('id')})" if kind == "entry" else " (a link)")
         label = f"{label} at line {line}"
         if entry_hash(prev, digest) != stated:
-            what = "content" if kind == "entry" else "hashes"
-            raise ChainBroken(f"{label}: its {what} do not match its entry_hash (edited)")
+            what = "content does" if kind == "entry" else "hashes do"
+            raise ChainBroken(f"{label}: its {what} not match its entry_hash (edited)")
         self._check_place(seq, prev, label)
         if seq > int(self._header["last_seq"]):  # type: ignore[index]
             raise ChainBroken(f"{label}: beyond the header's last entry (inserted)")
