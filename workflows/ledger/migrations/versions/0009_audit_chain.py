@@ -45,6 +45,17 @@ _chain = sa.table(
     sa.column("recorded_ms", sa.BigInteger),
 )
 
+_SET_CHAIN = (
+    sa.update(_activities)
+    .where(_activities.c.id == sa.bindparam("_id"))
+    .values(
+        chain_seq=sa.bindparam("_seq"),
+        recorded_ms=sa.bindparam("_at"),
+        prev_hash=sa.bindparam("_prev"),
+        entry_hash=sa.bindparam("_hash"),
+    )
+)
+
 
 class _Row:
     """A stored entry with the chain fields the back-fill gives it."""
@@ -99,17 +110,22 @@ def _backfill(bind: sa.Connection) -> tuple[int, str, int]:
         rows = bind.execute(query).mappings().all()
         if not rows:
             return length, head, recorded
+        updates = []
         for mapping in rows:
             recorded = max(recorded, mapping["created_ms"])
             length += 1
-            row = _Row(mapping, length, recorded)
-            digest = seal(row_content(row), head)
-            bind.execute(
-                sa.update(_activities)
-                .where(_activities.c.id == mapping["id"])
-                .values(chain_seq=length, recorded_ms=recorded, prev_hash=head, entry_hash=digest)
+            digest = seal(row_content(_Row(mapping, length, recorded)), head)
+            updates.append(
+                {
+                    "_id": mapping["id"],
+                    "_seq": length,
+                    "_at": recorded,
+                    "_prev": head,
+                    "_hash": digest,
+                }
             )
             head = digest
+        bind.execute(_SET_CHAIN, updates)  # one executemany per page
         final = rows[-1]
         last = (final["created_ms"], final["seq"], final["id"])
 
