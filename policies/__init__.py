@@ -5,12 +5,15 @@ and no I/O beyond `load_policy` reading the file it is given.
 """
 
 from policies.decisions import (
+    acting_roles,
     approval_refusal,
     approvals_needed,
+    approver_roles,
     cancel_refusal,
     permission_for,
     quorum_met,
     rejection_refusal,
+    request_rule,
     required_level,
     rule_for,
 )
@@ -23,6 +26,7 @@ from policies.loader import (
     default_policy_path,
     load_policy,
     load_policy_text,
+    policy_warnings_of_file,
 )
 from policies.schema import (
     CI_CHECK_TYPES,
@@ -40,6 +44,7 @@ from policies.schema import (
     PermissionLevel,
     Policy,
     Principal,
+    RollbackRule,
     SignatureCheck,
     TagCheck,
     TransitionRule,
@@ -49,9 +54,30 @@ from policies.schema import (
     normalize_target,
     policy_hash,
 )
+from policies.tiers import RuleCondition, condition_keys
+from policies.windows import (
+    ChangeWindow,
+    Freeze,
+    active_freeze,
+    closed_because,
+    in_window,
+    local_time,
+    next_opening,
+)
 
 __all__ = [
     "CI_CHECK_TYPES",
+    "ChangeWindow",
+    "Freeze",
+    "RollbackRule",
+    "RuleCondition",
+    "active_freeze",
+    "closed_because",
+    "local_time",
+    "condition_keys",
+    "in_window",
+    "next_opening",
+    "policy_warnings_of_file",
     "STAGES",
     "Approvals",
     "BaseCheck",
@@ -73,7 +99,9 @@ __all__ = [
     "SignatureCheck",
     "TagCheck",
     "TransitionRule",
+    "acting_roles",
     "approval_refusal",
+    "approver_roles",
     "approvals_needed",
     "cancel_refusal",
     "check_policy_file",
@@ -90,6 +118,7 @@ __all__ = [
     "principal_for",
     "quorum_met",
     "rejection_refusal",
+    "request_rule",
     "required_level",
     "roles_for_claims",
     "rule_for",

@@ -8,8 +8,9 @@ own error type.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
+from typing import Any, Protocol
 
 from policies.schema import (
     PermissionLevel,
@@ -20,15 +21,19 @@ from policies.schema import (
     required_level,
     target_matches,
 )
+from policies.tiers import condition_matches
 
 __all__ = [
+    "acting_roles",
     "approval_refusal",
+    "approver_roles",
     "approvals_needed",
     "cancel_refusal",
     "permission_for",
     "quorum_met",
     "rejection_refusal",
     "required_level",
+    "request_rule",
     "rule_for",
 ]
 
@@ -44,15 +49,39 @@ def permission_for(policy: Policy, roles: Iterable[str], model: str) -> Permissi
     return best
 
 
-def rule_for(policy: Policy, model: str, target: str) -> TransitionRule | None:
-    """The first matching rule, so a specific rule placed above a catch-all one wins."""
+def rule_for(
+    policy: Policy, model: str, target: str, tags: Mapping[str, str] | None = None
+) -> TransitionRule | None:
+    """The first matching rule, so a specific rule placed above a catch-all one wins. `tags`
+    are the version's (over its model's) as the request pinned them; a rule with a `when`
+    matches only tags that meet it."""
     normalized = normalize_target(target)
     for rule in policy.transitions:
-        if target_matches(rule.to, normalized) and any(
-            fnmatchcase(model, pattern) for pattern in rule.models
+        if (
+            target_matches(rule.to, normalized)
+            and any(fnmatchcase(model, pattern) for pattern in rule.models)
+            and condition_matches(rule.when, tags)
         ):
             return rule
     return None
+
+
+class PinnedRequest(Protocol):
+    """What a request pinned that decides its rule (a `RequestSnapshot` has it)."""
+
+    model: str
+    target: str
+    tags: Mapping[str, str]
+    rollback: Any
+
+
+def request_rule(policy: Policy, request: PinnedRequest) -> TransitionRule | None:
+    """The rule `policy` gives an open request: chosen by the tags it pinned, and the rule's
+    rollback rule for a governed rollback."""
+    rule = rule_for(policy, request.model, request.target, request.tags)
+    if rule is not None and request.rollback is not None:
+        return rule.for_rollback()
+    return rule
 
 
 def quorum_met(rule: TransitionRule, approvers: Sequence[str]) -> bool:
@@ -111,6 +140,47 @@ def _authority_refusal(
                 f"{verb} a transition to {shown} that role needs {need.value}"
             )
     return None
+
+
+def approver_roles(policy: Policy, rule: TransitionRule, *, model: str, target: str) -> list[str]:
+    """Every role in which someone may approve or reject this move (authority only: not the
+    requester rule, not who already approved). The rule's listed roles that themselves carry
+    the level the target needs, or, when it lists none, every role of the policy that does.
+    A principal passes `_authority_refusal` exactly when they hold one of these."""
+    need = required_level(target)
+    candidates = rule.approvals.roles or sorted(policy.roles)
+    found = []
+    for role in candidates:
+        level = permission_for(policy, [role], model)
+        if level is not None and level.includes(need):
+            found.append(role)
+    return list(dict.fromkeys(found))
+
+
+def acting_roles(
+    policy: Policy,
+    rule: TransitionRule,
+    *,
+    model: str,
+    target: str,
+    principal: Principal,
+    cancelling: bool = False,
+    requester: str | None = None,
+) -> list[str]:
+    """The roles in which `principal` decides, for the record beside their decision: those of
+    theirs that make them an approver of this move; for a cancel, those that give them
+    CAN_MANAGE on the model (none when they cancel their own request)."""
+    if cancelling:
+        if principal.sub == requester:
+            return []
+        return [
+            role
+            for role in dict.fromkeys(principal.roles)
+            if (level := permission_for(policy, [role], model)) is not None
+            and level.includes(PermissionLevel.CAN_MANAGE)
+        ]
+    eligible = set(approver_roles(policy, rule, model=model, target=target))
+    return [role for role in dict.fromkeys(principal.roles) if role in eligible]
 
 
 def approval_refusal(

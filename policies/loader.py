@@ -30,6 +30,7 @@ from policies.schema import (
     role_issues,
     rule_issues,
 )
+from policies.tiers import tier_warnings
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,23 @@ def check_policy_file(path: str | Path) -> list[PolicyIssue]:
     except PolicyError as exc:
         return exc.issues
     return []
+
+
+def policy_warnings_of_file(path: str | Path) -> list[PolicyIssue]:
+    """What `signoff policy check` warns about in a valid policy (rules that can never match,
+    targets left ungoverned by tiers), each with its line; empty for an invalid file."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        policy = load_policy_text(text, file)
+    except (OSError, UnicodeDecodeError, PolicyError):
+        return []
+    root, _, _ = _parse_yaml(text, file)
+    issues = []
+    for loc, message in tier_warnings(policy):
+        where, line = _locate(root, loc) if root is not None else (format_loc(loc), None)
+        issues.append(PolicyIssue(file, line, f"{where}: {message}"))
+    return _sorted(issues)
 
 
 def load_policy_text(text: str, filename: str = "<policy>") -> Policy:
@@ -348,7 +366,7 @@ def _unknown_key_message(loc: Loc) -> str:
     model = _model_at(loc[:-1])
     if model is None:
         return "unknown key"
-    allowed = list(model.model_fields)
+    allowed = [field.alias or name for name, field in model.model_fields.items()]
     close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ";"
     return f"unknown key{hint} allowed keys are {', '.join(allowed)}"

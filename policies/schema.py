@@ -35,6 +35,8 @@ from pydantic import (
 
 from policies.directory import Directory, directory_issues
 from policies.identities import IdentityRule, identity_issues
+from policies.tiers import RuleCondition
+from policies.windows import ChangeWindow, Freeze
 
 Loc = tuple[str | int, ...]
 """Where a value sits in the policy document: keys and list indices, as pydantic reports them."""
@@ -376,6 +378,17 @@ def _raise_issues(issues: list[tuple[Loc, str]]) -> None:
         raise ValueError("\n".join(f"{format_loc(loc)}: {message}" for loc, message in issues))
 
 
+class RollbackRule(_Strict):
+    """`rollback:` on a rule: what a governed rollback to the rule's target needs instead of
+    the rule's own checks, approvals, expiry and windows (none of them inherited)."""
+
+    approvals: Approvals
+    checks: list[Check] = Field(default_factory=list)
+    expires_after: Duration = timedelta(days=1)
+    windows: list[ChangeWindow] = Field(default_factory=list)
+    freezes: list[Freeze] = Field(default_factory=list)
+
+
 class TransitionRule(_Strict):
     models: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     to: str
@@ -393,6 +406,34 @@ class TransitionRule(_Strict):
         description="CAN_MANAGE principals may apply this transition directly through "
         "`transition-stage`, with a mandatory comment, recorded and announced.",
     )
+    when: RuleCondition | None = Field(
+        None, description="Risk tiers: the rule applies only to versions with these tags."
+    )
+    windows: list[ChangeWindow] = Field(
+        default_factory=list, description="When an approved move may be applied (any of them)."
+    )
+    freezes: list[Freeze] = Field(
+        default_factory=list, description="Days on which no approved move is applied."
+    )
+    rollback: RollbackRule | None = Field(
+        None, description="The rule for governed rollbacks to this target; default this rule."
+    )
+
+    def for_rollback(self) -> TransitionRule:
+        """The rule a governed rollback to this target runs under."""
+        if self.rollback is None:
+            return self
+        return self.model_copy(
+            update={
+                "checks": self.rollback.checks,
+                "approvals": self.rollback.approvals,
+                "expires_after": self.rollback.expires_after,
+                "windows": self.rollback.windows,
+                "freezes": self.rollback.freezes,
+                "auto_request": False,
+                "rollback": None,
+            }
+        )
 
     @field_validator("auto_request")
     @classmethod
@@ -507,46 +548,57 @@ def role_issues(
                         )
                     )  # fmt: skip
         at: Loc = ("transitions", rule_index, "approvals")
-        listed = rule.approvals.roles
-        for role_index, role in enumerate(listed):
-            if role not in roles:
-                defined = ", ".join(roles) or "none"
-                issues.append(
-                    (
-                        (*at, "roles", role_index),
-                        f"'{role}' is not a role defined under roles (defined: {defined})",
-                    )
+        issues.extend(_approval_issues(roles, rule.to, rule.approvals, at))
+        if rule.rollback is not None:
+            at = ("transitions", rule_index, "rollback", "approvals")
+            issues.extend(_approval_issues(roles, rule.to, rule.rollback.approvals, at))
+    return issues
+
+
+def _approval_issues(
+    roles: dict[str, dict[str, PermissionLevel]], target: str, approvals: Approvals, at: Loc
+) -> list[tuple[Loc, str]]:
+    """Issues between one `approvals:` and the roles: undefined roles, an unreachable quorum."""
+    issues: list[tuple[Loc, str]] = []
+    listed = approvals.roles
+    for role_index, role in enumerate(listed):
+        if role not in roles:
+            defined = ", ".join(roles) or "none"
+            issues.append(
+                (
+                    (*at, "roles", role_index),
+                    f"'{role}' is not a role defined under roles (defined: {defined})",
                 )
-        if rule.approvals.quorum == 0:
-            continue
-        need = required_level(rule.to)
-        candidates = [role for role in listed if role in roles] if listed else list(roles)
-        if listed and not candidates:
-            continue  # only undefined roles are listed; reported above
-        best = {role: _highest_level(roles[role]) for role in candidates}
-        if any(level is not None and level.includes(need) for level in best.values()):
-            continue
-        held = ", ".join(
-            f"{role} has {level.value if level else 'no permission'}"
-            for role, level in best.items()
+            )
+    if approvals.quorum == 0:
+        return issues
+    need = required_level(target)
+    candidates = [role for role in listed if role in roles] if listed else list(roles)
+    if listed and not candidates:
+        return issues  # only undefined roles are listed; reported above
+    best = {role: _highest_level(roles[role]) for role in candidates}
+    if any(level is not None and level.includes(need) for level in best.values()):
+        return issues
+    held = ", ".join(
+        f"{role} has {level.value if level else 'no permission'}" for role, level in best.items()
+    )
+    if listed:
+        issues.append(
+            (
+                (*at, "roles"),
+                f"no listed role can approve transitions to {target}, which needs "
+                f"{need.value}: {held}",
+            )
         )
-        if listed:
-            issues.append(
-                (
-                    (*at, "roles"),
-                    f"no listed role can approve transitions to {rule.to}, which needs "
-                    f"{need.value}: {held}",
-                )
+    else:
+        issues.append(
+            (
+                at,
+                f"no role defined under roles can approve transitions to {target}, which "
+                f"needs {need.value}, so a quorum of {approvals.quorum} can never be met"
+                + (f": {held}" if held else ""),
             )
-        else:
-            issues.append(
-                (
-                    at,
-                    f"no role defined under roles can approve transitions to {rule.to}, which "
-                    f"needs {need.value}, so a quorum of {rule.approvals.quorum} can never be met"
-                    + (f": {held}" if held else ""),
-                )
-            )
+        )
     return issues
 
 
@@ -586,7 +638,7 @@ def policy_hash(policy: Policy) -> str:
         if not data.get(added):
             data.pop(added, None)
     for rule in data.get("transitions", []):
-        for added in ("auto_request", "break_glass"):
+        for added in ("auto_request", "break_glass", "when", "windows", "freezes", "rollback"):
             if not rule.get(added):
                 rule.pop(added, None)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

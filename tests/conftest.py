@@ -9,12 +9,14 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from tests.support import stack as stack_support
 from tests.support.mlflow import (
     MlflowServer,
     SeededVersion,
     seed_version,
 )
 from tests.support.mlflow_proxy import MlflowProxy, running_proxy
+from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.processes import (
     free_port,
     http_ok,
@@ -25,6 +27,64 @@ from tests.support.processes import (
 )
 from tests.support.stack import SignoffStack, launch_stack
 from tests.support.temporal import TemporalServer
+
+# ============================================================================================
+# The ledger: SQLite files, or with `--ledger=postgresql` databases on a real PostgreSQL
+# ============================================================================================
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--ledger",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="Ledger of every Signoff stack the end-to-end suites start. With `postgresql`, "
+        "only the tests that run a real stack (those using the Temporal server) are collected.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "own_ledger: runs Temporal with a ledger of its own choosing (the embedded stack, an "
+        "in-process worker), so the `--ledger=postgresql` pass leaves it out",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On `--ledger=postgresql` the suite is the end-to-end one: tests that start no stack do
+    not touch the stack's ledger and already ran in the SQLite pass."""
+    if config.getoption("--ledger") != "postgresql":
+        return
+    end_to_end = [
+        item
+        for item in items
+        if "temporal_server" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("own_ledger") is None
+    ]
+    config.hook.pytest_deselected(items=[item for item in items if item not in end_to_end])
+    items[:] = end_to_end
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster on loopback for the session."""
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stack_ledgers(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every stack's ledger on the backend `--ledger` names (SQLite by default)."""
+    backend = request.config.getoption("--ledger")
+    if backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        stack_support.new_ledger = lambda _root: server.create_database()
+    try:
+        yield backend
+    finally:
+        stack_support.new_ledger = stack_support.sqlite_ledger
+
 
 # ============================================================================================
 # MLflow: a real `mlflow server` on SQLite, and seeded model versions

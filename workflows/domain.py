@@ -21,6 +21,8 @@ def now_ms() -> int:
 
 class RequestState(StrEnum):
     PENDING = "PENDING"
+    SCHEDULED = "SCHEDULED"
+    """Approved outside the rule's change window (or in a freeze): applies when it opens."""
     APPLYING = "APPLYING"
     APPLIED = "APPLIED"
     REJECTED = "REJECTED"
@@ -31,7 +33,7 @@ class RequestState(StrEnum):
 
     @property
     def is_open(self) -> bool:
-        return self in (RequestState.PENDING, RequestState.APPLYING)
+        return self in (RequestState.PENDING, RequestState.SCHEDULED, RequestState.APPLYING)
 
 
 class AuditType(StrEnum):
@@ -67,6 +69,9 @@ class Approval(BaseModel):
     user_id: str
     creation_timestamp: int
     comment: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    """The roles in which the approver approved, as they held them at that moment (those of
+    theirs the rule accepts). Empty in approvals recorded before Signoff kept them."""
 
 
 class AuditEntry(BaseModel):
@@ -85,6 +90,47 @@ class AuditEntry(BaseModel):
     comment: str | None = None
     system_comment: str | None = None
     creation_timestamp: int
+    roles: list[str] = Field(default_factory=list)
+    """For a decision (approve, reject, cancel): the roles in which `user_id` made it, as they
+    held them then. Empty otherwise, and in entries written before Signoff kept them."""
+
+
+class ArtifactFile(BaseModel):
+    """One file of a version's artifacts: its path (from the run's or the logged model's
+    artifact root), size in bytes, and SHA-256 (None above the digest's size limit)."""
+
+    path: str
+    size: int
+    sha256: str | None = None
+
+
+class ArtifactDigest(BaseModel):
+    """What a request approves: the version's source and run, and a manifest of its files,
+    read through MLflow's artifact API when the request opened. `sha256` covers all of it
+    (`workflows.artifacts.digest_of`), so two digests are the same approval iff it is equal."""
+
+    source: str | None = None
+    run_id: str | None = None
+    sha256: str
+    files: list[ArtifactFile] = Field(default_factory=list)
+    file_count: int = 0
+    total_bytes: int = 0
+    max_file_mb: float
+    listed: bool = True
+    """False when the source's files cannot be listed through MLflow (not a run's or a logged
+    model's artifacts): then only `source` and `run_id` are pinned."""
+    note: str | None = None
+    """What the digest leaves out, in words (files recorded by path and size only)."""
+    computed_ms: int
+
+
+class RollbackMark(BaseModel):
+    """A request that moves its target back to the version that held it before."""
+
+    replaces_version: str | None = None
+    """The version at the target when the rollback was requested."""
+    previous_request: str | None = None
+    """The applied request (or break-glass entry) that had moved the restored version there."""
 
 
 class RequestSnapshot(BaseModel):
@@ -108,3 +154,16 @@ class RequestSnapshot(BaseModel):
     revision: int = 0
     created_ms: int
     updated_ms: int
+    approver_roles: list[str] | None = None
+    """Roles in which someone may approve or reject it, from the pinned policy (the ledger
+    indexes them for the inbox). None in snapshots made before Signoff computed them."""
+    self_approval: bool = False
+    """The pinned rule lets the requester approve their own request."""
+    digest: ArtifactDigest | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    """The version's tags (over its model's) that the policy's conditions read, pinned."""
+    tier: dict[str, str] = Field(default_factory=dict)
+    """The tags that met the applied rule's `when` (empty for a rule without one)."""
+    apply_at_ms: int | None = None
+    """While SCHEDULED: when the change window opens and the request applies."""
+    rollback: RollbackMark | None = None

@@ -11,9 +11,16 @@ import hashlib
 
 from pydantic import AliasChoices, BaseModel, Field
 
-from policies import Check, CiCheck, Policy, Principal, TransitionRule
+from policies import Check, CiCheck, Policy, Principal, TransitionRule, approver_roles
 from workflows.ci.base import CiRunRef
-from workflows.domain import AuditEntry, CheckResult, CheckStatus, RequestSnapshot, RequestState
+from workflows.domain import (
+    AuditEntry,
+    CheckResult,
+    CheckStatus,
+    RequestSnapshot,
+    RequestState,
+    RollbackMark,
+)
 
 
 class TransitionInput(BaseModel):
@@ -30,6 +37,9 @@ class TransitionInput(BaseModel):
     rule: TransitionRule
     policy_hash: str
     created_ms: int
+    tags: dict[str, str] = Field(default_factory=dict)
+    """The version's tags (over its model's) the policy's conditions read, when it opened."""
+    rollback: RollbackMark | None = None
 
     def opening_snapshot(self, workflow_id: str, run_id: str | None) -> RequestSnapshot:
         """The request as it stands the moment its workflow starts."""
@@ -52,6 +62,13 @@ class TransitionInput(BaseModel):
             ],
             created_ms=self.created_ms,
             updated_ms=self.created_ms,
+            approver_roles=approver_roles(
+                self.policy, self.rule, model=self.model, target=self.target
+            ),
+            self_approval=self.rule.approvals.self_approval,
+            tags=self.tags,
+            tier=self.rule.when.matched(self.tags) if self.rule.when else {},
+            rollback=self.rollback,
         )
 
 
@@ -102,6 +119,16 @@ class LedgerUpdate(BaseModel):
     )
     """Named `activities` before 0.2: a `record_ledger` task scheduled by an older worker still
     carries that name, and must not lose its entries."""
+
+
+class DigestInput(BaseModel):
+    """Input of `digest_artifacts`: the version whose artifacts a request pins."""
+
+    request_id: str
+    model: str
+    version: str
+    max_file_mb: float | None = None
+    """The pinned digest's size limit when verifying; None: the worker's setting."""
 
 
 class CheckInput(BaseModel):

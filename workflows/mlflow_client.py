@@ -17,12 +17,13 @@ An instance owns one `httpx.AsyncClient`; use it from one event loop and close i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIVE_STAGES",
+    "ArtifactEntry",
     "STAGES",
     "InvalidRequest",
     "MlflowAuthError",
@@ -121,6 +123,8 @@ class ModelVersion:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
     last_updated_timestamp: int | None = None
+    model_id: str | None = None
+    """MLflow 3: the logged model the version was registered from, if any."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelVersion:
@@ -136,6 +140,26 @@ class ModelVersion:
             tags={t["key"]: t.get("value", "") for t in data.get("tags") or []},
             aliases=list(data.get("aliases") or []),
             last_updated_timestamp=int(timestamp) if timestamp is not None else None,
+            model_id=data.get("model_id") or None,
+        )
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """One entry of an artifact listing: a path from the listed root, a directory or a file
+    with its size (MLflow's FileInfo)."""
+
+    path: str
+    is_dir: bool
+    size: int | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ArtifactEntry:
+        size = data.get("file_size")
+        return cls(
+            path=str(data["path"]),
+            is_dir=bool(data.get("is_dir")),
+            size=int(size) if size is not None else None,
         )
 
 
@@ -345,12 +369,29 @@ class MlflowRegistry:
                 for data in versions
             ]
 
+    async def search_model_versions(
+        self, name: str, *, page_size: int = 1000, limit: int | None = None
+    ) -> list[ModelVersion]:
+        """The versions of one model, newest first (MLflow's `model-versions/search` with a
+        filter on the name, page after page), up to `limit`. Their `aliases` are empty:
+        MLflow's version search leaves them out."""
+        found: list[ModelVersion] = []
+        if limit is not None:
+            page_size = min(page_size, limit)
+        params = {"filter": name_filter(name), "order_by": ["version_number DESC"]}
+        pages = self._pages("/model-versions/search", "model_versions", page_size, params)
+        async for page in pages:
+            found.extend(ModelVersion.from_json(data) for data in page if data.get("name") == name)
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found
+
     async def _pages(
-        self, path: str, key: str, page_size: int
+        self, path: str, key: str, page_size: int, extra: dict[str, Any] | None = None
     ) -> AsyncIterator[list[dict[str, Any]]]:
         token: str | None = None
         while True:
-            params: dict[str, Any] = {"max_results": page_size}
+            params: dict[str, Any] = {"max_results": page_size} | (extra or {})
             if token:
                 params["page_token"] = token
             body = await self._request("GET", path, params=params)
@@ -395,6 +436,76 @@ class MlflowRegistry:
             response.status_code,
             f"HTTP_{response.status_code}",
         )
+
+    @contextlib.asynccontextmanager
+    async def stream_model_version_artifact(
+        self, name: str, version: str, path: str
+    ) -> AsyncIterator[httpx.Response]:
+        """One file of the version's model as a streamed response (read it with
+        `aiter_bytes`), through the same `/model-versions/get-artifact` route. Not retried: a
+        caller that fails midway starts the file again. Errors as `get_model_version_artifact`."""
+        where = f"GET {self.url}{_MODEL_VERSION_ARTIFACT}"
+        params = {"name": name, "version": str(version), "path": path}
+        try:
+            async with self._client.stream("GET", _MODEL_VERSION_ARTIFACT, params=params) as resp:
+                if not 200 <= resp.status_code < 300:
+                    await resp.aread()
+                    if resp.status_code >= 500:
+                        code, message = _error_body(resp)
+                        raise MlflowUnavailable(
+                            f"MLflow call {where} answered HTTP {resp.status_code} ({code}: "
+                            f"{message})",
+                            resp.status_code,
+                            code,
+                        )
+                    self._handle(resp, where)
+                    raise InvalidRequest(
+                        f"MLflow call {where} answered HTTP {resp.status_code}",
+                        resp.status_code,
+                        f"HTTP_{resp.status_code}",
+                    )
+                yield resp
+        except httpx.TransportError as exc:
+            raise MlflowUnavailable(
+                f"MLflow call {where} failed: {type(exc).__name__}: {exc}. {_TRACKING_URI_HINT} "
+                f"({self.url}) points at it.",
+                None,
+                "CONNECTION_ERROR",
+            ) from exc
+
+    # -- artifacts ---------------------------------------------------------------------------
+
+    async def list_run_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
+        """The entries of one directory of a run's artifacts (paths from the run's root),
+        every page of MLflow's `artifacts/list`."""
+        entries: list[ArtifactEntry] = []
+        token: str | None = None
+        while True:
+            params: dict[str, str] = {"run_id": run_id}
+            if path:
+                params["path"] = path
+            if token:
+                params["page_token"] = token
+            body = await self._request("GET", "/artifacts/list", params=params)
+            entries.extend(ArtifactEntry.from_json(item) for item in body.get("files") or [])
+            token = body.get("next_page_token")
+            if not token:
+                return entries
+
+    async def list_logged_model_artifacts(
+        self, model_id: str, path: str | None = None
+    ) -> list[ArtifactEntry]:
+        """The entries of one directory of an MLflow 3 logged model's artifacts (paths from
+        the model's root)."""
+        params = {"artifact_directory_path": path} if path else None
+        body = await self._request(
+            "GET", f"/logged-models/{quote(model_id, safe='')}/artifacts/directories", params=params
+        )
+        return [ArtifactEntry.from_json(item) for item in body.get("files") or []]
+
+    async def get_run_artifact_uri(self, run_id: str) -> str:
+        body = await self._request("GET", "/runs/get", params={"run_id": run_id})
+        return str(body.get("run", {}).get("info", {}).get("artifact_uri") or "")
 
     # -- tracking ----------------------------------------------------------------------------
 
@@ -557,3 +668,15 @@ def _error_body(response: httpx.Response) -> tuple[str, str]:
         )
     text = " ".join(response.text.split())[:200] if response.content else ""
     return f"HTTP_{response.status_code}", text or response.reason_phrase
+
+
+def name_filter(name: str) -> str:
+    """MLflow's search filter for one model name. MLflow takes a quoted value verbatim (it
+    strips the quotes and unescapes nothing), so the name is quoted with a quote character it
+    does not contain; a name holding both kinds becomes a LIKE pattern with `_` in place of
+    each quote, backslash and wildcard, and the caller keeps only exact matches."""
+    for mark in ("'", '"'):
+        if mark not in name:
+            return f"name = {mark}{name}{mark}"
+    pattern = "".join("_" if char in "'\"\\%_" else char for char in name)
+    return f"name LIKE '{pattern}'"

@@ -22,7 +22,9 @@ class WorkerSettings(BaseSettings):
 
     data_dir: Path = Field(Path(".signoff"), description="Where the embedded stack keeps state.")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the ledger; default a SQLite file in the data dir."
+        None,
+        description="URL of the ledger: `postgresql://user:pass@host:5432/db` (psycopg 3) or "
+        "`sqlite:///path`; default a SQLite file in the data dir.",
     )
 
     temporal_address: str = "localhost:7233"
@@ -76,6 +78,13 @@ class WorkerSettings(BaseSettings):
         ge=1.0,
         description="SIGNOFF_AUDIT_ANCHOR_INTERVAL_S: how often (seconds) the audit chain's head "
         "is recorded as an anchor and announced (the AUDIT_ANCHOR webhook event).",
+    )
+
+    digest_max_file_mb: float = Field(
+        256.0,
+        gt=0,
+        description="SIGNOFF_DIGEST_MAX_FILE_MB: artifact files up to this size (MB) are hashed "
+        "into a request's digest; larger ones are pinned by path and size only.",
     )
 
     @field_validator("callback_key")

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from workflows.activities import CiActivities, SignoffActivities
+from workflows.activities.artifacts import ArtifactActivities
 from workflows.audit.anchor import AnchorActivities, AuditAnchorWorkflow, ensure_anchor_schedule
 from workflows.client import connect
 from workflows.ledger import Ledger
@@ -39,6 +40,7 @@ def build_worker(
     announcer = AnnounceActivities(webhooks.ledger, settings.task_queue, settings.callback_base_url)
     reconciler = ReconcileActivities(activities.registry, activities.ledger, settings.task_queue)
     anchors = AnchorActivities(activities.ledger, settings.task_queue)
+    artifacts = ArtifactActivities(activities.registry, settings.digest_max_file_mb)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -57,6 +59,7 @@ def build_worker(
             announcer.announce_webhooks,
             reconciler.reconcile_registry,
             anchors.anchor_audit_chain,
+            artifacts.digest_artifacts,
         ],
         # A workflow's next task waits this long on a worker that died holding it in its cache
         # before any other worker takes it; SDK default 10 s, the whole time a decision may

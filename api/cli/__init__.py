@@ -36,6 +36,7 @@ for command in (processes.dev, processes.worker, processes.api, tokens.token):
 
 CLIENT_COMMANDS = (
     transitions.request,
+    transitions.rollback,
     transitions.approve,
     transitions.reject,
     transitions.cancel,

@@ -9,7 +9,7 @@ import typer
 
 from api.cli.client import plain
 from api.cli.helptext import SignoffCommand, SignoffGroup
-from policies import check_policy_file
+from policies import check_policy_file, policy_warnings_of_file
 
 policy_app = typer.Typer(
     cls=SignoffGroup,
@@ -23,10 +23,15 @@ policy_app = typer.Typer(
 def policy_check(
     file: Annotated[Path, typer.Argument(help="The policy YAML file.", metavar="FILE")],
 ) -> None:
-    """Validate a policy file; print every problem with its line."""
+    """Validate a policy file; print every problem with its line, then warnings (rules that can
+    never match, targets left ungoverned by risk tiers), which do not fail the check."""
     issues = check_policy_file(file)
     if issues:
         for issue in issues:
             typer.secho(plain(str(issue)), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    typer.secho(f"{file}: OK", fg=typer.colors.GREEN)
+    warnings = policy_warnings_of_file(file)
+    for warning in warnings:
+        typer.secho(f"warning: {plain(str(warning))}", fg=typer.colors.YELLOW, err=True)
+    note = f" ({len(warnings)} warning(s))" if warnings else ""
+    typer.secho(f"{file}: OK{note}", fg=typer.colors.GREEN)

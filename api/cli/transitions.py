@@ -52,7 +52,7 @@ def _wait(client: ApiClient, request: dict[str, Any], timeout: float) -> NoRetur
         for line in _progress_lines(previous, current):
             typer.echo(line)
         previous = current
-        if current["state"] not in ("PENDING", "APPLYING"):
+        if current["state"] not in ("PENDING", "SCHEDULED", "APPLYING"):
             break
         left = deadline - time.monotonic()
         if left <= 0:
@@ -140,6 +140,27 @@ def request(
         _wait(client, created, timeout)
 
 
+def rollback(
+    model: Model,
+    target: Target,
+    version: Annotated[
+        str | None,
+        typer.Option(help="Roll back to this version (default: the one before).", metavar="V"),
+    ] = None,
+    comment: CommentOption = None,
+) -> None:
+    """Request moving a target back to the version that held it before, under the policy's
+    rollback rule."""
+    created = api_client().call(
+        "POST",
+        "/api/2.0/signoff/rollback",
+        json={"name": model, "target": target, "version": version, "comment": comment},
+    )["request"]
+    replaced = (created.get("rollback") or {}).get("replaces_version")
+    instead = f" (replacing v{replaced})" if replaced else ""
+    typer.echo(f"requested rollback {created['id']}{instead}: {_describe(created)}")
+
+
 def _decide(action: str, model: str, version: str, target: str, comment: str | None) -> None:
     body = {"name": model, "version": version, "stage": target, "comment": comment}
     if action == "approve":
@@ -164,6 +185,8 @@ def outcome_line(done: str, model: str, version: str, target: str, answer: dict[
         return f"{done}; applied: {model} v{version} is now {where}"
     if state == "APPLYING":
         return f"{done}; {reason or 'the transition is being applied'} (request APPLYING)"
+    if state == "SCHEDULED":
+        return f"{done}; {reason or 'waiting for the change window'} (request SCHEDULED)"
     if state == "PENDING":
         approvals, quorum = request.get("approvals", 0), request.get("quorum", 0)
         missing = quorum - approvals

@@ -22,6 +22,9 @@ class Activity(BaseModel):
     comment: str | None = omitted()
     system_comment: str | None = omitted("What Signoff itself says about the entry.")
     request_id: str | None = omitted("The transition request the entry belongs to (Signoff).")
+    roles: list[str] | None = omitted(
+        "For a decision: the roles in which it was made, as its maker held them (Signoff)."
+    )
 
     @classmethod
     def of(cls, entry: AuditEntry) -> Activity:
@@ -36,6 +39,7 @@ class Activity(BaseModel):
             comment=entry.comment,
             system_comment=entry.system_comment,
             request_id=entry.request_id,
+            roles=entry.roles or None,
         )
 
 

@@ -63,6 +63,7 @@ class ExportRecord(BaseModel):
     comment: str | None = None
     system_comment: str | None = None
     creation_timestamp: int | None = None
+    roles: list[str] | None = None
     content_hash: str | None = None
     prev_hash: str | None = None
     entry_hash: str | None = None

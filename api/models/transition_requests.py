@@ -15,9 +15,17 @@ from policies import (
     approval_refusal,
     cancel_refusal,
     rejection_refusal,
-    rule_for,
+    request_rule,
 )
-from workflows.domain import Approval, CheckResult, CheckStatus, RequestSnapshot, RequestState
+from workflows.domain import (
+    Approval,
+    ArtifactDigest,
+    CheckResult,
+    CheckStatus,
+    RequestSnapshot,
+    RequestState,
+    RollbackMark,
+)
 
 ActivityAction = Literal[
     "APPROVE_TRANSITION_REQUEST", "REJECT_TRANSITION_REQUEST", "CANCEL_TRANSITION_REQUEST"
@@ -54,12 +62,12 @@ def available_actions(
     policy: Policy, request: RequestSnapshot, viewer: Principal
 ) -> list[ActivityAction]:
     """What the viewer may do with the request now, as Databricks' ActivityAction values."""
-    if request.state is not RequestState.PENDING:
+    if request.state not in (RequestState.PENDING, RequestState.SCHEDULED):
         return []
     actions: list[ActivityAction] = []
-    rule = rule_for(policy, request.model, request.target)
+    rule = request_rule(policy, request)
     common = {"model": request.model, "target": request.target, "principal": viewer}
-    if rule is not None:
+    if rule is not None and request.state is RequestState.PENDING:
         approvers = [approval.user_id for approval in request.approvals]
         if not approval_refusal(
             policy, rule, requester=request.requester, approvers=approvers, **common
@@ -100,6 +108,11 @@ class RequestApproval(BaseModel):
     user_id: str
     creation_timestamp: int = Field(description="Epoch milliseconds.")
     comment: str | None
+    roles: list[str] = Field(
+        default_factory=list,
+        description="The roles in which the approver approved, as they held them then (empty "
+        "for approvals recorded before Signoff kept them).",
+    )
 
     @classmethod
     def of(cls, approval: Approval) -> RequestApproval:
@@ -142,6 +155,19 @@ class TransitionRequest(BaseModel):
     quorum: int
     approvals: list[RequestApproval]
     checks: list[Check]
+    apply_at: int | None = Field(
+        None, description="While SCHEDULED: when the change window opens and it applies (ms)."
+    )
+    digest: ArtifactDigest | None = Field(
+        None, description="What is approved: the version's source, run and artifact manifest."
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="The tags the policy's risk tiers read, pinned."
+    )
+    tier: dict[str, str] = Field(
+        default_factory=dict, description="The tags that met the applied rule's `when`."
+    )
+    rollback: RollbackMark | None = Field(None, description="Set on a governed rollback.")
 
     @classmethod
     def of(
@@ -156,6 +182,11 @@ class TransitionRequest(BaseModel):
             quorum=request.quorum,
             approvals=[RequestApproval.of(approval) for approval in request.approvals],
             checks=[Check.of(check) for check in request.checks],
+            apply_at=request.apply_at_ms,
+            digest=request.digest,
+            tags=request.tags,
+            tier=request.tier,
+            rollback=request.rollback,
         )
 
 

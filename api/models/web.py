@@ -40,11 +40,16 @@ class DevSignIn(BaseModel):
 
 class SignedOut(BaseModel):
     signed_out: bool = True
+    end_session_url: str | None = Field(
+        None,
+        description="Where to send the browser to sign out at the identity provider too "
+        "(RP-initiated logout); null when the session ended here only.",
+    )
 
 
 # -- the inbox ---------------------------------------------------------------------------------
 
-InboxTab = Literal["waiting", "mine", "decided"]
+InboxTab = Literal["waiting", "mine", "decided"]  # as `workflows.ledger.inbox.InboxTab`
 
 
 class ChecksSummary(BaseModel):
@@ -84,9 +89,11 @@ class InboxPage(BaseModel):
 
     tab: InboxTab
     rows: list[InboxRow]
-    total: int
-    page: int
+    total: int = Field(description="Requests in the tab under these filters.")
     page_size: int
+    next_page_token: str | None = Field(
+        None, description="Pass as page_token for the next page; null on the last page."
+    )
     counts: InboxCounts
     models: list[str] = Field(description="Models appearing in the tab, for the filter.")
 
@@ -99,6 +106,9 @@ class Decision(BaseModel):
     user_id: str
     creation_timestamp: int
     comment: str | None
+    roles: list[str] = Field(
+        default_factory=list, description="The roles in which the decision was made."
+    )
 
 
 class TargetHolder(BaseModel):

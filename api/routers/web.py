@@ -68,6 +68,12 @@ async def request_list_page() -> Response:
     return _page()
 
 
+@router.get("/ui/signed-out", response_class=Response)
+async def signed_out_page() -> Response:
+    """Where the identity provider sends the browser back after signing it out."""
+    return _page()
+
+
 @router.get("/ui/requests/{request_id}", response_class=Response)
 async def request_page(request_id: str) -> Response:
     """One request; the script reads the id from the path and asks the API for it."""

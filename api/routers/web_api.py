@@ -26,11 +26,11 @@ async def get_inbox(
     model: Annotated[ModelName | None, Query()] = None,
     target: Annotated[Target | None, Query()] = None,
     state: RequestState | None = None,
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    page_token: Annotated[str | None, Query(max_length=400)] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> InboxPage:
     """One page of a tab: *waiting* (for the viewer's approval, oldest first), *mine*,
-    *decided*."""
+    *decided*. The next page: `page_token` = the `next_page_token` of this one."""
     return await inbox(
         services,
         principal,
@@ -38,7 +38,7 @@ async def get_inbox(
         model=model,
         target=target or None,
         state=state.value if state else None,
-        page=page,
+        page_token=page_token,
         page_size=page_size,
     )
 

@@ -4,7 +4,8 @@
   with PKCE); a short-lived, `HttpOnly` login cookie ties the answer to this browser.
 - `GET /ui/auth/callback`: the provider's answer; a session on success, else a page saying why.
 - `POST /ui/auth/dev-login`: the development sign-in (only where offered).
-- `POST /ui/auth/logout`: the session ends, for every replica.
+- `POST /ui/auth/logout`: the session ends, for every replica; the answer names the
+  provider's end-session URL when it offers RP-initiated logout (the page goes there).
 - `GET /ui/api/session`: who is signed in, the CSRF token, which sign-ins are offered.
 """
 
@@ -130,14 +131,18 @@ async def callback(
         sign_in.clear_cookie(page, LOGIN_COOKIE)
         return page
     try:
-        principal, return_to = await sign_in.finish_sign_in(login_id, state=state, code=code)
+        principal, return_to, id_token = await sign_in.finish_sign_in(
+            login_id, state=state, code=code
+        )
     except SignInError as err:
         log.warning("web sign-in refused: %s", err)
         page = _refusal_page(f"The sign-in was refused: {err}.")
         sign_in.clear_cookie(page, LOGIN_COOKIE)
         return page
     await sign_in.end_session(request.cookies.get(SESSION_COOKIE))  # a new id at each sign-in
-    session_id, _ = await sign_in.open_session(principal, sign_in.settings.web_oidc_issuer or "")
+    session_id, _ = await sign_in.open_session(
+        principal, sign_in.settings.web_oidc_issuer or "", id_token
+    )
     response = RedirectResponse(return_to, status_code=303, headers=SECURITY_HEADERS)
     sign_in.clear_cookie(response, LOGIN_COOKIE)
     sign_in.set_session_cookie(response, session_id)
@@ -176,10 +181,12 @@ async def logout(
     sign_in = _sign_in(request)
     session_id = request.cookies.get(SESSION_COOKIE)
     session = await sign_in.session(session_id)
-    if session is not None:
+    provider_url = None
+    if session is not None and session_id is not None:
         if not session.csrf_matches(csrf):
             raise ApiError(403, f"signing out needs the session's CSRF token in {CSRF_HEADER}")
         await sign_in.end_session(session_id)
+        provider_url = await sign_in.provider_sign_out_url(session_id, session)
     sign_in.clear_cookie(response, SESSION_COOKIE)
     response.headers.update(SECURITY_HEADERS)
-    return SignedOut()
+    return SignedOut(end_session_url=provider_url)

@@ -17,12 +17,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from api.deps import Services
 from api.services.errors import Conflict, Invalid, Refused
 from api.services.mlflow import existing_version, mlflow_failure
 from api.services.permissions import require_permission
-from policies import PermissionLevel, Principal, TransitionRule, rule_for
+from policies import PermissionLevel, Principal, TransitionRule, closed_because, rule_for
 from workflows.domain import AuditEntry, AuditType, RequestSnapshot, now_ms
 from workflows.mlflow_client import MlflowError, ModelVersion
 from workflows.moves import AlreadyMoved, MoveInProgress, move_version
@@ -138,7 +139,8 @@ async def _record(
             stage=stage,
             archive_existing_versions=archive_existing_versions,
             open_requests=open_requests,
-        ),
+        )
+        + _window_note(services, current, stage),
         creation_timestamp=now_ms(),
     )
     await services.ledger.requests.append_entries(entries=[entry])
@@ -192,6 +194,15 @@ async def _apply(
         raise mlflow_failure(err, name=name, version=version, refused="the transition") from err
     assert moved is not None  # a stage transition always answers with the version
     return moved
+
+
+def _window_note(services: Services, current: ModelVersion, stage: str) -> str:
+    """Break-glass ignores change windows and freezes; when it applied outside one, say so."""
+    rule = rule_for(services.policy, current.name, stage, current.tags) or rule_for(
+        services.policy, current.name, stage
+    )
+    closed = closed_because(rule.windows, rule.freezes, datetime.now(UTC)) if rule else None
+    return f"; break-glass ignores change windows and freezes: applied {closed}" if closed else ""
 
 
 def _system_comment(

@@ -11,6 +11,7 @@ from api.services.errors import (
     Unavailable,
     UpstreamFailed,
 )
+from policies import condition_keys
 from workflows.mlflow_client import (
     InvalidRequest,
     MlflowError,
@@ -32,6 +33,23 @@ def mlflow_failure(err: MlflowError, *, name: str, version: str, refused: str) -
     if isinstance(err, MlflowUnavailable):
         return Unavailable(f"MLflow is not reachable: {err.message}", which="mlflow")
     return UpstreamFailed(f"MLflow answered with an error: {err.message}", which="mlflow")
+
+
+async def policy_tags(services: Services, version: ModelVersion) -> dict[str, str]:
+    """The tags of the version over its registered model's (the version's own win), limited to
+    the keys the policy's `when` conditions read: what a request pins to choose its rule."""
+    keys = condition_keys(services.policy)
+    if not keys:
+        return {}
+    try:
+        model = await services.registry.get_registered_model(version.name)
+    except MlflowError as err:
+        raise mlflow_failure(
+            err, name=version.name, version=version.version, refused="the model name"
+        ) from err
+    merged = {tag["key"]: tag.get("value", "") for tag in model.get("tags") or []}
+    merged |= version.tags
+    return {key: value for key, value in merged.items() if key in keys}
 
 
 async def existing_version(services: Services, name: str, version: str) -> ModelVersion:

@@ -11,11 +11,18 @@ import uuid
 from api.deps import Services
 from api.models.transition_requests import TransitionRequest
 from api.services.errors import Conflict, Invalid, NotFound
-from api.services.mlflow import existing_version
+from api.services.mlflow import existing_version, policy_tags
 from api.services.permissions import has_binding, require_permission
-from policies import PermissionLevel, Principal, is_alias, permission_for, rule_for
+from policies import (
+    PermissionLevel,
+    Principal,
+    condition_keys,
+    is_alias,
+    permission_for,
+    rule_for,
+)
 from workflows.client import NoOpenRequest, RequestAlreadyOpen, Transitions
-from workflows.domain import RequestSnapshot, now_ms
+from workflows.domain import RequestSnapshot, RollbackMark, now_ms
 from workflows.messages import TransitionInput
 
 
@@ -28,15 +35,26 @@ async def open_request(
     version: str,
     stage: str,
     comment: str | None,
+    rollback: RollbackMark | None = None,
 ) -> RequestSnapshot:
-    """Start the governed transition of a version under the rule the policy has for it."""
-    rule = rule_for(services.policy, name, stage)
-    if rule is None:
+    """Start the governed transition of a version under the rule the policy has for it (for a
+    `rollback`, the rule's rollback rule), chosen by the version's tags as they are now."""
+    if rule_for(services.policy, name, stage) is None and not condition_keys(services.policy):
         raise Invalid(
             f"no policy rule covers moving {name!r} to {stage}; "
             "ask a platform admin to add one to the policy file"
         )
     current = await existing_version(services, name, version)
+    tags = await policy_tags(services, current)
+    rule = rule_for(services.policy, name, stage, tags)
+    if rule is None:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(tags.items())) or "none"
+        raise Invalid(
+            f"no policy rule covers moving {name!r} to {stage} for a version with these tags "
+            f"(the ones the policy's tiers read: {shown}); ask a platform admin to add one"
+        )
+    if rollback is not None:
+        rule = rule.for_rollback()
     if is_alias(stage):
         if stage.removeprefix("@") in current.aliases:
             raise Invalid(f"version {version} of {name!r} is already {stage}")
@@ -54,6 +72,8 @@ async def open_request(
         rule=rule,
         policy_hash=services.policy_hash,
         created_ms=now_ms(),
+        tags=tags,
+        rollback=rollback,
     )
     try:
         request = await transitions.start(inp)

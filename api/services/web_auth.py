@@ -32,6 +32,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from api.auth import AuthenticationError, TokenVerifier
+from api.services.web_logout import end_session_url, seal_id_token, unseal_id_token
 from api.settings import ApiSettings, check_key_source_url
 from policies import Principal
 from workflows.ledger import Ledger, WebSession
@@ -178,8 +179,9 @@ class WebSignIn:
 
     async def finish_sign_in(
         self, login_id: str | None, *, state: str | None, code: str | None
-    ) -> tuple[Principal, str]:
-        """(who signed in, where to go next); SignInError saying why not."""
+    ) -> tuple[Principal, str, str | None]:
+        """(who signed in, where to go next, the ID token when the provider offers
+        RP-initiated logout); SignInError saying why not."""
         if not login_id:
             raise SignInError(
                 "this browser has no sign-in under way (it may have taken longer than "
@@ -216,7 +218,7 @@ class WebSignIn:
             principal = await self.verifier.verify_id_token(id_token, nonce=login.nonce)
         except AuthenticationError as err:
             raise SignInError(f"the ID token was refused: {err}") from err
-        return principal, login.return_to
+        return principal, login.return_to, id_token if metadata.end_session_endpoint else None
 
     async def abandon_sign_in(self, login_id: str | None) -> None:
         """The provider answered with an error: the sign-in under way is spent."""
@@ -227,7 +229,9 @@ class WebSignIn:
 
     # -- sessions -----------------------------------------------------------------------------
 
-    async def open_session(self, principal: Principal, issuer: str) -> tuple[str, WebSession]:
+    async def open_session(
+        self, principal: Principal, issuer: str, id_token: str | None = None
+    ) -> tuple[str, WebSession]:
         session_id = secrets.token_urlsafe(32)
         session = await self.ledger.web_sessions.create(
             session_id,
@@ -237,6 +241,7 @@ class WebSignIn:
             csrf_token=secrets.token_urlsafe(32),
             now_ms=now_ms(),
             lifetime_ms=self.settings.web_session_max_s * 1000,
+            id_token_enc=seal_id_token(session_id, id_token) if id_token else None,
         )
         log.info("web sign-in of %s (%s)", principal.sub, issuer)
         return session_id, session
@@ -251,6 +256,27 @@ class WebSignIn:
     async def end_session(self, session_id: str | None) -> None:
         if session_id and len(session_id) <= 256:
             await self.ledger.web_sessions.end(session_id)
+
+    async def provider_sign_out_url(self, session_id: str, session: WebSession) -> str | None:
+        """Where the browser signs out at the provider too (RP-initiated logout), for a session
+        opened by the provider's sign-in whose discovery document has an
+        `end_session_endpoint`; None otherwise (the session ends here only)."""
+        issuer = self.settings.web_oidc_issuer
+        if not self.settings.web_oidc_enabled or session.issuer != issuer:
+            return None
+        try:
+            metadata = await self.metadata()
+        except SignInError as err:
+            log.warning("sign-out at the identity provider skipped: %s", err)
+            return None
+        if metadata.end_session_endpoint is None:
+            return None
+        return end_session_url(
+            metadata.end_session_endpoint,
+            id_token=unseal_id_token(session_id, session.id_token_enc),
+            client_id=self.settings.web_oidc_client_id,
+            public_url=self.settings.callback_base_url,
+        )
 
     def set_session_cookie(self, response: Any, session_id: str) -> None:
         response.set_cookie(

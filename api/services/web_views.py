@@ -3,13 +3,15 @@ page (the policy in words, why a decision is not open to the viewer, the confirm
 version that holds the target now) and a model's page. Reads come from the ledger; only the
 target's current holder and a model's versions are read from MLflow.
 
-The inbox reads at most `SCAN_LIMIT` requests of the ledger (newest first) per call and
-filters them here: enough for a team's registry, bounded for a large one."""
+The inbox is one filtered ledger query per page (`workflows.ledger.inbox`), paged by keyset:
+the page token names the last row of the page before."""
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import json
 import logging
+from dataclasses import replace
 from urllib.parse import quote
 
 from api.deps import Services
@@ -25,6 +27,7 @@ from api.models.web import (
     RequestExtras,
     TargetHolder,
 )
+from api.services.errors import Invalid
 from api.services.permissions import require_permission
 from api.services.requests import readable_request
 from policies import (
@@ -32,20 +35,25 @@ from policies import (
     Principal,
     approval_refusal,
     approvals_needed,
+    approver_roles,
     cancel_refusal,
     is_alias,
     normalize_target,
     permission_for,
     rejection_refusal,
+    request_rule,
     rule_for,
 )
 from policies.wording import describe_rule_parts
 from workflows.domain import AuditType, CheckStatus, RequestSnapshot, RequestState
+from workflows.ledger import InboxQuery
 from workflows.mlflow_client import MlflowError, ModelVersion
 
 log = logging.getLogger(__name__)
 
 SCAN_LIMIT = 2000
+"""The most requests of one model its page reads."""
+MAX_PAGE_TOKEN = 400
 MAX_MODEL_VERSIONS = 100
 CONFIRM_STAGES = {"Production"}
 
@@ -56,7 +64,7 @@ CONFIRM_STAGES = {"Production"}
 def _expires(services: Services, request: RequestSnapshot) -> int | None:
     if not request.state.is_open:
         return None
-    rule = rule_for(services.policy, request.model, request.target)
+    rule = request_rule(services.policy, request)
     return (
         None
         if rule is None
@@ -65,7 +73,7 @@ def _expires(services: Services, request: RequestSnapshot) -> int | None:
 
 
 def _needed(services: Services, request: RequestSnapshot) -> int:
-    rule = rule_for(services.policy, request.model, request.target)
+    rule = request_rule(services.policy, request)
     approvers = [approval.user_id for approval in request.approvals]
     if rule is None:
         return max(0, request.quorum - len(set(approvers)))
@@ -108,7 +116,7 @@ def inbox_row(services: Services, request: RequestSnapshot) -> InboxRow:
 def _approve_refusal(services: Services, request: RequestSnapshot, viewer: Principal) -> str | None:
     if request.state is not RequestState.PENDING:
         return f"the request is {request.state.value.lower()}; nothing is left to decide"
-    rule = rule_for(services.policy, request.model, request.target)
+    rule = request_rule(services.policy, request)
     if rule is None:
         return "no rule of today's policy covers this move"
     return approval_refusal(
@@ -125,7 +133,7 @@ def _approve_refusal(services: Services, request: RequestSnapshot, viewer: Princ
 def _reject_refusal(services: Services, request: RequestSnapshot, viewer: Principal) -> str | None:
     if request.state is not RequestState.PENDING:
         return f"the request is {request.state.value.lower()}; nothing is left to decide"
-    rule = rule_for(services.policy, request.model, request.target)
+    rule = request_rule(services.policy, request)
     if rule is None:
         return "no rule of today's policy covers this move"
     return rejection_refusal(
@@ -148,6 +156,46 @@ def mlflow_ui(services: Services) -> str:
 # -- the inbox -------------------------------------------------------------------------------
 
 
+def _page_token(tab: InboxTab, after: tuple[int, str] | None) -> str | None:
+    if after is None:
+        return None
+    raw = json.dumps({"t": tab, "k": after[0], "i": after[1]}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _after(tab: InboxTab, token: str | None) -> tuple[int, str] | None:
+    """The cursor a page token carries; Invalid unless it is one this tab handed out."""
+    if not token:
+        return None
+    try:
+        if len(token) > MAX_PAGE_TOKEN:
+            raise ValueError("too long")
+        value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        at, last_id = value["k"], value["i"]
+        if value["t"] != tab or not isinstance(at, int) or not isinstance(last_id, str):
+            raise ValueError("not this tab's")
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as err:
+        raise Invalid(f"page_token is not a page of the {tab!r} tab ({err})") from err
+    return at, last_id[:64]
+
+
+async def _index_unindexed(services: Services) -> None:
+    """Requests opened before Signoff indexed their approver roles get them from today's
+    policy (their own workflow writes the pinned policy's on its next change)."""
+    for request in await services.ledger.inbox.unindexed_pending():
+        rule = rule_for(services.policy, request.model, request.target)
+        roles = (
+            approver_roles(services.policy, rule, model=request.model, target=request.target)
+            if rule is not None
+            else []
+        )
+        await services.ledger.inbox.index_unindexed(
+            request.id,
+            approver_roles=roles,
+            self_approval=bool(rule and rule.approvals.self_approval),
+        )
+
+
 async def inbox(
     services: Services,
     principal: Principal,
@@ -156,45 +204,37 @@ async def inbox(
     model: str | None,
     target: str | None,
     state: str | None,
-    page: int,
+    page_token: str | None,
     page_size: int,
 ) -> InboxPage:
+    """One keyset page of a tab, read by one filtered ledger query (`ledger.inbox`)."""
     if model is not None:
         require_permission(services, principal, model, PermissionLevel.CAN_READ)
-    found = await services.ledger.requests.search(model=model, limit=SCAN_LIMIT)
-    readable = [
-        request
-        for request in found
-        if permission_for(services.policy, principal.roles, request.model) is not None
-    ]
-    waiting = [
-        request
-        for request in readable
-        if request.state is RequestState.PENDING
-        and _approve_refusal(services, request, principal) is None
-    ]
-    waiting.sort(key=lambda request: request.created_ms)  # oldest waiting first
-    mine = [request for request in readable if request.requester == principal.sub]
-    decided = [request for request in readable if not request.state.is_open]
-    decided.sort(key=lambda request: request.updated_ms, reverse=True)
-    chosen = {"waiting": waiting, "mine": mine, "decided": decided}[tab]
-    models = sorted({request.model for request in chosen})
-    wanted_target = normalize_target(target) if target else None
-    rows = [
-        request
-        for request in chosen
-        if (wanted_target is None or request.target == wanted_target)
-        and (state is None or request.state.value == state)
-    ]
-    start = (page - 1) * page_size
+    after = _after(tab, page_token)
+    await _index_unindexed(services)
+    names = await services.ledger.inbox.model_names()
+    readable = [n for n in names if permission_for(services.policy, principal.roles, n)]
+    found = await services.ledger.inbox.page(
+        InboxQuery(
+            tab=tab,
+            subject=principal.sub,
+            roles=list(principal.roles),
+            readable=None if len(readable) == len(names) else readable,
+            model=model,
+            target=normalize_target(target) if target else None,
+            state=state,
+            after=after,
+            limit=page_size,
+        )
+    )
     return InboxPage(
         tab=tab,
-        rows=[inbox_row(services, request) for request in rows[start : start + page_size]],
-        total=len(rows),
-        page=page,
+        rows=[inbox_row(services, request) for request in found.rows],
+        total=found.counts[tab],
         page_size=page_size,
-        counts=InboxCounts(waiting=len(waiting), mine=len(mine), decided=len(decided)),
-        models=models,
+        next_page_token=_page_token(tab, found.next_after),
+        counts=InboxCounts(**found.counts),
+        models=found.models,
     )
 
 
@@ -248,7 +288,7 @@ async def request_extras(
     services: Services, principal: Principal, request_id: str
 ) -> RequestExtras:
     request = await readable_request(services, request_id=request_id, principal=principal)
-    rule = rule_for(services.policy, request.model, request.target)
+    rule = request_rule(services.policy, request)
     holder = await _holder(services, request, bool(rule and rule.archive_existing_versions))
     try:
         version: ModelVersion | None = await services.registry.get_model_version(
@@ -268,6 +308,7 @@ async def request_extras(
             user_id=entry.user_id,
             creation_timestamp=entry.creation_timestamp,
             comment=entry.comment,
+            roles=entry.roles,
         )
         for entry in trail
         if entry.request_id == request.id and entry.activity_type in kinds
@@ -307,28 +348,27 @@ async def request_extras(
 # -- a model's page --------------------------------------------------------------------------
 
 
+async def _model_versions(services: Services, name: str) -> list[ModelVersion]:
+    """The model's newest versions from MLflow (a version search on its name), each with its
+    aliases (from the registered model: the version search leaves them out)."""
+    try:
+        versions = await services.registry.search_model_versions(name, limit=MAX_MODEL_VERSIONS)
+        model = await services.registry.get_registered_model(name)
+    except MlflowError as err:
+        log.warning("could not read the versions of %s from MLflow: %s", name, err)
+        return []
+    aliases: dict[str, list[str]] = {}
+    for item in model.get("aliases") or []:
+        aliases.setdefault(str(item.get("version")), []).append(str(item.get("alias")))
+    return [
+        replace(version, aliases=sorted(aliases.get(version.version, []))) for version in versions
+    ]
+
+
 async def model_view(services: Services, principal: Principal, name: str) -> ModelView:
     granted = require_permission(services, principal, name, PermissionLevel.CAN_READ)
     requests = await services.ledger.requests.search(model=name, limit=SCAN_LIMIT)
-    marks = await services.ledger.marks.of_model(name)
-    known = {request.version for request in requests} | {mark.version for mark in marks}
-    try:
-        model = await services.registry.get_registered_model(name)
-        for item in model.get("latest_versions") or []:
-            known.add(str(item.get("version")))
-        for item in model.get("aliases") or []:
-            known.add(str(item.get("version")))
-    except MlflowError as err:
-        log.warning("could not read model %s from MLflow: %s", name, err)
-    numbers = sorted((v for v in known if v.isdigit()), key=int, reverse=True)[:MAX_MODEL_VERSIONS]
-
-    async def one(version: str) -> ModelVersion | None:
-        try:
-            return await services.registry.get_model_version(name, version)
-        except MlflowError:
-            return None
-
-    found = [v for v in await asyncio.gather(*(one(v) for v in numbers)) if v is not None]
+    found = await _model_versions(services, name)
     open_requests = [request for request in requests if request.state.is_open]
     by_version: dict[str, list[str]] = {}
     for request in open_requests:

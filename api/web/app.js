@@ -261,7 +261,12 @@
 
   // -- the inbox ----------------------------------------------------------------------------
 
-  const inbox = { tab: "waiting", page: 1, pageSize: 25 };
+  // Keyset pages: `tokens[i]` is the page token of page i + 1 (null for the first).
+  const inbox = { tab: "waiting", tokens: [null], pageSize: 25 };
+
+  function firstPage() {
+    inbox.tokens = [null];
+  }
 
   function checksSummary(checks) {
     const parts = [];
@@ -290,7 +295,7 @@
         model: $("filter-model").value,
         target: $("filter-target").value,
         state: $("filter-state").value,
-        page: inbox.page,
+        page_token: inbox.tokens[inbox.tokens.length - 1] || "",
         page_size: inbox.pageSize,
       },
     });
@@ -335,9 +340,11 @@
       decided: "Nothing decided yet.",
     }[inbox.tab];
     const pages = Math.max(1, Math.ceil(data.total / inbox.pageSize));
-    $("page-info").textContent = `page ${inbox.page} of ${pages} · ${data.total} in all`;
-    $("prev-page").disabled = inbox.page <= 1;
-    $("next-page").disabled = inbox.page >= pages;
+    const page = inbox.tokens.length;
+    inbox.next = data.next_page_token || null;
+    $("page-info").textContent = `page ${page} of ${Math.max(page, pages)} · ${data.total} in all`;
+    $("prev-page").disabled = page <= 1;
+    $("next-page").disabled = !inbox.next;
   }
 
   async function refreshList() {
@@ -354,24 +361,24 @@
     for (const name of ["waiting", "mine", "decided"]) {
       $(`tab-${name}`).addEventListener("click", () => {
         inbox.tab = name;
-        inbox.page = 1;
+        firstPage();
         clearMessage();
         refreshList();
       });
     }
     for (const id of ["filter-model", "filter-target", "filter-state"]) {
       $(id).addEventListener("change", () => {
-        inbox.page = 1;
+        firstPage();
         refreshList();
       });
     }
     $("filters").addEventListener("submit", (event) => event.preventDefault());
     $("prev-page").addEventListener("click", () => {
-      inbox.page = Math.max(1, inbox.page - 1);
+      if (inbox.tokens.length > 1) inbox.tokens.pop();
       refreshList();
     });
     $("next-page").addEventListener("click", () => {
-      inbox.page += 1;
+      if (inbox.next) inbox.tokens.push(inbox.next);
       refreshList();
     });
   }
@@ -457,6 +464,12 @@
     }));
   }
 
+  /** " · ml-lead, risk-officer": the roles a decision was made in, when they are known. */
+  function asRoles(roles) {
+    if (!Array.isArray(roles) || roles.length === 0) return [];
+    return [" · ", el("span", "roles", roles.join(", "))];
+  }
+
   function renderApprovals(request) {
     const approvals = Array.isArray(request.approvals) ? request.approvals : [];
     $("approvals-title").textContent = `Approvals ${approvals.length}/${request.quorum}`;
@@ -467,6 +480,7 @@
         el("span", "badge state-applied", "APPROVED"),
         " ",
         el("strong", null, approval.user_id),
+        ...asRoles(approval.roles),
         ` ${when(approval.creation_timestamp)}`,
         approval.comment ? el("p", "comment", approval.comment) : null,
       );
@@ -482,6 +496,7 @@
         el("span", `badge state-${decision.kind.toLowerCase()}`, decision.kind),
         " ",
         el("strong", null, decision.user_id),
+        ...asRoles(decision.roles),
         ` ${when(decision.creation_timestamp)}`,
         decision.comment ? el("p", "comment", decision.comment) : null,
       );
@@ -942,14 +957,22 @@
 
   async function signOut() {
     clearMessage();
+    let provider = null;
     try {
-      await fetch("/ui/auth/logout", {
+      const answer = await fetch("/ui/auth/logout", {
         method: "POST",
         credentials: "same-origin",
         headers: { [CSRF_HEADER]: (session && session.csrf_token) || "", Accept: "application/json" },
       });
+      const body = answer.ok ? await answer.json() : null;
+      provider = body && typeof body.end_session_url === "string" ? body.end_session_url : null;
     } catch {
       // Signed out locally either way; the session also ends by itself.
+    }
+    if (provider && /^https?:\/\//.test(provider)) {
+      // Signed out at the identity provider too; it sends the browser back to /ui/signed-out.
+      window.location.assign(provider);
+      return;
     }
     await loadSession().catch(() => null);
     askToSignIn("Signed out.");
@@ -964,8 +987,10 @@
       report(err);
       return;
     }
+    const back = window.location.pathname === "/ui/signed-out";
+    if (back) window.history.replaceState(null, "", "/ui/");
     if (signedIn()) route();
-    else askToSignIn("");
+    else askToSignIn(back ? "Signed out." : "");
   }
 
   document.addEventListener("DOMContentLoaded", start);

@@ -23,6 +23,9 @@ from tests.support.polling import wait_until
 from tests.support.processes import free_port, http_ok, log_tail, port_open, start_process
 from tests.support.temporal import TemporalServer
 
+# `signoff dev` keeps its embedded ledger (not the `--ledger` backend).
+pytestmark = pytest.mark.own_ledger
+
 
 def dev_env(root: Path, temporal_address: str, mlflow_url: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")} | {

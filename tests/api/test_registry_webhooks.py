@@ -6,7 +6,6 @@ redelivery; and the Databricks SDK's webhook calls, unchanged, against Signoff."
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from databricks.sdk.service.ml import (
 
 from tests.support.databricks import workspace_factory
 from tests.support.http import assert_error
+from tests.support.ledger import ledger_rows
 from tests.support.mlflow import MlflowServer
 from tests.support.polling import wait_until
 from tests.support.receiver import Receiver, running_receiver
@@ -86,12 +86,9 @@ def created(client: httpx.Client, **body: Any) -> dict[str, Any]:
 
 
 def db_row(stack: SignoffStack, webhook_id: str) -> dict[str, Any]:
-    path = stack.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as connection:
-        connection.row_factory = sqlite3.Row
-        row = connection.execute("SELECT * FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
-    assert row is not None
-    return dict(row)
+    rows = ledger_rows(stack.database_url, "SELECT * FROM webhooks WHERE id = :id", id=webhook_id)
+    assert len(rows) == 1
+    return rows[0]
 
 
 # -- CRUD shapes and secrets ----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
+from sqlalchemy import bindparam, text
 
 from tests.support.http import SIGNOFF, create
 from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
@@ -29,6 +30,9 @@ from tests.support.polling import wait_until
 from tests.support.processes import free_port
 from tests.support.stack import SignoffStack, launch_stack
 from tests.support.temporal import TemporalServer
+from workflows.domain import AuditEntry, AuditType, RequestSnapshot, RequestState
+from workflows.ledger import Ledger
+from workflows.ledger.requests import add_entries, index_approver_roles, request_row
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -151,6 +155,7 @@ def web_stack(
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     provider.redirect_uris.add(f"{public_url}/ui/auth/callback")
+    provider.post_logout_redirect_uris.add(f"{public_url}/ui/signed-out")
     stack = launch_stack(
         root,
         temporal_server.address,
@@ -272,7 +277,8 @@ def test_pages_are_served_with_a_strict_content_security_policy(web_stack: Signo
     with httpx.Client(base_url=web_stack.api_url, timeout=10) as http:
         root = http.get("/")
         assert root.status_code == 307 and root.headers["location"] == "/ui/"
-        for path in ("/ui/", request_path("0123abcd"), "/ui/assets/app.js", "/ui/assets/style.css"):
+        pages = ("/ui/", "/ui/signed-out", request_path("0123abcd"))
+        for path in (*pages, "/ui/assets/app.js", "/ui/assets/style.css"):
             response = http.get(path)
             assert response.status_code == 200, path
             csp = response.headers["content-security-policy"]
@@ -299,12 +305,18 @@ def test_approver_sees_the_running_check_then_approves_and_the_version_moves(
     seeded = make_version()
     dana = client("dana", "data-scientist")
     request = create(dana, seeded, "Production", comment="AUC 0.91 on holdout")
-    lee = client("lee", "ml-lead")
+    # Lee also holds a role this rule does not count: only the one he approves in is recorded.
+    lee = client("lee", "data-scientist", "ml-lead")
     first = lee.post(
         "/api/2.0/mlflow/transition-requests/approve",
         json={"name": seeded.name, "version": seeded.version, "stage": "Production"},
     )
     assert first.status_code == 200, first.text
+    assert first.json()["activity"]["roles"] == ["ml-lead"]
+    stored = lee.get(f"{SIGNOFF}/transition-requests/get", params={"id": request["id"]}).json()
+    assert [(a["user_id"], a["roles"]) for a in stored["request"]["approvals"]] == [
+        ("lee", ["ml-lead"])
+    ]
 
     tab = open_tab()
     page = tab.page
@@ -334,7 +346,7 @@ def test_approver_sees_the_running_check_then_approves_and_the_version_moves(
     expect(check).to_have_attribute("data-status", "RUNNING")
     expect(check).to_contain_text("still running")
     expect(page.locator("#approvals-title")).to_have_text("Approvals 1/2")
-    expect(page.locator("#approvals")).to_contain_text("lee")
+    expect(page.locator("#approvals li[data-kind=APPROVED]")).to_contain_text("lee · ml-lead")
     expect(page.locator("#activities li[data-type=REQUESTED_TRANSITION]")).to_contain_text("dana")
     expect(page.locator("#activities li[data-type=APPROVED_REQUEST]")).to_contain_text("lee")
     expect(page.locator("#approve")).to_be_visible()
@@ -757,7 +769,7 @@ def test_a_rejected_request_shows_the_rejection_not_an_empty_list(
     tab.sign_in(request_path(request["id"]), "mia")
     expect(tab.page.locator("#request-details")).to_contain_text("REJECTED")
     decision = tab.page.locator("#approvals li[data-kind=REJECTED]")
-    expect(decision).to_contain_text("lee")
+    expect(decision).to_contain_text("lee · ml-lead")
     expect(decision).to_contain_text("no")
     expect(tab.page.locator("#approvals")).not_to_contain_text("No decisions yet")
     expect(tab.page.locator("#actions")).to_be_hidden()
@@ -791,8 +803,11 @@ def test_the_inbox_filters_pages_and_puts_the_oldest_waiting_first(
     assert row["checks"]["running"] == 1
     assert row["expires_timestamp"] == row["creation_timestamp"] + 7 * 86_400_000
     assert [r["id"] for r in inbox(target="Production")["rows"]] == [production["id"]]
-    page_two = inbox(page=2, page_size=2)
+    page_one = inbox(page_size=2)
+    assert [r["id"] for r in page_one["rows"]] == [older["id"], newer["id"]]
+    page_two = inbox(page_size=2, page_token=page_one["next_page_token"])
     assert page_two["total"] == 3 and [r["id"] for r in page_two["rows"]] == [production["id"]]
+    assert page_two["next_page_token"] is None
     assert inbox(state="APPLIED")["rows"] == []
     # Lee approves the older one: it leaves his "waiting" and, applied, is among the decided.
     approved = lee.post(
@@ -811,3 +826,151 @@ def test_the_inbox_filters_pages_and_puts_the_oldest_waiting_first(
     assert dana.get("/ui/api/inbox", params={"model": first.name}).json()["rows"] == []
     outsider = client("olga", "auditor").get("/ui/api/inbox", params={"model": first.name})
     assert outsider.status_code == 403
+
+
+# -- the inbox over a large ledger ---------------------------------------------------------------
+
+
+def _seeded(model: str, n: int, **fields: Any) -> RequestSnapshot:
+    """A request as its workflow would record it (`T_SEEDED` + n ms: older than any other)."""
+    request_id = f"5eed{n:08x}"
+    values: dict[str, Any] = {
+        "id": request_id,
+        "workflow_id": f"transition/{model}/{n}/Staging",
+        "model": model,
+        "version": str(n),
+        "target": "Staging",
+        "from_stage": "None",
+        "requester": "dana",
+        "state": RequestState.PENDING,
+        "policy_hash": "0" * 64,
+        "quorum": 1,
+        "approver_roles": ["ml-lead"],
+        "created_ms": T_SEEDED + n,
+        "updated_ms": T_SEEDED + n,
+    }
+    return RequestSnapshot.model_validate(values | fields)
+
+
+T_SEEDED = 1_000_000_000_000
+
+
+def test_the_inbox_finds_what_waits_among_thousands_of_requests(
+    web_stack: SignoffStack, client: Callable[..., httpx.Client]
+) -> None:
+    """2,400 requests of one model in the ledger, the ones waiting for lee the oldest (the
+    last that a scan of the newest 2,000 would reach): each waiting one appears once, oldest
+    first, page after page, and nothing else does."""
+    model = f"crowded-{uuid.uuid4().hex[:8]}"
+    wanted: list[str] = []
+    seeded: list[RequestSnapshot] = []
+    entries: list[AuditEntry] = []
+    for n in range(2400):
+        kind = n % 8 if n >= 120 else None
+        if kind is None:  # the oldest: waiting for an ml-lead
+            seeded.append(_seeded(model, n))
+            wanted.append(seeded[-1].id)
+        elif kind == 0:  # no approver at all (a quorum of 0, waiting for its checks)
+            seeded.append(_seeded(model, n, approver_roles=[], quorum=0))
+        elif kind == 1:  # waits for another role only
+            seeded.append(_seeded(model, n, approver_roles=["platform-admin"]))
+        elif kind == 2:  # lee's own request; the rule forbids self-approval
+            seeded.append(_seeded(model, n, requester="lee"))
+        elif kind == 3:  # lee's own, and the rule allows self-approval: it waits for him
+            seeded.append(_seeded(model, n, requester="lee", self_approval=True))
+            wanted.append(seeded[-1].id)
+        elif kind == 4:  # lee approved it already; it waits for a second approval
+            seeded.append(_seeded(model, n, quorum=2))
+            entries.append(_approval(seeded[-1], "lee"))
+        elif kind == 5:  # being applied: nothing left to decide
+            seeded.append(_seeded(model, n, state=RequestState.APPLYING))
+        elif kind == 6:  # decided long ago
+            seeded.append(_seeded(model, n, state=RequestState.APPLIED))
+        else:  # recorded before Signoff indexed approver roles: today's policy says ml-lead
+            seeded.append(_seeded(model, n, approver_roles=None))
+            wanted.append(seeded[-1].id)
+    wanted_in_order = [r.id for r in sorted(seeded, key=lambda r: r.created_ms) if r.id in wanted]
+    ledger = Ledger(web_stack.database_url)
+    try:
+        with ledger.database.session() as session:
+            for request in seeded:
+                session.add(request_row(request))
+            session.flush()
+            for request in seeded:
+                index_approver_roles(session, request)
+            add_entries(session, entries)
+        lee = client("lee", "ml-lead")
+
+        def page(**query: Any) -> dict[str, Any]:
+            answer = lee.get("/ui/api/inbox", params={"page_size": 100} | query)
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            body = page(model=model, **({"page_token": token} if token else {}))
+            found.extend(row["id"] for row in body["rows"])
+            token = body["next_page_token"]
+            if token is None:
+                break
+        assert found == wanted_in_order
+        assert body["total"] == body["counts"]["waiting"] == len(wanted)
+        assert body["counts"]["mine"] == sum(1 for r in seeded if r.requester == "lee")
+        assert body["counts"]["decided"] == sum(1 for r in seeded if not r.state.is_open)
+        # Unfiltered, the oldest waiting anywhere come first: these.
+        assert [row["id"] for row in page(page_size=5)["rows"]] == wanted_in_order[:5]
+        decided = page(model=model, tab="decided", page_size=3)["rows"]
+        assert [row["state"] for row in decided] == ["APPLIED"] * 3
+        # A page token is its tab's, and only well-formed ones are taken.
+        decided_token = page(model=model, tab="decided", page_size=1)["next_page_token"]
+        for bad in ("not-a-token", decided_token):
+            refused = lee.get("/ui/api/inbox", params={"page_token": bad})
+            assert refused.status_code == 400, bad
+            assert refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    finally:
+        with ledger.database.session() as session:
+            for table in ("request_approver_roles", "activities", "transition_requests"):
+                column = "model_name" if table != "request_approver_roles" else "request_id"
+                values = [model] if column == "model_name" else [r.id for r in seeded]
+                session.execute(
+                    text(f"DELETE FROM {table} WHERE {column} IN :values").bindparams(  # noqa: S608
+                        bindparam("values", expanding=True)
+                    ),
+                    {"values": values},
+                )
+        ledger.dispose()
+
+
+def _approval(request: RequestSnapshot, user: str) -> AuditEntry:
+    return AuditEntry(
+        id=f"{request.id}-2",
+        request_id=request.id,
+        seq=2,
+        model=request.model,
+        version=request.version,
+        activity_type=AuditType.APPROVED_REQUEST,
+        user_id=user,
+        creation_timestamp=request.created_ms + 1,
+        roles=["ml-lead"],
+    )
+
+
+def test_the_model_page_lists_versions_signoff_never_saw(
+    web_stack: SignoffStack,
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+) -> None:
+    """Versions no request touched and that are not the latest of a stage still show, newest
+    first, each with its stage and aliases from MLflow."""
+    first = make_version()
+    for _ in range(2):
+        make_version(first.name)
+    httpx.post(
+        f"{web_stack.mlflow_url}/api/2.0/mlflow/registered-models/alias",
+        json={"name": first.name, "alias": "shadow", "version": "1"},
+    ).raise_for_status()
+    view = client("dana", "data-scientist").get(f"/ui/api/models/{first.name}")
+    assert view.status_code == 200, view.text
+    versions = [(v["version"], v["stage"], v["aliases"]) for v in view.json()["versions"]]
+    assert versions == [("3", "None", []), ("2", "None", []), ("1", "None", ["shadow"])]

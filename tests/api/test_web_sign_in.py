@@ -6,7 +6,6 @@ audience), CSRF, sign-out, and the sign-in without a page load."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -17,6 +16,7 @@ from playwright.sync_api import Route, expect
 from tests.api import test_web_page as web
 from tests.api.test_web_page import Tab, request_path
 from tests.support.http import create
+from tests.support.ledger import ledger_rows
 from tests.support.mlflow import SeededVersion
 from tests.support.oidc_provider import LoopbackOidcProvider
 from tests.support.stack import SignoffStack
@@ -24,12 +24,6 @@ from tests.support.stack import SignoffStack
 # The browser, the stack and the identity provider of the web page's tests.
 pw, browser, gate, provider = web.pw, web.browser, web.gate, web.provider
 web_stack, open_tab, client = web.web_stack, web.open_tab, web.client
-
-
-def _ledger_rows(stack: SignoffStack, query: str) -> list[tuple]:
-    path = stack.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as db:
-        return db.execute(query).fetchall()
 
 
 def _refused(tab: Tab, *words: str) -> None:
@@ -61,9 +55,10 @@ def test_sign_in_through_the_provider_opens_a_hardened_server_side_session(
     assert not [c for c in tab.context.cookies() if c["name"] == "signoff_login"]
 
     # The ledger keeps only the hash of the session id, with who signed in.
-    rows = _ledger_rows(web_stack, "SELECT id_hash, subject, roles FROM web_sessions")
-    mine = [row for row in rows if row[0] == hashlib.sha256(cookie["value"].encode()).hexdigest()]
-    assert len(mine) == 1 and mine[0][1] == "lee" and "ml-lead" in mine[0][2]
+    rows = ledger_rows(web_stack.database_url, "SELECT id_hash, subject, roles FROM web_sessions")
+    id_hash = hashlib.sha256(cookie["value"].encode()).hexdigest()
+    mine = [row for row in rows if row["id_hash"] == id_hash]
+    assert len(mine) == 1 and mine[0]["subject"] == "lee" and "ml-lead" in mine[0]["roles"]
     assert not any(cookie["value"] in str(row) for row in rows)
 
     # PKCE: the code exchange carried the verifier; a public client sends no secret.
@@ -205,18 +200,34 @@ def test_a_page_call_without_the_csrf_token_is_refused(
 
 
 def test_after_sign_out_the_old_cookie_is_refused(
-    web_stack: SignoffStack, open_tab: Callable[[], Tab]
+    web_stack: SignoffStack, open_tab: Callable[[], Tab], provider: LoopbackOidcProvider
 ) -> None:
+    """Sign-out ends the session here and at the provider (RP-initiated logout with the ID
+    token as `id_token_hint`), which the ledger kept sealed, never in plain text."""
     tab = open_tab()
     tab.sign_in("/ui/", "mia")
     cookie = tab.session_cookie()
     assert cookie is not None
+    id_token = provider.id_tokens[-1]
+    stored = ledger_rows(web_stack.database_url, "SELECT * FROM web_sessions")
+    assert stored and not any(id_token.split(".")[1] in str(row) for row in stored)
     old = {"Cookie": f"signoff_session={cookie['value']}"}
+    logouts = len(provider.logouts)
     with httpx.Client(base_url=web_stack.api_url, timeout=10) as http:
         assert (
             http.get("/api/2.0/signoff/transition-requests/search", headers=old).status_code == 200
         )
         tab.page.click("#signout")
+        expect(tab.page.locator("#login-reason")).to_have_text("Signed out.")
+        assert tab.page.url == f"{web_stack.api_url}/ui/"  # back from the provider
+        assert provider.logouts[logouts:] == [
+            {
+                "sub": "mia",
+                "post_logout_redirect_uri": f"{web_stack.api_url}/ui/signed-out",
+                "client_id": web.CLIENT_ID,
+            }
+        ]
+        assert any(url.startswith(provider.issuer) and "id_token_hint=" in url for url in tab.urls)
         expect(tab.page.locator("#login")).to_be_visible()
         expect(tab.page.locator("#login-reason")).to_have_text("Signed out.")
         expect(tab.page.locator("#list-view")).to_be_hidden()

@@ -9,8 +9,10 @@ from policies import (
     Policy,
     Principal,
     TransitionRule,
+    acting_roles,
     approval_refusal,
     approvals_needed,
+    approver_roles,
     cancel_refusal,
     default_policy_path,
     load_policy,
@@ -308,3 +310,42 @@ def test_a_quorum_of_zero_is_met_at_once() -> None:
     sandbox = POLICY.transitions[5]
     assert quorum_met(sandbox, [])
     assert approvals_needed(sandbox, []) == 0
+
+
+@pytest.mark.parametrize(
+    ("model", "target"),
+    [
+        ("fraud-x", "Production"),
+        ("credit-1", "Production"),
+        ("credit-1", "@champion"),
+        ("credit-1", "@shadow"),
+        ("credit-1", "Staging"),
+    ],
+)
+def test_approver_roles_are_exactly_the_roles_that_pass_the_authority_checks(
+    model: str, target: str
+) -> None:
+    """The inbox's index agrees with the validator: a person holding one of these roles, and
+    only such a person, passes the role and permission checks."""
+    rule = rule_for(POLICY, model, target)
+    assert rule is not None
+    listed = approver_roles(POLICY, rule, model=model, target=target)
+    for role in POLICY.roles:
+        refusal = rejection_refusal(
+            POLICY, rule, model=model, target=target, principal=Principal(sub="x", roles=[role])
+        )
+        assert (refusal is None) == (role in listed), (role, refusal)
+
+
+def test_the_roles_recorded_beside_a_decision_are_those_it_was_made_in() -> None:
+    rule = rule_for(POLICY, "fraud-x", "Production")
+    assert rule is not None
+    carol = Principal(sub="carol", roles=["data-scientist", "risk-officer", "ml-lead"])
+    common = {"model": "fraud-x", "target": "Production", "principal": carol}
+    # ml-lead is listed but only manages staging versions: not a role to approve this in.
+    assert acting_roles(POLICY, rule, **common) == ["risk-officer"]
+    admin = Principal(sub="ada", roles=["ml-lead", "platform-admin"])
+    assert acting_roles(
+        POLICY, rule, model="fraud-x", target="Production", principal=admin, cancelling=True
+    ) == ["platform-admin"]
+    assert acting_roles(POLICY, rule, **common, cancelling=True, requester="carol") == []

@@ -105,6 +105,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/ui"): PUBLIC,
     ("GET", "/ui/"): PUBLIC,
     ("GET", "/ui/requests/{request_id}"): PUBLIC,
+    ("GET", "/ui/signed-out"): PUBLIC,
     ("GET", "/ui/assets/{name}"): PUBLIC,
     ("POST", f"{T}/create"): READ,
     ("POST", f"{T}/approve"): DECIDE,

@@ -25,6 +25,8 @@ class MlflowProxy:
     url: str = ""
     transition_answer: tuple[int, dict[str, Any]] | None = None
     intercepted: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    """The body of every transition-stage call MLflow answered 200: the moves MLflow made."""
     is_down: bool = False
 
     @contextlib.contextmanager
@@ -68,6 +70,8 @@ def running_proxy(proxy: MlflowProxy) -> Iterator[MlflowProxy]:
             }
             with lock:  # one httpx.Client, many handler threads
                 response = upstream.request(self.command, self.path, content=body, headers=headers)
+                if self.path.endswith("/transition-stage") and response.status_code == 200:
+                    proxy.transitions.append(json.loads(body))
             self._answer(
                 response.status_code,
                 response.content,

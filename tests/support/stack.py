@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,15 @@ from tests.support.processes import (
     stop_process,
 )
 from tests.support.tokens import TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, mint_token
+
+
+def sqlite_ledger(root: Path) -> str:
+    return f"sqlite:///{root / 'ledger.db'}"
+
+
+new_ledger: Callable[[Path], str] = sqlite_ledger
+"""Where each stack's ledger lives: a SQLite file in its directory, or, when the suite runs with
+`--ledger=postgresql`, a fresh database on the session's PostgreSQL (set by `conftest.py`)."""
 
 
 @dataclass
@@ -55,6 +64,16 @@ class SignoffStack:
             timeout=60,
         )
 
+    def start_api(self, port: int) -> None:
+        self.api_url = f"http://127.0.0.1:{port}"
+        self.api = start_process(
+            [sys.executable, "-m", "api.cli", "api", "--port", str(port)],
+            env=self.env,
+            log_path=self.root / "api.log",
+            ready=http_ok(f"{self.api_url}/readyz"),
+            timeout=60,
+        )
+
     def stop(self) -> None:
         for proc in (self.api, self.worker):
             if proc is not None:
@@ -69,14 +88,11 @@ class SignoffStack:
         self.worker = None
 
 
-def launch_stack(
-    root: Path, temporal_address: str, mlflow_url: str, port: int | None = None, **extra_env: str
+def _stack(
+    root: Path, temporal_address: str, mlflow_url: str, port: int | None, extra_env: dict[str, str]
 ) -> SignoffStack:
-    """Start `signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_*
-    environment variables (plus `extra_env`), with their own ledger and task queue; the API on
-    `port` (default: a free one)."""
     port = port or free_port()
-    database_url = f"sqlite:///{root / 'ledger.db'}"
+    database_url = extra_env.pop("SIGNOFF_DATABASE_URL", None) or new_ledger(root)
     env = (
         {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
         | {
@@ -95,22 +111,60 @@ def launch_stack(
         }
         | extra_env
     )
-    stack = SignoffStack(
+    return SignoffStack(
         api_url=f"http://127.0.0.1:{port}",
         env=env,
         root=root,
         database_url=database_url,
         mlflow_url=mlflow_url,
     )
+
+
+def _api_port(stack: SignoffStack) -> int:
+    return int(stack.api_url.rsplit(":", 1)[1])
+
+
+def launch_stack(
+    root: Path, temporal_address: str, mlflow_url: str, port: int | None = None, **extra_env: str
+) -> SignoffStack:
+    """Start `signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_*
+    environment variables (plus `extra_env`), with their own ledger and task queue; the API on
+    `port` (default: a free one)."""
+    stack = _stack(root, temporal_address, mlflow_url, port, extra_env)
     stack.start_worker()
-    stack.api = start_process(
-        [sys.executable, "-m", "api.cli", "api", "--port", str(port)],
-        env=env,
-        log_path=root / "api.log",
-        ready=http_ok(f"{stack.api_url}/readyz"),
-        timeout=60,
-    )
+    stack.start_api(_api_port(stack))
     return stack
+
+
+def launch_api(
+    root: Path, temporal_address: str, mlflow_url: str, port: int | None = None, **extra_env: str
+) -> SignoffStack:
+    """`signoff api` alone (no worker), configured as `launch_stack` configures it: for what
+    needs no workflow to run, such as signing in."""
+    stack = _stack(root, temporal_address, mlflow_url, port, extra_env)
+    stack.start_api(_api_port(stack))
+    return stack
+
+
+@contextlib.contextmanager
+def replica(stack: SignoffStack, name: str) -> Iterator[SignoffStack]:
+    """One more worker and API of `stack`, as a second pod would run them: the same settings,
+    ledger, task queue, Temporal and MLflow; its own processes and logs (under `root/name`)."""
+    root = stack.root / name
+    root.mkdir()
+    other = SignoffStack(
+        api_url="",
+        env=stack.env,
+        root=root,
+        database_url=stack.database_url,
+        mlflow_url=stack.mlflow_url,
+    )
+    try:
+        other.start_worker()
+        other.start_api(free_port())
+        yield other
+    finally:
+        other.stop()
 
 
 @contextlib.contextmanager

@@ -3,23 +3,14 @@ a real PostgreSQL server."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.postgres import PostgresServer, postgres_bindir
 from tests.support.processes import (
-    free_port,
-    port_open,
-    start_process,
-    stop_process,
     venv_executable,
 )
 from workflows.ledger import Ledger
@@ -41,47 +32,6 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL cluster (Debian's server binaries; `.ci/run` installs them).
-    As root, the server runs as the `postgres` system user, since PostgreSQL refuses root."""
-    bindir = postgres_bindir()
-    if bindir is None:
-        pytest.fail("PostgreSQL server binaries not found; `apt-get install postgresql`.")
-    root = Path(tempfile.mkdtemp(prefix="signoff-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        run_as = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(root, "postgres", "postgres")
-    root.chmod(0o755)
-    data = root / "data"
-    user = "signoff"
-    subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", user, "-A", "trust", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    cmd = [
-        *run_as,
-        str(bindir / "postgres"),
-        "-D", str(data),
-        "-p", str(port),
-        "-k", str(root),
-        "-c", "listen_addresses=127.0.0.1",
-        "-c", "fsync=off",
-    ]  # fmt: skip
-    proc = start_process(
-        cmd, log_path=Path(tempfile.mkdtemp()) / "postgres.log",
-        ready=port_open("127.0.0.1", port), timeout=60,
-    )  # fmt: skip
-    try:
-        yield PostgresServer(host="127.0.0.1", port=port, user=user)
-    finally:
-        stop_process(proc)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

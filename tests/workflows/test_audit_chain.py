@@ -38,7 +38,8 @@ async def export_text(ledger: Ledger, fmt: str = JSONL, **filters: Any) -> str:
 async def fill(ledger: Ledger) -> None:
     """Two requests on two models, a comment, an entry of no request: 9 entries."""
     await ledger.requests.record(
-        snapshot=snapshot("req-a"), entries=[activity("req-a", 0), activity("req-a", 1)]
+        snapshot=snapshot("req-a"),
+        entries=[activity("req-a", 0), activity("req-a", 1, roles=["ml-lead", "risk-officer"])],
     )
     await ledger.requests.record(
         snapshot=snapshot("req-b", model="churn"),

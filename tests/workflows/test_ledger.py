@@ -32,6 +32,7 @@ from workflows.domain import (
     RequestState,
 )
 from workflows.ledger import Ledger, comment_entry_id
+from workflows.ledger.engine import engine_url
 from workflows.messages import LedgerUpdate
 
 MIGRATIONS = Path(ledger_engine.__file__).parent / "migrations"
@@ -48,6 +49,7 @@ LEDGER_TABLES = {
     "web_sessions",
     "audit_chain",
     "audit_anchors",
+    "request_approver_roles",
 }
 T0 = 1_700_000_000_000  # epoch ms
 SLOW_WRITER: contextvars.ContextVar[bool] = contextvars.ContextVar("slow_writer", default=False)
@@ -754,3 +756,21 @@ async def test_comments_in_one_millisecond_keep_their_order(ledger: Ledger) -> N
     assert [row.created_ms for row in listed] == list(range(T0, T0 + 12))
     entries = await ledger.requests.audit_trail("fraud-detector", "7")
     assert [entry.comment for entry in entries] == list(reversed(ids))
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["postgresql://ops@db.internal:5432/signoff", "postgres://ops@db.internal:5432/signoff"],
+)
+def test_a_plain_postgresql_url_means_psycopg_3(written: str) -> None:
+    """An operator writes libpq's URL; SQLAlchemy would pick psycopg2, which is not installed."""
+    url = engine_url(written)
+    assert (url.drivername, url.host, url.port, url.database, url.username) == (
+        "postgresql+psycopg",
+        "db.internal",
+        5432,
+        "signoff",
+        "ops",
+    )
+    assert engine_url("postgresql+psycopg://ops@h/db").drivername == "postgresql+psycopg"
+    assert engine_url("sqlite:///x.db").drivername == "sqlite"

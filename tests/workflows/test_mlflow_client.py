@@ -463,3 +463,31 @@ async def test_all_model_versions_pages_through_the_registry_with_aliases(
     assert mine[first.version].current_stage == "Staging" and mine[first.version].aliases == []
     assert mine[second.version].aliases == ["champion"]
     assert len({(v.name, v.version) for v in versions}) == len(versions)
+
+
+async def test_search_model_versions_pages_through_one_model_quoted_safely(
+    registry: MlflowRegistry, make_version: MakeVersion
+) -> None:
+    """Every version of one model, newest first, over several pages; a name with either kind
+    of quote (or both, or SQL wildcards) finds exactly its own versions, never a look-alike."""
+    base = make_version().name
+    for _ in range(2):
+        make_version(base)
+    names = {
+        "single": f"{base}-it's",
+        "double": f'{base}-"quoted"',
+        "both": f'{base}-it\'s "both" 100%_\\',
+        "lookalike": f"{base}-it_s _both_ 100%__",  # matches the LIKE pattern of "both"
+    }
+    for name in names.values():
+        make_version(name)
+    await registry.set_alias(base, "champion", "2")
+
+    versions = await registry.search_model_versions(base, page_size=1)  # paging is used
+    assert [(v.name, v.version) for v in versions] == [(base, "3"), (base, "2"), (base, "1")]
+    assert versions[1].aliases == []  # the version search leaves aliases out
+    assert [v.version for v in await registry.search_model_versions(base, limit=2)] == ["3", "2"]
+    for name in names.values():
+        found = await registry.search_model_versions(name, page_size=1)
+        assert [(v.name, v.version) for v in found] == [(name, "1")], name
+    assert await registry.search_model_versions(f"{base}' OR name LIKE '%") == []

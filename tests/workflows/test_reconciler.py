@@ -41,6 +41,9 @@ from workflows.webhooks.events import (
     with_request_link,
 )
 
+# Its Temporal workers keep a ledger of their own (not the `--ledger` backend).
+pytestmark = pytest.mark.own_ledger
+
 T0 = 1_700_000_000_000
 MODEL = "fraud-detector"
 

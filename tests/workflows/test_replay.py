@@ -64,6 +64,9 @@ transitions:
 """
 )
 
+# Its Temporal workers keep a ledger of their own (not the `--ledger` backend).
+pytestmark = pytest.mark.own_ledger
+
 
 async def run_scenarios(harness: Harness, mlflow: httpx.Client) -> dict[str, WorkflowHistory]:
     """Drive one request down each path of the workflow; return their finished histories."""

@@ -7,6 +7,7 @@ each `async`, each returning domain models; table classes stay inside this packa
 
 from workflows.ledger.comments import comment_entry_id
 from workflows.ledger.inbound import STALE_CLAIM_MS
+from workflows.ledger.inbox import InboxQuery, InboxSlice
 from workflows.ledger.marks import PENDING_GRACE_MS
 from workflows.ledger.records import (
     AuditAnchor,
@@ -30,6 +31,8 @@ __all__ = [
     "Comment",
     "DeliveryAttempt",
     "InboundHook",
+    "InboxQuery",
+    "InboxSlice",
     "Ledger",
     "ReconcilerRun",
     "RegistryMark",

@@ -102,6 +102,7 @@ def row_content(row: Any) -> dict[str, Any]:
             "comment": row.comment,
             "system_comment": row.system_comment,
             "creation_timestamp": row.created_ms,
+            "roles": row.roles,
         }
     )
 
@@ -121,6 +122,7 @@ def entry_row(entry: AuditEntry) -> AuditEntryRow:
         system_comment=entry.system_comment,
         created_ms=entry.creation_timestamp,
         updated_ms=entry.creation_timestamp,
+        roles=entry.roles or None,
     )
 
 
@@ -138,6 +140,7 @@ def entry_of(row: AuditEntryRow) -> AuditEntry:
         comment=row.comment,
         system_comment=row.system_comment,
         creation_timestamp=row.created_ms,
+        roles=list(row.roles or []),
     )
 
 

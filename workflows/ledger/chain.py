@@ -8,7 +8,7 @@ ledger appended them, and two hashes (SHA-256, lowercase hex):
 - `content_hash` = SHA-256 of the entry's canonical form: the JSON object of `CONTENT_FIELDS`
   (keys sorted, no whitespace, UTF-8, strings as `json.dumps(..., ensure_ascii=False)` writes
   them, which for these values is RFC 8785's JSON Canonicalization Scheme), where an empty
-  optional text (`OPTIONAL_TEXT`) is `null`;
+  optional text (`OPTIONAL_TEXT`) and an empty `roles` list are `null`;
 - `entry_hash` = SHA-256 of the canonical JSON `{"content_hash": ..., "prev_hash": ...}`,
   where `prev_hash` is the previous entry's `entry_hash` (`GENESIS_HASH` for the first).
 
@@ -49,9 +49,11 @@ CONTENT_FIELDS = (
     "comment",
     "system_comment",
     "creation_timestamp",
+    "roles",
 )
 """What an entry's content hash covers. `recorded_ms` is when the ledger appended it
-(non-decreasing along the chain); `creation_timestamp` when what it records happened."""
+(non-decreasing along the chain); `creation_timestamp` when what it records happened;
+`roles` the roles a decision was made in (a list of texts)."""
 INT_FIELDS = frozenset({"chain_seq", "recorded_ms", "seq", "creation_timestamp"})
 OPTIONAL_TEXT = frozenset({"request_id", "from_stage", "to_stage", "comment", "system_comment"})
 """Texts that may be absent; an empty one is the same as none (a CSV cell cannot tell)."""
@@ -81,12 +83,29 @@ def content_of(fields: Mapping[str, Any]) -> dict[str, Any]:
                 value = int(value)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"field {name!r} is not an integer: {value!r}")
+        elif name == "roles":
+            value = _roles(value)
         elif name in OPTIONAL_TEXT and (value is None or value == ""):
             value = None
         elif not isinstance(value, str):
             raise ValueError(f"field {name!r} is not a text: {value!r}")
         content[name] = value
     return content
+
+
+def _roles(value: Any) -> list[str] | None:
+    """A list of texts; none, an empty list or an empty cell is null. A CSV cell holds the
+    list as JSON."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value else None
+        except ValueError:
+            raise ValueError(f"field 'roles' is not a JSON list: {value!r}") from None
+    if not value:
+        return None
+    if not isinstance(value, list) or not all(isinstance(role, str) for role in value):
+        raise ValueError(f"field 'roles' is not a list of texts: {value!r}")
+    return list(value)
 
 
 def content_hash(content: Mapping[str, Any]) -> str:

@@ -18,7 +18,7 @@ from typing import TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -31,13 +31,25 @@ corrupt each other's (KeyError: 'config')."""
 _PG_MIGRATION_LOCK = 7_470_001  # arbitrary constant: serialises concurrent `migrate()` calls
 
 
-def make_engine(url: str) -> Engine:
+def engine_url(url: str) -> URL:
+    """The SQLAlchemy URL of a ledger URL as an operator writes it: `postgresql://` and
+    `postgres://` (libpq's spelling, no driver named) mean psycopg 3, the driver Signoff ships;
+    SQLAlchemy's own default for them (psycopg2) is not installed."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
     parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str) -> Engine:
+    parsed = engine_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

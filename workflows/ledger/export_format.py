@@ -4,8 +4,9 @@ read back into records for `workflows.ledger.chain.ChainVerifier`. Pure, like th
 - JSON Lines (`application/x-ndjson`): one record per line, as `workflows.ledger.chain`
   builds them (`"record"`: `header`, `entry`, `link`, `end`).
 - CSV (`text/csv`, RFC 4180): a header row of `CSV_COLUMNS`, then one row per record. An entry
-  fills the content columns and its hashes; a link its `chain_seq` and hashes; the header and
-  end records carry their fields as a JSON object in `meta`. An empty cell is an absent value.
+  fills the content columns and its hashes (`roles` as a JSON list); a link its `chain_seq`
+  and hashes; the header and end records carry their fields as a JSON object in `meta`. An
+  empty cell is an absent value.
 """
 
 from __future__ import annotations
@@ -44,8 +45,16 @@ def csv_line(record: dict[str, Any]) -> str:
     else:
         for key, value in record.items():
             if key in cells and key != "record":
-                cells[key] = "" if value is None else str(value)
+                cells[key] = _cell(value)
     return _csv_text([cells[column] for column in CSV_COLUMNS])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):  # roles
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
 
 
 def _csv_text(cells: list[str]) -> str:

@@ -161,6 +161,7 @@ class ChainedEntry(_Record):
     comment: str | None
     system_comment: str | None
     creation_timestamp: int
+    roles: list[str] | None
     prev_hash: str
     entry_hash: str
 

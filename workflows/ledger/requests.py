@@ -10,22 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlmodel import Session, col, select
 
 from workflows.domain import (
     Approval,
+    ArtifactDigest,
     AuditEntry,
     AuditType,
     CheckResult,
     RequestSnapshot,
     RequestState,
+    RollbackMark,
 )
 from workflows.ledger.audit import add_entries, entry_of
 from workflows.ledger.engine import Database
-from workflows.ledger.tables import AuditEntryRow, TransitionRequestRow
+from workflows.ledger.tables import AuditEntryRow, RequestApproverRoleRow, TransitionRequestRow
 
-OPEN_STATES = [RequestState.PENDING.value, RequestState.APPLYING.value]
+OPEN_STATES = [state.value for state in RequestState if state.is_open]
 
 
 class RequestRepository:
@@ -46,9 +49,12 @@ class RequestRepository:
             row = session.get(TransitionRequestRow, snapshot.id)
             if row is None:
                 session.add(request_row(snapshot))
+                session.flush()
+                index_approver_roles(session, snapshot)
             elif snapshot.revision > row.revision:
+                indexed = (row.state, row.approver_roles)
                 # Compared again in SQL: a newer revision may have been committed since the read.
-                session.exec(
+                result = session.exec(
                     sql_update(TransitionRequestRow)
                     .where(
                         col(TransitionRequestRow.id) == snapshot.id,
@@ -57,6 +63,8 @@ class RequestRepository:
                     .values(request_row(snapshot).model_dump(exclude={"id"}))
                     .execution_options(synchronize_session=False)
                 )
+                if result.rowcount and indexed != (snapshot.state.value, snapshot.approver_roles):
+                    index_approver_roles(session, snapshot)
             add_entries(session, entries)
 
         # Each IntegrityError means a concurrent writer committed one of these keys first; the
@@ -105,6 +113,21 @@ class RequestRepository:
         )
         return await self._db.run(lambda session: [entry_of(r) for r in session.exec(query)])
 
+    async def applied_moves(self, model: str, target: str, limit: int = 50) -> list[AuditEntry]:
+        """The moves Signoff applied to `target` of `model` (governed or break-glass), newest
+        first: the target's history, which a rollback reads."""
+        query = (
+            select(AuditEntryRow)
+            .where(
+                AuditEntryRow.model_name == model,
+                AuditEntryRow.activity_type == AuditType.APPLIED_TRANSITION.value,
+                AuditEntryRow.to_stage == target,
+            )
+            .order_by(col(AuditEntryRow.created_ms).desc(), col(AuditEntryRow.id).desc())
+            .limit(limit)
+        )
+        return await self._db.run(lambda session: [entry_of(r) for r in session.exec(query)])
+
     async def entries_since(self, audit_type: AuditType, since_ms: int) -> list[AuditEntry]:
         """Audit entries of one type written at or after `since_ms`, oldest first."""
         query = (
@@ -119,6 +142,19 @@ class RequestRepository:
 
 
 # -- mapping (the column names differ from the domain's: model_name, created_ms) -------------
+
+
+def index_approver_roles(session: Session, snapshot: RequestSnapshot) -> None:
+    """The inbox's index of the request, in `session`'s transaction: a row per approver role
+    while it is PENDING, none once it is not."""
+    session.exec(
+        sql_delete(RequestApproverRoleRow).where(
+            col(RequestApproverRoleRow.request_id) == snapshot.id
+        )
+    )
+    if snapshot.state is RequestState.PENDING:
+        for role in dict.fromkeys(snapshot.approver_roles or []):
+            session.add(RequestApproverRoleRow(request_id=snapshot.id, role=role))
 
 
 def request_row(snapshot: RequestSnapshot) -> TransitionRequestRow:
@@ -141,6 +177,13 @@ def request_row(snapshot: RequestSnapshot) -> TransitionRequestRow:
         revision=snapshot.revision,
         created_ms=snapshot.created_ms,
         updated_ms=snapshot.updated_ms,
+        approver_roles=snapshot.approver_roles,
+        self_approval=snapshot.self_approval,
+        digest=snapshot.digest.model_dump(mode="json") if snapshot.digest else None,
+        tags=snapshot.tags or None,
+        tier=snapshot.tier or None,
+        apply_at_ms=snapshot.apply_at_ms,
+        rollback=snapshot.rollback.model_dump(mode="json") if snapshot.rollback else None,
     )
 
 
@@ -164,4 +207,11 @@ def snapshot_of(row: TransitionRequestRow) -> RequestSnapshot:
         revision=row.revision,
         created_ms=row.created_ms,
         updated_ms=row.updated_ms,
+        approver_roles=row.approver_roles,
+        self_approval=bool(row.self_approval),
+        digest=ArtifactDigest.model_validate(row.digest) if row.digest else None,
+        tags=row.tags or {},
+        tier=row.tier or {},
+        apply_at_ms=row.apply_at_ms,
+        rollback=RollbackMark.model_validate(row.rollback) if row.rollback else None,
     )

@@ -8,6 +8,7 @@ from workflows.ledger.audit import AuditRepository
 from workflows.ledger.comments import CommentRepository
 from workflows.ledger.engine import Database
 from workflows.ledger.inbound import InboundHookRepository
+from workflows.ledger.inbox import InboxRepository
 from workflows.ledger.marks import RegistryMarkRepository
 from workflows.ledger.requests import RequestRepository
 from workflows.ledger.runs import ReconcilerRunRepository
@@ -30,6 +31,7 @@ class Ledger:
         self.runs = ReconcilerRunRepository(self.database)
         self.web_sessions = WebSessionRepository(self.database)
         self.audit = AuditRepository(self.database)
+        self.inbox = InboxRepository(self.database)
 
     @property
     def url(self) -> str:

@@ -15,7 +15,12 @@ class TransitionRequestRow(SQLModel, table=True):
     """A projection of one TransitionWorkflow, overwritten only by a newer `revision`."""
 
     __tablename__ = "transition_requests"
-    __table_args__ = (Index("ix_transition_requests_model_version", "model_name", "version"),)
+    __table_args__ = (
+        Index("ix_transition_requests_model_version", "model_name", "version"),
+        Index("ix_transition_requests_state_created", "state", "created_ms", "id"),
+        Index("ix_transition_requests_requester_created", "requester", "created_ms", "id"),
+        Index("ix_transition_requests_updated", "updated_ms", "id"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     workflow_id: str = Field(index=True, max_length=600)
@@ -35,6 +40,28 @@ class TransitionRequestRow(SQLModel, table=True):
     revision: int = 0
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    approver_roles: list[str] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True))
+    )
+    """NULL: written before Signoff computed them (the inbox indexes such a row itself)."""
+    self_approval: bool = False
+
+    digest: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    tags: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    tier: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    apply_at_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    rollback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class RequestApproverRoleRow(SQLModel, table=True):
+    """The inbox's index: one row per role in which someone may approve a request, kept while
+    the request is PENDING (written when it opens, deleted when it leaves PENDING)."""
+
+    __tablename__ = "request_approver_roles"
+    __table_args__ = (Index("ix_request_approver_roles_role", "role", "request_id"),)
+
+    request_id: str = Field(primary_key=True, max_length=64)
+    role: str = Field(primary_key=True, max_length=256)
 
 
 class AuditEntryRow(SQLModel, table=True):
@@ -62,6 +89,8 @@ class AuditEntryRow(SQLModel, table=True):
     system_comment: str | None = Field(default=None, sa_column=Column(Text))
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    roles: list[str] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    """A decision's roles, as its maker held them (NULL before Signoff kept them)."""
     chain_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     recorded_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     prev_hash: str = Field(default="", max_length=64)
@@ -209,6 +238,9 @@ class WebSessionRow(SQLModel, table=True):
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_seen_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     expires_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    id_token_enc: str | None = Field(default=None, sa_column=Column(Text))
+    """The provider's ID token (for the `id_token_hint` of RP-initiated logout), Fernet-
+    encrypted under a key derived from the session id, which only the browser holds."""
 
 
 class WebLoginRow(SQLModel, table=True):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlmodel import Session, col
@@ -40,6 +40,10 @@ class WebSession(BaseModel):
     created_ms: int
     last_seen_ms: int
     expires_ms: int
+    id_token_enc: str | None = Field(default=None, repr=False)
+    """The provider's ID token, sealed under a key derived from the session id (see
+    `api.services.web_logout`); None for a development sign-in or a provider without
+    RP-initiated logout."""
 
     def csrf_matches(self, presented: str | None) -> bool:
         return presented is not None and hmac.compare_digest(
@@ -75,6 +79,7 @@ class WebSessionRepository:
         csrf_token: str,
         now_ms: int,
         lifetime_ms: int,
+        id_token_enc: str | None = None,
     ) -> WebSession:
         row = WebSessionRow(
             id_hash=id_hash(session_id),
@@ -85,6 +90,7 @@ class WebSessionRepository:
             created_ms=now_ms,
             last_seen_ms=now_ms,
             expires_ms=now_ms + lifetime_ms,
+            id_token_enc=id_token_enc,
         )
 
         def work(session: Session) -> WebSession:
@@ -188,5 +194,6 @@ def _session(row: WebSessionRow) -> WebSession:
             "created_ms": row.created_ms,
             "last_seen_ms": row.last_seen_ms,
             "expires_ms": row.expires_ms,
+            "id_token_enc": row.id_token_enc,
         }
     )

@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from policies import quorum_met
     from workflows.domain import (
         Approval,
+        ArtifactDigest,
         AuditEntry,
         AuditType,
         CheckResult,
@@ -48,6 +49,10 @@ class RequestRecord:
         self._updated_ms = inp.created_ms
         self._ledger = ledger
         self._announcer = announcer
+        self.digest: ArtifactDigest | None = None
+        self.awaiting_digest = False
+        """Set while the artifacts are being pinned: the move is not applied before."""
+        self.apply_at_ms: int | None = None
 
     # -- where the request stands -----------------------------------------------------------
 
@@ -85,6 +90,8 @@ class RequestRecord:
                 "approvals": list(self.approvals),
                 "revision": self._revision,
                 "updated_ms": self._updated_ms,
+                "digest": self.digest,
+                "apply_at_ms": self.apply_at_ms,
             }
         )
 
@@ -98,6 +105,7 @@ class RequestRecord:
         comment: str | None = None,
         from_stage: str | None = None,
         system_comment: str | None = None,
+        roles: list[str] | None = None,
     ) -> AuditEntry:
         """Add an audit entry to the request's log."""
         inp = self.inp
@@ -115,14 +123,15 @@ class RequestRecord:
             comment=comment,
             system_comment=system_comment,
             creation_timestamp=workflow_ms(),
+            roles=roles or [],
         )
         self._ledger.put([entry])
         self.touch()
         return entry
 
-    def approve(self, sub: str, comment: str | None) -> None:
+    def approve(self, sub: str, comment: str | None, roles: list[str]) -> None:
         self.approvals.append(
-            Approval(user_id=sub, creation_timestamp=workflow_ms(), comment=comment)
+            Approval(user_id=sub, creation_timestamp=workflow_ms(), comment=comment, roles=roles)
         )
 
     def set_state(self, state: RequestState) -> None:
@@ -131,7 +140,32 @@ class RequestRecord:
 
     def close(self, state: RequestState, reason: str | None) -> None:
         self.reason = reason
+        self.apply_at_ms = None
         self.set_state(state)
+
+    def pin(self, digest: ArtifactDigest) -> None:
+        """The artifacts' digest, taken when the request opened: what approvals approve."""
+        self.digest = digest
+        self.awaiting_digest = False
+        self.touch()
+
+    def schedule(self, apply_at_ms: int, reason: str) -> None:
+        """Approved, waiting for the change window: SCHEDULED until `apply_at_ms`."""
+        self.apply_at_ms = apply_at_ms
+        self.reason = reason
+        self.set_state(RequestState.SCHEDULED)
+
+    def rerun_checks(self, check_ids: list[str]) -> None:
+        """Mark checks as running again (re-checked when a change window opens)."""
+        for check_id in check_ids:
+            self.checks[check_id] = self.checks[check_id].model_copy(
+                update={
+                    "status": CheckStatus.RUNNING,
+                    "summary": "re-checking as the change window opens",
+                    "finished_ms": None,
+                }
+            )
+        self.touch()
 
     def record_check(self, result: CheckResult) -> None:
         """A check's result (final, or running with new evidence); a failure is announced."""
@@ -167,6 +201,20 @@ class RequestRecord:
         self._updated_ms = workflow_ms()
         self._ledger.changed()
 
+    def rollback_note(self) -> str | None:
+        """What the record says of a governed rollback; None for any other request."""
+        mark = self.inp.rollback
+        if mark is None:
+            return None
+        replaced = f", replacing version {mark.replaces_version}" if mark.replaces_version else ""
+        since = (
+            f" (it held it before request {mark.previous_request})" if mark.previous_request else ""
+        )
+        return (
+            f"Rollback: moves {self.inp.target} of {self.inp.model} back to version "
+            f"{self.inp.version}{replaced}{since}"
+        )
+
     # -- webhook events ---------------------------------------------------------------------
 
     def event_fields(self, from_stage: str | None = None) -> dict[str, Any]:
@@ -178,7 +226,7 @@ class RequestRecord:
             "from_stage": from_stage or inp.from_stage,
             "request_id": inp.request_id,
             "event_timestamp": workflow_ms(),
-        }
+        } | ({"rollback": True} if inp.rollback else {})
 
     def announce_one(self, event: str, event_id: str, **fields: Any) -> None:
         base = self.event_fields()

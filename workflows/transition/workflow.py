@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from policies import (
         CI_CHECK_TYPES,
         Check,
+        acting_roles,
         approval_refusal,
         cancel_refusal,
         format_duration,
@@ -63,7 +64,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.transition.ci_check import CiCheckRun
     from workflows.transition.outbox import Outbox
+    from workflows.transition.pinning import ArtifactPin
     from workflows.transition.record import RequestRecord, workflow_ms
+    from workflows.transition.schedule import ChangeWindowWait
     from workflows.webhooks.events import (
         AnnounceActivities,
         WebhookEvent,
@@ -80,6 +83,9 @@ request when they apply."""
 APPLY_WAIT = timedelta(seconds=10)
 """How long the approval that completes the quorum waits to report the applied transition
 (in MLflow and in the ledger) before it answers anyway."""
+
+_DECIDING = (RequestState.PENDING, RequestState.APPLYING)
+"""While in these, the approval that completed the quorum waits to report the outcome."""
 
 _LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -108,8 +114,13 @@ class TransitionWorkflow:
         # Logged here, before any handler can run: a decision that arrives with the start
         # (create, then approve at once) always comes after the request in the trail.
         self._requested = self._record.log(
-            AuditType.REQUESTED_TRANSITION, inp.requester.sub, comment=inp.comment
+            AuditType.REQUESTED_TRANSITION,
+            inp.requester.sub,
+            comment=inp.comment,
+            system_comment=self._record.rollback_note(),
         )
+        self._pin = ArtifactPin(inp, self._record, self._fail)
+        self._window = ChangeWindowWait(inp, self._record)
         self._ci = {
             check.check_id: CiCheckRun(check, inp, self._record)
             for check in inp.rule.checks
@@ -125,6 +136,8 @@ class TransitionWorkflow:
         if workflow.patched(WEBHOOK_EVENTS_PATCH):
             self._announcer.start()
         self._open()
+        self._pin.start()
+        pinning = asyncio.create_task(self._pin.pin())
         checks = [asyncio.create_task(self._run_check(check)) for check in inp.rule.checks]
 
         try:
@@ -139,7 +152,9 @@ class TransitionWorkflow:
                 reason = "; ".join(f"{c.check_id}: {c.summary}" for c in failed)
                 record.close(RequestState.FAILED_VALIDATION, reason)
             else:
-                await self._apply()
+                self._announce_approved()
+                if await self._window.wait() and await self._recheck():
+                    await self._apply()
                 if record.state is RequestState.APPLIED and workflow.patched(
                     FAILURES_RECORDED_PATCH
                 ):
@@ -148,6 +163,7 @@ class TransitionWorkflow:
         for task in checks:
             task.cancel()
         await asyncio.gather(*checks, return_exceptions=True)
+        await self._pin.settle(pinning)
         record.cancel_running_checks()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._ledger.close()
@@ -166,6 +182,14 @@ class TransitionWorkflow:
                 text=f"{inp.requester.sub} requested moving version {inp.version} of "
                 f"{inp.model} to {inp.target}",
             )
+        )
+
+    def _announce_approved(self) -> None:
+        inp, record = self._inp, self._record
+        record.announce_one(
+            "TRANSITION_REQUEST_APPROVED",
+            f"{inp.request_id}/approved",
+            text=f"approved by {', '.join(record.approvers()) or 'policy (no approval needed)'}",
         )
 
     def _expire(self) -> None:
@@ -213,14 +237,31 @@ class TransitionWorkflow:
         result.finished_ms = workflow_ms()
         self._record.record_check(result)
 
+    async def _recheck(self) -> bool:
+        """After waiting for a change window: run the checks again (a CI job's verdict stands,
+        its artifacts being pinned by the digest). False when the request closed meanwhile."""
+        if not self._window.waited:
+            return True
+        inp, record = self._inp, self._record
+        again = [check for check in inp.rule.checks if not is_ci_check(check)]
+        record.rerun_checks([check.check_id for check in again])
+        await asyncio.gather(*(self._run_check(check) for check in again))
+        if record.state is not RequestState.SCHEDULED:
+            return False
+        failed = record.failed_checks()
+        if failed:
+            reason = "; ".join(f"{c.check_id}: {c.summary}" for c in failed)
+            record.close(
+                RequestState.FAILED_VALIDATION, f"re-checked as the change window opened: {reason}"
+            )
+            return False
+        return True
+
     async def _apply(self) -> None:
         inp, record = self._inp, self._record
         record.set_state(RequestState.APPLYING)
-        record.announce_one(
-            "TRANSITION_REQUEST_APPROVED",
-            f"{inp.request_id}/approved",
-            text=f"approved by {', '.join(record.approvers()) or 'policy (no approval needed)'}",
-        )
+        if not await self._pin.verified():
+            return
         try:
             # A regular activity, not a local one: it is scheduled by the workflow task that
             # accepts the last approval, so that approval is durable before MLflow changes.
@@ -248,6 +289,10 @@ class TransitionWorkflow:
         )
         if inp.rule.archive_existing_versions and not outcome.to_stage.startswith("@"):
             system_comment += f"; other versions in {outcome.to_stage} archived"
+        notes = [self._pin.summary(), record.rollback_note()]
+        if self._window.waited:
+            notes.append("applied when the change window opened")
+        system_comment += "".join(f"; {note}" for note in notes if note)
         applied = record.log(
             AuditType.APPLIED_TRANSITION,
             approvers[-1] if approvers else SYSTEM_USER,
@@ -350,14 +395,15 @@ class TransitionWorkflow:
         self._require_pending()
         if sub in record.approvers():  # two concurrent updates passed validation together
             raise refused(f"{sub} has already approved this request")
-        record.approve(sub, decision.comment)
-        entry = record.log(AuditType.APPROVED_REQUEST, sub, comment=decision.comment)
+        roles = self._acting_roles(decision)
+        record.approve(sub, decision.comment, roles)
+        entry = record.log(AuditType.APPROVED_REQUEST, sub, comment=decision.comment, roles=roles)
         if record.ready_to_apply():
             # This approval completes the request: answer once MLflow has the transition and
             # the ledger has it too, so the approver reads their own write.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: not record.state.is_open and self._ledger.caught_up,
+                    lambda: record.state not in _DECIDING and self._ledger.caught_up,
                     timeout=APPLY_WAIT,
                 )
         return self._result(entry)
@@ -399,12 +445,12 @@ class TransitionWorkflow:
 
     @workflow.update
     async def cancel(self, decision: Decision) -> DecisionResult:
-        self._require_pending()
+        self._require_cancellable()
         return self._decide_to_close(decision, AuditType.CANCELLED_REQUEST, RequestState.CANCELLED)
 
     @cancel.validator
     def _validate_cancel(self, decision: Decision) -> None:
-        self._require_pending()
+        self._require_cancellable()
         inp = self._inp
         self._refuse_if(
             cancel_refusal(
@@ -420,7 +466,8 @@ class TransitionWorkflow:
     ) -> DecisionResult:
         record = self._record
         sub = decision.principal.sub
-        entry = record.log(audit_type, sub, comment=decision.comment)
+        roles = self._acting_roles(decision, cancelling=audit_type is AuditType.CANCELLED_REQUEST)
+        entry = record.log(audit_type, sub, comment=decision.comment, roles=roles)
         record.close(state, f"{state.value.lower()} by {sub}")
         record.announce_one(
             f"TRANSITION_REQUEST_{state.value}",
@@ -429,6 +476,19 @@ class TransitionWorkflow:
             text=record.reason,
         )
         return self._result(entry)
+
+    def _acting_roles(self, decision: Decision, *, cancelling: bool = False) -> list[str]:
+        """The decider's roles that count for this request, recorded beside the decision."""
+        inp = self._inp
+        return acting_roles(
+            inp.policy,
+            inp.rule,
+            model=inp.model,
+            target=inp.target,
+            principal=decision.principal,
+            cancelling=cancelling,
+            requester=inp.requester.sub,
+        )
 
     def _result(self, entry: AuditEntry) -> DecisionResult:
         record = self._record
@@ -473,8 +533,18 @@ class TransitionWorkflow:
     def snapshot(self) -> RequestSnapshot:
         return self._record.snapshot()
 
+    def _require_cancellable(self) -> None:
+        """A request waiting for its change window can still be cancelled."""
+        if self._record.state is not RequestState.SCHEDULED:
+            self._require_pending()
+
     def _require_pending(self) -> None:
         record = self._record
+        if record.state is RequestState.SCHEDULED:
+            raise not_open(
+                f"the request is approved and scheduled ({record.reason}); it can only be "
+                "cancelled now"
+            )
         if record.state is RequestState.APPLYING or record.ready_to_apply():
             raise not_open("the request is already approved and its transition is being applied")
         if record.state is not RequestState.PENDING:

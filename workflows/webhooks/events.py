@@ -48,6 +48,7 @@ SIGNOFF_EVENTS = (
     "TRANSITION_REQUEST_CANCELLED",
     "TRANSITION_REQUEST_EXPIRED",
     "TRANSITION_REQUEST_FAILED",
+    "TRANSITION_REQUEST_SCHEDULED",
     "VALIDATION_CHECK_FAILED",
     "OUT_OF_BAND_CHANGE",
     "AUDIT_ANCHOR",
@@ -77,6 +78,10 @@ class WebhookEvent(BaseModel):
     """AUDIT_ANCHOR: how many entries the audit chain held."""
     head_hash: str | None = None
     """AUDIT_ANCHOR: the hash of the chain's last entry then."""
+    rollback: bool | None = None
+    """Set on the events of a governed rollback (Signoff's)."""
+    apply_at: int | None = None
+    """On TRANSITION_REQUEST_SCHEDULED: when it applies, epoch ms (Signoff's)."""
     event_timestamp: int
     """Epoch ms of what happened; required, since events are also built in workflow code."""
 
@@ -183,6 +188,8 @@ def payload_for(event: WebhookEvent, webhook_id: str) -> dict[str, Any]:
         "request_url",
         "chain_length",
         "head_hash",
+        "rollback",
+        "apply_at",
     ):
         value = getattr(event, name)
         if value is not None:

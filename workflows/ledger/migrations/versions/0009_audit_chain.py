@@ -3,7 +3,7 @@
 chained in the order of their trail (time, then sequence, then id), a page at a time.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0010
 """
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from workflows.ledger.audit import row_content
 from workflows.ledger.chain import GENESIS_HASH, seal
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -32,6 +32,7 @@ _activities = sa.table(
     sa.column("comment", sa.Text),
     sa.column("system_comment", sa.Text),
     sa.column("created_ms", sa.BigInteger),
+    sa.column("roles", sa.JSON),
     sa.column("chain_seq", sa.BigInteger),
     sa.column("recorded_ms", sa.BigInteger),
     sa.column("prev_hash", sa.String),
