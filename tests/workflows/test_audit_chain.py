@@ -229,7 +229,7 @@ def test_an_anchor_catches_a_rewritten_consistent_history(exported: list[dict[st
 
 
 async def test_concurrent_appends_keep_one_chain(ledger_url: str) -> None:
-    """Four ledgers (four engines, as in four processes) and two real processes append at once,
+    """Four ledgers (four engines, as in four processes) and a real process append at once,
     with overlapping ids: every entry once, one unbroken chain."""
     writers = [Ledger(ledger_url) for _ in range(4)]
     await writers[0].migrate()
@@ -240,7 +240,7 @@ async def test_concurrent_appends_keep_one_chain(ledger_url: str) -> None:
         from workflows.ledger import Ledger
         async def main():
             ledger = Ledger(sys.argv[1])
-            for seq in range(15):
+            for seq in range(20):
                 entry = AuditEntry(
                     id=f"{{sys.argv[2]}}-{{seq}}", request_id=sys.argv[2], seq=seq, model="m",
                     version="1", activity_type="NEW_COMMENT", user_id="u", creation_timestamp=1,
@@ -249,19 +249,19 @@ async def test_concurrent_appends_keep_one_chain(ledger_url: str) -> None:
         asyncio.run(main())
     """)
     processes = [
-        subprocess.Popen([sys.executable, "-c", script, ledger_url, f"proc{i}"]) for i in range(2)
+        subprocess.Popen([sys.executable, "-c", script, ledger_url, f"proc{i}"]) for i in range(1)
     ]
 
     async def writer(i: int) -> None:
-        for seq in range(15):
+        for seq in range(10):
             entries = [activity(f"w{i}", seq), activity(f"w{(i + 1) % 4}", seq)]
             await writers[i].requests.append_entries(entries=entries)
 
     try:
         await run_concurrently(4, writer)
-        assert [await asyncio.to_thread(p.wait, 60) for p in processes] == [0, 0]
+        assert [await asyncio.to_thread(p.wait, 60) for p in processes] == [0]
         verdict = verify_text(await export_text(writers[0]))
-        assert verdict.entries == 6 * 15 and verdict.last_seq == 90
+        assert verdict.entries == 4 * 10 + 20 and verdict.last_seq == 60
     finally:
         for ledger in writers:
             ledger.dispose()

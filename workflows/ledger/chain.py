@@ -226,8 +226,8 @@ class _Seen:
 
 
 class ChainVerifier:
-    """Checks an export record by record (`feed`), then as a whole (`finish`). Raises
-    ChainBroken naming the first record that does not match: edited (its content does not
+    """Checks an export record by record (`feed`), then as a whole (`finish`, which raises
+    ChainBroken naming the first record that does not match): edited (its content does not
     hash to its `entry_hash`), removed or reordered (a place in the chain skipped), inserted
     or spliced (it does not follow the entry before it), truncated (no end record, or fewer
     records than the header announced), or not matching an anchor (a history rewritten)."""
