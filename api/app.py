@@ -17,6 +17,7 @@ from api.front_door import FrontDoor
 from api.observability import observe
 from api.routers import (
     activities,
+    audit,
     break_glass,
     ci,
     comments,
@@ -149,6 +150,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         slack_hooks.router,
         slack_messages.router,
         reconciler.router,
+        audit.router,
         web_router,
         web_auth_router,
         web_api_router,

@@ -127,6 +127,12 @@ class WorkerSettings(BaseSettings):
         "there and each metrics endpoint serves the sum of all of them. Empty it before they "
         "start.",
     )
+    audit_anchor_interval_s: float = Field(
+        3600.0,
+        ge=1.0,
+        description="SIGNOFF_AUDIT_ANCHOR_INTERVAL_S: how often (seconds) the audit chain's head "
+        "is recorded as an anchor and announced (the AUDIT_ANCHOR webhook event).",
+    )
 
     digest_max_file_mb: float = Field(
         256.0,

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from workflows.activities import CiActivities, SignoffActivities
 from workflows.activities.artifacts import ArtifactActivities
+from workflows.audit.anchor import AnchorActivities, AuditAnchorWorkflow, ensure_anchor_schedule
 from workflows.client import connect
 from workflows.ledger import Ledger
 from workflows.metrics import MetricsServer
@@ -40,6 +41,7 @@ def build_worker(
     webhooks = webhooks or WebhookActivities(activities.ledger, settings)
     announcer = AnnounceActivities(webhooks.ledger, settings.task_queue, settings.callback_base_url)
     reconciler = ReconcileActivities(activities.registry, activities.ledger, settings.task_queue)
+    anchors = AnchorActivities(activities.ledger, settings.task_queue)
     artifacts = ArtifactActivities(activities.registry, settings.digest_max_file_mb)
     slack = SlackActivities(activities.ledger, settings)
     return Worker(
@@ -50,6 +52,7 @@ def build_worker(
             WebhookDeliveryWorkflow,
             ReconcileWorkflow,
             SlackMessageWorkflow,
+            AuditAnchorWorkflow,
         ],
         activities=[
             *activities.defns(),
@@ -59,6 +62,7 @@ def build_worker(
             webhooks.give_up_delivery,
             announcer.announce_webhooks,
             reconciler.reconcile_registry,
+            anchors.anchor_audit_chain,
             artifacts.digest_artifacts,
             slack.send_slack_message,
             slack.give_up_slack_message,
@@ -84,6 +88,7 @@ async def run_worker(settings: WorkerSettings, *, stop: asyncio.Event | None = N
         async with MlflowRegistry.from_settings(settings) as registry:
             worker = build_worker(client, settings, SignoffActivities(registry, ledger))
             await ensure_schedule(client, settings)
+            await ensure_anchor_schedule(client, settings)
             log.info(
                 "worker polling task queue %r on %s",
                 settings.task_queue,

@@ -1,7 +1,8 @@
 """The `signoff` command: run the stack's processes, and act on requests through the API.
 
 One module per command group: `processes` (dev, worker, api), `transitions` (request, approve,
-reject, cancel, requests, activities), `policy` (policy check), `tokens` (token).
+reject, cancel, requests, activities), `policy` (policy check), `audit` (export, verify),
+`tokens` (token).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import inspect
 import typer
 
 from api.cli import processes, tokens, transitions
+from api.cli.audit import audit_app
 from api.cli.client import WHERE_FROM
 from api.cli.helptext import SignoffCommand, SignoffGroup
 from api.cli.policy import policy_app
@@ -27,6 +29,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 
 for command in (processes.dev, processes.worker, processes.api, tokens.token):
     app.command(cls=SignoffCommand)(command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import httpx
@@ -61,6 +62,23 @@ def _media_type(response: httpx.Response) -> str:
     return response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
 
 
+def _error_sentence(response: httpx.Response, url: str) -> str:
+    """Why an answer is no answer: the API's own error, or that something else answered."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    status = response.status_code
+    if status >= 400 and isinstance(body, dict) and {"error_code", "message"} <= set(body):
+        return f"{plain(str(body['message']))} ({status} {body['error_code']})"
+    # Not Signoff's JSON: another server (MLflow, a proxy's error page) answers there. Never
+    # print its page.
+    return (
+        f"{url} did not answer like a Signoff API (HTTP {status}, {_media_type(response)}); is "
+        "SIGNOFF_API_URL right?"
+    )
+
+
 class ApiClient:
     """A thin client of Signoff's API for the client commands; errors end the command."""
 
@@ -89,21 +107,36 @@ class ApiClient:
                 response = self._send(method, path, self._tokens.refresh(), **kwargs)
         except TokenError as err:
             fail(str(err))
+        if response.status_code >= 400:
+            return _error_sentence(response, self.url)
         try:
             body = response.json()
         except ValueError:
             body = None
-        status = response.status_code
-        if status >= 400 and isinstance(body, dict) and {"error_code", "message"} <= set(body):
-            return f"{plain(str(body['message']))} ({status} {body['error_code']})"
-        if status >= 400 or not isinstance(body, dict):
-            # Not Signoff's JSON: another server (MLflow, a proxy's error page) answers there.
-            # Never print its page.
-            return (
-                f"{self.url} did not answer like a Signoff API (HTTP {status}, "
-                f"{_media_type(response)}); is SIGNOFF_API_URL right?"
-            )
+        if not isinstance(body, dict):
+            return _error_sentence(response, self.url)
         return body
+
+    def download(self, path: str, sink: Callable[[bytes], object], **kwargs: Any) -> None:
+        """GET `path` and hand the body to `sink` as it arrives (never all of it in memory);
+        an error answer ends the command with its sentence."""
+        try:
+            with self._http.stream(
+                "GET",
+                path,
+                headers={"Authorization": f"Bearer {self._tokens.current()}"},
+                timeout=httpx.Timeout(10.0, read=300.0),
+                **kwargs,
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    fail(_error_sentence(response, self.url))
+                for chunk in response.iter_bytes():
+                    sink(chunk)
+        except TokenError as err:
+            fail(str(err))
+        except httpx.HTTPError as err:
+            fail(f"the download from the Signoff API at {self.url} broke off ({err})")
 
     def _send(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
         try:

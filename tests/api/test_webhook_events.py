@@ -8,6 +8,7 @@ the one the delivery tests use."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,8 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
-from tests.support.http import TRANSITIONS, create, target, version_activities, wait
+from tests.support.http import SIGNOFF, TRANSITIONS, create, target, version_activities, wait
 from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
 from tests.support.receiver import Received, Receiver, running_receiver
 from tests.support.stack import SignoffStack, running_stack
@@ -313,3 +315,32 @@ def test_a_receiver_that_does_not_answer_does_not_hold_up_the_transition(
         states = [d["state"] for d in webhook_deliveries(user(*ADA), hook_id)]
         assert states and "DELIVERED" not in states, states
         gate.set()
+
+
+async def test_the_audit_anchor_is_announced_to_registry_wide_webhooks(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+    receiver: Receiver,
+) -> None:
+    """The worker's schedule anchors the audit chain and announces AUDIT_ANCHOR, with the head
+    the ledger recorded; a model's own webhook cannot subscribe it."""
+    seeded = make_version()
+    await asyncio.to_thread(create, user(*DANA), seeded, "Staging")  # the chain is not empty
+    admin = user(*ADA)
+    spec = {"url": receiver.url, "secret": SECRET}
+    wide = {"events": ["AUDIT_ANCHOR"], "status": "ACTIVE", "http_url_spec": spec}
+    refused = admin.post(f"{HOOKS}/create", json=wide | {"model_name": seeded.name})
+    assert refused.status_code == 400 and "registry-wide" in refused.json()["message"]
+    assert admin.post(f"{HOOKS}/create", json=wide).status_code == 200
+
+    client = await Client.connect(stack.env["SIGNOFF_TEMPORAL_ADDRESS"])
+    schedule = f"signoff-audit-anchor/{stack.env['SIGNOFF_TASK_QUEUE']}"
+    await client.get_schedule_handle(schedule).trigger()
+
+    received = await asyncio.to_thread(events_for, receiver, {"AUDIT_ANCHOR"})
+    body = next(item for item in received if item.json["event"] == "AUDIT_ANCHOR").json
+    anchors = admin.get(f"{SIGNOFF}/audit/anchors/list").json()["anchors"]
+    recorded = {anchor["length"]: anchor["head_hash"] for anchor in anchors}
+    assert recorded[body["chain_length"]] == body["head_hash"]
+    assert body["chain_length"] >= 1 and len(body["head_hash"]) == 64

@@ -151,6 +151,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", f"{S}/hooks/inbound"): REGISTRY_ADMIN,
     ("POST", f"{S}/reconciler/run"): REGISTRY_ADMIN,
     ("GET", f"{S}/reconciler/runs"): REGISTRY_ADMIN,
+    ("GET", f"{S}/audit/export"): MANAGE,
+    ("POST", f"{S}/audit/anchors/create"): REGISTRY_ADMIN,
+    ("GET", f"{S}/audit/anchors/list"): SIGNED_IN,
     ("GET", "/ui/models/{name}"): PUBLIC,
     ("GET", "/ui/api/inbox"): SIGNED_IN,
     ("GET", "/ui/api/requests/{request_id}"): READ,
@@ -307,6 +310,7 @@ def request_for(method: str, path: str, world: World) -> dict[str, Any]:
         "/api/2.0/mlflow/registry-webhooks/delete": {"id": world.webhook_id},
         f"{S}/registry-webhooks/deliveries": {"id": world.webhook_id},
         f"{S}/slack/messages/get": {"request_id": world.request_id},
+        f"{S}/audit/export": {"models": [world.seeded.name]},
     }
     model = world.seeded.name if path.startswith(("/ui/models/", "/ui/api/models/")) else None
     url = path.replace("{request_id}", world.request_id).replace("{name}", model or "app.js")
@@ -365,3 +369,17 @@ def test_each_principal_meets_its_answer(
                 f"{response.text[:200]}"
             )
     assert wrong == [], f"{method} {path} ({access.who})"
+
+
+def test_an_export_of_every_model_needs_a_registry_admin(matrix_stack: SignoffStack) -> None:
+    """CAN_MANAGE on some models (`matrix-*`) exports those, not every model: an export of all
+    holds models deleted since and created later."""
+    export = f"{S}/audit/export"
+    with (
+        matrix_stack.client("matrix-manager", "manager") as manager,
+        matrix_stack.client("matrix-admin", "admin") as admin,
+    ):
+        assert manager.get(export, params={"models": ["matrix-a"]}).status_code == 200
+        for params in ({}, {"models": ["matrix-a", "elsewhere"]}):
+            assert manager.get(export, params=params).status_code == 403
+        assert admin.get(export).status_code == 200

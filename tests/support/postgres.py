@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,23 @@ class PostgresServer:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{name}"
 
 
+def accepting(port: int, user: str) -> Callable[[], bool]:
+    """Ready once the server takes a session: its port opens while it still answers "the
+    database system is starting up"."""
+    is_open = port_open("127.0.0.1", port)
+
+    def probe() -> bool:
+        if not is_open():
+            return False
+        try:
+            psycopg.connect(host="127.0.0.1", port=port, user=user, dbname="postgres").close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    return probe
+
+
 @contextlib.contextmanager
 def running_postgres() -> Iterator[PostgresServer]:
     """Start a cluster on a free loopback port, without fsync; stop and delete it after. As
@@ -79,7 +96,7 @@ def running_postgres() -> Iterator[PostgresServer]:
     ]  # fmt: skip
     proc = start_process(
         cmd, log_path=Path(tempfile.mkdtemp()) / "postgres.log",
-        ready=port_open("127.0.0.1", port), timeout=60,
+        ready=accepting(port, user), timeout=60,
     )  # fmt: skip
     try:
         yield PostgresServer(host="127.0.0.1", port=port, user=user)

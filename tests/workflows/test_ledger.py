@@ -47,6 +47,8 @@ LEDGER_TABLES = {
     "reconciler_runs",
     "web_logins",
     "web_sessions",
+    "audit_chain",
+    "audit_anchors",
     "request_approver_roles",
     "slack_messages",
 }

@@ -1,6 +1,6 @@
 """The ledger: Signoff's durable, queryable record (requests and their audit entries,
 comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs, web
-sessions, Slack messages).
+sessions, Slack messages, the audit chain and its anchors).
 
 `Ledger(url)` gives one repository per aggregate (`ledger.requests`, `ledger.comments`, ...),
 each `async`, each returning domain models; table classes stay inside this package."""
@@ -10,6 +10,8 @@ from workflows.ledger.inbound import STALE_CLAIM_MS
 from workflows.ledger.inbox import InboxQuery, InboxSlice
 from workflows.ledger.marks import PENDING_GRACE_MS
 from workflows.ledger.records import (
+    AuditAnchor,
+    ChainedEntry,
     Comment,
     DeliveryAttempt,
     InboundHook,
@@ -26,6 +28,8 @@ from workflows.ledger.web_sessions import WebLogin, WebSession
 __all__ = [
     "PENDING_GRACE_MS",
     "STALE_CLAIM_MS",
+    "AuditAnchor",
+    "ChainedEntry",
     "Comment",
     "DeliveryAttempt",
     "InboundHook",

@@ -13,9 +13,9 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from workflows.domain import AuditEntry, AuditType
+from workflows.ledger.audit import add_entries
 from workflows.ledger.engine import Database
 from workflows.ledger.records import Comment
-from workflows.ledger.requests import add_entries
 from workflows.ledger.tables import CommentRow
 
 

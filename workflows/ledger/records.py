@@ -172,3 +172,45 @@ class ReconcilerRun(_Record):
     versions: int = 0
     changes: int = 0
     baseline: bool = False
+
+
+class ChainedEntry(_Record):
+    """An audit entry with its place in the audit chain and its hashes, as stored (field names
+    are the chain's canonical ones, `workflows.ledger.chain.CONTENT_FIELDS`)."""
+
+    chain_seq: int
+    recorded_ms: int
+    id: str
+    request_id: str | None
+    seq: int
+    model: str
+    version: str
+    activity_type: str
+    user_id: str
+    from_stage: str | None
+    to_stage: str | None
+    comment: str | None
+    system_comment: str | None
+    creation_timestamp: int
+    roles: list[str] | None
+    prev_hash: str
+    entry_hash: str
+
+
+class AuditAnchor(_Record):
+    """The audit chain's head at one time: `length` entries, the last one hashed `head_hash`."""
+
+    length: int
+    head_hash: str
+    anchored_ms: int
+
+
+class ExportRange(_Record):
+    """The run of the chain an export covers: entries `after_seq + 1` .. `last_seq`, the first
+    following the entry hashed `start_hash`; and the whole chain's length and head then."""
+
+    after_seq: int
+    last_seq: int
+    start_hash: str
+    chain_length: int
+    chain_head: str

@@ -2,7 +2,8 @@
 
 Writes come from workflow activities, which run at least once, so every write is idempotent:
 audit entries are keyed by an id the writer chose (`<request id>-<seq>`), and a request is only
-overwritten by a snapshot with a higher `revision`.
+overwritten by a snapshot with a higher `revision`. Entries are stored, and chained, by
+`workflows.ledger.audit.add_entries`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from workflows.domain import (
     RequestState,
     RollbackMark,
 )
+from workflows.ledger.audit import add_entries, entry_of
 from workflows.ledger.engine import Database
 from workflows.ledger.tables import AuditEntryRow, RequestApproverRoleRow, TransitionRequestRow
 from workflows.metrics import request_recorded
@@ -179,13 +181,6 @@ def _observe(before: RequestSnapshot | None, after: RequestSnapshot, *, ended: b
 # -- mapping (the column names differ from the domain's: model_name, created_ms) -------------
 
 
-def add_entries(session: Session, entries: Sequence[AuditEntry]) -> None:
-    """Add the entries not stored yet (write-once by id), in `session`'s transaction."""
-    for entry in entries:
-        if session.get(AuditEntryRow, entry.id) is None:
-            session.add(entry_row(entry))
-
-
 def index_approver_roles(session: Session, snapshot: RequestSnapshot) -> None:
     """The inbox's index of the request, in `session`'s transaction: a row per approver role
     while it is PENDING, none once it is not."""
@@ -256,41 +251,4 @@ def snapshot_of(row: TransitionRequestRow) -> RequestSnapshot:
         tier=row.tier or {},
         apply_at_ms=row.apply_at_ms,
         rollback=RollbackMark.model_validate(row.rollback) if row.rollback else None,
-    )
-
-
-def entry_row(entry: AuditEntry) -> AuditEntryRow:
-    return AuditEntryRow(
-        id=entry.id,
-        request_id=entry.request_id or None,
-        seq=entry.seq,
-        model_name=entry.model,
-        version=entry.version,
-        activity_type=entry.activity_type.value,
-        user_id=entry.user_id,
-        from_stage=entry.from_stage,
-        to_stage=entry.to_stage,
-        comment=entry.comment,
-        system_comment=entry.system_comment,
-        created_ms=entry.creation_timestamp,
-        updated_ms=entry.creation_timestamp,
-        roles=entry.roles or None,
-    )
-
-
-def entry_of(row: AuditEntryRow) -> AuditEntry:
-    return AuditEntry(
-        id=row.id,
-        request_id=row.request_id or "",
-        seq=row.seq,
-        model=row.model_name,
-        version=row.version,
-        activity_type=AuditType(row.activity_type),
-        user_id=row.user_id,
-        from_stage=row.from_stage,
-        to_stage=row.to_stage,
-        comment=row.comment,
-        system_comment=row.system_comment,
-        creation_timestamp=row.created_ms,
-        roles=list(row.roles or []),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from workflows.ledger.audit import AuditRepository
 from workflows.ledger.comments import CommentRepository
 from workflows.ledger.engine import Database
 from workflows.ledger.inbound import InboundHookRepository
@@ -30,6 +31,7 @@ class Ledger:
         self.marks = RegistryMarkRepository(self.database)
         self.runs = ReconcilerRunRepository(self.database)
         self.web_sessions = WebSessionRepository(self.database)
+        self.audit = AuditRepository(self.database)
         self.inbox = InboxRepository(self.database)
         self.slack_messages = SlackMessageRepository(self.database)
 

@@ -65,10 +65,16 @@ class RequestApproverRoleRow(SQLModel, table=True):
 
 
 class AuditEntryRow(SQLModel, table=True):
-    """Append-only audit log. `id` is the idempotency key chosen by the writer."""
+    """Append-only audit log. `id` is the idempotency key chosen by the writer. Each entry has
+    its place in the one audit chain (`chain_seq`, `recorded_ms`) and its hashes
+    (`workflows.ledger.chain`), set by `workflows.ledger.audit.add_entries`."""
 
     __tablename__ = "activities"
-    __table_args__ = (Index("ix_activities_model_version", "model_name", "version"),)
+    __table_args__ = (
+        Index("ix_activities_model_version", "model_name", "version"),
+        Index("ix_activities_chain_seq", "chain_seq", unique=True),
+        Index("ix_activities_recorded_ms", "recorded_ms"),
+    )
 
     id: str = Field(primary_key=True, max_length=128)
     request_id: str | None = Field(default=None, index=True, max_length=64)
@@ -85,6 +91,33 @@ class AuditEntryRow(SQLModel, table=True):
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     roles: list[str] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     """A decision's roles, as its maker held them (NULL before Signoff kept them)."""
+    chain_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    recorded_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    prev_hash: str = Field(default="", max_length=64)
+    entry_hash: str = Field(default="", max_length=64)
+
+
+class AuditChainRow(SQLModel, table=True):
+    """The head of the audit chain: one row (`id` 1), locked by every append, so appends
+    from any number of processes take their places one after another."""
+
+    __tablename__ = "audit_chain"
+
+    id: int = Field(primary_key=True)
+    length: int = Field(sa_column=Column(BigInteger, nullable=False))
+    head_hash: str = Field(max_length=64)
+    recorded_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AuditAnchorRow(SQLModel, table=True):
+    """The chain's head as it stood at one time (and was announced): `length` entries, the
+    last hashed `head_hash`. A copy kept elsewhere pins the history up to there."""
+
+    __tablename__ = "audit_anchors"
+
+    length: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    head_hash: str = Field(max_length=64)
+    anchored_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class CommentRow(SQLModel, table=True):

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from temporalio.client import (
-        Client,
-        Schedule,
-        ScheduleActionStartWorkflow,
-        ScheduleAlreadyRunningError,
-        ScheduleIntervalSpec,
-        ScheduleOverlapPolicy,
-        SchedulePolicy,
-        ScheduleSpec,
-        ScheduleUpdate,
-        ScheduleUpdateInput,
-    )
+    from temporalio.client import Client, ScheduleActionStartWorkflow
 
     from workflows.reconcile.activities import ReconcileActivities, ReconcileSummary
+    from workflows.schedules import ensure_interval_schedule
     from workflows.settings import WorkerSettings
 
 
@@ -56,26 +45,13 @@ def schedule_id(settings: WorkerSettings) -> str:
 async def ensure_schedule(client: Client, settings: WorkerSettings) -> None:
     """Create the reconciler's schedule, or bring its interval up to date. Every worker calls
     this on start; overlapping passes are skipped."""
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            ReconcileWorkflow.run,
-            id=f"signoff-reconcile/{settings.task_queue}",
-            task_queue=settings.task_queue,
-        ),
-        spec=ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_interval_s))]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    action = ScheduleActionStartWorkflow(
+        ReconcileWorkflow.run,
+        id=f"signoff-reconcile/{settings.task_queue}",
+        task_queue=settings.task_queue,
     )
-    try:
-        await client.create_schedule(schedule_id(settings), schedule)
-    except ScheduleAlreadyRunningError:
-
-        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        with contextlib.suppress(Exception):
-            await client.get_schedule_handle(schedule_id(settings)).update(update)
+    every = timedelta(seconds=settings.reconcile_interval_s)
+    await ensure_interval_schedule(client, schedule_id(settings), action, every)
 
 
 async def run_reconciler_now(client: Client, settings: WorkerSettings) -> None:

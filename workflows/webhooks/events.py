@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from workflows.domain import now_ms
 from workflows.errors import UNKNOWN_EVENT
-from workflows.ledger import Ledger
+from workflows.ledger import AuditAnchor, Ledger
 from workflows.webhooks.delivery import WebhookDeliveryWorkflow, delivery_workflow_id
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,12 @@ SIGNOFF_EVENTS = (
     "TRANSITION_REQUEST_SCHEDULED",
     "VALIDATION_CHECK_FAILED",
     "OUT_OF_BAND_CHANGE",
+    "AUDIT_ANCHOR",
 )
 ALL_EVENTS = DATABRICKS_EVENTS + SIGNOFF_EVENTS
-REGISTRY_WIDE_ONLY = frozenset({"REGISTERED_MODEL_CREATED"})
-"""Databricks allows this event only on a webhook without `model_name`."""
+REGISTRY_WIDE_ONLY = frozenset({"REGISTERED_MODEL_CREATED", "AUDIT_ANCHOR"})
+"""Events only a webhook without `model_name` may subscribe (Databricks' rule for the first;
+an audit anchor belongs to no model)."""
 
 
 class WebhookEvent(BaseModel):
@@ -72,6 +74,10 @@ class WebhookEvent(BaseModel):
     text: str | None = None
     request_id: str | None = None
     request_url: str | None = None
+    chain_length: int | None = None
+    """AUDIT_ANCHOR: how many entries the audit chain held."""
+    head_hash: str | None = None
+    """AUDIT_ANCHOR: the hash of the chain's last entry then."""
     rollback: bool | None = None
     """Set on the events of a governed rollback (Signoff's)."""
     apply_at: int | None = None
@@ -147,6 +153,19 @@ def comment_event(
     )
 
 
+def anchor_event(anchor: AuditAnchor) -> WebhookEvent:
+    """`AUDIT_ANCHOR`: the audit chain's head at one time; a copy kept elsewhere pins the
+    history up to it (`signoff audit verify --anchor LENGTH:HASH`)."""
+    return WebhookEvent(
+        event_id=f"audit-anchor/{anchor.length}",
+        event="AUDIT_ANCHOR",
+        text=f"audit chain anchor: {anchor.length} entries, head {anchor.head_hash}",
+        chain_length=anchor.length,
+        head_hash=anchor.head_hash,
+        event_timestamp=anchor.anchored_ms,
+    )
+
+
 def _events(names: list[str], event_id: str, **fields: Any) -> list[WebhookEvent]:
     """One event per name; each event id is `event_id` and the name, stable across retries."""
     return [WebhookEvent(event_id=f"{event_id}/{name}", event=name, **fields) for name in names]
@@ -167,6 +186,8 @@ def payload_for(event: WebhookEvent, webhook_id: str) -> dict[str, Any]:
         "text",
         "request_id",
         "request_url",
+        "chain_length",
+        "head_hash",
         "rollback",
         "apply_at",
     ):
