@@ -114,8 +114,10 @@ FRONT_DOOR_CALLS: dict[str, tuple[str, str]] = {
     "PUT": ("api/2.0/mlflow-artifacts/artifacts/0/matrix.txt", "raw"),
 }
 ACCESS: dict[tuple[str, str], Access] = {
+    ("POST", "/api/2.0/signoff/rollback"): READ,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/"): PUBLIC,
     ("GET", "/ui"): PUBLIC,
     ("GET", "/ui/"): PUBLIC,
@@ -296,6 +298,7 @@ def request_for(method: str, path: str, world: World) -> dict[str, Any]:
         f"{S}/registry-webhooks/redeliver": {"delivery_id": uuid.uuid4().hex},
         f"{S}/hooks/decisions/{{source}}": {"decision": "approve", "user": "x"},
         f"{S}/hooks/mlflow": {"entity": "model_version", "action": "created", "data": {}},
+        f"{S}/rollback": {"name": world.seeded.name, "target": "Production"},
     }
     queries: dict[str, dict[str, Any]] = {
         f"{T}/delete": staging | {"creator": "requester"},
