@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from policies.directory import Directory, directory_issues
+from policies.github import GithubGate, GithubRun
 from policies.identities import IdentityRule, identity_issues
 
 Loc = tuple[str | int, ...]
@@ -393,6 +394,11 @@ class TransitionRule(_Strict):
         description="CAN_MANAGE principals may apply this transition directly through "
         "`transition-stage`, with a mandatory comment, recorded and announced.",
     )
+    github: GithubGate | None = Field(
+        None,
+        description="Requests under this rule release GitHub deployments of the workflow run "
+        "that opened them (`policies.github`).",
+    )
 
     @field_validator("auto_request")
     @classmethod
@@ -459,6 +465,9 @@ class Principal(BaseModel):
 
     sub: str
     roles: list[str] = Field(default_factory=list)
+    github: GithubRun | None = Field(
+        None, description="The GitHub Actions run of an OIDC token's claims, if it has one."
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -586,7 +595,7 @@ def policy_hash(policy: Policy) -> str:
         if not data.get(added):
             data.pop(added, None)
     for rule in data.get("transitions", []):
-        for added in ("auto_request", "break_glass"):
+        for added in ("auto_request", "break_glass", "github"):
             if not rule.get(added):
                 rule.pop(added, None)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from policies import GithubGate, GithubRun
+
 
 def now_ms() -> int:
     """Wall-clock time in epoch milliseconds, the unit of every timestamp Signoff keeps. Not for
@@ -108,3 +110,7 @@ class RequestSnapshot(BaseModel):
     revision: int = 0
     created_ms: int
     updated_ms: int
+    github: GithubRun | None = None
+    """The GitHub Actions run whose OIDC token opened the request (its verified claims)."""
+    github_gate: GithubGate | None = None
+    """The `github:` section of the request's rule: which deployments of that run it releases."""

@@ -52,6 +52,8 @@ class TransitionInput(BaseModel):
             ],
             created_ms=self.created_ms,
             updated_ms=self.created_ms,
+            github=self.requester.github,
+            github_gate=self.rule.github if self.requester.github else None,
         )
 
 

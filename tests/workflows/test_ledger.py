@@ -46,6 +46,7 @@ LEDGER_TABLES = {
     "reconciler_runs",
     "web_logins",
     "web_sessions",
+    "deployment_gates",
 }
 T0 = 1_700_000_000_000  # epoch ms
 SLOW_WRITER: contextvars.ContextVar[bool] = contextvars.ContextVar("slow_writer", default=False)

@@ -1,5 +1,6 @@
 """The ledger: Signoff's durable, queryable record (requests and their audit entries,
-comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs, web sessions).
+comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs, web sessions,
+GitHub deployments waiting on Signoff).
 
 `Ledger(url)` gives one repository per aggregate (`ledger.requests`, `ledger.comments`, ...),
 each `async`, each returning domain models; table classes stay inside this package."""
@@ -10,6 +11,7 @@ from workflows.ledger.marks import PENDING_GRACE_MS
 from workflows.ledger.records import (
     Comment,
     DeliveryAttempt,
+    DeploymentGate,
     InboundHook,
     ReconcilerRun,
     RegistryMark,
@@ -24,6 +26,7 @@ __all__ = [
     "STALE_CLAIM_MS",
     "Comment",
     "DeliveryAttempt",
+    "DeploymentGate",
     "InboundHook",
     "Ledger",
     "ReconcilerRun",

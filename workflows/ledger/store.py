@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from workflows.ledger.comments import CommentRepository
+from workflows.ledger.deployment_gates import DeploymentGateRepository
 from workflows.ledger.engine import Database
 from workflows.ledger.inbound import InboundHookRepository
 from workflows.ledger.marks import RegistryMarkRepository
@@ -28,6 +29,7 @@ class Ledger:
         self.marks = RegistryMarkRepository(self.database)
         self.runs = ReconcilerRunRepository(self.database)
         self.web_sessions = WebSessionRepository(self.database)
+        self.deployment_gates = DeploymentGateRepository(self.database)
 
     @property
     def url(self) -> str:

@@ -15,7 +15,10 @@ class TransitionRequestRow(SQLModel, table=True):
     """A projection of one TransitionWorkflow, overwritten only by a newer `revision`."""
 
     __tablename__ = "transition_requests"
-    __table_args__ = (Index("ix_transition_requests_model_version", "model_name", "version"),)
+    __table_args__ = (
+        Index("ix_transition_requests_model_version", "model_name", "version"),
+        Index("ix_transition_requests_github_run", "github_repository_id", "github_run_id"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     workflow_id: str = Field(index=True, max_length=600)
@@ -35,6 +38,11 @@ class TransitionRequestRow(SQLModel, table=True):
     revision: int = 0
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Opened by a GitHub Actions run (its OIDC token's claims): the run's deployments wait on it.
+    github_repository_id: str | None = Field(default=None, max_length=256)
+    github_run_id: str | None = Field(default=None, max_length=256)
+    github: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """`{"run": GithubRun, "gate": GithubGate | None}`."""
 
 
 class AuditEntryRow(SQLModel, table=True):
@@ -190,3 +198,26 @@ class WebLoginRow(SQLModel, table=True):
     code_verifier: str = Field(max_length=128)
     return_to: str = Field(max_length=2000)
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+
+
+class DeploymentGateRow(SQLModel, table=True):
+    """A GitHub deployment waiting on Signoff (a `deployment_protection_rule` event), keyed by
+    the event's delivery id, and the answer Signoff gave it (`APPROVED`, `REJECTED`; `FAILED`
+    when GitHub refused the answer). `WAITING` until then."""
+
+    __tablename__ = "deployment_gates"
+    __table_args__ = (Index("ix_deployment_gates_run", "repository_id", "run_id"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    gate_id: str = Field(max_length=600)
+    repository: str = Field(max_length=256)
+    repository_id: str = Field(max_length=256)
+    run_id: str = Field(max_length=256)
+    environment: str = Field(max_length=256)
+    state: str = Field(max_length=16)
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    request_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    status_code: int | None = None
+    attempts: int = 0
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
