@@ -1,5 +1,5 @@
-"""The worker process: runs TransitionWorkflows, webhook deliveries and the reconciler, and their
-activities."""
+"""The worker process: runs TransitionWorkflows, webhook deliveries, the reconciler and GitHub
+deployment gates, and their activities."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from temporalio.worker import Worker
 
 from workflows.activities import CiActivities, SignoffActivities
 from workflows.client import connect
+from workflows.deployments.activities import GateActivities
+from workflows.deployments.app_auth import GithubAppAuth
+from workflows.deployments.workflow import DeploymentGateWorkflow
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
 from workflows.reconcile.activities import ReconcileActivities
@@ -37,10 +40,16 @@ def build_worker(
     webhooks = webhooks or WebhookActivities(activities.ledger, settings)
     announcer = AnnounceActivities(webhooks.ledger, settings.task_queue, settings.callback_base_url)
     reconciler = ReconcileActivities(activities.registry, activities.ledger, settings.task_queue)
+    gates = GateActivities(activities.ledger, GithubAppAuth.from_settings(settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TransitionWorkflow, WebhookDeliveryWorkflow, ReconcileWorkflow],
+        workflows=[
+            TransitionWorkflow,
+            WebhookDeliveryWorkflow,
+            ReconcileWorkflow,
+            DeploymentGateWorkflow,
+        ],
         activities=[
             *activities.defns(),
             ci.dispatch_ci,
@@ -49,6 +58,7 @@ def build_worker(
             webhooks.give_up_delivery,
             announcer.announce_webhooks,
             reconciler.reconcile_registry,
+            *gates.defns(),
         ],
         # A workflow's next task waits this long on a worker that died holding it in its cache
         # before any other worker takes it; SDK default 10 s, the whole time a decision may

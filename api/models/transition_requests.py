@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from api.models.common import Body, Comment, ModelName, Target, Version
 from api.models.errors import ErrorResponse
 from policies import (
+    GithubRun,
     Policy,
     Principal,
     approval_refusal,
@@ -142,6 +143,11 @@ class TransitionRequest(BaseModel):
     quorum: int
     approvals: list[RequestApproval]
     checks: list[Check]
+    github: GithubRun | None = Field(
+        None,
+        description="The GitHub Actions run whose OIDC token opened the request; its "
+        "deployments wait on it (`github:` rules).",
+    )
 
     @classmethod
     def of(
@@ -156,6 +162,7 @@ class TransitionRequest(BaseModel):
             quorum=request.quorum,
             approvals=[RequestApproval.of(approval) for approval in request.approvals],
             checks=[Check.of(check) for check in request.checks],
+            github=request.github,
         )
 
 
