@@ -150,6 +150,8 @@ class FakeApp:
     """The claims of every App JWT GitHub accepted."""
     pending: set[tuple[str, int, str]] = field(default_factory=set)
     """(repository, run id, environment) waiting for this App's protection rule."""
+    token_ttl_s: float = 3600
+    """How long installation tokens live (GitHub's: an hour)."""
 
     def exchange(self, auth: str, installation: str) -> tuple[int, Any]:
         doc = (
@@ -179,7 +181,7 @@ class FakeApp:
             return 404, {"message": "Not Found", "documentation_url": doc, "status": "404"}
         self.jwt_claims.append(claims)
         value = "ghs_" + "".join(f"{b:02x}" for b in os.urandom(18))
-        expires = now + 3600
+        expires = now + self.token_ttl_s
         self.tokens[value] = (int(installation), expires)
         return 201, {
             "token": value,
