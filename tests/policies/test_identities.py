@@ -167,11 +167,12 @@ def test_the_hash_of_a_policy_without_identities_is_unchanged_by_the_new_field()
     plain = load_policy_text(text)
     assert plain.identities == []
     # The hash is what it was before the later fields existed (identities, directory, and the
-    # rules' auto_request and break_glass): none of them is in what is hashed while unused.
+    # rules' auto_request, break_glass and github): none of them is in what is hashed while
+    # unused.
     later = {"identities", "directory"}
     before = {k: v for k, v in plain.model_dump(mode="json").items() if k not in later}
     for rule in before["transitions"]:
-        del rule["auto_request"], rule["break_glass"]
+        del rule["auto_request"], rule["break_glass"], rule["github"]
     canonical = json.dumps(before, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert policy_hash(plain) == hashlib.sha256(canonical.encode()).hexdigest()
     with_rules = load_policy_text(POLICY)
