@@ -31,8 +31,9 @@ kept, for `scope`-like claims) a single string read as a space- or comma-separat
 way each name is a printable string of at most `MAX_ROLE_NAME` characters, at most `MAX_ROLES` of
 them; anything else (a number, an object, a list holding a non-string) is refused. An issuer
 for which the policy has `identities:` rules (CI: GitHub Actions, Jenkins) gets roles only from
-those rules, never from its tokens, so a pipeline cannot name its own roles. Tokens are never
-logged.
+those rules, never from its tokens, so a pipeline cannot name its own roles. A verified OIDC
+token carrying `repository_id` and `run_id` claims (GitHub Actions) also gives the principal
+its run (`policies.GithubRun`), which a request it opens records. Tokens are never logged.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from jose import JWTError, jwk, jwt
 from jose.backends.base import Key
 
 from api.settings import DEFAULT_OIDC_ALGORITHMS, ApiSettings, OidcIssuer, check_key_source_url
-from policies import Policy, Principal, load_policy, roles_for_claims
+from policies import GithubRun, Policy, Principal, load_policy, roles_for_claims
 
 HS_ALGORITHMS = ["HS256"]
 DEV_TOKEN_TTL_S = 12 * 3600
@@ -509,7 +510,11 @@ class TokenVerifier:
 
     async def _verify_oidc(self, token: str, header: dict[str, Any], keys: IssuerKeys) -> Principal:
         claims = await self._verified_oidc_claims(token, header, keys)
-        return Principal(sub=_subject(claims), roles=self._oidc_roles(keys.issuer, claims))
+        return Principal(
+            sub=_subject(claims),
+            roles=self._oidc_roles(keys.issuer, claims),
+            github=GithubRun.from_claims(claims),  # a CI run's token: where a request came from
+        )
 
     async def _verified_oidc_claims(
         self, token: str, header: dict[str, Any], keys: IssuerKeys

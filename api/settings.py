@@ -201,6 +201,11 @@ class ApiSettings(WorkerSettings):
         'its Standard Webhooks secret, e.g. {"slack": "whsec_..."}; the source is the '
         "{source} of POST /api/2.0/signoff/hooks/decisions/{source}.",
     )
+    github_webhook_secret: SecretStr | None = Field(
+        None,
+        description="SIGNOFF_GITHUB_WEBHOOK_SECRET: the GitHub App's webhook secret; without it "
+        "POST /api/2.0/signoff/hooks/github refuses everything.",
+    )
     mlflow_webhook_secret: SecretStr | None = Field(
         None,
         description="The secret of the MLflow webhook pointed at /api/2.0/signoff/hooks/mlflow; "

@@ -18,6 +18,7 @@ from policies.decisions import (
     rule_for,
 )
 from policies.directory import DirectoryEntry, principal_for
+from policies.github import GithubGate, GithubRun, gate_applies, gate_wait
 from policies.identities import IdentityRule, identity_issues, roles_for_claims
 from policies.loader import (
     PolicyError,
@@ -89,6 +90,8 @@ __all__ = [
     "GithubActionsCheck",
     "HttpCheck",
     "DirectoryEntry",
+    "GithubGate",
+    "GithubRun",
     "IdentityRule",
     "JenkinsCheck",
     "MetricCheck",
@@ -109,6 +112,8 @@ __all__ = [
     "check_policy_file",
     "default_policy_path",
     "format_duration",
+    "gate_applies",
+    "gate_wait",
     "identity_issues",
     "is_alias",
     "is_ci_check",

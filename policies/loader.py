@@ -340,9 +340,18 @@ def _describe_input(value: Any) -> str:
 
 
 def _unwrap(tp: Any) -> Any:
-    while get_origin(tp) is Annotated:
-        tp = get_args(tp)[0]
-    return tp
+    """The type under `Annotated[...]` and `X | None` (an optional section such as a rule's
+    `github:`), so its allowed keys can be listed."""
+    while True:
+        if get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+            continue
+        if get_origin(tp) in (Union, types.UnionType):
+            members = [member for member in get_args(tp) if member is not type(None)]
+            if len(members) == 1:
+                tp = members[0]
+                continue
+        return tp
 
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:

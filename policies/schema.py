@@ -35,6 +35,7 @@ from pydantic import (
 
 from policies.directory import Directory, directory_issues
 from policies.front_door import ProtectedTags, Tracking, front_door_issues
+from policies.github import GithubGate, GithubRun
 from policies.identities import IdentityRule, identity_issues
 from policies.tiers import RuleCondition
 from policies.windows import ChangeWindow, Freeze
@@ -468,6 +469,12 @@ class TransitionRule(_Strict):
         description="Where this rule's requests are announced: `{slack: '#channel'}`.",
     )
 
+    github: GithubGate | None = Field(
+        None,
+        description="Requests under this rule release GitHub deployments of the workflow run "
+        "that opened them (`policies.github`).",
+    )
+
     def for_rollback(self) -> TransitionRule:
         """The rule a governed rollback to this target runs under."""
         if self.rollback is None:
@@ -559,6 +566,9 @@ class Principal(BaseModel):
 
     sub: str
     roles: list[str] = Field(default_factory=list)
+    github: GithubRun | None = Field(
+        None, description="The GitHub Actions run of an OIDC token's claims, if it has one."
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -698,7 +708,15 @@ def policy_hash(policy: Policy) -> str:
         if not data.get(added):
             data.pop(added, None)
     for rule in data.get("transitions", []):
-        for added in ("auto_request", "break_glass", "when", "windows", "freezes", "rollback"):
+        for added in (
+            "auto_request",
+            "break_glass",
+            "when",
+            "windows",
+            "freezes",
+            "rollback",
+            "github",
+        ):
             if not rule.get(added):
                 rule.pop(added, None)
         if not any((rule.get("notify") or {}).values()):

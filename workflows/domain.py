@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from policies import GithubGate, GithubRun
+
 
 def now_ms() -> int:
     """Wall-clock time in epoch milliseconds, the unit of every timestamp Signoff keeps. Not for
@@ -167,3 +169,7 @@ class RequestSnapshot(BaseModel):
     apply_at_ms: int | None = None
     """While SCHEDULED: when the change window opens and the request applies."""
     rollback: RollbackMark | None = None
+    github: GithubRun | None = None
+    """The GitHub Actions run whose OIDC token opened the request (its verified claims)."""
+    github_gate: GithubGate | None = None
+    """The `github:` section of the request's rule: which deployments of that run it releases."""

@@ -44,6 +44,15 @@ CI_NO_CLIENT = "CiNoClient"
 CI_NO_CALLBACK_KEY = "CiNoCallbackKey"
 """No `SIGNOFF_CALLBACK_KEY`: a CI job cannot be given a callback token (not retried)."""
 
+# -- GitHub environments (the App answering deployment protection rules) --------------------
+
+GITHUB_REFUSED = "GithubRefused"
+"""GitHub refused the App's call in a way retrying cannot fix (no App configured, a key GitHub
+does not accept, the installation gone, no deployment waiting): not retried."""
+GITHUB_UNAVAILABLE = "GithubUnavailable"
+"""GitHub could not take the App's call just now (unreachable, 5xx, rate limited, an expired
+installation token): retried with backoff."""
+
 # -- webhooks -------------------------------------------------------------------------------
 
 UNKNOWN_EVENT = "UNKNOWN_EVENT"

@@ -8,6 +8,8 @@ in workflow history, and a field renamed here must still read the histories alre
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field
 
@@ -69,6 +71,8 @@ class TransitionInput(BaseModel):
             tags=self.tags,
             tier=self.rule.when.matched(self.tags) if self.rule.when else {},
             rollback=self.rollback,
+            github=self.requester.github,
+            github_gate=self.rule.github if self.requester.github else None,
         )
 
 
@@ -209,3 +213,74 @@ class CiCallback(BaseModel):
     summary: str = Field("", max_length=MAX_CALLBACK_SUMMARY)
     callback_token_sha256: str | None = Field(None, repr=False)
     principal: Principal | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# GitHub deployments waiting on Signoff (workflows.deployments)
+# --------------------------------------------------------------------------------------------
+
+
+class DeploymentEvent(BaseModel):
+    """A `deployment_protection_rule` event (`action: requested`), verified and checked by the
+    API: the deployment of `repository`'s run `run_id` to `environment` waits for an answer."""
+
+    delivery_id: str
+    repository: str
+    """`owner/name`, as the event's `repository.full_name`."""
+    repository_id: str
+    run_id: str
+    """From the event's `deployment_callback_url`, checked against SIGNOFF_GITHUB_API_URL."""
+    environment: str
+    installation_id: str
+    deployment_id: str | None = None
+    received_ms: int
+
+
+class GateInput(BaseModel):
+    """Input of a `DeploymentGateWorkflow`; `wait` pinned from the policy when the event came
+    (None: no rule releases the environment). `deadline_ms` is set when it continues as new."""
+
+    event: DeploymentEvent
+    wait: timedelta | None
+    poll: timedelta
+    deadline_ms: int | None = None
+
+
+class GatedRequest(BaseModel):
+    """A request the run opened that releases the deployment, as the ledger shows it."""
+
+    id: str
+    model: str
+    version: str
+    target: str
+    state: RequestState
+    reason: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+    closing_comment: str | None = None
+    """What the person who rejected or cancelled it wrote."""
+
+
+class GateAnswer(BaseModel):
+    """Input of `answer_deployment`: the one answer of a gate."""
+
+    event: DeploymentEvent
+    state: Literal["approved", "rejected"]
+    comment: str
+
+
+class GateAnswered(BaseModel):
+    status_code: int
+    attempts: int
+
+
+class GateRecord(BaseModel):
+    """Input of `record_gate`: the gate as it stands, for the ledger."""
+
+    gate_id: str
+    event: DeploymentEvent
+    state: str
+    comment: str | None = None
+    request_ids: list[str] = Field(default_factory=list)
+    status_code: int | None = None
+    attempts: int = 0
+    at_ms: int

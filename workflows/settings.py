@@ -45,6 +45,22 @@ class WorkerSettings(BaseSettings):
 
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
+    github_app_id: str | None = Field(
+        None,
+        description="SIGNOFF_GITHUB_APP_ID: the GitHub App that answers deployment protection "
+        "rules (the `iss` of its JWTs).",
+    )
+    github_app_private_key: SecretStr | None = Field(
+        None,
+        description="SIGNOFF_GITHUB_APP_PRIVATE_KEY: the App's private key, the PEM text GitHub "
+        "generated (`$(cat app.private-key.pem)`; `\\n` escapes are read as newlines).",
+    )
+    github_gate_poll_s: float = Field(
+        10.0,
+        ge=0.1,
+        description="SIGNOFF_GITHUB_GATE_POLL_S: how often (seconds) a waiting GitHub deployment "
+        "looks at the ledger for its run's request and its decision.",
+    )
     jenkins_url: str | None = None
     jenkins_user: str | None = None
     jenkins_token: SecretStr | None = None
@@ -147,6 +163,15 @@ class WorkerSettings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("SIGNOFF_CALLBACK_KEY must be at least 32 characters")
         return value
+
+    @field_validator("github_app_private_key")
+    @classmethod
+    def _check_app_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from workflows.deployments.app_auth import read_private_key
+
+        return SecretStr(read_private_key(value.get_secret_value()))
 
     @field_validator("encryption_key")
     @classmethod

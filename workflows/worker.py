@@ -1,5 +1,5 @@
-"""The worker process: runs TransitionWorkflows, webhook deliveries, the reconciler and the
-Slack messages' updaters, and their activities."""
+"""The worker process: runs TransitionWorkflows, webhook deliveries, the reconciler, the Slack
+messages' updaters and GitHub deployment gates, and their activities."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from workflows.activities import CiActivities, SignoffActivities
 from workflows.activities.artifacts import ArtifactActivities
 from workflows.audit.anchor import AnchorActivities, AuditAnchorWorkflow, ensure_anchor_schedule
 from workflows.client import connect
+from workflows.deployments.activities import GateActivities
+from workflows.deployments.app_auth import GithubAppAuth
+from workflows.deployments.workflow import DeploymentGateWorkflow
 from workflows.ledger import Ledger
 from workflows.metrics import MetricsServer
 from workflows.mlflow_client import MlflowRegistry
@@ -44,6 +47,7 @@ def build_worker(
     anchors = AnchorActivities(activities.ledger, settings.task_queue)
     artifacts = ArtifactActivities(activities.registry, settings.digest_max_file_mb)
     slack = SlackActivities(activities.ledger, settings)
+    gates = GateActivities(activities.ledger, GithubAppAuth.from_settings(settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -53,6 +57,7 @@ def build_worker(
             ReconcileWorkflow,
             SlackMessageWorkflow,
             AuditAnchorWorkflow,
+            DeploymentGateWorkflow,
         ],
         activities=[
             *activities.defns(),
@@ -66,6 +71,7 @@ def build_worker(
             artifacts.digest_artifacts,
             slack.send_slack_message,
             slack.give_up_slack_message,
+            *gates.defns(),
         ],
         # A workflow's next task waits this long on a worker that died holding it in its cache
         # before any other worker takes it; SDK default 10 s, the whole time a decision may

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from api.models.common import Body, Comment, ModelName, Target, Version
 from api.models.errors import ErrorResponse
 from policies import (
+    GithubRun,
     Policy,
     Principal,
     approval_refusal,
@@ -168,6 +169,11 @@ class TransitionRequest(BaseModel):
         default_factory=dict, description="The tags that met the applied rule's `when`."
     )
     rollback: RollbackMark | None = Field(None, description="Set on a governed rollback.")
+    github: GithubRun | None = Field(
+        None,
+        description="The GitHub Actions run whose OIDC token opened the request; its "
+        "deployments wait on it (`github:` rules).",
+    )
 
     @classmethod
     def of(
@@ -187,6 +193,7 @@ class TransitionRequest(BaseModel):
             tags=request.tags,
             tier=request.tier,
             rollback=request.rollback,
+            github=request.github,
         )
 
 

@@ -163,7 +163,7 @@ def test_identity_rules_survive_a_json_round_trip(policy: Policy) -> None:
 
 
 LATER_RULE_FIELDS = (
-    "auto_request", "break_glass", "when", "windows", "freezes", "rollback", "notify"
+    "auto_request", "break_glass", "when", "windows", "freezes", "rollback", "notify", "github"
 )  # fmt: skip
 
 

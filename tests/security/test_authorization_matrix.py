@@ -80,7 +80,8 @@ REGISTRY_ADMIN = Access(
     "a registry admin (CAN_MANAGE on every model)", reader=DENIED, manager=DENIED
 )
 SIGNED = Access(
-    "a signed message (Standard Webhooks / MLflow's HMAC); a bearer token is no substitute",
+    "a signed message (Standard Webhooks / MLflow's or GitHub's HMAC); a bearer token is no "
+    "substitute",
     *[UNAUTHENTICATED] * 5,
 )
 CI = Access("the check's callback token, or a bearer token with CAN_READ on the model")
@@ -150,6 +151,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", f"{S}/hooks/mlflow"): SIGNED,
     ("POST", f"{S}/hooks/slack"): SIGNED,
     ("GET", f"{S}/slack/messages/get"): READ,
+    ("POST", f"{S}/hooks/github"): SIGNED,
     ("GET", f"{S}/hooks/inbound"): REGISTRY_ADMIN,
     ("POST", f"{S}/reconciler/run"): REGISTRY_ADMIN,
     ("GET", f"{S}/reconciler/runs"): REGISTRY_ADMIN,
@@ -216,6 +218,7 @@ def matrix_stack(
         SIGNOFF_MLFLOW_WEBHOOK_SECRET=MLFLOW_SECRET,
         SIGNOFF_HOOK_SECRETS=json.dumps({"chat": CHAT_SECRET}),
         SIGNOFF_SLACK_SIGNING_SECRET="matrix-slack-signing-secret",
+        SIGNOFF_GITHUB_WEBHOOK_SECRET="matrix-github-app-webhook-secret",
         **webhook_env(),
     ) as stack:
         yield stack
@@ -299,6 +302,7 @@ def request_for(method: str, path: str, world: World) -> dict[str, Any]:
         f"{S}/hooks/decisions/{{source}}": {"decision": "approve", "user": "x"},
         f"{S}/hooks/mlflow": {"entity": "model_version", "action": "created", "data": {}},
         f"{S}/rollback": {"name": world.seeded.name, "target": "Production"},
+        f"{S}/hooks/github": {"action": "requested", "environment": "production"},
     }
     queries: dict[str, dict[str, Any]] = {
         f"{T}/delete": staging | {"creator": "requester"},

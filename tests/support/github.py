@@ -14,6 +14,21 @@ makes, and records every request it receives:
   first, `{"total_count", "workflow_runs"}`;
 - `GET /repos/{owner}/{repo}/actions/runs/{run_id}` — the workflow run object.
 
+As a GitHub App's host (custom deployment protection rules) it also plays:
+
+- `POST /app/installations/{installation_id}/access_tokens` — the App JWT is verified (RS256
+  with the App's public key, `iss` the App id, `iat` not in the future, `exp` at most 10
+  minutes ahead): 401 otherwise, 404 for an installation the App does not have; else `201
+  {token, expires_at, permissions, repository_selection}` (a new `ghs_` token, for an hour);
+- `POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule` — only with
+  one of those installation tokens for that repository (401/403 otherwise); `{environment_name,
+  state: approved|rejected, comment}` answers the pending rule the test opened with
+  `request_deployment` (`204`), a comment alone is accepted as a status (`204`), and a run and
+  environment with no pending rule answer 422. Answers are in `reviews`.
+
+`deployment_event` and `deliver_webhook` make and send the App's webhook deliveries
+(`X-GitHub-Event`, `X-GitHub-Delivery`, `X-Hub-Signature-256`).
+
 The workflow is declared by the test (`add_workflow`): its inputs, refs and `run-name`
 template (`${{ inputs.x }}` substituted, as GitHub does for `display_title`), and how its runs
 behave on their own: they are `queued`, become `in_progress` on the first read, and
@@ -28,17 +43,25 @@ Mirror it for other CI systems: a `ThreadingHTTPServer` on 127.0.0.1, state unde
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
+import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+import httpx
+from jose import JWTError
+from jose import jwt as jose_jwt
 
 DOCS = "https://docs.github.com/rest/actions/workflows"
 FAKE_TOKEN = "ghs_fake-installation-token"
@@ -114,6 +137,160 @@ def _created_filter(expr: str) -> Callable[[float], bool]:
     return lambda t: _iso(t)[:10] == day
 
 
+@dataclass
+class FakeApp:
+    """A GitHub App as GitHub knows it: its id, public key and installations (id -> repos)."""
+
+    app_id: str
+    public_pem: str
+    installations: dict[int, set[str]]
+    tokens: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Issued installation tokens -> (installation id, expiry)."""
+    jwt_claims: list[dict[str, Any]] = field(default_factory=list)
+    """The claims of every App JWT GitHub accepted."""
+    pending: set[tuple[str, int, str]] = field(default_factory=set)
+    """(repository, run id, environment) waiting for this App's protection rule."""
+    token_ttl_s: float = 3600
+    """How long installation tokens live (GitHub's: an hour)."""
+
+    def exchange(self, auth: str, installation: str) -> tuple[int, Any]:
+        doc = (
+            "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app"
+        )
+        token = auth.removeprefix("Bearer ")
+        try:
+            claims = jose_jwt.decode(
+                token, self.public_pem, algorithms=["RS256"], options={"verify_aud": False}
+            )
+        except JWTError:
+            return 401, {
+                "message": "A JSON web token could not be decoded",
+                "documentation_url": doc,
+            }
+        now = time.time()
+        if str(claims.get("iss")) != self.app_id:
+            return 401, {"message": "Integration not found", "documentation_url": doc}
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, int) or not isinstance(exp, int) or iat > now + 1:
+            return 401, {"message": "'Issued at' claim ('iat') must be an Integer representing "
+                         "a time in the past", "documentation_url": doc}  # fmt: skip
+        if exp > now + 600 or exp <= now:
+            return 401, {"message": "'Expiration time' claim ('exp') is too far in the future",
+                         "documentation_url": doc}  # fmt: skip
+        if not installation.isdigit() or int(installation) not in self.installations:
+            return 404, {"message": "Not Found", "documentation_url": doc, "status": "404"}
+        self.jwt_claims.append(claims)
+        value = "ghs_" + "".join(f"{b:02x}" for b in os.urandom(18))
+        expires = now + self.token_ttl_s
+        self.tokens[value] = (int(installation), expires)
+        return 201, {
+            "token": value,
+            "expires_at": _iso(expires),
+            "permissions": {"actions": "read", "deployments": "write", "metadata": "read"},
+            "repository_selection": "selected",
+        }
+
+    def review(self, auth: str, repo: str, run_id: str, body: Any) -> tuple[int, Any]:
+        doc = "https://docs.github.com/rest/actions/workflow-runs#review-custom-deployment-protection-rules-for-a-workflow-run"
+        token = auth.removeprefix("Bearer ").removeprefix("token ")
+        held = self.tokens.get(token)
+        if held is None or held[1] <= time.time():
+            return 401, {"message": "Bad credentials", "documentation_url": doc, "status": "401"}
+        if repo not in self.installations[held[0]]:
+            return 403, {"message": "Resource not accessible by integration",
+                         "documentation_url": doc, "status": "403"}  # fmt: skip
+        if not isinstance(body, dict) or not isinstance(body.get("environment_name"), str):
+            return 422, {"message": "Invalid request.\n\n\"environment_name\" wasn't supplied.",
+                         "documentation_url": doc, "status": "422"}  # fmt: skip
+        state = body.get("state")
+        if state is None and isinstance(body.get("comment"), str):
+            return 204, None  # a status comment; the rule keeps waiting
+        key = (repo, int(run_id), body["environment_name"])
+        if state not in ("approved", "rejected") or key not in self.pending:
+            return 422, {"message": "No pending deployment protection rule for this run and "
+                         "environment", "documentation_url": doc, "status": "422"}  # fmt: skip
+        self.pending.discard(key)
+        return 204, None
+
+
+def deployment_event(
+    fake: FakeGithub,
+    *,
+    repo: str,
+    repository_id: int,
+    run_id: int,
+    environment: str,
+    installation_id: int,
+    deployment_id: int = 1_000_001,
+    callback_url: str | None = None,
+) -> dict[str, Any]:
+    """A `deployment_protection_rule` (`requested`) payload as GitHub sends it to the App."""
+    owner, name = repo.split("/", 1)
+    api = f"{fake.url}/repos/{repo}"
+    return {
+        "action": "requested",
+        "environment": environment,
+        "event": "workflow_dispatch",
+        "deployment_callback_url": callback_url
+        or f"{api}/actions/runs/{run_id}/deployment_protection_rule",
+        "deployment": {
+            "url": f"{api}/deployments/{deployment_id}",
+            "id": deployment_id,
+            "node_id": f"DE_fake{deployment_id}",
+            "sha": "0" * 40,
+            "ref": "main",
+            "task": "deploy",
+            "payload": {},
+            "original_environment": environment,
+            "environment": environment,
+            "description": None,
+            "creator": {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"},
+            "created_at": _iso(time.time()),
+            "updated_at": _iso(time.time()),
+            "statuses_url": f"{api}/deployments/{deployment_id}/statuses",
+            "repository_url": api,
+        },
+        "repository": {
+            "id": repository_id,
+            "node_id": f"R_fake{repository_id}",
+            "name": name,
+            "full_name": repo,
+            "private": True,
+            "owner": {"login": owner, "id": 4242, "type": "Organization"},
+            "html_url": f"https://github.com/{repo}",
+            "url": api,
+        },
+        "organization": {"login": owner, "id": 4242},
+        "sender": {"login": "octocat", "id": 1, "type": "User"},
+        "installation": {"id": installation_id, "node_id": f"MDIz{installation_id}"},
+    }
+
+
+def deliver_webhook(
+    url: str,
+    secret: str,
+    event: str,
+    payload: Any,
+    *,
+    delivery: str | None = None,
+    signature: str | None = None,
+) -> httpx.Response:
+    """POST a webhook delivery as GitHub does: `X-Hub-Signature-256` over the exact body."""
+    body = json.dumps(payload).encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/fake",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-GitHub-Hook-ID": "123456",
+        "X-GitHub-Hook-Installation-Target-Type": "integration",
+        "X-GitHub-Hook-Installation-Target-ID": "98765",
+        "X-Hub-Signature-256": signature or f"sha256={digest}",
+    }
+    return httpx.post(url, content=body, headers=headers, timeout=30)
+
+
 class FakeGithub:
     def __init__(
         self,
@@ -134,6 +311,9 @@ class FakeGithub:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self.app: FakeApp | None = None
+        self.reviews: list[Recorded] = []
+        """Every deployment protection rule review GitHub accepted (204), in order."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -212,6 +392,22 @@ class FakeGithub:
             self._numbers[workflow.id] = itertools.count(1)
         return workflow
 
+    def install_app(self, app_id: str, public_pem: str, installations: dict[int, set[str]]) -> None:
+        """Register a GitHub App (its public key) installed on these repositories."""
+        with self._lock:
+            self.app = FakeApp(app_id, public_pem, installations)
+
+    def request_deployment(self, repo: str, run_id: int, environment: str) -> None:
+        """A job of the run reached `environment`: the App's protection rule is pending."""
+        with self._lock:
+            assert self.app is not None, "install_app first"
+            self.app.pending.add((repo, run_id, environment))
+
+    def reviews_of(self, repo: str, run_id: int) -> list[Recorded]:
+        with self._lock:
+            prefix = f"/repos/{repo}/actions/runs/{run_id}/"
+            return [r for r in self.reviews if r.path.startswith(prefix)]
+
     def fail_next(self, count: int, status: int = 503) -> None:
         """Answer the next `count` requests with `status` (a GitHub outage)."""
         with self._lock:
@@ -289,6 +485,24 @@ class FakeGithub:
 
     def _route(self, req: Recorded) -> tuple[int, Any]:
         auth = req.headers.get("authorization", "")
+        path = [unquote(part) for part in req.path.strip("/").split("/")]
+        if self.app is not None and req.method == "POST":
+            match path:
+                case ["app", "installations", installation, "access_tokens"]:
+                    return self.app.exchange(auth, installation)
+                case [
+                    "repos",
+                    owner,
+                    repo,
+                    "actions",
+                    "runs",
+                    run_id,
+                    "deployment_protection_rule",
+                ]:
+                    status, payload = self.app.review(auth, f"{owner}/{repo}", run_id, req.body)
+                    if status == 204 and isinstance(req.body, dict) and "state" in req.body:
+                        self.reviews.append(req)
+                    return status, payload
         if not auth:
             return 401, {
                 "message": "Requires authentication",
@@ -301,7 +515,6 @@ class FakeGithub:
                 "documentation_url": "https://docs.github.com/rest",
                 "status": "401",
             }
-        path = [unquote(part) for part in req.path.strip("/").split("/")]
         match path:
             case ["repos", owner, repo, "actions", "workflows", workflow_id, "dispatches"]:
                 if req.method == "POST":

@@ -145,6 +145,13 @@ class LoopbackOidcProvider:
         self.server.shutdown()
         self.server.server_close()
 
+    def mint(self, claims: dict[str, Any]) -> str:
+        """A token of this issuer with exactly these claims (plus `iss`), signed with its key:
+        what a CI system's token endpoint (GitHub Actions' OIDC) hands a job."""
+        return jose_jwt.encode(
+            {"iss": self.issuer, **claims}, self._pem, algorithm="RS256", headers={"kid": self.kid}
+        )
+
     def tamper_next(self, **claims: Any) -> None:
         """The next ID token gets these claims instead of the right ones."""
         with self._lock:

@@ -51,6 +51,7 @@ LEDGER_TABLES = {
     "audit_anchors",
     "request_approver_roles",
     "slack_messages",
+    "deployment_gates",
 }
 T0 = 1_700_000_000_000  # epoch ms
 SLOW_WRITER: contextvars.ContextVar[bool] = contextvars.ContextVar("slow_writer", default=False)

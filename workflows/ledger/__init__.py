@@ -1,6 +1,7 @@
 """The ledger: Signoff's durable, queryable record (requests and their audit entries,
 comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs, web
-sessions, Slack messages, the audit chain and its anchors).
+sessions, Slack messages, the audit chain and its anchors, GitHub deployments waiting on
+Signoff).
 
 `Ledger(url)` gives one repository per aggregate (`ledger.requests`, `ledger.comments`, ...),
 each `async`, each returning domain models; table classes stay inside this package."""
@@ -14,6 +15,7 @@ from workflows.ledger.records import (
     ChainedEntry,
     Comment,
     DeliveryAttempt,
+    DeploymentGate,
     InboundHook,
     ReconcilerRun,
     RegistryMark,
@@ -32,6 +34,7 @@ __all__ = [
     "ChainedEntry",
     "Comment",
     "DeliveryAttempt",
+    "DeploymentGate",
     "InboundHook",
     "InboxQuery",
     "InboxSlice",

@@ -214,3 +214,24 @@ class ExportRange(_Record):
     start_hash: str
     chain_length: int
     chain_head: str
+
+
+class DeploymentGate(_Record):
+    """A GitHub deployment waiting on Signoff, and the answer it got (`ledger.deployment_gates`).
+    `state`: WAITING, then APPROVED or REJECTED (FAILED: GitHub refused the answer)."""
+
+    id: str
+    gate_id: str
+    repository: str
+    repository_id: str
+    run_id: str
+    environment: str
+    state: str
+    comment: str | None = None
+    request_ids: list[str] = Field(default_factory=list)
+    status_code: int | None = None
+    attempts: int = 0
+    created_ms: int
+    updated_ms: int
+
+    _requests = field_validator("request_ids", mode="before")(_empty_if_null)

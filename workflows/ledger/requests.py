@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlmodel import Session, col, select
 
+from policies import GithubGate, GithubRun
 from workflows.domain import (
     Approval,
     ArtifactDigest,
@@ -109,6 +111,19 @@ class RequestRepository:
         if open_only:
             query = query.where(col(TransitionRequestRow.state).in_(OPEN_STATES))
         query = query.order_by(col(TransitionRequestRow.created_ms).desc()).limit(limit)
+        return await self._db.run(lambda session: [snapshot_of(r) for r in session.exec(query)])
+
+    async def of_github_run(self, repository_id: str, run_id: str) -> list[RequestSnapshot]:
+        """The requests a GitHub Actions run opened (its OIDC token's `repository_id` and
+        `run_id`), oldest first."""
+        query = (
+            select(TransitionRequestRow)
+            .where(
+                TransitionRequestRow.github_repository_id == repository_id,
+                TransitionRequestRow.github_run_id == run_id,
+            )
+            .order_by(col(TransitionRequestRow.created_ms), col(TransitionRequestRow.id))
+        )
         return await self._db.run(lambda session: [snapshot_of(r) for r in session.exec(query)])
 
     async def audit_trail(self, model: str, version: str) -> list[AuditEntry]:
@@ -221,10 +236,33 @@ def request_row(snapshot: RequestSnapshot) -> TransitionRequestRow:
         tier=snapshot.tier or None,
         apply_at_ms=snapshot.apply_at_ms,
         rollback=snapshot.rollback.model_dump(mode="json") if snapshot.rollback else None,
+        github_repository_id=snapshot.github.repository_id if snapshot.github else None,
+        github_run_id=snapshot.github.run_id if snapshot.github else None,
+        github=_github_json(snapshot),
+    )
+
+
+def _github_json(snapshot: RequestSnapshot) -> dict[str, Any] | None:
+    if snapshot.github is None:
+        return None
+    gate = snapshot.github_gate
+    return {
+        "run": snapshot.github.model_dump(mode="json"),
+        "gate": gate.model_dump(mode="json") if gate is not None else None,
+    }
+
+
+def _github_of(row: TransitionRequestRow) -> tuple[GithubRun | None, GithubGate | None]:
+    data = row.github or {}
+    run, gate = data.get("run"), data.get("gate")
+    return (
+        GithubRun.model_validate(run) if run else None,
+        GithubGate.model_validate(gate) if gate else None,
     )
 
 
 def snapshot_of(row: TransitionRequestRow) -> RequestSnapshot:
+    github, gate = _github_of(row)
     return RequestSnapshot(
         id=row.id,
         workflow_id=row.workflow_id,
@@ -251,4 +289,6 @@ def snapshot_of(row: TransitionRequestRow) -> RequestSnapshot:
         tier=row.tier or {},
         apply_at_ms=row.apply_at_ms,
         rollback=RollbackMark.model_validate(row.rollback) if row.rollback else None,
+        github=github,
+        github_gate=gate,
     )

@@ -6,6 +6,7 @@ from sqlalchemy import Engine
 
 from workflows.ledger.audit import AuditRepository
 from workflows.ledger.comments import CommentRepository
+from workflows.ledger.deployment_gates import DeploymentGateRepository
 from workflows.ledger.engine import Database
 from workflows.ledger.inbound import InboundHookRepository
 from workflows.ledger.inbox import InboxRepository
@@ -34,6 +35,7 @@ class Ledger:
         self.audit = AuditRepository(self.database)
         self.inbox = InboxRepository(self.database)
         self.slack_messages = SlackMessageRepository(self.database)
+        self.deployment_gates = DeploymentGateRepository(self.database)
 
     @property
     def url(self) -> str:

@@ -20,6 +20,7 @@ class TransitionRequestRow(SQLModel, table=True):
         Index("ix_transition_requests_state_created", "state", "created_ms", "id"),
         Index("ix_transition_requests_requester_created", "requester", "created_ms", "id"),
         Index("ix_transition_requests_updated", "updated_ms", "id"),
+        Index("ix_transition_requests_github_run", "github_repository_id", "github_run_id"),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -51,6 +52,12 @@ class TransitionRequestRow(SQLModel, table=True):
     tier: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
     apply_at_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
     rollback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+    # Opened by a GitHub Actions run (its OIDC token's claims): the run's deployments wait on it.
+    github_repository_id: str | None = Field(default=None, max_length=256)
+    github_run_id: str | None = Field(default=None, max_length=256)
+    github: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """`{"run": GithubRun, "gate": GithubGate | None}`."""
 
 
 class RequestApproverRoleRow(SQLModel, table=True):
@@ -274,3 +281,26 @@ class WebLoginRow(SQLModel, table=True):
     code_verifier: str = Field(max_length=128)
     return_to: str = Field(max_length=2000)
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+
+
+class DeploymentGateRow(SQLModel, table=True):
+    """A GitHub deployment waiting on Signoff (a `deployment_protection_rule` event), keyed by
+    the event's delivery id, and the answer Signoff gave it (`APPROVED`, `REJECTED`; `FAILED`
+    when GitHub refused the answer). `WAITING` until then."""
+
+    __tablename__ = "deployment_gates"
+    __table_args__ = (Index("ix_deployment_gates_run", "repository_id", "run_id"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    gate_id: str = Field(max_length=600)
+    repository: str = Field(max_length=256)
+    repository_id: str = Field(max_length=256)
+    run_id: str = Field(max_length=256)
+    environment: str = Field(max_length=256)
+    state: str = Field(max_length=16)
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    request_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    status_code: int | None = None
+    attempts: int = 0
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
