@@ -290,6 +290,20 @@ def test_the_reconciler_catches_a_stage_change_made_directly_in_mlflow(
     assert len(out_of_band(dana, bypassed)) == 1
 
 
+def test_a_pass_asked_for_while_one_runs_still_happens(user: Callable[..., httpx.Client]) -> None:
+    """Asked for twice at once, the second pass waits for the first instead of being dropped
+    (the schedule skips overlapping passes of its own)."""
+    admin = user(*ADA)
+    before = {run["id"] for run in reconciler_runs(admin)}
+    for _ in range(2):
+        assert admin.post(f"{SIGNOFF}/reconciler/run").status_code == 200
+    wait_until(
+        lambda: len([r for r in reconciler_runs(admin) if r["id"] not in before]) >= 2,
+        "two reconciler passes",
+        timeout_s=60,
+    )
+
+
 def tag_set_delivery(seeded: SeededVersion) -> bytes:
     """The body MLflow sends when a tag is set on the version."""
     data = {"name": seeded.name, "version": seeded.version, "key": "k", "value": "v"}

@@ -607,10 +607,10 @@ def test_readyz_reports_each_dependency(signoff_stack: SignoffStack) -> None:
     ("method", "path"),
     [
         ("GET", "/no/such/route"),
-        ("POST", "/api/2.0/mlflow/transition-requests/approve-all"),
-        ("GET", "/api/2.0/mlflow/model-versions/get"),
+        ("POST", "/api/2.0/signoff/transition-requests/approve-all"),
+        ("GET", "/api/2.0/signoff/no-such-resource/get"),
     ],
-)
+)  # MLflow's own prefixes go through the front door to MLflow (tests/api/test_front_door.py)
 def test_an_unknown_route_is_404_in_mlflows_shape(
     method: str, path: str, as_user: Callable[..., httpx.Client]
 ) -> None:

@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from temporalio.client import Client, ScheduleActionStartWorkflow
+    from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 
     from workflows.reconcile.activities import ReconcileActivities, ReconcileSummary
     from workflows.schedules import ensure_interval_schedule
@@ -55,5 +55,9 @@ async def ensure_schedule(client: Client, settings: WorkerSettings) -> None:
 
 
 async def run_reconciler_now(client: Client, settings: WorkerSettings) -> None:
-    """Trigger a pass at once (overlap policy: skipped while one runs)."""
-    await client.get_schedule_handle(schedule_id(settings)).trigger()
+    """Trigger a pass at once. While one is under way (its record may already be written while
+    its workflow closes), the asked-for pass runs right after it rather than being skipped, as
+    the schedule's own overlapping passes are: whoever asked is promised a pass."""
+    await client.get_schedule_handle(schedule_id(settings)).trigger(
+        overlap=ScheduleOverlapPolicy.BUFFER_ONE
+    )
