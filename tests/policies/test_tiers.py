@@ -84,7 +84,7 @@ def test_a_number_is_read_as_text_and_an_empty_condition_is_refused() -> None:
     unknown = issues_of(ROLES + "transitions:\n  - to: Staging\n    when: {tag: {tier: a}}\n")
     assert [i.message for i in unknown] == [
         "transitions[0].when.tags: missing; this key is required",
-        "transitions[0].when.tag: unknown key",
+        "transitions[0].when.tag: unknown key; did you mean 'tags'? allowed keys are tags",
     ]
 
 
