@@ -253,6 +253,27 @@ class ApiSettings(WorkerSettings):
         description="SIGNOFF_WEB_SESSION_MAX_S: a session ends this long after sign-in, however "
         "busy.",
     )
+    rate_limit_per_s: float = Field(
+        50.0,
+        ge=0,
+        description="SIGNOFF_RATE_LIMIT_PER_S: calls a second each principal may make, sustained, "
+        "to one API process (a token bucket per process; 0: no limit). Past it: 429 "
+        "REQUEST_LIMIT_EXCEEDED with Retry-After.",
+    )
+    rate_limit_burst: int = Field(
+        200,
+        ge=1,
+        description="SIGNOFF_RATE_LIMIT_BURST: calls a principal may make at once before the "
+        "sustained rate applies.",
+    )
+    shutdown_drain_s: float = Field(
+        5.0,
+        ge=0,
+        description="SIGNOFF_SHUTDOWN_DRAIN_S: after SIGTERM the API keeps listening this long, "
+        "answering /readyz and new calls 503 (with Retry-After) while the calls in flight "
+        "finish, so load balancers move traffic elsewhere; then it stops listening and gives "
+        "the calls still open up to 10 s.",
+    )
     _dev_stack: bool = PrivateAttr(False)
 
     @field_validator("oidc_audience", mode="before")

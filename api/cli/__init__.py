@@ -1,7 +1,7 @@
 """The `signoff` command: run the stack's processes, and act on requests through the API.
 
 One module per command group: `processes` (dev, worker, api), `transitions` (request, approve,
-reject, cancel, requests, activities), `policy` (policy check), `tokens` (token).
+reject, cancel, requests, activities), `policy` (policy check), `db` (db upgrade), `tokens` (token).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import typer
 
 from api.cli import processes, tokens, transitions
 from api.cli.client import WHERE_FROM
+from api.cli.db import db_app
 from api.cli.helptext import SignoffCommand, SignoffGroup
 from api.cli.policy import policy_app
 
@@ -27,6 +28,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(policy_app, name="policy")
+app.add_typer(db_app, name="db")
 
 for command in (processes.dev, processes.worker, processes.api, tokens.token):
     app.command(cls=SignoffCommand)(command)

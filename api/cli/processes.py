@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import signal
 from typing import Annotated
 
 import typer
 
 from api.cli.client import fail, load_settings
 from api.settings import ApiSettings, InsecureSettingsError
+from workflows.startup import StartupFailed
 
 
 def _production_settings() -> ApiSettings:
@@ -58,8 +59,19 @@ def worker() -> None:
 
     settings = _production_settings()
     _logging()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_worker(settings))
+
+    async def until_signalled() -> None:
+        # SIGTERM or SIGINT: stop polling, let running activities finish, then exit.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop=stop)
+
+    try:
+        asyncio.run(until_signalled())
+    except StartupFailed as err:
+        fail(str(err))
 
 
 def api(
@@ -74,4 +86,7 @@ def api(
 
     settings = _production_settings()
     _logging()
-    ApiServer(create_app(settings), host=host, port=port).run()
+    server = ApiServer(
+        create_app(settings), host=host, port=port, drain_s=settings.shutdown_drain_s
+    )
+    server.run()
