@@ -12,17 +12,17 @@ set -eu
 
 source="${1:?usage: install.sh SOURCE [VENV]}"
 venv="${2:-/opt/signoff}"
-python="${PYTHON:-python3}"
+python="${PYTHON:-python3}"   # a Python with pip; the environment gets its version
 
 if [ -e "$venv" ]; then
   echo "install.sh: $venv exists already; give a new directory" >&2
   exit 1
 fi
 
-"$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --no-cache-dir --disable-pip-version-check --quiet "$source"
-# What the image serves needs none of pip's own tooling at run time.
-"$venv/bin/python" -m pip uninstall --yes --quiet pip
+# The environment gets no pip of its own: the installing Python's pip (>= 22.3) fills it.
+"$python" -m venv --without-pip "$venv"
+"$python" -m pip --python "$venv/bin/python" install --no-cache-dir --disable-pip-version-check \
+  --quiet "$source"
 # The console script and its imports work (a missing dependency fails the build here).
 "$venv/bin/signoff" --help >/dev/null
 "$venv/bin/python" -c "import api.app, workflows.worker, policies"
