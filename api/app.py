@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,9 +11,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import TokenVerifier
 from api.deps import Services
+from api.draining import RefuseWhileDraining, draining
 from api.errors import document_errors, error_response, install_error_handlers
 from api.front_door import FrontDoor
 from api.observability import observe
+from api.rate_limit import RateLimiter
 from api.routers import (
     activities,
     audit,
@@ -44,6 +45,7 @@ from api.settings import ApiSettings
 from policies import load_policy, policy_hash
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
+from workflows.startup import ready_ledger
 
 MAX_AUTHORIZATION_BYTES = 8 * 1024
 """The largest `Authorization` header (a bearer token) the API reads; longer is 401."""
@@ -92,14 +94,6 @@ class HeadSizeLimit:
             await send({"type": "websocket.close", "code": 1009})
 
 
-def draining(app: FastAPI) -> asyncio.Event:
-    """Set when the process begins to shut down: long-polls answer at once."""
-    event: asyncio.Event | None = getattr(app.state, "draining", None)
-    if event is None:
-        event = app.state.draining = asyncio.Event()
-    return event
-
-
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
 
@@ -107,7 +101,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         policy = load_policy(settings.resolved_policy_file)
         ledger = Ledger(settings.database_url or "")
-        await ledger.migrate()
+        await ready_ledger(settings, ledger, stop=draining(app))
         async with (
             MlflowRegistry.from_settings(settings) as registry,
             FrontDoor.open(settings) as app.state.front_door,
@@ -120,6 +114,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 ledger=ledger,
                 registry=registry,
                 draining=draining(app),
+                rate_limiter=RateLimiter.from_settings(settings),
             )
             yield
         ledger.dispose()
@@ -131,6 +126,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RefuseWhileDraining)
     app.add_middleware(HeadSizeLimit)
     observe(app)  # outermost: request ids, access lines, latency, traces
     for router in (

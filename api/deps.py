@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import AuthenticationError, TokenVerifier
 from api.errors import ApiError
+from api.rate_limit import RateLimiter, retry_after_header
 from api.services.errors import Unavailable
 from api.services.web_auth import (
     CSRF_HEADER,
@@ -42,6 +43,8 @@ class Services:
     registry: MlflowRegistry
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the process shuts down (`api.server`): long-polls answer at once."""
+    rate_limiter: RateLimiter | None = None
+    """The per-principal rate limit (`api.rate_limit`); None: no limit."""
     _transitions: Transitions | None = None
     _connect_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -120,10 +123,29 @@ async def current_principal(
             )
         except SessionRefused as err:
             raise ApiError(err.status, str(err)) from err
-        if session is not None:
-            return session
-        raise ApiError(401, "no bearer token; send 'Authorization: Bearer <JWT>'")
-    return await bearer_principal(services, credentials.credentials)
+        if session is None:
+            raise ApiError(401, "no bearer token; send 'Authorization: Bearer <JWT>'")
+        principal = session
+    else:
+        principal = await bearer_principal(services, credentials.credentials)
+    enforce_rate_limit(services, principal)
+    return principal
+
+
+def enforce_rate_limit(services: Services, principal: Principal) -> None:
+    """429 REQUEST_LIMIT_EXCEEDED, with `Retry-After`, when `principal` has spent its calls
+    (`api.rate_limit`); nothing else of the call runs."""
+    if services.rate_limiter is None:
+        return
+    wait_s = services.rate_limiter.take(principal.sub)
+    if wait_s > 0:
+        limiter = services.rate_limiter
+        raise ApiError(
+            429,
+            f"{principal.sub} made more than {limiter.burst} calls at once or "
+            f"{limiter.per_s:g} a second; retry in {retry_after_header(wait_s)} s",
+            headers={"Retry-After": retry_after_header(wait_s)},
+        )
 
 
 async def bearer_principal(services: Services, token: str) -> Principal:

@@ -43,11 +43,19 @@ _CODE_FOR_STATUS = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_code = _CODE_FOR_STATUS.get(status, "INTERNAL_ERROR")
         self.message = message
+        self.headers = dict(headers or {})
         self.extra = extra
 
 
@@ -116,7 +124,7 @@ def error_response(
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if status in (429, 503):
-        headers["Retry-After"] = str(RETRY_AFTER_S)
+        headers.setdefault("Retry-After", str(RETRY_AFTER_S))
     return JSONResponse(status_code=status, content={**body, **extra}, headers=headers or None)
 
 
@@ -174,7 +182,7 @@ def _describe(errors: list[dict[str, Any]]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, **exc.extra)
+        return error_response(exc.status, exc.message, headers=exc.headers, **exc.extra)
 
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:

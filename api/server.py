@@ -1,20 +1,27 @@
 """How the API process serves HTTP: uvicorn with the request-head limits, and a shutdown that
-answers the open long-polls first.
+drains first.
 
-uvicorn's graceful shutdown stops accepting connections, then waits for the open ones to
-finish; a `transition-requests/wait` may hold one for minutes. `ApiServer` sets the app's
-draining event before that wait, so each long-poll answers at once with the request as it
-stands, and the process exits within seconds of SIGTERM.
+On SIGTERM `ApiServer` sets the app's draining event (`api.draining`): new calls get 503 with
+`Retry-After`, `/readyz` 503, open long-polls answer at once with the request as it stands. It
+keeps listening for `drain_s` (`SIGNOFF_SHUTDOWN_DRAIN_S`), the time a load balancer takes to
+stop sending traffic, then runs uvicorn's graceful shutdown: stop accepting connections and
+wait up to `GRACEFUL_SHUTDOWN_S` for the calls in flight. A second signal skips the rest of
+the drain. SIGINT (Ctrl-C at a terminal) does not wait for `drain_s`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import socket
+import time
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 
-from api.app import MAX_REQUEST_HEAD_BYTES, draining
+from api.app import MAX_REQUEST_HEAD_BYTES
+from api.draining import draining
 
 SERVER_LIMITS = {"http": "h11", "h11_max_incomplete_event_size": 4 * MAX_REQUEST_HEAD_BYTES}
 """uvicorn options: the HTTP/1.1 parser buffers at most this much of a request head (the
@@ -27,7 +34,15 @@ GRACEFUL_SHUTDOWN_S = 10
 
 
 class ApiServer(uvicorn.Server):
-    def __init__(self, app: FastAPI, *, host: str, port: int, log_level: str | None = None) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        host: str,
+        port: int,
+        log_level: str | None = None,
+        drain_s: float = 0.0,
+    ) -> None:
         config = uvicorn.Config(
             app,
             host=host,
@@ -42,6 +57,34 @@ class ApiServer(uvicorn.Server):
         )
         super().__init__(config)
         self.app = app
+        self.drain_s = drain_s
+        self._drain_until: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._start_draining()
+        if sig == signal.SIGTERM and self.drain_s > 0 and self._drain_until is None:
+            self._captured_signals.append(sig)  # re-raised after shutdown, as uvicorn does
+            self._drain_until = time.monotonic() + self.drain_s
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_until is not None and time.monotonic() >= self._drain_until:
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+    def _start_draining(self) -> None:
+        """From a signal handler: set the event on the loop's thread, waking the loop."""
+        event = draining(self.app)
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(event.set)
+        else:
+            event.set()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         draining(self.app).set()

@@ -33,6 +33,9 @@ from workflows.settings import WorkerSettings
 DEV_JWT_SECRET_PLACEHOLDER = "change-me-signoff-dev-secret"  # noqa: S105 - a known placeholder
 """The development secret shipped as default. Accepted only by `signoff dev`."""
 
+MIN_JWT_SECRET_CHARS = 32
+"""The shortest SIGNOFF_JWT_SECRET a production process accepts."""
+
 OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 """Signature algorithms an OIDC issuer may be allowed: asymmetric ones that python-jose
 implements. HS* (a shared secret; with a public key as the "secret" it is the classic
@@ -264,6 +267,27 @@ class ApiSettings(WorkerSettings):
         description="SIGNOFF_WEB_SESSION_MAX_S: a session ends this long after sign-in, however "
         "busy.",
     )
+    rate_limit_per_s: float = Field(
+        50.0,
+        ge=0,
+        description="SIGNOFF_RATE_LIMIT_PER_S: calls a second each principal may make, sustained, "
+        "to one API process (a token bucket per process; 0: no limit). Past it: 429 "
+        "REQUEST_LIMIT_EXCEEDED with Retry-After.",
+    )
+    rate_limit_burst: int = Field(
+        200,
+        ge=1,
+        description="SIGNOFF_RATE_LIMIT_BURST: calls a principal may make at once before the "
+        "sustained rate applies.",
+    )
+    shutdown_drain_s: float = Field(
+        5.0,
+        ge=0,
+        description="SIGNOFF_SHUTDOWN_DRAIN_S: after SIGTERM the API keeps listening this long, "
+        "answering /readyz and new calls 503 (with Retry-After) while the calls in flight "
+        "finish, so load balancers move traffic elsewhere; then it stops listening and gives "
+        "the calls still open up to 10 s.",
+    )
     _dev_stack: bool = PrivateAttr(False)
 
     @field_validator("oidc_audience", mode="before")
@@ -369,12 +393,19 @@ class ApiSettings(WorkerSettings):
         return Path(policies.__file__).parent / "default.yaml"
 
     def require_production_secret(self) -> None:
-        """Refuse to serve real traffic with the secret everyone can read in the source."""
+        """Refuse to serve real traffic with the secret everyone can read in the source, or
+        with one short enough to guess (an empty secret file, a default left in a manifest)."""
         if self.jwt_secret.get_secret_value() == DEV_JWT_SECRET_PLACEHOLDER:
             raise InsecureSettingsError(
                 "SIGNOFF_JWT_SECRET is still the development placeholder. Set it to a long random "
                 "value (for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
                 " or run the embedded stack with `signoff dev`."
+            )
+        if len(self.jwt_secret.get_secret_value()) < MIN_JWT_SECRET_CHARS:
+            raise InsecureSettingsError(
+                f"SIGNOFF_JWT_SECRET is shorter than {MIN_JWT_SECRET_CHARS} characters. Set it "
+                "to a long random value (for example `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'`)."
             )
 
     @property

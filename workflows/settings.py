@@ -10,9 +10,11 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class WorkerSettings(BaseSettings):
@@ -157,6 +159,20 @@ class WorkerSettings(BaseSettings):
         "into a request's digest; larger ones are pinned by path and size only.",
     )
 
+    startup_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="SIGNOFF_STARTUP_TIMEOUT_S: how long a starting process waits (with backoff) "
+        "for the ledger's database, Temporal and MLflow before it gives up, naming which.",
+    )
+    worker_shutdown_grace_s: float = Field(
+        60.0,
+        ge=0,
+        description="SIGNOFF_WORKER_SHUTDOWN_GRACE_S: on SIGTERM the worker stops polling and "
+        "lets its running activities finish for up to this long before cancelling them (a "
+        "cancelled activity is retried by another worker).",
+    )
+
     @field_validator("callback_key")
     @classmethod
     def _check_callback_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -210,6 +226,41 @@ class WorkerSettings(BaseSettings):
                     raise ValueError(
                         f"SIGNOFF_WEBHOOK_ALLOW_HOSTS: {item!r} is not a CIDR range"
                     ) from None
+        return value
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _check_temporal_address(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"SIGNOFF_TEMPORAL_ADDRESS must be host:port (e.g. temporal:7233), got {value!r}"
+            )
+        return value
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _check_mlflow_uri(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "SIGNOFF_MLFLOW_TRACKING_URI must be the http(s) URL of an MLflow tracking "
+                "server (e.g. http://mlflow:5000)"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            make_url(value)
+        except Exception:  # ArgumentError and friends; the URL itself may hold a password
+            raise ValueError(
+                "SIGNOFF_DATABASE_URL is not a database URL (e.g. "
+                "postgresql+psycopg://signoff@db:5432/signoff or sqlite:////data/signoff.db)"
+            ) from None
         return value
 
     @model_validator(mode="after")

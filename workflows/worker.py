@@ -24,6 +24,7 @@ from workflows.reconcile.activities import ReconcileActivities
 from workflows.reconcile.workflow import ReconcileWorkflow, ensure_schedule
 from workflows.settings import WorkerSettings
 from workflows.slack.message import SlackActivities, SlackMessageWorkflow
+from workflows.startup import StartupAborted, ready_ledger, wait_for
 from workflows.transition import TransitionWorkflow
 from workflows.webhooks.delivery import WebhookActivities, WebhookDeliveryWorkflow
 from workflows.webhooks.events import AnnounceActivities
@@ -77,6 +78,9 @@ def build_worker(
         # before any other worker takes it; SDK default 10 s, the whole time a decision may
         # wait to be accepted (`workflows.client.TEMPORAL_WAIT_S`).
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        # On shutdown (SIGTERM), polling stops at once and running activities get this long
+        # to finish before they are cancelled (and retried elsewhere).
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_s),
     )
 
 
@@ -84,25 +88,47 @@ STICKY_TIMEOUT = timedelta(seconds=3)
 
 
 async def run_worker(settings: WorkerSettings, *, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or forever). Migrates the ledger first."""
+    """Run until `stop` is set (or forever). Waits for the ledger's database (then migrates
+    it), Temporal and MLflow first, with backoff (`workflows.startup`); a `stop` during that
+    wait ends it quietly."""
     ledger = Ledger(settings.database_url or "")
-    await ledger.migrate()
-    client = await connect(settings)
     port = settings.worker_metrics_port
     metrics = MetricsServer(settings, port) if port else None
     try:
+        await ready_ledger(settings, ledger, stop=stop)
+        client = await wait_for(
+            "Temporal",
+            settings.temporal_address,
+            "SIGNOFF_TEMPORAL_ADDRESS",
+            lambda: connect(settings),
+            timeout_s=settings.startup_timeout_s,
+            stop=stop,
+        )
         async with MlflowRegistry.from_settings(settings) as registry:
+            await wait_for(
+                "MLflow",
+                settings.mlflow_tracking_uri,
+                "SIGNOFF_MLFLOW_TRACKING_URI",
+                registry.ping,
+                timeout_s=settings.startup_timeout_s,
+                stop=stop,
+            )
             worker = build_worker(client, settings, SignoffActivities(registry, ledger))
             await ensure_schedule(client, settings)
             await ensure_anchor_schedule(client, settings)
             log.info(
-                "worker polling task queue %r on %s",
-                settings.task_queue,
-                settings.temporal_address,
+                "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
             )
             async with worker:
                 await (stop.wait() if stop else asyncio.Future())
+                log.info(
+                    "worker stopping: no new tasks; running activities get up to %g s to finish",
+                    settings.worker_shutdown_grace_s,
+                )
+            log.info("worker stopped")
+    except StartupAborted:
+        log.info("worker stopped before it started polling")
     finally:
         if metrics is not None:
             metrics.close()
-    ledger.dispose()
+        ledger.dispose()

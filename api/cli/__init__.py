@@ -2,7 +2,7 @@
 
 One module per command group: `processes` (dev, worker, api), `transitions` (request, approve,
 reject, cancel, requests, activities), `policy` (policy check), `audit` (export, verify),
-`tokens` (token).
+`db` (db upgrade), `tokens` (token).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import typer
 from api.cli import processes, tokens, transitions
 from api.cli.audit import audit_app
 from api.cli.client import WHERE_FROM
+from api.cli.db import db_app
 from api.cli.helptext import SignoffCommand, SignoffGroup
 from api.cli.policy import policy_app
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")
 
 for command in (processes.dev, processes.worker, processes.api, tokens.token):
     app.command(cls=SignoffCommand)(command)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import signal
 from typing import Annotated
 
 import typer
@@ -12,6 +12,7 @@ import typer
 from api.cli.client import fail, load_settings
 from api.settings import ApiSettings, InsecureSettingsError
 from workflows.logs import LogFormat, configure_logging
+from workflows.startup import StartupFailed
 from workflows.tracing import setup_tracing
 
 
@@ -64,8 +65,18 @@ def worker() -> None:
     _observability(settings, "signoff-worker")  # first: what importing says is logged too
     from workflows.worker import run_worker
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_worker(settings))
+    async def until_signalled() -> None:
+        # SIGTERM or SIGINT: stop polling, let running activities finish, then exit.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop=stop)
+
+    try:
+        asyncio.run(until_signalled())
+    except StartupFailed as err:
+        fail(str(err))
 
 
 def api(
@@ -80,4 +91,7 @@ def api(
     from api.app import create_app
     from api.server import ApiServer
 
-    ApiServer(create_app(settings), host=host, port=port).run()
+    server = ApiServer(
+        create_app(settings), host=host, port=port, drain_s=settings.shutdown_drain_s
+    )
+    server.run()

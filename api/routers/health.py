@@ -24,7 +24,11 @@ async def healthz() -> Liveness:
     responses={503: {"model": Readiness, "description": "Something does not answer (named)."}},
 )
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """Ready when the ledger, Temporal and MLflow all answer; each is reported by name."""
+    """Ready when the ledger, Temporal and MLflow all answer; each is reported by name. Not
+    ready while the process drains (after SIGTERM), so load balancers take it out."""
+    if services.draining.is_set():
+        answer = Readiness(status="not ready", checks={"api": "draining: shutting down"})
+        return JSONResponse(status_code=503, content=answer.model_dump())
 
     async def database() -> None:
         await services.ledger.ping()

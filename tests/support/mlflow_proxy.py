@@ -28,6 +28,34 @@ class MlflowProxy:
     transitions: list[dict[str, Any]] = field(default_factory=list)
     """The body of every transition-stage call MLflow answered 200: the moves MLflow made."""
     is_down: bool = False
+    holds: dict[str, threading.Event] = field(default_factory=dict)
+    held: list[str] = field(default_factory=list)
+    """The paths of the calls held by `hold`, in order of arrival."""
+    forwarded: list[str] = field(default_factory=list)
+    """The path of every call forwarded to MLflow."""
+    _hold_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @contextlib.contextmanager
+    def hold(self, path_suffix: str) -> Iterator[threading.Event]:
+        """Hold the next call whose path ends with `path_suffix` until the test sets the event
+        it is given (or the block ends), then forward it: a call in flight for exactly as long
+        as a test needs. `held` grows when the call arrives."""
+        release = threading.Event()
+        self.holds[path_suffix] = release
+        try:
+            yield release
+        finally:
+            self.holds.pop(path_suffix, None)
+            release.set()
+
+    def _held_until(self, path: str) -> threading.Event | None:
+        with self._hold_lock:
+            for suffix, release in list(self.holds.items()):
+                if path.endswith(suffix):
+                    del self.holds[suffix]
+                    self.held.append(path)
+                    return release
+        return None
 
     @contextlib.contextmanager
     def down(self) -> Iterator[None]:
@@ -63,11 +91,15 @@ def running_proxy(proxy: MlflowProxy) -> Iterator[MlflowProxy]:
                 proxy.intercepted.append(json.loads(body or b"{}"))
                 self._answer(answer[0], json.dumps(answer[1]).encode(), "application/json")
                 return
+            release = proxy._held_until(self.path.split("?", 1)[0])
+            if release is not None:
+                release.wait(timeout=120)
             headers = {
                 k: v
                 for k, v in self.headers.items()
                 if k.lower() not in ("host", "content-length", "connection")
             }
+            proxy.forwarded.append(self.path.split("?", 1)[0])
             with lock:  # one httpx.Client, many handler threads
                 response = upstream.request(self.command, self.path, content=body, headers=headers)
                 if self.path.endswith("/transition-stage") and response.status_code == 200:

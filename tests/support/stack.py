@@ -26,6 +26,9 @@ from tests.support.processes import (
 )
 from tests.support.tokens import TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, mint_token
 
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "infra" / "docker" / "entrypoint.sh"
+"""The container image's entrypoint (`api` | `worker` | `db-upgrade`)."""
+
 
 def sqlite_ledger(root: Path) -> str:
     return f"sqlite:///{root / 'ledger.db'}"
@@ -45,6 +48,9 @@ class SignoffStack:
     mlflow_url: str
     worker: subprocess.Popen[bytes] | None = None
     api: subprocess.Popen[bytes] | None = None
+    entrypoint: bool = False
+    """Started as the image does (`infra/docker/entrypoint.sh worker` / `api`), else as
+    `python -m api.cli worker` / `api --port N`."""
 
     def token(self, sub: str, *roles: str, ttl_s: int = 3600, **claims: Any) -> str:
         """A valid token for this stack (HS256, right issuer and audience)."""
@@ -55,19 +61,24 @@ class SignoffStack:
         headers = {"Authorization": f"Bearer {self.token(sub, *roles)}"} if sub else {}
         return httpx.Client(base_url=self.api_url, headers=headers, timeout=60)
 
+    def command(self, role: str) -> list[str]:
+        if self.entrypoint:
+            return [str(ENTRYPOINT), role]
+        port = self.api_url.rsplit(":", 1)[1]
+        return [sys.executable, "-m", "api.cli", role, *(["--port", port] if role == "api" else [])]
+
     def start_worker(self) -> None:
         self.worker = start_process(
-            [sys.executable, "-m", "api.cli", "worker"],
+            self.command("worker"),
             env=self.env,
             log_path=self.root / "worker.log",
             ready=lambda: "worker polling" in log_tail(self.root / "worker.log", 20),
             timeout=60,
         )
 
-    def start_api(self, port: int) -> None:
-        self.api_url = f"http://127.0.0.1:{port}"
+    def start_api(self) -> None:
         self.api = start_process(
-            [sys.executable, "-m", "api.cli", "api", "--port", str(port)],
+            self.command("api"),
             env=self.env,
             log_path=self.root / "api.log",
             ready=http_ok(f"{self.api_url}/readyz"),
@@ -89,7 +100,13 @@ class SignoffStack:
 
 
 def _stack(
-    root: Path, temporal_address: str, mlflow_url: str, port: int | None, extra_env: dict[str, str]
+    root: Path,
+    temporal_address: str,
+    mlflow_url: str,
+    port: int | None,
+    extra_env: dict[str, str],
+    *,
+    entrypoint: bool = False,
 ) -> SignoffStack:
     port = port or free_port()
     database_url = extra_env.pop("SIGNOFF_DATABASE_URL", None) or new_ledger(root)
@@ -108,6 +125,12 @@ def _stack(
             # Reconciler passes only when a test asks for one: a scheduled pass in the middle of
             # a test would record the other suites' direct MLflow changes as bypasses.
             "SIGNOFF_RECONCILE_INTERVAL_S": "86400",
+            # Stop at once on SIGTERM (production waits for load balancers: 5 s by default).
+            "SIGNOFF_SHUTDOWN_DRAIN_S": "0",
+            # How the image's entrypoint finds the API's address and the `signoff` command.
+            "SIGNOFF_HOST": "127.0.0.1",
+            "SIGNOFF_PORT": str(port),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         | extra_env
     )
@@ -117,22 +140,25 @@ def _stack(
         root=root,
         database_url=database_url,
         mlflow_url=mlflow_url,
+        entrypoint=entrypoint,
     )
 
 
-def _api_port(stack: SignoffStack) -> int:
-    return int(stack.api_url.rsplit(":", 1)[1])
-
-
 def launch_stack(
-    root: Path, temporal_address: str, mlflow_url: str, port: int | None = None, **extra_env: str
+    root: Path,
+    temporal_address: str,
+    mlflow_url: str,
+    port: int | None = None,
+    *,
+    entrypoint: bool = False,
+    **extra_env: str,
 ) -> SignoffStack:
     """Start `signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_*
     environment variables (plus `extra_env`), with their own ledger and task queue; the API on
-    `port` (default: a free one)."""
-    stack = _stack(root, temporal_address, mlflow_url, port, extra_env)
+    `port` (default: a free one). `entrypoint`: through the image's entrypoint script."""
+    stack = _stack(root, temporal_address, mlflow_url, port, extra_env, entrypoint=entrypoint)
     stack.start_worker()
-    stack.start_api(_api_port(stack))
+    stack.start_api()
     return stack
 
 
@@ -142,7 +168,7 @@ def launch_api(
     """`signoff api` alone (no worker), configured as `launch_stack` configures it: for what
     needs no workflow to run, such as signing in."""
     stack = _stack(root, temporal_address, mlflow_url, port, extra_env)
-    stack.start_api(_api_port(stack))
+    stack.start_api()
     return stack
 
 
@@ -160,8 +186,9 @@ def replica(stack: SignoffStack, name: str) -> Iterator[SignoffStack]:
         mlflow_url=stack.mlflow_url,
     )
     try:
+        other.api_url = f"http://127.0.0.1:{free_port()}"
         other.start_worker()
-        other.start_api(free_port())
+        other.start_api()
         yield other
     finally:
         other.stop()
@@ -175,6 +202,7 @@ def running_stack(
     mlflow_url: str,
     *,
     policy: str | None = None,
+    entrypoint: bool = False,
     **extra_env: str,
 ) -> Iterator[SignoffStack]:
     """A stack of a test module's own (with `policy`, YAML text, when given), stopped after."""
@@ -183,7 +211,7 @@ def running_stack(
         policy_file = root / "policy.yaml"
         policy_file.write_text(policy, encoding="utf-8")
         extra_env["SIGNOFF_POLICY_FILE"] = str(policy_file)
-    stack = launch_stack(root, temporal_address, mlflow_url, **extra_env)
+    stack = launch_stack(root, temporal_address, mlflow_url, entrypoint=entrypoint, **extra_env)
     try:
         yield stack
     finally:

@@ -17,6 +17,8 @@ from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
@@ -98,23 +100,31 @@ class Database:
 
         return await asyncio.to_thread(unit)
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest migration. Safe to call from every process, and from
-        several threads or event loops of one (`signoff dev` runs the API and the worker in one
-        process)."""
-        await asyncio.to_thread(self._migrate)
+    async def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to `revision` (default: the newest migration). Safe to call from
+        every process, and from several threads or event loops of one (`signoff dev` runs the
+        API and the worker in one process)."""
+        await asyncio.to_thread(self._migrate, revision)
 
-    def _migrate(self) -> None:
+    def _migrate(self, revision: str) -> None:
         with _MIGRATION_THREAD_LOCK:
-            config = Config()
-            config.set_main_option("script_location", str(_MIGRATIONS))
+            config = _alembic_config()
             with self.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":
                     connection.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
                     )
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
+
+    async def schema_revision(self) -> str | None:
+        """The migration the database is at (None: an empty database)."""
+
+        def current() -> str | None:
+            with self.engine.connect() as connection:
+                return MigrationContext.configure(connection).get_current_revision()
+
+        return await asyncio.to_thread(current)
 
     async def ping(self) -> None:
         def select_one() -> None:
@@ -122,3 +132,16 @@ class Database:
                 connection.execute(text("SELECT 1"))
 
         await asyncio.to_thread(select_one)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None  # the package ships its migrations
+    return head

@@ -46,9 +46,14 @@ class Ledger:
         """The SQLAlchemy engine (for tests and tools that inspect the database)."""
         return self.database.engine
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest migration; safe from several processes at once."""
-        await self.database.migrate()
+    async def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to the newest migration (or `revision`); safe from several
+        processes at once."""
+        await self.database.migrate(revision)
+
+    async def schema_revision(self) -> str | None:
+        """The migration the database is at; None for an empty one."""
+        return await self.database.schema_revision()
 
     async def ping(self) -> None:
         await self.database.ping()
