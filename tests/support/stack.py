@@ -127,6 +127,9 @@ def _stack(
             "SIGNOFF_RECONCILE_INTERVAL_S": "86400",
             # Stop at once on SIGTERM (production waits for load balancers: 5 s by default).
             "SIGNOFF_SHUTDOWN_DRAIN_S": "0",
+            # Suites fire bursts from one principal (races, replicas); the limit has its own
+            # test (tests/faults/test_graceful_shutdown.py).
+            "SIGNOFF_RATE_LIMIT_PER_S": "0",
             # How the image's entrypoint finds the API's address and the `signoff` command.
             "SIGNOFF_HOST": "127.0.0.1",
             "SIGNOFF_PORT": str(port),
