@@ -47,6 +47,8 @@ LEDGER_TABLES = {
     "web_logins",
     "web_sessions",
     "request_approver_roles",
+    "break_glass_reviews",
+    "pinned_policies",
 }
 T0 = 1_700_000_000_000  # epoch ms
 SLOW_WRITER: contextvars.ContextVar[bool] = contextvars.ContextVar("slow_writer", default=False)

@@ -10,6 +10,7 @@ from workflows.ledger.inbound import InboundHookRepository
 from workflows.ledger.inbox import InboxRepository
 from workflows.ledger.marks import RegistryMarkRepository
 from workflows.ledger.requests import RequestRepository
+from workflows.ledger.reviews import PinnedPolicyRepository, ReviewRepository
 from workflows.ledger.runs import ReconcilerRunRepository
 from workflows.ledger.web_sessions import WebSessionRepository
 from workflows.ledger.webhooks import WebhookRepository
@@ -30,6 +31,8 @@ class Ledger:
         self.runs = ReconcilerRunRepository(self.database)
         self.web_sessions = WebSessionRepository(self.database)
         self.inbox = InboxRepository(self.database)
+        self.reviews = ReviewRepository(self.database)
+        self.policies = PinnedPolicyRepository(self.database)
 
     @property
     def url(self) -> str:
