@@ -16,12 +16,14 @@ from api.errors import document_errors, error_response, install_error_handlers
 from api.routers import (
     activities,
     break_glass,
+    break_glass_reviews,
     ci,
     comments,
     decision_hooks,
     health,
     inbound_messages,
     mlflow_hooks,
+    policy,
     reconciler,
     registry_webhooks,
     transition_request_reads,
@@ -33,6 +35,7 @@ from api.routers.web_api import router as web_api_router
 from api.routers.web_auth import router as web_auth_router
 from api.settings import ApiSettings
 from policies import load_policy, policy_hash
+from workflows.domain import now_ms
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
 
@@ -99,6 +102,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         policy = load_policy(settings.resolved_policy_file)
         ledger = Ledger(settings.database_url or "")
         await ledger.migrate()
+        # Kept by hash for the evidence packets: every request opened here pins this policy.
+        await ledger.policies.remember(
+            policy_hash(policy), policy.model_dump(mode="json"), now_ms()
+        )
         async with MlflowRegistry.from_settings(settings) as registry:
             app.state.services = Services(
                 settings=settings,
@@ -124,6 +131,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         health.router,
         transition_requests.router,
         break_glass.router,
+        break_glass_reviews.router,
         transition_request_reads.router,
         activities.router,
         ci.router,
@@ -134,6 +142,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         inbound_messages.router,
         mlflow_hooks.router,
         reconciler.router,
+        policy.router,
         web_router,
         web_auth_router,
         web_api_router,

@@ -1,5 +1,5 @@
-"""The worker process: runs TransitionWorkflows, webhook deliveries and the reconciler, and their
-activities."""
+"""The worker process: runs TransitionWorkflows, webhook deliveries, the reconciler and
+break-glass reviews, and their activities."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
 from workflows.reconcile.activities import ReconcileActivities
 from workflows.reconcile.workflow import ReconcileWorkflow, ensure_schedule
+from workflows.reviews import BreakGlassReviewWorkflow
 from workflows.settings import WorkerSettings
 from workflows.transition import TransitionWorkflow
 from workflows.webhooks.delivery import WebhookActivities, WebhookDeliveryWorkflow
@@ -40,7 +41,12 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TransitionWorkflow, WebhookDeliveryWorkflow, ReconcileWorkflow],
+        workflows=[
+            TransitionWorkflow,
+            WebhookDeliveryWorkflow,
+            ReconcileWorkflow,
+            BreakGlassReviewWorkflow,
+        ],
         activities=[
             *activities.defns(),
             ci.dispatch_ci,

@@ -50,6 +50,9 @@ SIGNOFF_EVENTS = (
     "TRANSITION_REQUEST_FAILED",
     "VALIDATION_CHECK_FAILED",
     "OUT_OF_BAND_CHANGE",
+    "BREAK_GLASS_REVIEW_OPENED",
+    "BREAK_GLASS_REVIEW_OVERDUE",
+    "BREAK_GLASS_REVIEWED",
 )
 ALL_EVENTS = DATABRICKS_EVENTS + SIGNOFF_EVENTS
 REGISTRY_WIDE_ONLY = frozenset({"REGISTERED_MODEL_CREATED"})
@@ -71,6 +74,8 @@ class WebhookEvent(BaseModel):
     text: str | None = None
     request_id: str | None = None
     request_url: str | None = None
+    review_id: str | None = None
+    """A break-glass review's id (its move's audit entry id), on the review's events."""
     event_timestamp: int
     """Epoch ms of what happened; required, since events are also built in workflow code."""
 
@@ -162,6 +167,7 @@ def payload_for(event: WebhookEvent, webhook_id: str) -> dict[str, Any]:
         "text",
         "request_id",
         "request_url",
+        "review_id",
     ):
         value = getattr(event, name)
         if value is not None:
