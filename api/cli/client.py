@@ -105,6 +105,20 @@ class ApiClient:
             )
         return body
 
+    def download(self, path: str, **kwargs: Any) -> bytes:
+        """The raw body of a GET (a PDF, say); an error answer ends the command."""
+        try:
+            response = self._send("GET", path, self._tokens.current(), **kwargs)
+        except TokenError as err:
+            fail(str(err))
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                fail(f"{plain(str(body['message']))} ({response.status_code} {body['error_code']})")
+            except (ValueError, KeyError, TypeError):
+                fail(f"{self.url} answered HTTP {response.status_code} ({_media_type(response)})")
+        return response.content
+
     def _send(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
         try:
             return self._http.request(
