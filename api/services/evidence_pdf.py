@@ -35,6 +35,15 @@ from api.models.evidence import EvidencePacket
 
 _FONTS = Path(reportlab.__file__).parent / "fonts"
 _MISSING_GLYPHS = str.maketrans({"→": "->", "✓": "v", "✗": "x"})
+_ACTIVITIES = {
+    "REQUESTED_TRANSITION": "Requested",
+    "APPROVED_REQUEST": "Approved",
+    "REJECTED_REQUEST": "Rejected",
+    "CANCELLED_REQUEST": "Cancelled",
+    "APPLIED_TRANSITION": "Applied",
+    "SYSTEM_TRANSITION": "Closed by Signoff",
+    "NEW_COMMENT": "Commented",
+}
 MAX_POLICY_LINES = 400
 """The pinned policy's text is shown up to this many lines (the JSON has all of it)."""
 
@@ -234,7 +243,11 @@ def _sections(styles: _Styles, p: EvidencePacket) -> list[Flowable]:
             [32, 33, 22, 28, 60],
         ),
     )
-    missing = [f"{name.replace('_', ' ')}: {note}" for name, note in p.notes.items()]
+    missing = [
+        f"{name.replace('_', ' ').capitalize()}: {note}"
+        for name, note in p.notes.items()
+        if name not in ("artifact_digest", "audit_chain_head")
+    ]
     section(
         "Integrity",
         Paragraph(_text(f"Artifact digest: {p.artifact_digest or 'not recorded'}"), styles.body),
