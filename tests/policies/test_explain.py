@@ -232,3 +232,13 @@ def test_signoff_policy_explain_and_diff(files: dict[str, Path]) -> None:
     assert "fraud-* → Production: " in diff.output
     same = run("policy", "diff", str(files["tiered"]), str(files["tiered"]))
     assert same.output.strip() == "no model or target changes its requirements"
+
+
+def test_the_readme_cases_example_passes_on_the_default_policy() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("A cases file, reviewed") :]
+    example = section[
+        section.index("```yaml\n") + 8 : section.index("```", section.index("```yaml\n") + 8)
+    ]
+    results = run_cases(DEFAULT, load_cases(example))
+    assert [r.passed for r in results] == [True], [r.lines() for r in results]
