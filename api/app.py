@@ -20,14 +20,17 @@ from api.routers import (
     activities,
     audit,
     break_glass,
+    break_glass_reviews,
     ci,
     comments,
     decision_hooks,
+    evidence,
     github_hooks,
     health,
     inbound_messages,
     metrics,
     mlflow_hooks,
+    policy,
     reconciler,
     registry_webhooks,
     rollback,
@@ -43,6 +46,7 @@ from api.routers.web_api import router as web_api_router
 from api.routers.web_auth import router as web_auth_router
 from api.settings import ApiSettings
 from policies import load_policy, policy_hash
+from workflows.domain import now_ms
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
 from workflows.startup import ready_ledger
@@ -102,6 +106,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         policy = load_policy(settings.resolved_policy_file)
         ledger = Ledger(settings.database_url or "")
         await ready_ledger(settings, ledger, stop=draining(app))
+        # Kept by hash for the evidence packets: every request opened here pins this policy.
+        await ledger.policies.remember(
+            policy_hash(policy), policy.model_dump(mode="json"), now_ms()
+        )
         async with (
             MlflowRegistry.from_settings(settings) as registry,
             FrontDoor.open(settings) as app.state.front_door,
@@ -135,7 +143,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         transition_requests.router,
         break_glass.router,
         rollback.router,
+        break_glass_reviews.router,
         transition_request_reads.router,
+        evidence.router,
         activities.router,
         ci.router,
         comments.router,
@@ -149,6 +159,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         slack_messages.router,
         reconciler.router,
         audit.router,
+        policy.router,
         web_router,
         web_auth_router,
         web_api_router,

@@ -28,10 +28,12 @@ __all__ = [
     "approval_refusal",
     "approver_roles",
     "approvals_needed",
+    "break_glass_refusal",
     "cancel_refusal",
     "permission_for",
     "quorum_met",
     "rejection_refusal",
+    "request_refusal",
     "required_level",
     "request_rule",
     "rule_for",
@@ -238,3 +240,54 @@ def cancel_refusal(
         f"only the requester ({requester}) or someone with CAN_MANAGE on '{model}' may cancel "
         f"this request; {principal.sub} {has} there"
     )
+
+
+def request_refusal(
+    policy: Policy,
+    rule: TransitionRule | None,
+    *,
+    model: str,
+    target: str,
+    principal: Principal,
+) -> str | None:
+    """None when the principal may request moving the model to `target` under `rule` (the
+    one the policy gives that move; None when no rule covers it): CAN_READ, and a rule."""
+    level = permission_for(policy, principal.roles, model)
+    if level is None:
+        return (
+            f"{principal.sub} has no permission on '{model}'; requesting a transition needs "
+            f"{PermissionLevel.CAN_READ.value}"
+        )
+    if rule is None:
+        return (
+            f"no rule of the policy covers moving '{model}' to {normalize_target(target)}, so "
+            "it cannot be requested"
+        )
+    return None
+
+
+def break_glass_refusal(
+    policy: Policy,
+    rule: TransitionRule | None,
+    *,
+    model: str,
+    target: str,
+    principal: Principal,
+) -> str | None:
+    """None when the principal may move the model to `target` directly (break-glass):
+    CAN_MANAGE on the model, a stage target, and a rule that sets `break_glass`."""
+    level = permission_for(policy, principal.roles, model)
+    if level is None or not level.includes(PermissionLevel.CAN_MANAGE):
+        has = f"has {level.value}" if level else "has no permission"
+        return (
+            f"{principal.sub} {has} on '{model}'; break-glass needs "
+            f"{PermissionLevel.CAN_MANAGE.value}"
+        )
+    shown = normalize_target(target)
+    if shown.startswith("@"):
+        return f"break-glass moves stages only (transition-stage); {shown} is an alias"
+    if rule is None:
+        return f"no rule of the policy covers moving '{model}' to {shown}"
+    if rule.break_glass is None:
+        return f"the rule for '{model}' to {rule.to} does not set `break_glass`"
+    return None

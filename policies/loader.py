@@ -371,6 +371,13 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
             tp = get_args(tp)[1]
         elif origin in (Union, types.UnionType):
             members = [_unwrap(m) for m in get_args(tp)]
+            optional = _optional_model(tp)
+            if optional is not None:
+                field = optional.model_fields.get(str(part))
+                if field is None:
+                    return None
+                tp = field.annotation
+                continue
             tp = next(
                 (
                     m
@@ -389,6 +396,17 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     tp = _unwrap(tp)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return tp
+    return _optional_model(tp)
+
+
+def _optional_model(tp: Any) -> type[BaseModel] | None:
+    """The model of an `X | None` annotation (not a discriminated union of checks)."""
+    if get_origin(tp) not in (Union, types.UnionType):
+        return None
+    members = [_unwrap(m) for m in get_args(tp)]
+    models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+    if len(models) == 1 and "type" not in models[0].model_fields:
+        return models[0]
     return None
 
 

@@ -29,6 +29,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -371,6 +372,24 @@ class Approvals(_Strict):
     self_approval: bool = False
 
 
+class BreakGlassReview(_Strict):
+    """After a break-glass move: how many people, in which roles, must acknowledge it, and
+    within how long of the move (after which the review is overdue and announced as such)."""
+
+    quorum: Annotated[int, Field(strict=True, ge=1)] = 1
+    roles: list[str] = Field(
+        default_factory=list,
+        description="Empty: the roles that may approve the rule's target.",
+    )
+    within: Duration = timedelta(days=3)
+
+
+class BreakGlass(_Strict):
+    """`break_glass:` written as a mapping: allowed, with the review every such move opens."""
+
+    review: BreakGlassReview = Field(default_factory=BreakGlassReview)
+
+
 def _deferred(info: ValidationInfo) -> bool:
     return isinstance(info.context, dict) and bool(info.context.get(DEFER_SEMANTIC_CHECKS))
 
@@ -446,10 +465,12 @@ class TransitionRule(_Strict):
         description="Open a request to this rule's target when MLflow announces a new version "
         "(`model_version.created`). `true`, or the rule's own target, e.g. `Staging`.",
     )
-    break_glass: bool = Field(
-        False,
+    break_glass: BreakGlass | None = Field(
+        None,
         description="CAN_MANAGE principals may apply this transition directly through "
-        "`transition-stage`, with a mandatory comment, recorded and announced.",
+        "`transition-stage`, with a mandatory comment, recorded, announced and reviewed after "
+        "the fact: `true`, or `{review: {quorum, roles, within}}` (default: 1 of the rule's "
+        "approver roles within 3d).",
     )
     when: RuleCondition | None = Field(
         None, description="Risk tiers: the rule applies only to versions with these tags."
@@ -507,6 +528,29 @@ class TransitionRule(_Strict):
                 f"write `auto_request: true` (or `{to}`) on the rule for {named}"
             )
         return True
+
+    @field_validator("break_glass", mode="before")
+    @classmethod
+    def _break_glass_flag(cls, value: Any) -> Any:
+        if value is True:
+            return BreakGlass()
+        if value is False or value is None:
+            return None
+        if not isinstance(value, dict | BreakGlass):
+            raise ValueError(
+                "break_glass must be true, false, or a mapping such as "
+                "{review: {quorum: 1, roles: [model-risk], within: 3d}}"
+            )
+        return value
+
+    @field_serializer("break_glass")
+    def _break_glass_as_written(self, value: BreakGlass | bool | None) -> bool | dict[str, Any]:
+        """`true` for the default review, so policies written before reviews keep their hash."""
+        if not value:
+            return False
+        if value is True or value == BreakGlass():
+            return True
+        return {"review": value.review.model_dump(mode="json")}
 
     @field_validator("to")
     @classmethod
@@ -597,6 +641,21 @@ def _highest_level(levels: dict[str, PermissionLevel]) -> PermissionLevel | None
     return max(levels.values(), key=lambda level: level.rank, default=None)
 
 
+def _review_role_issues(
+    roles: dict[str, dict[str, PermissionLevel]], rule_index: int, rule: TransitionRule
+) -> list[tuple[Loc, str]]:
+    """Roles a break-glass review names must be defined."""
+    if not isinstance(rule.break_glass, BreakGlass):
+        return []
+    at: Loc = ("transitions", rule_index, "break_glass", "review", "roles")
+    defined = ", ".join(roles) or "none"
+    return [
+        ((*at, index), f"'{role}' is not a role defined under roles (defined: {defined})")
+        for index, role in enumerate(rule.break_glass.review.roles)
+        if role not in roles
+    ]
+
+
 def role_issues(
     roles: dict[str, dict[str, PermissionLevel]],
     rules: Iterable[tuple[int, TransitionRule]],
@@ -616,6 +675,7 @@ def role_issues(
                             f"'{role}' is not a role defined under roles (defined: {defined})",
                         )
                     )  # fmt: skip
+        issues.extend(_review_role_issues(roles, rule_index, rule))
         at: Loc = ("transitions", rule_index, "approvals")
         issues.extend(_approval_issues(roles, rule.to, rule.approvals, at))
         if rule.rollback is not None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from policies.schema import (
     BaseCheck,
+    BreakGlassReview,
     CompareCheck,
     GithubActionsCheck,
     HttpCheck,
@@ -19,7 +20,13 @@ from policies.schema import (
     TransitionRule,
 )
 
-__all__ = ["describe_check", "describe_duration", "describe_rule", "describe_rule_parts"]
+__all__ = [
+    "describe_check",
+    "describe_duration",
+    "describe_review",
+    "describe_rule",
+    "describe_rule_parts",
+]
 
 
 def _number(value: float) -> str:
@@ -95,3 +102,13 @@ def describe_rule_parts(rule: TransitionRule) -> list[str]:
 
 def describe_rule(rule: TransitionRule) -> str:
     return "; ".join(describe_rule_parts(rule))
+
+
+def describe_review(review: BreakGlassReview) -> str:
+    """ "1 acknowledgement from model-risk, not the person who broke the glass, within 3 days"."""
+    noun = "acknowledgement" if review.quorum == 1 else "acknowledgements"
+    roles = f" from {_or_list(review.roles)}" if review.roles else ""
+    return (
+        f"{review.quorum} {noun}{roles}, not the person who broke the glass, within "
+        f"{describe_duration(review.within)}"
+    )

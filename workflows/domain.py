@@ -173,3 +173,49 @@ class RequestSnapshot(BaseModel):
     """The GitHub Actions run whose OIDC token opened the request (its verified claims)."""
     github_gate: GithubGate | None = None
     """The `github:` section of the request's rule: which deployments of that run it releases."""
+
+
+class ReviewState(StrEnum):
+    """Where a break-glass review stands. OVERDUE: its deadline passed unacknowledged (it can
+    still be acknowledged; `overdue_ms` keeps that it was late)."""
+
+    OPEN = "OPEN"
+    OVERDUE = "OVERDUE"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+
+    @property
+    def is_open(self) -> bool:
+        return self is not ReviewState.ACKNOWLEDGED
+
+
+class Acknowledgement(BaseModel):
+    user_id: str
+    roles: list[str] = Field(default_factory=list)
+    """The reviewer roles in which they acknowledged, as they held them then."""
+    comment: str | None = None
+    creation_timestamp: int
+
+
+class BreakGlassReview(BaseModel):
+    """The after-the-fact review of one break-glass move (its id is the move's audit entry
+    id, `breakglass-…`): who must acknowledge it, by when, and who did."""
+
+    id: str
+    workflow_id: str
+    model: str
+    version: str
+    from_stage: str
+    to_stage: str
+    mover: str
+    """Who broke the glass; they may not review it."""
+    comment: str | None = None
+    roles: list[str]
+    quorum: int
+    state: ReviewState
+    policy_hash: str
+    opened_ms: int
+    deadline_ms: int
+    overdue_ms: int | None = None
+    acknowledged_ms: int | None = None
+    acknowledgements: list[Acknowledgement] = Field(default_factory=list)
+    revision: int = 0

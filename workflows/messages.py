@@ -13,7 +13,16 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field
 
-from policies import Check, CiCheck, Notify, Policy, Principal, TransitionRule, approver_roles
+from policies import (
+    BreakGlassReview,
+    Check,
+    CiCheck,
+    Notify,
+    Policy,
+    Principal,
+    TransitionRule,
+    approver_roles,
+)
 from workflows.ci.base import CiRunRef
 from workflows.domain import (
     AuditEntry,
@@ -21,8 +30,10 @@ from workflows.domain import (
     CheckStatus,
     RequestSnapshot,
     RequestState,
+    ReviewState,
     RollbackMark,
 )
+from workflows.domain import BreakGlassReview as ReviewRecord
 
 
 class TransitionInput(BaseModel):
@@ -284,3 +295,47 @@ class GateRecord(BaseModel):
     status_code: int | None = None
     attempts: int = 0
     at_ms: int
+
+
+# Break-glass reviews
+# --------------------------------------------------------------------------------------------
+
+
+class ReviewInput(BaseModel):
+    """Everything a break-glass review needs, fixed when the move is made: the review rule
+    (roles resolved, `policies.review_rule`) and the policy it comes from are pinned here."""
+
+    review_id: str
+    """The move's audit entry id (`breakglass-…`)."""
+    model: str
+    version: str
+    from_stage: str
+    to_stage: str
+    mover: str
+    comment: str | None = None
+    review: BreakGlassReview
+    policy: Policy
+    policy_hash: str
+    opened_ms: int
+
+    @property
+    def deadline_ms(self) -> int:
+        return self.opened_ms + int(self.review.within.total_seconds() * 1000)
+
+    def opening_review(self, workflow_id: str) -> ReviewRecord:
+        return ReviewRecord(
+            id=self.review_id,
+            workflow_id=workflow_id,
+            model=self.model,
+            version=self.version,
+            from_stage=self.from_stage,
+            to_stage=self.to_stage,
+            mover=self.mover,
+            comment=self.comment,
+            roles=list(self.review.roles),
+            quorum=self.review.quorum,
+            state=ReviewState.OPEN,
+            policy_hash=self.policy_hash,
+            opened_ms=self.opened_ms,
+            deadline_ms=self.deadline_ms,
+        )

@@ -1,5 +1,5 @@
 """The worker process: runs TransitionWorkflows, webhook deliveries, the reconciler, the Slack
-messages' updaters and GitHub deployment gates, and their activities."""
+messages' updaters, GitHub deployment gates and break-glass reviews, and their activities."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from workflows.metrics import MetricsServer
 from workflows.mlflow_client import MlflowRegistry
 from workflows.reconcile.activities import ReconcileActivities
 from workflows.reconcile.workflow import ReconcileWorkflow, ensure_schedule
+from workflows.reviews import BreakGlassReviewWorkflow
 from workflows.settings import WorkerSettings
 from workflows.slack.message import SlackActivities, SlackMessageWorkflow
 from workflows.startup import StartupAborted, ready_ledger, wait_for
@@ -59,6 +60,7 @@ def build_worker(
             SlackMessageWorkflow,
             AuditAnchorWorkflow,
             DeploymentGateWorkflow,
+            BreakGlassReviewWorkflow,
         ],
         activities=[
             *activities.defns(),

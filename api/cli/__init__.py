@@ -1,8 +1,8 @@
 """The `signoff` command: run the stack's processes, and act on requests through the API.
 
 One module per command group: `processes` (dev, worker, api), `transitions` (request, approve,
-reject, cancel, requests, activities), `policy` (policy check), `audit` (export, verify),
-`db` (db upgrade), `tokens` (token).
+reject, cancel, requests, activities), `evidence` (evidence), `policy` (policy check, explain,
+test, diff), `audit` (export, verify), `db` (db upgrade), `tokens` (token).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import inspect
 
 import typer
 
-from api.cli import processes, tokens, transitions
+from api.cli import evidence, processes, tokens, transitions
 from api.cli.audit import audit_app
 from api.cli.client import WHERE_FROM
 from api.cli.db import db_app
@@ -44,6 +44,7 @@ CLIENT_COMMANDS = (
     transitions.cancel,
     transitions.requests,
     transitions.activities,
+    evidence.evidence,
 )
 """The commands that call the API: their help says where the URL and the token come from."""
 

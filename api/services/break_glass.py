@@ -3,7 +3,8 @@
 Only for a principal holding CAN_MANAGE on the model, only where the policy rule for the
 target says `break_glass: true`, and only with a comment saying why. It is recorded as an
 `APPLIED_TRANSITION` audit entry whose `system_comment` starts with "Break-glass" (and whose
-id starts with `breakglass-`), and announced to the registry webhooks like any other transition.
+id starts with `breakglass-`), announced to the registry webhooks like any other transition, and
+opens a review the policy's reviewers must acknowledge (`api.services.break_glass_reviews`).
 
 The order of the refusals: Refused without CAN_MANAGE, Refused where the rule does not allow
 break-glass, Invalid without a comment, NotFound for an unknown model or version, Invalid if
@@ -20,11 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.deps import Services
+from api.services.break_glass_reviews import open_review
 from api.services.errors import Conflict, Invalid, Refused
 from api.services.mlflow import existing_version, mlflow_failure
 from api.services.permissions import require_permission
 from policies import PermissionLevel, Principal, TransitionRule, closed_because, rule_for
-from workflows.domain import AuditEntry, AuditType, RequestSnapshot, now_ms
+from workflows.domain import AuditEntry, AuditType, BreakGlassReview, RequestSnapshot, now_ms
 from workflows.mlflow_client import MlflowError, ModelVersion
 from workflows.moves import AlreadyMoved, MoveInProgress, move_version
 from workflows.webhooks.events import transition_events
@@ -43,6 +45,8 @@ class BreakGlassMove:
     """The principal's level on the model."""
     open_requests: list[RequestSnapshot]
     """The version's open requests (they stay open)."""
+    review: BreakGlassReview | None = None
+    """The after-the-fact review the move opened (`api.services.break_glass_reviews`)."""
 
 
 async def break_glass(
@@ -57,7 +61,7 @@ async def break_glass(
 ) -> BreakGlassMove:
     """Move the version to `stage` now, record it and announce it."""
     granted = require_permission(services, principal, name, PermissionLevel.CAN_MANAGE)
-    _allowing_rule(services, name, stage)
+    rule = _allowing_rule(services, name, stage)
     if comment is None or not comment.strip():
         raise Invalid(
             "a break-glass transition needs a comment saying why it cannot wait for the "
@@ -88,7 +92,8 @@ async def break_glass(
         breakglass_id=breakglass_id,
     )
     await _announce(services, entry, principal)
-    return BreakGlassMove(moved=moved, granted=granted, open_requests=open_requests)
+    review = await open_review(services, rule, entry)
+    return BreakGlassMove(moved=moved, granted=granted, open_requests=open_requests, review=review)
 
 
 def _allowing_rule(services: Services, name: str, stage: str) -> TransitionRule:

@@ -347,9 +347,53 @@
     $("next-page").disabled = !inbox.next;
   }
 
+  /** Break-glass reviews the viewer may acknowledge, most pressing first, with an overdue
+   *  badge; acknowledging one is a POST with the CSRF token (`api`). */
+  async function loadReviews() {
+    const data = await api("GET", "/signoff/break-glass/reviews/list", { query: { mine: "true" } });
+    const reviews = data.reviews || [];
+    redraw($("reviews-body"), [reviews, Math.floor(Date.now() / 60000)], () =>
+      reviews.map((review) => {
+        const button = el("button", null, "Acknowledge");
+        button.type = "button";
+        button.addEventListener("click", () => acknowledgeReview(review.id, button));
+        const due = review.overdue
+          ? el("span", "badge state-failed", "overdue")
+          : until(review.deadline_timestamp);
+        const tr = el(
+          "tr",
+          null,
+          cell("Model", "model", review.name),
+          cell("Version", null, review.version),
+          cell("Move", null, `${stage(review.from_stage)} → ${stage(review.to_stage)}`),
+          cell("Moved by", null, review.mover),
+          cell("Why", null, review.comment || ""),
+          cell("Due", null, due),
+          cell("", null, button),
+        );
+        tr.dataset.reviewId = String(review.id);
+        return tr;
+      }),
+    );
+    show($("reviews"), reviews.length > 0);
+  }
+
+  async function acknowledgeReview(id, button) {
+    button.disabled = true;
+    clearMessage();
+    try {
+      await api("POST", "/signoff/break-glass/reviews/acknowledge", { body: { id } });
+      forget($("reviews-body"));
+      await loadReviews();
+    } catch (err) {
+      report(err);
+      button.disabled = false;
+    }
+  }
+
   async function refreshList() {
     try {
-      await loadList();
+      await Promise.all([loadList(), loadReviews()]);
     } catch (err) {
       report(err);
       if (err instanceof AuthRequired) return;

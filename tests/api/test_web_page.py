@@ -67,6 +67,7 @@ transitions:
   - models: ["*"]
     to: Staging
     approvals: {{quorum: 1, roles: [ml-lead], self_approval: false}}
+    break_glass: true
 """
 
 
@@ -406,6 +407,39 @@ def test_the_requester_gets_no_approve_button_but_may_cancel(
         "not ready after all"
     )
     assert stage_in_mlflow(web_stack.mlflow_url, seeded) == "None"
+
+
+def test_a_break_glass_review_waits_for_its_reviewer_in_the_inbox(
+    make_version: Callable[..., SeededVersion],
+    client: Callable[..., httpx.Client],
+    open_tab: Callable[[], Tab],
+) -> None:
+    seeded = make_version()
+    moved = client("ada", "platform-admin").post(
+        "/api/2.0/mlflow/databricks/model-versions/transition-stage",
+        json={
+            "name": seeded.name,
+            "version": seeded.version,
+            "stage": "Staging",
+            "comment": "INC-5: hotfix now",
+        },
+    )
+    assert moved.status_code == 200, moved.text
+
+    tab = open_tab()
+    tab.sign_in("/ui/", "lee")  # an ml-lead: the Staging rule's approvers review its moves
+    row = tab.page.locator("#reviews-body tr", has_text=seeded.name)
+    expect(row).to_contain_text("ada")
+    expect(row).to_contain_text("INC-5: hotfix now")
+    expect(row).to_contain_text("None → Staging")
+    row.get_by_role("button", name="Acknowledge").click()
+    expect(row).to_have_count(0)
+    listed = client("lee", "ml-lead").get(
+        "/api/2.0/signoff/break-glass/reviews/list", params={"name": seeded.name, "state": "all"}
+    )
+    [review] = listed.json()["reviews"]
+    assert review["state"] == "ACKNOWLEDGED"
+    assert [a["user_id"] for a in review["acknowledgements"]] == ["lee"]
 
 
 def test_markup_in_a_model_name_and_a_comment_renders_as_text(

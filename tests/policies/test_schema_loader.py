@@ -700,7 +700,7 @@ def test_auto_request_takes_true_or_the_rules_own_target() -> None:
         "policy.yaml",
     )
     assert [rule.auto_request for rule in policy.transitions] == [True, True, False]
-    assert [rule.break_glass for rule in policy.transitions] == [False, True, False]
+    assert [bool(rule.break_glass) for rule in policy.transitions] == [False, True, False]
 
 
 def test_auto_request_naming_another_target_is_refused_with_its_line() -> None:

@@ -88,6 +88,12 @@ CI = Access("the check's callback token, or a bearer token with CAN_READ on the 
 SIGNED_IN = Access(
     "any principal (the web page's inbox shows only what it may read)", unbound=ALLOWED
 )
+REVIEWS_LIST = Access("any principal (only the reviews of models it may read)", unbound=ALLOWED)
+REVIEW = Access(
+    "one of the review's roles (the rule's approvers here), not the person who broke the glass",
+    reader=DENIED,
+    admin=DENIED,
+)
 SIGN_IN_FLOW = Access(
     "anyone: the web page's sign-in flow itself (it checks its own state, nonce, PKCE and CSRF; "
     "the development sign-in only where enabled)",
@@ -135,6 +141,11 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", f"{S}/transition-requests/wait"): READ,
     ("GET", f"{S}/transition-requests/search"): SEARCH,
     ("GET", f"{S}/activities/list"): READ,
+    ("GET", f"{S}/transition-requests/evidence"): READ,
+    ("GET", f"{S}/policy/explain"): READ,
+    ("GET", f"{S}/break-glass/reviews/list"): REVIEWS_LIST,
+    ("GET", f"{S}/break-glass/reviews/get"): READ,
+    ("POST", f"{S}/break-glass/reviews/acknowledge"): REVIEW,
     ("POST", f"{S}/ci/callback"): CI,
     ("POST", "/api/2.0/mlflow/comments/create"): READ,
     ("PATCH", "/api/2.0/mlflow/comments/update"): EDIT_OWN,
@@ -232,6 +243,7 @@ class World:
     request_id: str
     comment_id: str
     webhook_id: str
+    review_id: str = ""
 
 
 def make_world(matrix_stack: SignoffStack) -> World:
@@ -266,7 +278,26 @@ def make_world(matrix_stack: SignoffStack) -> World:
     )
 
 
+REVIEWED = {f"{S}/break-glass/reviews/get", f"{S}/break-glass/reviews/acknowledge"}
+"""Routes that name a break-glass review: their world has a break-glass move (by someone
+other than the principals, so self-review does not decide)."""
+
+
+def with_review(matrix_stack: SignoffStack, world: World) -> World:
+    version = {"name": world.seeded.name, "version": world.seeded.version}
+    with matrix_stack.client("matrix-glass", "admin") as admin:
+        moved = admin.post(
+            "/api/2.0/mlflow/databricks/model-versions/transition-stage",
+            json=version | {"stage": "Staging", "comment": "matrix: review"},
+        )
+        assert moved.status_code == 200, moved.text
+        reviews = admin.get(f"{S}/break-glass/reviews/list", params={"name": world.seeded.name})
+    [review] = reviews.json()["reviews"]
+    return World(world.seeded, world.request_id, world.comment_id, world.webhook_id, review["id"])
+
+
 CONSUMING = {
+    f"{S}/break-glass/reviews/acknowledge",
     f"{T}/approve",
     f"{T}/reject",
     f"{T}/delete",
@@ -303,6 +334,7 @@ def request_for(method: str, path: str, world: World) -> dict[str, Any]:
         f"{S}/hooks/mlflow": {"entity": "model_version", "action": "created", "data": {}},
         f"{S}/rollback": {"name": world.seeded.name, "target": "Production"},
         f"{S}/hooks/github": {"action": "requested", "environment": "production"},
+        f"{S}/break-glass/reviews/acknowledge": {"id": world.review_id},
     }
     queries: dict[str, dict[str, Any]] = {
         f"{T}/delete": staging | {"creator": "requester"},
@@ -318,6 +350,10 @@ def request_for(method: str, path: str, world: World) -> dict[str, Any]:
         f"{S}/registry-webhooks/deliveries": {"id": world.webhook_id},
         f"{S}/slack/messages/get": {"request_id": world.request_id},
         f"{S}/audit/export": {"models": [world.seeded.name]},
+        f"{S}/transition-requests/evidence": {"id": world.request_id},
+        f"{S}/policy/explain": version | {"target": "Production"},
+        f"{S}/break-glass/reviews/list": {"name": world.seeded.name},
+        f"{S}/break-glass/reviews/get": {"id": world.review_id},
     }
     model = world.seeded.name if path.startswith(("/ui/models/", "/ui/api/models/")) else None
     url = path.replace("{request_id}", world.request_id).replace("{name}", model or "app.js")
@@ -362,10 +398,15 @@ def test_each_principal_meets_its_answer(
         },
     }
     wrong = []
-    world = make_world(matrix_stack)
+
+    def world_for() -> World:
+        world = make_world(matrix_stack)
+        return with_review(matrix_stack, world) if path in REVIEWED else world
+
+    world = world_for()
     for principal in PRINCIPALS:
         if path in CONSUMING and principal != PRINCIPALS[0]:
-            world = make_world(matrix_stack)
+            world = world_for()
         with clients[principal]() as client:
             response = client.request(method, **request_for(method, path, world))
         assert response.status_code < 500, (principal, response.text)

@@ -52,6 +52,8 @@ LEDGER_TABLES = {
     "request_approver_roles",
     "slack_messages",
     "deployment_gates",
+    "break_glass_reviews",
+    "pinned_policies",
 }
 T0 = 1_700_000_000_000  # epoch ms
 SLOW_WRITER: contextvars.ContextVar[bool] = contextvars.ContextVar("slow_writer", default=False)

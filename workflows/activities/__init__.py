@@ -4,7 +4,8 @@
 - `registry`: `apply_transition`, the one move in MLflow, and `close_superseded`, which tells
   the other open requests on the version that it moved;
 - `outbox`: `record_ledger`, the workflow's state copied to the ledger;
-- `ci`: `dispatch_ci` and `poll_ci`, the CI checks.
+- `ci`: `dispatch_ci` and `poll_ci`, the CI checks;
+- `reviews`: `record_review`, a break-glass review copied to the ledger.
 
 Activity names are the method names: they are in workflow histories, so they never change.
 """
@@ -18,6 +19,7 @@ from workflows.activities.checks import CheckActivities
 from workflows.activities.ci import CiActivities
 from workflows.activities.outbox import LedgerActivities
 from workflows.activities.registry import RegistryActivities
+from workflows.activities.reviews import ReviewActivities
 from workflows.ledger import Ledger
 from workflows.mlflow_client import MlflowRegistry
 
@@ -26,6 +28,7 @@ __all__ = [
     "CiActivities",
     "LedgerActivities",
     "RegistryActivities",
+    "ReviewActivities",
     "SignoffActivities",
 ]
 
@@ -40,6 +43,7 @@ class SignoffActivities:
         self.checks = CheckActivities(registry)
         self.moves = RegistryActivities(registry, ledger)
         self.outbox = LedgerActivities(ledger)
+        self.reviews = ReviewActivities(ledger)
 
     def defns(self) -> list[Callable[..., Any]]:
         """The activity functions to register on a worker."""
@@ -48,4 +52,5 @@ class SignoffActivities:
             self.moves.apply_transition,
             self.moves.close_superseded,
             self.outbox.record_ledger,
+            self.reviews.record_review,
         ]

@@ -1,7 +1,7 @@
 """The ledger: Signoff's durable, queryable record (requests and their audit entries,
 comments, webhooks and deliveries, inbound webhooks, registry marks, reconciler runs, web
 sessions, Slack messages, the audit chain and its anchors, GitHub deployments waiting on
-Signoff).
+Signoff, break-glass reviews, pinned policies).
 
 `Ledger(url)` gives one repository per aggregate (`ledger.requests`, `ledger.comments`, ...),
 each `async`, each returning domain models; table classes stay inside this package."""

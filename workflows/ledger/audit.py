@@ -171,6 +171,16 @@ class AuditRepository:
 
         return await self._db.run(work)
 
+    async def place(self, entry_id: str) -> tuple[int, str] | None:
+        """Where an audit entry is in the chain: its `chain_seq` and `entry_hash` (None for an
+        entry the ledger does not hold)."""
+
+        def work(session: Session) -> tuple[int, str] | None:
+            row = session.get(AuditEntryRow, entry_id)
+            return (row.chain_seq, row.entry_hash) if row is not None else None
+
+        return await self._db.run(work)
+
     async def anchor(self, at_ms: int) -> AuditAnchor | None:
         """Record the chain's head as an anchor (None while the chain is empty). Keyed by the
         chain's length: anchoring again before anything was appended returns the same one."""

@@ -126,6 +126,15 @@ class RequestRepository:
         )
         return await self._db.run(lambda session: [snapshot_of(r) for r in session.exec(query)])
 
+    async def entry(self, entry_id: str) -> AuditEntry | None:
+        """One audit entry by its id."""
+
+        def work(session: Session) -> AuditEntry | None:
+            row = session.get(AuditEntryRow, entry_id)
+            return entry_of(row) if row else None
+
+        return await self._db.run(work)
+
     async def audit_trail(self, model: str, version: str) -> list[AuditEntry]:
         """The audit trail of one model version, oldest first."""
         query = (

@@ -12,6 +12,7 @@ from workflows.ledger.inbound import InboundHookRepository
 from workflows.ledger.inbox import InboxRepository
 from workflows.ledger.marks import RegistryMarkRepository
 from workflows.ledger.requests import RequestRepository
+from workflows.ledger.reviews import PinnedPolicyRepository, ReviewRepository
 from workflows.ledger.runs import ReconcilerRunRepository
 from workflows.ledger.slack_messages import SlackMessageRepository
 from workflows.ledger.web_sessions import WebSessionRepository
@@ -36,6 +37,8 @@ class Ledger:
         self.inbox = InboxRepository(self.database)
         self.slack_messages = SlackMessageRepository(self.database)
         self.deployment_gates = DeploymentGateRepository(self.database)
+        self.reviews = ReviewRepository(self.database)
+        self.policies = PinnedPolicyRepository(self.database)
 
     @property
     def url(self) -> str:

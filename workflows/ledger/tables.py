@@ -304,3 +304,45 @@ class DeploymentGateRow(SQLModel, table=True):
     attempts: int = 0
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class BreakGlassReviewRow(SQLModel, table=True):
+    """The review of one break-glass move, a projection of its BreakGlassReviewWorkflow,
+    overwritten only by a newer `revision`. `id` is the move's audit entry id."""
+
+    __tablename__ = "break_glass_reviews"
+    __table_args__ = (
+        Index("ix_break_glass_reviews_state_deadline", "state", "deadline_ms"),
+        Index("ix_break_glass_reviews_model_version", "model_name", "version"),
+    )
+
+    id: str = Field(primary_key=True, max_length=128)
+    workflow_id: str = Field(max_length=300)
+    model_name: str = Field(max_length=256)
+    version: str = Field(max_length=32)
+    from_stage: str = Field(max_length=32)
+    to_stage: str = Field(max_length=32)
+    mover: str = Field(max_length=256)
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    quorum: int = 1
+    state: str = Field(max_length=16)
+    policy_hash: str = Field(max_length=64)
+    opened_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    deadline_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    overdue_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    acknowledged_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    acknowledgements: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    revision: int = 0
+
+
+class PinnedPolicyRow(SQLModel, table=True):
+    """Every policy a request may have pinned, by its hash (`policies.policy_hash`), as the
+    validated document it hashes: an evidence packet shows the policy text a request ran
+    under long after Temporal forgot the workflow's input."""
+
+    __tablename__ = "pinned_policies"
+
+    hash: str = Field(primary_key=True, max_length=64)
+    document: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    first_seen_ms: int = Field(sa_column=Column(BigInteger, nullable=False))

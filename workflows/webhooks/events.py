@@ -52,6 +52,9 @@ SIGNOFF_EVENTS = (
     "VALIDATION_CHECK_FAILED",
     "OUT_OF_BAND_CHANGE",
     "AUDIT_ANCHOR",
+    "BREAK_GLASS_REVIEW_OPENED",
+    "BREAK_GLASS_REVIEW_OVERDUE",
+    "BREAK_GLASS_REVIEWED",
 )
 ALL_EVENTS = DATABRICKS_EVENTS + SIGNOFF_EVENTS
 REGISTRY_WIDE_ONLY = frozenset({"REGISTERED_MODEL_CREATED", "AUDIT_ANCHOR"})
@@ -82,6 +85,8 @@ class WebhookEvent(BaseModel):
     """Set on the events of a governed rollback (Signoff's)."""
     apply_at: int | None = None
     """On TRANSITION_REQUEST_SCHEDULED: when it applies, epoch ms (Signoff's)."""
+    review_id: str | None = None
+    """A break-glass review's id (its move's audit entry id), on the review's events."""
     event_timestamp: int
     """Epoch ms of what happened; required, since events are also built in workflow code."""
 
@@ -190,6 +195,7 @@ def payload_for(event: WebhookEvent, webhook_id: str) -> dict[str, Any]:
         "head_hash",
         "rollback",
         "apply_at",
+        "review_id",
     ):
         value = getattr(event, name)
         if value is not None:
