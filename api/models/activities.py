@@ -53,8 +53,8 @@ class RequestOutcome(BaseModel):
     )
     approvals: int = Field(description="Approvals so far.")
     quorum: int = Field(description="Approvals the request needs.")
-    apply_at: int | None = Field(
-        None, description="While SCHEDULED: when the change window opens and it applies (ms)."
+    apply_at: int | None = omitted(
+        "While SCHEDULED: when the change window opens and it applies (ms); absent otherwise."
     )
 
 
