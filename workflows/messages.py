@@ -106,6 +106,8 @@ class DecisionResult(BaseModel):
     reason: str | None = None
     approvals: int
     quorum: int
+    apply_at_ms: int | None = None
+    """While SCHEDULED: when the change window opens and the move applies."""
 
 
 class Superseded(BaseModel):

@@ -4,6 +4,7 @@ and the audit trail of a version."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -17,15 +18,43 @@ EXIT_CODES = {
     "EXPIRED": 4,
     "CANCELLED": 5,
     "FAILED": 6,
+    "SCHEDULED": 7,
 }
-"""Exit codes of `signoff request --wait`, so a CI step can tell outcomes apart (1: error)."""
+"""Exit codes of `signoff request --wait`, so a CI step can tell outcomes apart (1: error).
+SCHEDULED (7): approved, and waiting for a change window that opens after `--timeout`."""
+OPEN_STATES = ("PENDING", "SCHEDULED", "APPLYING")
+
+
+def local_time(ms: int) -> str:
+    """An instant on this machine's clock: "Thu 2026-04-02 09:00 JST"."""
+    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def time_until(ms: int) -> str:
+    """ "in 11 days", "in 3 hours", "in 4 minutes", "now"."""
+    left = ms / 1000 - time.time()
+    for unit, seconds in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if left >= 1.5 * seconds or (unit == "minute" and left >= 60):
+            count = round(left / seconds)
+            return f"in {count} {unit}{'s' if count != 1 else ''}"
+    return "now" if left <= 0 else "in under a minute"
+
+
+def applies_at(request: dict[str, Any]) -> str:
+    """ "applies at Thu 2026-04-02 09:00 JST (in 11 days)" for a SCHEDULED request."""
+    at = request.get("apply_at")
+    if not isinstance(at, int):
+        return "applies when its change window opens"
+    return f"applies at {local_time(at)} ({time_until(at)})"
 
 
 def _describe(request: dict[str, Any]) -> str:
     approvals = ", ".join(a["user_id"] for a in request.get("approvals", [])) or "none"
+    scheduled = f"; {applies_at(request)}" if request["state"] == "SCHEDULED" else ""
     return (
         f"{request['name']} v{request['version']} → {request['to_stage']}: {request['state']} "
         f"(approvals {len(request.get('approvals', []))}/{request.get('quorum', 0)}: {approvals})"
+        f"{scheduled}"
     )
 
 
@@ -51,8 +80,11 @@ def _wait(client: ApiClient, request: dict[str, Any], timeout: float) -> NoRetur
     while True:
         for line in _progress_lines(previous, current):
             typer.echo(line)
+        scheduled = current["state"] == "SCHEDULED"
+        if scheduled and (previous is None or previous["state"] != "SCHEDULED"):
+            typer.echo(f"  approved; waiting for its change window: {applies_at(current)}")
         previous = current
-        if current["state"] not in ("PENDING", "SCHEDULED", "APPLYING"):
+        if current["state"] not in OPEN_STATES or (scheduled and _after(current, deadline)):
             break
         left = deadline - time.monotonic()
         if left <= 0:
@@ -67,9 +99,23 @@ def _wait(client: ApiClient, request: dict[str, Any], timeout: float) -> NoRetur
     if decided:
         typer.echo(decided)
     code = EXIT_CODES.get(current["state"], 1)
-    if code:
+    if current["state"] == "SCHEDULED":
+        typer.secho(
+            f"not applied yet: approved, {applies_at(current)}, after --timeout; the request "
+            "stays open (`signoff cancel` withdraws it)",
+            err=True,
+        )
+    elif code:
         typer.secho(f"not applied: {current.get('reason') or current['state']}", err=True)
     raise typer.Exit(code)
+
+
+def _after(request: dict[str, Any], deadline: float) -> bool:
+    """The request applies after the monotonic `deadline` (or no one knows when)."""
+    at = request.get("apply_at")
+    if not isinstance(at, int):
+        return True
+    return at / 1000 - time.time() > deadline - time.monotonic()
 
 
 _CLOSING = {"REJECTED": "REJECTED_REQUEST", "CANCELLED": "CANCELLED_REQUEST"}
@@ -122,7 +168,11 @@ def request(
     target: Target,
     comment: CommentOption = None,
     wait: Annotated[
-        bool, typer.Option(help="Block until decided; exit 0 only if applied.")
+        bool,
+        typer.Option(
+            help="Block until decided; exit 0 only if applied (7: approved, but its change "
+            "window opens after --timeout)."
+        ),
     ] = False,
     timeout: Annotated[
         float, typer.Option(help="Seconds --wait waits at most.", metavar="SECONDS")
@@ -176,8 +226,9 @@ _WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 def outcome_line(done: str, model: str, version: str, target: str, answer: dict[str, Any]) -> str:
     """What a decision did, in words: "approved (1 of 2; waiting for one more)", "approved;
     applied: fraud-detector v1 is now in Production", "approved; MLflow is unreachable, Signoff
-    keeps retrying (request APPLYING)", "rejected: fraud-detector v1 will not move to
-    Production"."""
+    keeps retrying (request APPLYING)", "approved; waiting for its change window: applies at
+    Mon 2026-03-16 09:00 CET (in 3 days) (request SCHEDULED: …)", "rejected: fraud-detector v1
+    will not move to Production"."""
     request = answer.get("request") or {}
     state, reason = request.get("state"), request.get("reason")
     where = f"at {target}" if target.startswith("@") else f"in {target}"
@@ -186,7 +237,10 @@ def outcome_line(done: str, model: str, version: str, target: str, answer: dict[
     if state == "APPLYING":
         return f"{done}; {reason or 'the transition is being applied'} (request APPLYING)"
     if state == "SCHEDULED":
-        return f"{done}; {reason or 'waiting for the change window'} (request SCHEDULED)"
+        why = f": {reason}" if reason else ""
+        return (
+            f"{done}; waiting for its change window: {applies_at(request)} (request SCHEDULED{why})"
+        )
     if state == "PENDING":
         approvals, quorum = request.get("approvals", 0), request.get("quorum", 0)
         missing = quorum - approvals

@@ -53,6 +53,9 @@ class RequestOutcome(BaseModel):
     )
     approvals: int = Field(description="Approvals so far.")
     quorum: int = Field(description="Approvals the request needs.")
+    apply_at: int | None = omitted(
+        "While SCHEDULED: when the change window opens and it applies (ms); absent otherwise."
+    )
 
 
 class DecisionResponse(BaseModel):
@@ -73,6 +76,7 @@ class DecisionResponse(BaseModel):
                 reason=result.reason,
                 approvals=result.approvals,
                 quorum=result.quorum,
+                apply_at=result.apply_at_ms,
             ),
         )
 

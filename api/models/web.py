@@ -73,7 +73,11 @@ class InboxRow(BaseModel):
     quorum: int
     approvals: int
     approvals_needed: int
-    expires_timestamp: int | None = Field(description="When an open request lapses (ms).")
+    expires_timestamp: int | None = Field(description="When a PENDING request lapses (ms).")
+    apply_at_timestamp: int | None = Field(
+        None, description="While SCHEDULED: when its change window opens and it applies (ms)."
+    )
+    rollback: bool = Field(False, description="A governed rollback.")
 
 
 class InboxCounts(BaseModel):

@@ -199,22 +199,29 @@ async def _break_glass(
     call: Classified,
     params: Params,
 ) -> Response:
-    """A governed stage transition by someone who may break glass: recorded and announced as
-    every break-glass move is; answered as MLflow answers `transition-stage`."""
+    """A governed stage transition or alias set by someone who may break glass: recorded and
+    announced as every break-glass move is; answered as MLflow answers `transition-stage` (the
+    version) or `registered-models/alias` (nothing)."""
     move = call.move
     assert move is not None and move.version is not None
     reason = require_reason(
         break_glass_reason(params.values.get("comment"), request.headers.get(REASON_HEADER))
     )
+    try:
+        target = normalize_target(move.target)
+    except ValueError as err:
+        raise Invalid(str(err)) from err
     await break_glass(
         services,
         principal=principal,
         name=move.model,
         version=move.version,
-        stage=normalize_target(move.target),
+        stage=target,
         archive_existing_versions=move.archive_existing_versions,
         comment=reason,
     )
+    if move.kind == "alias_set":
+        return JSONResponse(status_code=200, content={})
     status, body = await door.upstream.call(
         "GET", "/api/2.0/mlflow/model-versions/get", {"name": move.model, "version": move.version}
     )

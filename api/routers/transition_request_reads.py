@@ -50,11 +50,10 @@ async def wait_for_transition_request(
     transitions: TransitionsDep,
     timeout_s: Annotated[float, Query(gt=0, le=300)] = 30.0,
 ) -> TransitionRequestResponse:
-    """Long-poll: answer when the request is decided, or with its state after `timeout_s`."""
+    """Long-poll: answer when the request is decided (closed; or, if it was PENDING, approved
+    and SCHEDULED for its change window), or with its state after `timeout_s`."""
     request = await readable_request(services, request_id=id, principal=principal)
-    request = await wait_decided(
-        request, transitions, timeout_s=timeout_s, draining=services.draining
-    )
+    request = await wait_decided(services, request, transitions, timeout_s=timeout_s)
     return TransitionRequestResponse(
         request=TransitionRequest.of(request, policy=services.policy, viewer=principal)
     )

@@ -1,4 +1,5 @@
-"""Break-glass: a direct stage transition, applied at once without checks or approvals.
+"""Break-glass: a direct stage transition (or, through the front door, an alias set on a
+version), applied at once without checks or approvals.
 
 Only for a principal holding CAN_MANAGE on the model, only where the policy rule for the
 target says `break_glass: true`, and only with a comment saying why. It is recorded as an
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from api.deps import Services
@@ -25,7 +26,14 @@ from api.services.break_glass_reviews import open_review
 from api.services.errors import Conflict, Invalid, Refused
 from api.services.mlflow import existing_version, mlflow_failure
 from api.services.permissions import require_permission
-from policies import PermissionLevel, Principal, TransitionRule, closed_because, rule_for
+from policies import (
+    PermissionLevel,
+    Principal,
+    TransitionRule,
+    closed_because,
+    is_alias,
+    rule_for,
+)
 from workflows.domain import AuditEntry, AuditType, BreakGlassReview, RequestSnapshot, now_ms
 from workflows.mlflow_client import MlflowError, ModelVersion
 from workflows.moves import AlreadyMoved, MoveInProgress, move_version
@@ -69,6 +77,8 @@ async def break_glass(
         )
 
     current = await existing_version(services, name, version)
+    if is_alias(stage) and stage.removeprefix("@") in current.aliases:
+        raise Invalid(f"version {version} of {name!r} is already {stage}")
     if current.current_stage == stage:
         raise Invalid(f"version {version} of {name!r} is already in {stage}")
     # Connect to Temporal before MLflow changes: if it is down, answer 503 with nothing done,
@@ -197,7 +207,8 @@ async def _apply(
         # No break-glass audit entry is recorded: if MLflow did move the version after all (a
         # lost answer), the detector is right to report a change Signoff did not record.
         raise mlflow_failure(err, name=name, version=version, refused="the transition") from err
-    assert moved is not None  # a stage transition always answers with the version
+    if moved is None:  # an alias: MLflow answers nothing, and the version now carries it
+        return replace(current, aliases=sorted({*current.aliases, stage.removeprefix("@")}))
     return moved
 
 

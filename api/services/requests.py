@@ -22,7 +22,7 @@ from policies import (
     rule_for,
 )
 from workflows.client import NoOpenRequest, RequestAlreadyOpen, Transitions
-from workflows.domain import RequestSnapshot, RollbackMark, now_ms
+from workflows.domain import RequestSnapshot, RequestState, RollbackMark, now_ms
 from workflows.messages import TransitionInput
 
 
@@ -125,29 +125,50 @@ async def freshest(request: RequestSnapshot, transitions: Transitions) -> Reques
     return request
 
 
+SCHEDULED_POLL_S = 1.0
+"""How often a wait on a PENDING request reads the ledger to learn that it became SCHEDULED."""
+
+
 async def wait_decided(
+    services: Services,
     request: RequestSnapshot,
     transitions: Transitions,
     *,
     timeout_s: float,
-    draining: asyncio.Event,
 ) -> RequestSnapshot:
-    """The request once it is decided, or as it stands after `timeout_s` or when the process
-    begins to shut down (`draining`), whichever comes first."""
+    """The request once it is decided: closed, or, if it was PENDING, approved and SCHEDULED
+    for its change window (a wait on a SCHEDULED request lasts until it closes); else as it
+    stands after `timeout_s` or when the process begins to shut down, whichever comes first."""
     if not request.state.is_open:
         return request
     # A run that ended without a decision comes back FAILED, so nobody waits on it.
     closed = asyncio.ensure_future(transitions.wait_closed(request))
-    stopping = asyncio.ensure_future(draining.wait())
+    stopping = asyncio.ensure_future(services.draining.wait())
+    scheduled = asyncio.ensure_future(_scheduled(services, request))
+    waits = {closed, stopping, scheduled}
     try:
-        await asyncio.wait({closed, stopping}, timeout=timeout_s, return_when="FIRST_COMPLETED")
+        done, _ = await asyncio.wait(waits, timeout=timeout_s, return_when="FIRST_COMPLETED")
     finally:
-        stopping.cancel()
-        if not closed.done():
-            closed.cancel()
-    if closed.done() and not closed.cancelled():
+        for task in waits:
+            if not task.done():
+                task.cancel()
+    if closed in done and not closed.cancelled():
         return closed.result()
+    if scheduled in done and scheduled.exception() is None:
+        request = scheduled.result()
     return await freshest(request, transitions)
+
+
+async def _scheduled(services: Services, request: RequestSnapshot) -> RequestSnapshot:
+    """The request once the ledger has it SCHEDULED, if it was PENDING (a close is
+    `wait_closed`'s to see); never, for a request SCHEDULED or APPLYING already."""
+    if request.state is not RequestState.PENDING:
+        await asyncio.Event().wait()
+    while True:
+        found = await services.ledger.requests.get(request.id)
+        if found is not None and found.state is RequestState.SCHEDULED:
+            return found
+        await asyncio.sleep(SCHEDULED_POLL_S)
 
 
 async def open_requests_of(services: Services, *, name: str, version: str) -> list[RequestSnapshot]:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from pydantic import ValidationError
@@ -174,9 +175,23 @@ def decided_text(action: str, decided: DecisionResponse) -> str:
     if outcome.state is RequestState.APPLYING:
         why = f" ({outcome.reason})" if outcome.reason else ""
         return f"You approved the request: it is being applied{why}."
+    if outcome.state is RequestState.SCHEDULED:
+        return (
+            f"You approved the request ({outcome.approvals} of {outcome.quorum}): it waits for "
+            f"its change window and applies {_slack_date(outcome.apply_at)}."
+        )
     waiting = max(outcome.quorum - outcome.approvals, 0)
     more = f"; {waiting} more needed" if waiting else "; its checks are still running"
     return f"You approved the request ({outcome.approvals} of {outcome.quorum}{more})."
+
+
+def _slack_date(ms: int | None) -> str:
+    """An instant as Slack shows it on each reader's own clock (its `<!date^…>` formatting),
+    with the time in UTC for clients that cannot."""
+    if ms is None:
+        return "when it opens"
+    at = datetime.fromtimestamp(ms / 1000, UTC)
+    return f"<!date^{ms // 1000}^{{date_short_pretty}} at {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
 
 
 def refusal_text(action: str, status: int, message: str) -> str:

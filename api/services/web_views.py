@@ -62,7 +62,8 @@ CONFIRM_STAGES = {"Production"}
 
 
 def _expires(services: Services, request: RequestSnapshot) -> int | None:
-    if not request.state.is_open:
+    """When a PENDING request lapses; one approved (SCHEDULED, APPLYING) or closed never does."""
+    if request.state is not RequestState.PENDING:
         return None
     rule = request_rule(services.policy, request)
     return (
@@ -110,12 +111,20 @@ def inbox_row(services: Services, request: RequestSnapshot) -> InboxRow:
         approvals=len({approval.user_id for approval in request.approvals}),
         approvals_needed=_needed(services, request),
         expires_timestamp=_expires(services, request),
+        apply_at_timestamp=request.apply_at_ms if request.state is RequestState.SCHEDULED else None,
+        rollback=request.rollback is not None,
     )
+
+
+def _not_open(request: RequestSnapshot) -> str:
+    if request.state is RequestState.SCHEDULED:
+        return "the request is approved and waits for its change window; nothing is left to decide"
+    return f"the request is {request.state.value.lower()}; nothing is left to decide"
 
 
 def _approve_refusal(services: Services, request: RequestSnapshot, viewer: Principal) -> str | None:
     if request.state is not RequestState.PENDING:
-        return f"the request is {request.state.value.lower()}; nothing is left to decide"
+        return _not_open(request)
     rule = request_rule(services.policy, request)
     if rule is None:
         return "no rule of today's policy covers this move"
@@ -132,7 +141,7 @@ def _approve_refusal(services: Services, request: RequestSnapshot, viewer: Princ
 
 def _reject_refusal(services: Services, request: RequestSnapshot, viewer: Principal) -> str | None:
     if request.state is not RequestState.PENDING:
-        return f"the request is {request.state.value.lower()}; nothing is left to decide"
+        return _not_open(request)
     rule = request_rule(services.policy, request)
     if rule is None:
         return "no rule of today's policy covers this move"
@@ -142,7 +151,7 @@ def _reject_refusal(services: Services, request: RequestSnapshot, viewer: Princi
 
 
 def _cancel_refusal(services: Services, request: RequestSnapshot, viewer: Principal) -> str | None:
-    if request.state is not RequestState.PENDING:
+    if request.state not in (RequestState.PENDING, RequestState.SCHEDULED):
         return f"the request is {request.state.value.lower()}; it cannot be cancelled"
     return cancel_refusal(
         services.policy, model=request.model, requester=request.requester, principal=viewer

@@ -12,7 +12,7 @@
   const API = "/api/2.0";
   const CSRF_HEADER = "X-CSRF-Token";
   const REFRESH_MS = 2500;
-  const OPEN_STATES = new Set(["PENDING", "APPLYING"]);
+  const OPEN_STATES = new Set(["PENDING", "SCHEDULED", "APPLYING"]);
 
   const $ = (id) => document.getElementById(id);
 
@@ -63,6 +63,37 @@
 
   function ago(ms) {
     return typeof ms === "number" ? `${span(Date.now() - ms)} ago` : "";
+  }
+
+  /** An instant on the viewer's clock, with its zone: "Thu 2026-04-02 09:00 Asia/Tokyo (GMT+9)". */
+  function localTime(ms) {
+    const format = new Intl.DateTimeFormat("en-US", {
+      weekday: "short", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short",
+    });
+    const parts = {};
+    for (const part of format.formatToParts(new Date(ms))) parts[part.type] = part.value;
+    const zone = format.resolvedOptions().timeZone;
+    const offset = parts.timeZoneName && parts.timeZoneName !== zone ? ` (${parts.timeZoneName})` : "";
+    return `${parts.weekday} ${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${zone}${offset}`;
+  }
+
+  /** "512 bytes", "4.9 KB", "1.2 GB". */
+  function bytes(n) {
+    if (typeof n !== "number") return "";
+    if (n < 1024) return `${n} bytes`;
+    const units = ["KB", "MB", "GB", "TB"];
+    let value = n / 1024;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return `${value.toFixed(1)} ${units[unit]}`;
+  }
+
+  function rollbackBadge() {
+    return el("span", "badge rollback", "rollback");
   }
 
   function until(ms) {
@@ -282,7 +313,7 @@
   }
 
   function approvalsCell(row) {
-    const open = row.state === "PENDING" || row.state === "APPLYING";
+    const open = OPEN_STATES.has(row.state);
     const text = `${row.approvals}/${row.quorum}`;
     return open && row.approvals_needed > 0 ? `${text} · ${row.approvals_needed} more needed` : text;
   }
@@ -319,10 +350,15 @@
         null,
         cell("Model", "model", link(`/ui/requests/${encodeURIComponent(row.id)}`, row.name)),
         cell("Version", null, row.version),
-        cell("Move", null, `${stage(row.from_stage)} → ${stage(row.to_stage)}`),
+        cell("Move", null, `${stage(row.from_stage)} → ${stage(row.to_stage)}`, row.rollback ? rollbackBadge() : null),
         cell("Requested by", null, row.user_id),
         cell("Age", null, ago(row.creation_timestamp)),
-        cell("State", null, stateBadge(row.state)),
+        cell(
+          "State",
+          null,
+          stateBadge(row.state),
+          row.apply_at_timestamp ? el("span", "muted apply-at", ` applies ${until(row.apply_at_timestamp)}`) : null,
+        ),
         cell("Checks", null, checksSummary(row.checks)),
         cell("Approvals", null, approvalsCell(row)),
         cell("Expires", null, until(row.expires_timestamp)),
@@ -444,6 +480,7 @@
     $("request-title").replaceChildren(
       el("span", "model", request.name),
       ` version ${request.version}: ${stage(request.from_stage)} → ${stage(request.to_stage)}`,
+      request.rollback ? rollbackBadge() : null,
     );
     document.title = `${request.name} v${request.version} → ${request.to_stage} · Signoff`;
     $("model-link").textContent = `model ${request.name}`;
@@ -457,7 +494,17 @@
       ...detail("Comment", request.comment || "—", "comment"),
       ...detail("State", stateBadge(request.state)),
     ];
+    if (request.state === "SCHEDULED" && typeof request.apply_at === "number") {
+      rows.push(...detail("Applies at", `${localTime(request.apply_at)} (${until(request.apply_at)})`, "apply-at"));
+    }
     if (request.reason) rows.push(...detail("Reason", request.reason, "reason"));
+    const tier = Object.entries(request.tier || {}).map(([key, value]) => `${key}=${value}`);
+    if (tier.length) rows.push(...detail("Risk tier", tier.join(", "), "tier"));
+    if (request.rollback) {
+      const replaced = request.rollback.replaces_version;
+      const words = replaced ? `replaces version ${replaced}, which holds ${request.to_stage} now` : `nothing holds ${request.to_stage} now`;
+      rows.push(...detail("Rollback", words, "rollback"));
+    }
     if (extras && extras.expires_timestamp) {
       rows.push(...detail("Expires", `${when(extras.expires_timestamp)} (${until(extras.expires_timestamp)})`));
     }
@@ -475,6 +522,28 @@
     $("policy-words").textContent = extras.policy_words || "No rule of today's policy covers this move.";
     $("policy-hash").textContent = extras.policy_hash;
     show($("policy-changed"), !extras.policy_is_current);
+  }
+
+  /** What the approvals approve: the artifacts' digest pinned when the request opened. */
+  function renderDigest(request) {
+    const digest = request.digest;
+    const note = $("digest-note");
+    if (!digest) {
+      $("digest").textContent = OPEN_STATES.has(request.state)
+        ? "The artifacts' digest is being taken…"
+        : "No artifact digest was pinned for this request.";
+      show(note, false);
+      return;
+    }
+    const files = digest.file_count === 1 ? "1 file" : `${digest.file_count} files`;
+    const listed = digest.listed ? `${files}, ${bytes(digest.total_bytes)} in all` : "files not listed";
+    $("digest").replaceChildren(
+      `${listed} · sha256 `,
+      el("code", "mono", String(digest.sha256).slice(0, 12)),
+      digest.source ? el("span", "muted", ` · ${digest.source}`) : null,
+    );
+    note.textContent = digest.note || "";
+    show(note, Boolean(digest.note));
   }
 
   function renderChecks(checks) {
@@ -742,6 +811,7 @@
     $("post-comment").disabled = false; // the thread can take comments once the request is known
     renderDetails(request);
     renderExtras(request);
+    renderDigest(request);
     renderChecks(request.checks);
     renderApprovals(request);
     renderActions(request);

@@ -6,16 +6,20 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.mlflow import MlflowServer, SeededVersion, mlflow_version, stage_in_mlflow
+from tests.support.polling import wait_until
 from tests.support.stack import SignoffStack, launch_stack
 from tests.support.temporal import TemporalServer
 
@@ -37,12 +41,30 @@ transitions:
     to: Production
     approvals: {quorum: 1, roles: [ml-lead]}
 """
+FROZEN_RULE = """\
+  - models: ["*"]
+    to: "@release"
+    approvals: {{quorum: 1, roles: [ml-lead]}}
+    freezes: [{{from: {start}, to: {end}, reason: "release freeze"}}]
+"""
+"""The gating stack's `@release`: frozen from yesterday to ten days on (UTC), so an approved
+request is SCHEDULED, to apply at midnight UTC eleven days from now."""
+
+
+def frozen_rule() -> str:
+    today = datetime.now(UTC).date()
+    return FROZEN_RULE.format(start=today - timedelta(days=1), end=today + timedelta(days=10))
+
+
+def freeze_ends() -> datetime:
+    day = datetime.now(UTC).date() + timedelta(days=11)
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
 
 
 def signoff(
-    stack: SignoffStack, *args: str, token: str | None = None
+    stack: SignoffStack, *args: str, token: str | None = None, **env_vars: str
 ) -> subprocess.CompletedProcess[str]:
-    env = stack.env | {"SIGNOFF_API_URL": stack.api_url}
+    env = stack.env | {"SIGNOFF_API_URL": stack.api_url} | env_vars
     if token:
         env["SIGNOFF_TOKEN"] = token
     return subprocess.run(
@@ -54,8 +76,10 @@ def signoff(
     )
 
 
-def start_signoff(stack: SignoffStack, *args: str, token: str) -> subprocess.Popen[str]:
-    env = stack.env | {"SIGNOFF_API_URL": stack.api_url, "SIGNOFF_TOKEN": token}
+def start_signoff(
+    stack: SignoffStack, *args: str, token: str, **env_vars: str
+) -> subprocess.Popen[str]:
+    env = stack.env | {"SIGNOFF_API_URL": stack.api_url, "SIGNOFF_TOKEN": token} | env_vars
     return subprocess.Popen(
         [sys.executable, "-m", "api.cli", *args],
         env=env,
@@ -198,7 +222,7 @@ def gating_stack(
 ) -> Iterator[SignoffStack]:
     root = tmp_path_factory.mktemp("gating")
     policy = root / "policy.yaml"
-    policy.write_text(GATING_POLICY)
+    policy.write_text(GATING_POLICY + frozen_rule())
     stack = launch_stack(
         root, temporal_server.address, mlflow_server.url, SIGNOFF_POLICY_FILE=str(policy)
     )
@@ -280,6 +304,121 @@ def test_request_wait_exit_code(
         assert f"  {said}" in stdout.splitlines()  # on its own line, after the outcome
     expected_stage = "Production" if exit_code == 0 else "None"
     assert stage_in_mlflow(gating_stack.mlflow_url, version) == expected_stage
+
+
+def open_request_of(stack: SignoffStack, version: SeededVersion) -> dict[str, Any]:
+    with stack.client("mia", "ml-lead") as mia:
+
+        def probe() -> dict[str, Any] | None:
+            found = mia.get(
+                "/api/2.0/signoff/transition-requests/search", params={"name": version.name}
+            )
+            assert found.status_code == 200, found.text
+            return next(iter(found.json()["requests"]), None)
+
+        return wait_until(probe, "the request to open")
+
+
+def test_request_wait_on_a_frozen_target_exits_7_with_when_it_applies_and_cancel_withdraws_it(
+    gating_stack: SignoffStack, make_version: Any
+) -> None:
+    version = make_version()
+    tokyo = {"TZ": "Asia/Tokyo"}  # the apply time is printed on the machine's own clock
+    lee, mia = gating_stack.token("lee", "data-scientist"), gating_stack.token("mia", "ml-lead")
+    waiting = start_signoff(
+        gating_stack, "request", version.name, version.version, "@release", "--wait",
+        "--timeout", "60", token=lee, **tokyo,
+    )  # fmt: skip
+    open_request_of(gating_stack, version)
+    approved = signoff(
+        gating_stack, "approve", version.name, version.version, "@release", token=mia, **tokyo
+    )
+    stdout, stderr = waiting.communicate(timeout=90)
+
+    local = freeze_ends().astimezone(ZoneInfo("Asia/Tokyo")).strftime("%a %Y-%m-%d %H:%M JST")
+    applies = re.escape(f"applies at {local} (in ") + r"1[01] days\)"  # 10 to 11 days away
+    assert approved.returncode == 0, approved.stderr
+    assert re.match(
+        f"approved; waiting for its change window: {applies} \\(request SCHEDULED: approved "
+        "inside the freeze 'release freeze'",
+        approved.stdout,
+    ), approved.stdout
+    assert waiting.returncode == 7, (stdout, stderr)
+    lines = stdout.splitlines()
+    assert any(
+        re.fullmatch(f"  approved; waiting for its change window: {applies}", x) for x in lines
+    )
+    assert re.search(f"@release: SCHEDULED \\(approvals 1/1: mia\\); {applies}", stdout), stdout
+    assert re.search(f"not applied yet: approved, {applies}, after --timeout", stderr), stderr
+    assert "aliases" not in mlflow_version(gating_stack.mlflow_url, version)
+
+    cancelled = signoff(
+        gating_stack, "cancel", version.name, version.version, "@release", token=lee
+    )
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert f"cancelled: {version.name} v{version.version} will not move to @release" in (
+        cancelled.stdout
+    )
+    assert "aliases" not in mlflow_version(gating_stack.mlflow_url, version)
+
+
+def test_the_wait_answers_once_approved_into_scheduled_and_then_waits_for_the_close(
+    gating_stack: SignoffStack, make_version: Any
+) -> None:
+    version = make_version()
+    target = {"name": version.name, "version": version.version, "stage": "@release"}
+    answers: list[dict[str, Any]] = []
+    with (
+        gating_stack.client("lee", "data-scientist") as lee,
+        gating_stack.client("mia", "ml-lead") as mia,
+    ):
+        created = lee.post("/api/2.0/mlflow/transition-requests/create", json=target)
+        assert created.status_code == 200, created.text
+        request_id = created.json()["request"]["id"]
+
+        def wait() -> threading.Thread:
+            """Start a long-poll (300 s: far longer than the test runs, so its answer comes
+            with the change) once its call is on the wire."""
+            sent = threading.Event()
+
+            def run() -> None:
+                with gating_stack.client("lee", "data-scientist") as waiter:
+                    waiter.timeout = httpx.Timeout(120)
+                    waiter.event_hooks["request"] = [lambda _: sent.set()]
+                    answer = waiter.get(
+                        "/api/2.0/signoff/transition-requests/wait",
+                        params={"id": request_id, "timeout_s": 300},
+                    )
+                    assert answer.status_code == 200, answer.text
+                    answers.append(answer.json()["request"])
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            assert sent.wait(30)
+            time.sleep(0.5)  # for the API to read the request as it stands (not an assertion)
+            return thread
+
+        pending = wait()
+        approved = mia.post("/api/2.0/mlflow/transition-requests/approve", json=target)
+        assert approved.status_code == 200, approved.text
+        outcome = approved.json()["request"]
+        assert outcome["state"] == "SCHEDULED"
+        assert outcome["apply_at"] == int(freeze_ends().timestamp() * 1000)
+        pending.join(timeout=150)
+        assert [(a["state"], a["apply_at"]) for a in answers] == [
+            ("SCHEDULED", outcome["apply_at"])
+        ]
+
+        # Waiting on a SCHEDULED request lasts until it closes (here: cancelled).
+        scheduled = wait()
+        scheduled.join(timeout=1)
+        assert scheduled.is_alive() and len(answers) == 1
+        cancel = lee.delete(
+            "/api/2.0/mlflow/transition-requests/delete", params=target | {"creator": "lee"}
+        )
+        assert cancel.status_code == 200, cancel.text
+        scheduled.join(timeout=150)
+        assert [a["state"] for a in answers] == ["SCHEDULED", "CANCELLED"]
 
 
 # -- messages a new user meets ------------------------------------------------------------------

@@ -4,6 +4,9 @@ tests/faults)."""
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -62,3 +65,23 @@ def test_a_decision_is_printed_as_where_the_request_stands(
     done: str, target: str, given: dict, printed: str
 ) -> None:
     assert outcome_line(done, "fraud-detector", "1", target, given) == printed
+
+
+def test_a_scheduled_request_is_printed_with_when_it_applies_on_this_machines_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        at = int(datetime(2099, 12, 31, 15, 0, tzinfo=UTC).timestamp() * 1000)
+        reason = "approved inside the freeze 'year-end' (2099-12-20 to 2099-12-31); applies at …"
+        given = {"request": {"state": "SCHEDULED", "reason": reason, "apply_at": at}}
+        line = outcome_line("approved", "fraud-detector", "1", "Production", given)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert re.fullmatch(
+        r"approved; waiting for its change window: applies at Fri 2100-01-01 00:00 JST "
+        rf"\(in \d+ days\) \(request SCHEDULED: {re.escape(reason)}\)",
+        line,
+    ), line

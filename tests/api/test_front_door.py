@@ -21,6 +21,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.tracking.request_header import registry as header_registry
+from mlflow.tracking.request_header.abstract_request_header_provider import (
+    RequestHeaderProvider,
+)
 
 from tests.support.mlflow import (
     MlflowServer,
@@ -50,8 +54,10 @@ transitions:
       - {type: tag, key: validated_by}
       - {type: tag, key: data_review}
     approvals: {quorum: 1, roles: [ml-lead]}
+    break_glass: true
   - to: "@champion"
     approvals: {quorum: 1, roles: [ml-lead]}
+    break_glass: true
 """
 MB = 1024 * 1024
 
@@ -178,6 +184,76 @@ def test_governed_moves_are_refused_with_how_to_request_them(
     client.transition_model_version_stage(version.name, version.version, "Staging")
     moved = mlflow_version(own_mlflow.url, version)
     assert (moved["aliases"], moved["current_stage"]) == (["shadow"], "Staging")
+
+
+class SignoffReason(RequestHeaderProvider):
+    """Sends `X-Signoff-Reason` with every call of MLflow's client while `reason` is set: how a
+    team adds the header to MLflow's client (a `mlflow.request_header_provider` plugin)."""
+
+    reason: str | None = None
+
+    def in_context(self) -> bool:
+        return self.reason is not None
+
+    def request_headers(self) -> dict[str, str]:
+        return {"X-Signoff-Reason": self.reason or ""}
+
+
+@pytest.fixture
+def signoff_reason(monkeypatch: pytest.MonkeyPatch) -> SignoffReason:
+    provider = SignoffReason()
+    registry = header_registry._request_header_provider_registry
+    monkeypatch.setattr(registry, "_registry", [*registry._registry, provider])
+    return provider
+
+
+def test_a_break_glass_caller_moves_a_governed_stage_and_alias_through_the_door_on_the_record(
+    stack: SignoffStack,
+    mlflow_as: Callable[..., MlflowClient],
+    seeded: Callable[..., SeededVersion],
+    own_mlflow: MlflowServer,
+    signoff_reason: SignoffReason,
+) -> None:
+    version = seeded()
+    pat = mlflow_as("pat", "platform-admin")  # CAN_MANAGE; the rules say break_glass: true
+    with pytest.raises(MlflowException) as no_reason:
+        pat.transition_model_version_stage(version.name, version.version, "Production")
+    assert no_reason.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "X-Signoff-Reason" in str(no_reason.value)
+    assert mlflow_version(own_mlflow.url, version)["current_stage"] == "None"
+
+    signoff_reason.reason = "INC-4521: the scorer is down"
+    moved = pat.transition_model_version_stage(version.name, version.version, "Production")
+    assert moved.current_stage == "Production"
+    pat.set_registered_model_alias(version.name, "champion", version.version)
+    in_mlflow = mlflow_version(own_mlflow.url, version)
+    assert (in_mlflow["current_stage"], in_mlflow["aliases"]) == ("Production", ["champion"])
+    with pytest.raises(MlflowException) as again:
+        pat.set_registered_model_alias(version.name, "champion", version.version)
+    assert "already @champion" in str(again.value)
+    # Deleting a governed alias is never break-glass: refused, and the alias stays.
+    with pytest.raises(MlflowException) as deleting:
+        pat.delete_registered_model_alias(version.name, "champion")
+    assert deleting.value.error_code == "PERMISSION_DENIED"
+    assert mlflow_version(own_mlflow.url, version)["aliases"] == ["champion"]
+
+    with stack.client("pat", "platform-admin") as http:
+        found = http.get(
+            "/api/2.0/signoff/activities/list",
+            params={"name": version.name, "version": version.version},
+        )
+    assert found.status_code == 200, found.text
+    moves = [
+        (a["activity_type"], a["user_id"], a["to_stage"], a["comment"])
+        for a in found.json()["activities"]
+    ]
+    reason = "INC-4521: the scorer is down"
+    assert moves == [
+        ("APPLIED_TRANSITION", "pat", "Production", reason),
+        ("APPLIED_TRANSITION", "pat", "@champion", reason),
+    ]
+    for activity in found.json()["activities"]:
+        assert activity["system_comment"].startswith("Break-glass transition by pat (CAN_MANAGE)")
 
 
 def test_the_tag_a_check_needs_is_set_only_by_whom_the_policy_names(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -42,9 +43,21 @@ directory:
     U_DANA: {user: dana, roles: [ml-lead]}
     U_VIC: {user: vic, roles: [data-scientist]}
 """
+FROZEN_RULE = """\
+  - to: "@release"
+    approvals: {{quorum: 1, roles: [ml-lead]}}
+    notify: {{slack: "#model-approvals"}}
+    freezes: [{{from: {start}, to: {end}, reason: "release freeze"}}]
+"""
+"""`@release` is frozen from yesterday to ten days on (UTC): an approved request waits."""
 DANA = ("dana", "data-scientist")  # the requester of every request here
 ADMIN = ("ada", "platform-admin")
 APPROVE, REJECT = "signoff_approve", "signoff_reject"
+
+
+def frozen_rule() -> str:
+    today = datetime.now(UTC).date()
+    return FROZEN_RULE.format(start=today - timedelta(days=1), end=today + timedelta(days=10))
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +78,7 @@ def stack(
         "slack",
         temporal_server.address,
         mlflow_server.url,
-        policy=POLICY,
+        policy=POLICY.replace("directory:\n", frozen_rule() + "directory:\n"),
         SIGNOFF_SLACK_BOT_TOKEN=slack.token,
         SIGNOFF_SLACK_API_URL=slack.api_url,
         SIGNOFF_SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -181,6 +194,34 @@ def test_a_request_is_posted_once_and_two_clicks_apply_it(
     assert (record["channel_id"], record["ts"], record["state"]) == ("C0SIGNOFF01", ts, "POSTED")
     assert record["attempts"][0]["method"] == "chat.postMessage"
     assert {a["method"] for a in record["attempts"][1:]} == {"chat.update"}
+
+
+def test_an_approval_into_a_freeze_says_when_the_move_applies_on_the_readers_clock(
+    stack: SignoffStack,
+    slack: SlackFake,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+) -> None:
+    seeded = make_version()
+    request = create(user(*DANA), seeded, "@release")
+    ts, _ = wait_until(lambda: slack.message_for(request["id"]), "the request's Slack message")
+    lee = slack.click(ts, APPROVE, "U_LEE")
+    assert send(stack, lee).status_code == 200
+    apply_at = current(stack, request["id"])["apply_at"]
+    at = datetime.fromtimestamp(apply_at / 1000, UTC)
+    assert reply(slack, lee) == (
+        "You approved the request (1 of 1): it waits for its change window and applies "
+        f"<!date^{apply_at // 1000}^{{date_short_pretty}} at {{time}}|{at:%Y-%m-%d %H:%M} UTC>."
+    )
+    wait_until(lambda: "SCHEDULED" in shown(slack, ts), "the message to show it SCHEDULED")
+    assert "release freeze" in shown(slack, ts) and buttons(slack, ts) == []
+    with stack.client(*DANA) as dana:
+        cancelled = dana.delete(
+            "/api/2.0/mlflow/transition-requests/delete",
+            params={"name": seeded.name, "version": seeded.version, "stage": "@release",
+                    "creator": "dana"},
+        )  # fmt: skip
+    assert cancelled.status_code == 200, cancelled.text
 
 
 def test_refused_clicks_change_nothing_and_tell_the_person_why(

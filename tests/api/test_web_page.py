@@ -14,9 +14,11 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -24,7 +26,13 @@ from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_
 from sqlalchemy import bindparam, text
 
 from tests.support.http import SIGNOFF, create
-from tests.support.mlflow import MlflowServer, SeededVersion, stage_in_mlflow
+from tests.support.mlflow import (
+    MlflowServer,
+    SeededVersion,
+    mlflow_version,
+    seed_version,
+    stage_in_mlflow,
+)
 from tests.support.oidc_provider import LoopbackOidcProvider
 from tests.support.polling import wait_until
 from tests.support.processes import free_port
@@ -68,7 +76,20 @@ transitions:
     to: Staging
     approvals: {{quorum: 1, roles: [ml-lead], self_approval: false}}
     break_glass: true
+  - models: ["*"]
+    to: "@release"
+    when: {{tags: {{risk_tier: high}}}}
+    approvals: {{quorum: 1, roles: [ml-lead], self_approval: false}}
+    freezes: [{{from: {freeze_from}, to: {freeze_to}, reason: "release freeze"}}]
+  - models: ["*"]
+    to: "@release"
+    approvals: {{quorum: 1, roles: [ml-lead], self_approval: false}}
 """
+FREEZE_DAYS = 10
+"""`@release` of a `risk_tier: high` version is frozen from yesterday to ten days on (UTC): an
+approved request is SCHEDULED, to apply at midnight UTC after the freeze's last day."""
+DIGEST_MAX_FILE_MB = 0.002
+"""Artifact files above 2,097 bytes are pinned by path and size only."""
 
 
 # -- the check's URL -----------------------------------------------------------------------------
@@ -152,7 +173,14 @@ def web_stack(
 ) -> Iterator[SignoffStack]:
     root = tmp_path_factory.mktemp("signoff-web")
     policy = root / "policy.yaml"
-    policy.write_text(POLICY.format(gate_url=gate.url))
+    today = datetime.now(UTC).date()
+    policy.write_text(
+        POLICY.format(
+            gate_url=gate.url,
+            freeze_from=today - timedelta(days=1),
+            freeze_to=today + timedelta(days=FREEZE_DAYS),
+        )
+    )
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     provider.redirect_uris.add(f"{public_url}/ui/auth/callback")
@@ -169,6 +197,7 @@ def web_stack(
         # Offered explicitly here (it is on by default only under `signoff dev`), for the
         # sign-in without a page load.
         SIGNOFF_WEB_DEV_LOGIN="true",
+        SIGNOFF_DIGEST_MAX_FILE_MB=str(DIGEST_MAX_FILE_MB),
     )
     try:
         yield stack
@@ -197,9 +226,18 @@ class Tab:
     """A fresh browser context and page, recording dialogs, console output and every URL the
     page asked for."""
 
-    def __init__(self, browser: Browser, base_url: str, *, viewport: dict[str, int] | None = None):
+    def __init__(
+        self,
+        browser: Browser,
+        base_url: str,
+        *,
+        viewport: dict[str, int] | None = None,
+        timezone_id: str | None = None,
+    ):
         self.base_url = base_url
-        self.context = browser.new_context(base_url=base_url, viewport=viewport)
+        self.context = browser.new_context(
+            base_url=base_url, viewport=viewport, timezone_id=timezone_id
+        )
         self.context.set_default_timeout(10_000)
         self.page: Page = self.context.new_page()
         self.dialogs: list[str] = []
@@ -1009,3 +1047,100 @@ def test_the_model_page_lists_versions_signoff_never_saw(
     assert view.status_code == 200, view.text
     versions = [(v["version"], v["stage"], v["aliases"]) for v in view.json()["versions"]]
     assert versions == [("3", "None", []), ("2", "None", []), ("1", "None", ["shadow"])]
+
+
+# -- regulated parts: change windows, the artifact digest, tiers, rollback -----------------------
+
+
+def _with_files(mlflow_url: str, files: dict[str, bytes], **tags: str) -> SeededVersion:
+    """A new version whose run holds `files` under `model/` (its source), tagged `tags`."""
+    with httpx.Client(base_url=mlflow_url, timeout=30) as mlflow:
+        version = seed_version(mlflow, tags=tags)
+        run = mlflow.get("/api/2.0/mlflow/runs/get", params={"run_id": version.run_id}).json()
+    folder = Path(run["run"]["info"]["artifact_uri"].removeprefix("file://")) / "model"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return version
+
+
+def test_a_scheduled_rollback_shows_when_it_applies_what_is_approved_and_can_be_cancelled(
+    web_stack: SignoffStack,
+    client: Callable[..., httpx.Client],
+    browser: Browser,
+) -> None:
+    seeded = _with_files(
+        web_stack.mlflow_url,
+        {"weights.bin": b"w" * 2000, "big.bin": b"b" * 3000},
+        risk_tier="high",
+    )
+    dana, lee = client("dana", "data-scientist"), client("lee", "ml-lead")
+    opened = dana.post(
+        f"{SIGNOFF}/rollback",
+        json={"name": seeded.name, "target": "@release", "version": seeded.version},
+    )
+    assert opened.status_code == 200, opened.text
+    request = opened.json()["request"]
+    target = {"name": seeded.name, "version": seeded.version, "stage": "@release"}
+    approved = lee.post("/api/2.0/mlflow/transition-requests/approve", json=target)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["request"]["state"] == "SCHEDULED"
+    apply_at = approved.json()["request"]["apply_at"]
+
+    # Approved, so it waits for nobody: not in an approver's "waiting" tab, nor among the
+    # decided ones (it is still open); in the requester's own, saying when it applies.
+    def ids(who: httpx.Client, tab: str) -> list[str]:
+        page = who.get("/ui/api/inbox", params={"tab": tab, "model": seeded.name})
+        assert page.status_code == 200, page.text
+        return [row["id"] for row in page.json()["rows"]]
+
+    mia = client("mia", "ml-lead")
+    assert ids(mia, "waiting") == [] and ids(mia, "decided") == []
+    mine = dana.get("/ui/api/inbox", params={"tab": "mine", "model": seeded.name}).json()
+    [row] = mine["rows"]
+    assert (row["id"], row["state"], row["rollback"]) == (request["id"], "SCHEDULED", True)
+    assert row["apply_at_timestamp"] == apply_at and row["expires_timestamp"] is None
+    scheduled = dana.get("/ui/api/inbox", params={"tab": "mine", "state": "SCHEDULED"}).json()
+    assert request["id"] in [r["id"] for r in scheduled["rows"]]
+
+    tab = Tab(browser, web_stack.api_url, timezone_id="Asia/Tokyo")
+    try:
+        page = tab.page
+        tab.sign_in("/ui/", "dana")
+        page.click("#tab-mine")
+        listed = page.locator(f"#list-body tr[data-request-id='{request['id']}']")
+        expect(listed.locator(".badge.rollback")).to_have_text("rollback")
+        expect(listed).to_contain_text("SCHEDULED")
+        expect(listed.locator(".apply-at")).to_contain_text("applies in")
+        listed.locator("a").click()
+        page.wait_for_url(f"**{request_path(request['id'])}")
+
+        details = page.locator("#request-details")
+        expect(details).to_contain_text("SCHEDULED")
+        local = datetime.fromtimestamp(apply_at / 1000, ZoneInfo("Asia/Tokyo"))
+        expect(details.locator("dd.apply-at")).to_contain_text(
+            f"{local:%a %Y-%m-%d %H:%M} Asia/Tokyo (GMT+9) (in "
+        )
+        expect(details.locator("dd.reason")).to_contain_text("inside the freeze 'release freeze'")
+        expect(details.locator("dd.tier")).to_have_text("risk_tier=high")
+        expect(details.locator("dd.rollback")).to_contain_text("@release")
+        expect(page.locator("#request-title .badge.rollback")).to_have_text("rollback")
+        expect(page.locator("#digest")).to_contain_text("2 files, 4.9 KB in all · sha256 ")
+        expect(page.locator("#digest-note")).to_contain_text(
+            "1 file(s) above 0.002 MB recorded by path and size only, not hashed: model/big.bin"
+        )
+        expect(page.locator("#refresh-note")).to_be_visible()  # still open: kept current
+        expect(page.locator("#approve")).to_be_hidden()
+        expect(page.locator("#reject")).to_be_hidden()
+
+        page.fill("#action-comment", "the incident is over")
+        page.click("#cancel")
+        expect(details).to_contain_text("CANCELLED")
+        expect(details.locator("dd.apply-at")).to_have_count(0)
+        expect(page.locator("#actions")).to_be_hidden()
+        expect(page.locator("#activities li[data-type=CANCELLED_REQUEST]")).to_contain_text(
+            "the incident is over"
+        )
+    finally:
+        tab.context.close()
+    assert "aliases" not in mlflow_version(web_stack.mlflow_url, seeded)

@@ -500,6 +500,7 @@ class TransitionWorkflow:
             reason=record.reason,
             approvals=len(record.approvals),
             quorum=self._inp.rule.approvals.quorum,
+            apply_at_ms=record.apply_at_ms,
         )
 
     # -- updates: a CI job reporting ---------------------------------------------------------
