@@ -53,7 +53,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On `--ledger=postgresql` the suite is the end-to-end one: tests that start no stack do
-    not touch the stack's ledger and already ran in the SQLite pass."""
+    not touch the stack's ledger and already ran in the SQLite pass. The security suites
+    (fuzzing, the authorization matrix, token forms) test the API's parsing and permissions,
+    which no ledger backend changes; they run once, on SQLite."""
     if config.getoption("--ledger") != "postgresql":
         return
     end_to_end = [
@@ -61,6 +63,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items
         if "temporal_server" in getattr(item, "fixturenames", ())
         and item.get_closest_marker("own_ledger") is None
+        and "tests/security/" not in item.nodeid
     ]
     config.hook.pytest_deselected(items=[item for item in items if item not in end_to_end])
     items[:] = end_to_end
