@@ -10,10 +10,11 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.processes import (
-    venv_executable,
-)
+from tests.support.harness import Harness, RunningWorker, make_harness, running_worker
+from tests.support.mlflow import MlflowServer
+from tests.support.processes import venv_executable
 from workflows.ledger import Ledger
+from workflows.mlflow_client import MlflowRegistry
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +52,29 @@ async def ledger(ledger_url: str) -> AsyncIterator[Ledger]:
         yield store
     finally:
         store.dispose()
+
+
+@pytest.fixture(scope="module")
+async def module_worker(
+    time_skipping_env: WorkflowEnvironment,
+    mlflow_server: MlflowServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[RunningWorker]:
+    """An in-process worker of the test module's own, with its own SQLite ledger, on the
+    module's time-skipping server."""
+    db_path = tmp_path_factory.mktemp("ledger") / "ledger.db"
+    async with running_worker(time_skipping_env, mlflow_server.url, db_path) as worker:
+        yield worker
+
+
+@pytest.fixture
+async def harness(
+    module_worker: RunningWorker, mlflow_server: MlflowServer
+) -> AsyncIterator[Harness]:
+    """Start, signal and read TransitionWorkflows on `module_worker` (`support/harness`)."""
+    async with MlflowRegistry(mlflow_server.url) as reader:
+        harness = make_harness(module_worker, reader)
+        try:
+            yield harness
+        finally:
+            await harness.close()

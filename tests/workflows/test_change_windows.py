@@ -4,7 +4,6 @@ can be cancelled while it waits. Real worker and activities, real `mlflow server
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,17 +15,13 @@ from tests.support.harness import (
     BOB,
     Harness,
     MakeVersion,
-    RunningWorker,
-    make_harness,
     policy,
-    running_worker,
     skip_time,
 )
 from tests.support.mlflow import MlflowServer
 from workflows.client import DecisionRefused
 from workflows.domain import AuditType, RequestState
 from workflows.messages import Decision, DecisionResult, TransitionInput
-from workflows.mlflow_client import MlflowRegistry
 
 ZURICH = ZoneInfo("Europe/Zurich")
 
@@ -41,29 +36,6 @@ transitions:
     windows: [{days: [mon-thu], from: "09:00", to: "16:00", tz: Europe/Zurich}]
 """
 )
-
-
-@pytest.fixture(scope="module")
-async def module_worker(
-    time_skipping_env: WorkflowEnvironment,
-    mlflow_server: MlflowServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[RunningWorker]:
-    db_path = tmp_path_factory.mktemp("windows-ledger") / "ledger.db"
-    async with running_worker(time_skipping_env, mlflow_server.url, db_path) as worker:
-        yield worker
-
-
-@pytest.fixture
-async def harness(
-    module_worker: RunningWorker, mlflow_server: MlflowServer
-) -> AsyncIterator[Harness]:
-    async with MlflowRegistry(mlflow_server.url) as reader:
-        harness = make_harness(module_worker, reader)
-        try:
-            yield harness
-        finally:
-            await harness.close()
 
 
 async def now_of(env: WorkflowEnvironment) -> datetime:

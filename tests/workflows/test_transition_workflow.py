@@ -60,29 +60,6 @@ transitions:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-async def module_worker(
-    time_skipping_env: WorkflowEnvironment,
-    mlflow_server: MlflowServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[RunningWorker]:
-    db_path = tmp_path_factory.mktemp("ledger") / "ledger.db"
-    async with running_worker(time_skipping_env, mlflow_server.url, db_path) as worker:
-        yield worker
-
-
-@pytest.fixture
-async def harness(
-    module_worker: RunningWorker, mlflow_server: MlflowServer
-) -> AsyncIterator[Harness]:
-    async with MlflowRegistry(mlflow_server.url) as reader:
-        harness = make_harness(module_worker, reader)
-        try:
-            yield harness
-        finally:
-            await harness.close()
-
-
 async def refusal(
     harness: Harness,
     action: str,

@@ -15,7 +15,7 @@ import json
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,22 +27,18 @@ import numpy as np
 import pytest
 from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
-from temporalio.testing import WorkflowEnvironment
 
 from tests.support.harness import (
     Harness,
     MakeVersion,
-    RunningWorker,
-    make_harness,
     policy,
-    running_worker,
     skip_time,
 )
 from tests.support.mlflow import SEED_EXPERIMENT, MlflowServer, SeededVersion
 from tests.support.processes import free_port
 from workflows.domain import AuditType, CheckResult, CheckStatus, RequestSnapshot, RequestState
 from workflows.messages import TransitionInput
-from workflows.mlflow_client import MlflowRegistry, ResourceNotFound
+from workflows.mlflow_client import ResourceNotFound
 
 # MLflow nags about models logged without type hints or an input example; these are on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:mlflow")
@@ -50,29 +46,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:mlflow")
 # --------------------------------------------------------------------------------------------
 # Harness: this module's own worker on the session's time-skipping server
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def checks_worker(
-    time_skipping_env: WorkflowEnvironment,
-    mlflow_server: MlflowServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[RunningWorker]:
-    db_path = tmp_path_factory.mktemp("ledger") / "ledger.db"
-    async with running_worker(time_skipping_env, mlflow_server.url, db_path) as worker:
-        yield worker
-
-
-@pytest.fixture
-async def harness(
-    checks_worker: RunningWorker, mlflow_server: MlflowServer
-) -> AsyncIterator[Harness]:
-    async with MlflowRegistry(mlflow_server.url) as reader:
-        harness = make_harness(checks_worker, reader)
-        try:
-            yield harness
-        finally:
-            await harness.close()
 
 
 async def finish(harness: Harness, inp: TransitionInput) -> RequestSnapshot:
