@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -31,7 +32,8 @@ from tests.support.stack import SignoffStack, running_stack
 from tests.support.temporal import TemporalServer
 from tests.support.webhooks import SECRET, subscribe, webhook_env
 
-EVIDENCE = "/api/2.0/signoff/transition-requests/evidence"
+SIGNOFF = "/api/2.0/signoff"
+EVIDENCE = f"{SIGNOFF}/transition-requests/evidence"
 REVIEWS = "/api/2.0/signoff/break-glass/reviews"
 BREAK_GLASS = "/api/2.0/mlflow/databricks/model-versions/transition-stage"
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs/schemas/evidence.schema.json").read_text())
@@ -162,8 +164,15 @@ def test_the_evidence_packet_of_an_applied_request(
         "APPROVED_REQUEST",
         "APPLIED_TRANSITION",
     ]
-    assert got["artifact_digest"] is None and got["audit_chain_head"] is None
-    assert got["notes"]["artifact_digest"] == "not recorded"
+    # What was approved, as pinned when the request opened, and where the packet's last
+    # entry stands in the audit chain (what `signoff audit verify` finds in an export).
+    pinned = ok(auditor.get(f"{SIGNOFF}/transition-requests/get", params={"id": request_id}))
+    assert got["artifact_digest"] == pinned["request"]["digest"]
+    assert got["artifact_digest"]["run_id"] == got["model_version"]["run_id"]
+    head = got["audit_chain_head"]
+    assert head["entry_id"] == got["trail"][-1]["id"] and head["chain_seq"] > 0
+    assert re.fullmatch(r"[0-9a-f]{64}", head["entry_hash"])
+    assert "artifact_digest" not in got["notes"] and "audit_chain_head" not in got["notes"]
     assert got["break_glass_review"] is None
 
     pdf = tmp_path / "evidence.pdf"
