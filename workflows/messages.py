@@ -91,6 +91,10 @@ class DecisionResult(BaseModel):
     reason: str | None = None
     approvals: int
     quorum: int
+    ledger: LedgerUpdate | None = None
+    """The request as the workflow holds it when it answers, with the entries its outbox has
+    not yet confirmed written: the caller records them (idempotent, revision-guarded) so its
+    own next read sees its decision. None from workers before it."""
 
 
 class Superseded(BaseModel):
@@ -206,3 +210,6 @@ class CiCallback(BaseModel):
     summary: str = Field("", max_length=MAX_CALLBACK_SUMMARY)
     callback_token_sha256: str | None = Field(None, repr=False)
     principal: Principal | None = None
+
+
+DecisionResult.model_rebuild()
