@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -20,6 +20,13 @@ class TransitionRequestRow(SQLModel, table=True):
         Index("ix_transition_requests_state_created", "state", "created_ms", "id"),
         Index("ix_transition_requests_requester_created", "requester", "created_ms", "id"),
         Index("ix_transition_requests_updated", "updated_ms", "id"),
+        Index("ix_transition_requests_created", "created_ms", "id"),
+        Index(
+            "ix_transition_requests_unindexed",
+            "state",
+            sqlite_where=text("approver_roles IS NULL"),
+            postgresql_where=text("approver_roles IS NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -68,7 +75,11 @@ class AuditEntryRow(SQLModel, table=True):
     """Append-only audit log. `id` is the idempotency key chosen by the writer."""
 
     __tablename__ = "activities"
-    __table_args__ = (Index("ix_activities_model_version", "model_name", "version"),)
+    __table_args__ = (
+        Index("ix_activities_model_version", "model_name", "version"),
+        Index("ix_activities_type_created", "activity_type", "created_ms"),
+        Index("ix_activities_model_moves", "model_name", "activity_type", "to_stage", "created_ms"),
+    )
 
     id: str = Field(primary_key=True, max_length=128)
     request_id: str | None = Field(default=None, index=True, max_length=64)
@@ -146,7 +157,10 @@ class InboundHookRow(SQLModel, table=True):
     what makes a replay do nothing."""
 
     __tablename__ = "inbound_hooks"
-    __table_args__ = (Index("ix_inbound_hooks_source", "source", "received_ms"),)
+    __table_args__ = (
+        Index("ix_inbound_hooks_source", "source", "received_ms"),
+        Index("ix_inbound_hooks_received", "received_ms"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     source: str = Field(max_length=64)
@@ -182,6 +196,7 @@ class ReconcilerRunRow(SQLModel, table=True):
     """One pass of the reconciler. The first pass ever takes the registry as it is."""
 
     __tablename__ = "reconciler_runs"
+    __table_args__ = (Index("ix_reconciler_runs_started", "started_ms"),)
 
     id: str = Field(primary_key=True, max_length=64)
     started_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
