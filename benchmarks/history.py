@@ -16,9 +16,8 @@ from collections import Counter
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from benchmarks.latency import wait_for_entries
 from benchmarks.report import REPORT_ONLY, Figure, print_figures
-from benchmarks.stack import EmbeddedStack, running_stack
+from benchmarks.stack import EmbeddedStack, running_stack, wait_for_entries
 
 
 def _event_name(event_type: int) -> str:
@@ -75,6 +74,68 @@ def timeline(events: list, since: float) -> list[str]:
         label = f"{kind} {names.get(scheduled, '')}".strip()
         rows.append((at, event.event_id, f"  +{(at - since) * 1000:7.1f} ms  {label}"))
     return [line for _, _, line in sorted(rows)]
+
+
+def _at(event) -> float:  # noqa: ANN001 (a protobuf HistoryEvent)
+    return event.event_time.ToDatetime().timestamp()
+
+
+def approval_phases(events: list, sent: float, answered: float) -> dict[str, float]:
+    """Where the completing approval's time went (seconds), from the history's timestamps:
+    the API and Temporal until the update is accepted, each activity from scheduled to
+    completed, the workflow tasks (scheduled to completed), until the update completed, and
+    the API's answer after it. Overlaps are not double counted: activities run between tasks."""
+    accepted = [e for e in events if _name(e) == "WORKFLOW_EXECUTION_UPDATE_ACCEPTED"][-1]
+    completed = [e for e in events if _name(e) == "WORKFLOW_EXECUTION_UPDATE_COMPLETED"][-1]
+    start, end = _at(accepted), _at(completed)
+    phases: dict[str, float] = {"API → update accepted": start - sent}
+    names = _activity_names(events)
+    scheduled: dict[int, float] = {}
+    task_scheduled = None
+    for event in events:
+        at, kind = _at(event), _name(event)
+        if not start <= at <= end:
+            continue
+        if kind == "WORKFLOW_TASK_SCHEDULED":
+            task_scheduled = at
+        elif kind == "WORKFLOW_TASK_COMPLETED" and task_scheduled is not None:
+            phases["workflow tasks"] = phases.get("workflow tasks", 0) + at - task_scheduled
+            task_scheduled = None
+        elif kind == "ACTIVITY_TASK_SCHEDULED":
+            scheduled[event.event_id] = at
+        elif kind == "ACTIVITY_TASK_COMPLETED":
+            key = event.activity_task_completed_event_attributes.scheduled_event_id
+            if key in scheduled:
+                label = f"activity {names[key]}"
+                phases[label] = phases.get(label, 0) + at - scheduled[key]
+    phases["update completed → answer"] = answered - end
+    phases["total (the approve call)"] = answered - sent
+    return phases
+
+
+def _name(event) -> str:  # noqa: ANN001
+    return _event_name(event.event_type)
+
+
+def _activity_names(events: list) -> dict[int, str]:
+    return {
+        event.event_id: event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+
+
+def fetch_histories(stack: EmbeddedStack, workflow_ids: list[str]) -> list[list]:
+    async def run() -> list[list]:
+        client = await Client.connect(stack.temporal_address)
+        found = []
+        for workflow_id in workflow_ids:
+            handle = client.get_workflow_handle(workflow_id)
+            await handle.result()
+            found.append(list((await handle.fetch_history()).events))
+        return found
+
+    return asyncio.run(run())
 
 
 def measure(stack: EmbeddedStack, *, quick: bool = False, timings: bool = True) -> list[Figure]:

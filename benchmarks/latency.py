@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import time
 
+from benchmarks.history import approval_phases, fetch_histories
 from benchmarks.report import Figure, Goal, describe_ms, percentile, print_figures
-from benchmarks.stack import EmbeddedStack, running_stack
+from benchmarks.stack import EmbeddedStack, running_stack, wait_for_entries
 
 SIZES = {"full": (40, 5), "quick": (2, 0)}
 
@@ -39,22 +40,8 @@ def direct(stack: EmbeddedStack, name: str, version: str) -> tuple[float, float]
     return call, answer["model_version"]["last_updated_timestamp"] / 1000 - sent_wall
 
 
-def wait_for_entries(stack: EmbeddedStack, name: str, version: str, entries: int, headers) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        listed = stack.api.get(
-            "/api/2.0/signoff/activities/list",
-            params={"name": name, "version": version},
-            headers=headers,
-        ).json()["activities"]
-        if len(listed) >= entries:
-            return
-        time.sleep(0.01)
-    raise SystemExit(f"the ledger never recorded {entries} entries for {name} v{version}")
-
-
-def governed(stack: EmbeddedStack, name: str, version: str) -> tuple[float, float]:
-    """(the completing approve call, sent → MLflow's timestamp), in seconds."""
+def governed(stack: EmbeddedStack, name: str, version: str) -> tuple[float, float, float]:
+    """(the completing approve call, sent → MLflow's timestamp, sent), in seconds."""
     body = {"name": name, "version": version, "stage": "Production"}
     lee, mia = stack.token("lee", "ml-lead"), stack.token("mia", "ml-lead")
     rita = stack.token("rita", "risk-officer")
@@ -78,7 +65,20 @@ def governed(stack: EmbeddedStack, name: str, version: str) -> tuple[float, floa
     now = stack.version_of(name, version)
     if now["current_stage"] != "Production":
         raise SystemExit(f"{name} v{version} is not in Production after the last approval")
-    return call, now["last_updated_timestamp"] / 1000 - sent_wall
+    return call, now["last_updated_timestamp"] / 1000 - sent_wall, sent_wall
+
+
+def print_profile(stack: EmbeddedStack, timed: list[tuple[str, float, float]]) -> None:
+    """Where the completing approval's time goes: each phase's median over the measured
+    rounds, from the requests' Temporal histories."""
+    histories = fetch_histories(stack, [workflow_id for workflow_id, _, _ in timed])
+    phases: dict[str, list[float]] = {}
+    for events, (_, sent, answered) in zip(histories, timed, strict=True):
+        for phase, seconds in approval_phases(events, sent, answered).items():
+            phases.setdefault(phase, []).append(seconds)
+    print("\nWhere the completing approval's time goes (median of each phase, ms):")
+    for phase, values in phases.items():
+        print(f"  {phase:<40} {percentile(values, 50) * 1000:7.1f}  (n={len(values)})")
 
 
 def measure(stack: EmbeddedStack, *, quick: bool = False, n: int | None = None) -> list[Figure]:
@@ -87,14 +87,17 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, n: int | None = None) 
     versions = stack.new_versions(2 * (rounds + warmup))
     pairs = [(versions[2 * i], versions[2 * i + 1]) for i in range(rounds + warmup)]
     direct_calls, direct_ts, governed_calls, governed_ts = [], [], [], []
+    timed: list[tuple[str, float, float]] = []
     for i, (mine, theirs) in enumerate(pairs):
         call, ts = direct(stack, *theirs)
-        g_call, g_ts = governed(stack, *mine)
+        g_call, g_ts, sent = governed(stack, *mine)
         if i >= warmup:
             direct_calls.append(call)
             direct_ts.append(ts)
             governed_calls.append(g_call)
             governed_ts.append(g_ts)
+            timed.append((f"transition/{mine[0]}/{mine[1]}/Production", sent, sent + g_call))
+    print_profile(stack, timed)
     print("\nApproval latency (one run, interleaved):")
     print(describe_ms("(a) direct MLflow transition-stage call", direct_calls))
     print(describe_ms("    sent → MLflow's last_updated_timestamp", direct_ts))

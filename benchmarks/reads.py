@@ -13,11 +13,10 @@ import argparse
 import asyncio
 import time
 
-from benchmarks.latency import wait_for_entries
 from benchmarks.load import checked, client, rate
 from benchmarks.report import Figure, Goal, print_figures
 from benchmarks.seed import seed
-from benchmarks.stack import EmbeddedStack, running_stack
+from benchmarks.stack import EmbeddedStack, running_stack, wait_for_entries
 from workflows.ledger import Ledger
 
 CONCURRENCY = 16

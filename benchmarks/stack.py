@@ -152,6 +152,20 @@ class EmbeddedStack:
         ).json()["model_version"]
 
 
+def wait_for_entries(stack: EmbeddedStack, name: str, version: str, entries: int, headers) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = stack.api.get(
+            "/api/2.0/signoff/activities/list",
+            params={"name": name, "version": version},
+            headers=headers,
+        ).json()["activities"]
+        if len(listed) >= entries:
+            return
+        time.sleep(0.01)
+    raise SystemExit(f"the ledger never recorded {entries} entries for {name} v{version}")
+
+
 @contextlib.contextmanager
 def running_stack(
     mlflow_url: str | None = None, temporal_address: str | None = None
