@@ -14,6 +14,7 @@ from pydantic import AliasChoices, BaseModel, Field
 from policies import Check, CiCheck, Policy, Principal, TransitionRule, approver_roles
 from workflows.ci.base import CiRunRef
 from workflows.domain import (
+    ArtifactDigest,
     AuditEntry,
     CheckResult,
     CheckStatus,
@@ -150,6 +151,10 @@ class ApplyInput(BaseModel):
     target: str
     from_stage: str
     archive_existing_versions: bool
+    pinned: ArtifactDigest | None = None
+    """The digest pinned when the request opened: the activity takes the digest again and
+    compares, in the attempt that moves the version (runs from before compare in an activity
+    of its own first, and send None)."""
 
 
 class ApplyOutcome(BaseModel):

@@ -277,8 +277,9 @@ class TransitionWorkflow:
                     target=inp.target,
                     from_stage=inp.from_stage,
                     archive_existing_versions=inp.rule.archive_existing_versions,
+                    pinned=self._pin.for_apply(),
                 ),
-                start_to_close_timeout=timedelta(seconds=15),
+                **self._pin.apply_timeouts(),
                 schedule_to_close_timeout=timedelta(hours=24),
                 retry_policy=_APPLY_RETRY,
             )
