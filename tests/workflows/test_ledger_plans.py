@@ -31,9 +31,7 @@ LARGE = {
     "reconciler_runs",
     "web_sessions",
 }
-"""Tables that grow with use (subscriptions, `webhooks`, stay small). Not read here:
-`marks.all`, the reconciler's whole read of the marks, which it compares with every version
-of the registry it pages through."""
+"""Tables that grow with use (subscriptions, `webhooks`, stay small)."""
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +84,7 @@ def _reads(ledger: Ledger) -> list[tuple[str, Any]]:
         ("inbound.recent of source", ledger.inbound.recent(source="slack")),
         ("marks.get", ledger.marks.get("fraud", "1")),
         ("marks.of_model", ledger.marks.of_model("fraud")),
+        ("marks.of_models", ledger.marks.of_models({"fraud", "churn"})),
         ("runs.latest", ledger.runs.latest()),
         ("web_sessions.get", ledger.web_sessions.get("s" * 43, now_ms=1, idle_ms=1)),
     ]
