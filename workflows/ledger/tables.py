@@ -78,6 +78,7 @@ class AuditEntryRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_activities_model_version", "model_name", "version"),
         Index("ix_activities_type_created", "activity_type", "created_ms"),
+        Index("ix_activities_request_decisions", "request_id", "activity_type", "user_id"),
         Index("ix_activities_model_moves", "model_name", "activity_type", "to_stage", "created_ms"),
     )
 
