@@ -26,6 +26,8 @@ STALE_REQUEST = "StaleRequest"
 """An apply that must not be retried: the version is gone or was moved meanwhile."""
 MLFLOW_REFUSED = "MlflowRefused"
 """MLflow refused the transition itself (an invalid request): not retried."""
+ARTIFACTS_CHANGED = "ArtifactsChanged"
+"""The version's artifacts are not the ones pinned when the request opened: not applied."""
 
 # -- validation checks ----------------------------------------------------------------------
 

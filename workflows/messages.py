@@ -25,6 +25,7 @@ from policies import (
 )
 from workflows.ci.base import CiRunRef
 from workflows.domain import (
+    ArtifactDigest,
     AuditEntry,
     CheckResult,
     CheckStatus,
@@ -108,6 +109,10 @@ class DecisionResult(BaseModel):
     quorum: int
     apply_at_ms: int | None = None
     """While SCHEDULED: when the change window opens and the move applies."""
+    ledger: LedgerUpdate | None = None
+    """The request as the workflow holds it when it answers, with the entries its outbox has
+    not yet confirmed written: the caller records them (idempotent, revision-guarded) so its
+    own next read sees its decision. None from workers before it."""
 
 
 class Superseded(BaseModel):
@@ -166,6 +171,10 @@ class ApplyInput(BaseModel):
     target: str
     from_stage: str
     archive_existing_versions: bool
+    pinned: ArtifactDigest | None = None
+    """The digest pinned when the request opened: the activity takes the digest again and
+    compares, in the attempt that moves the version (runs from before compare in an activity
+    of its own first, and send None)."""
 
 
 class ApplyOutcome(BaseModel):
@@ -341,3 +350,6 @@ class ReviewInput(BaseModel):
             opened_ms=self.opened_ms,
             deadline_ms=self.deadline_ms,
         )
+
+
+DecisionResult.model_rebuild()

@@ -42,23 +42,35 @@ async def decide(
         if err.not_open:
             raise Invalid(err.reason) from err
         raise Refused(err.reason) from err
-    entry = result.entry
     if result.state is RequestState.APPLYING and result.reason is None:
         result = result.model_copy(update={"reason": await _why_still_applying(services)})
-    if action != "approve":
-        # A reject or cancel closes the request at once, and the workflow copies that to the
-        # ledger in the background. Record it now too (as create does; ledger writes are
-        # revision-guarded and keyed, so idempotent), so a client that lists right after, as
-        # Databricks clients do, does not see the request it just closed as open. (Approve is
-        # left alone: the update already waits for the apply, and it is the latency path.)
-        try:
-            snapshot = await transitions.snapshot(name, version, stage)
-            await services.ledger.requests.record(snapshot=snapshot, entries=[entry])
-        except Exception:  # the workflow's own write follows; never fail a decision made
-            log.warning(
-                "could not record the %s of %s v%s early", action, name, version, exc_info=True
-            )
+    await _record_early(services, transitions, action, result, name, version, stage)
     return result
+
+
+async def _record_early(
+    services: Services,
+    transitions: Transitions,
+    action: Action,
+    result: DecisionResult,
+    name: str,
+    version: str,
+    stage: str,
+) -> None:
+    """The workflow copies every decision to the ledger in the background. Record it now too
+    (as create does; ledger writes are revision-guarded and keyed, so idempotent), so a client
+    that lists right after, as Databricks clients do, sees its own decision: from the record
+    the answer carries, or (a worker from before it) the workflow's snapshot for a reject or
+    cancel."""
+    try:
+        if result.ledger is not None:
+            update = result.ledger
+            await services.ledger.requests.record(snapshot=update.snapshot, entries=update.entries)
+        elif action != "approve":
+            snapshot = await transitions.snapshot(name, version, stage)
+            await services.ledger.requests.record(snapshot=snapshot, entries=[result.entry])
+    except Exception:  # the workflow's own write follows; never fail a decision made
+        log.warning("could not record the %s of %s v%s early", action, name, version, exc_info=True)
 
 
 async def _no_open_request(

@@ -172,9 +172,13 @@ async def _scheduled(services: Services, request: RequestSnapshot) -> RequestSna
 
 
 async def open_requests_of(services: Services, *, name: str, version: str) -> list[RequestSnapshot]:
-    """The version's open requests (it must exist in MLflow)."""
-    await existing_version(services, name, version)
-    return await services.ledger.requests.search(model=name, version=version, open_only=True)
+    """The version's open requests. MLflow is asked only when there are none (a version
+    with an open request existed when it was opened; its apply re-reads it anyway), so a
+    read of a governed version costs no MLflow call."""
+    found = await services.ledger.requests.search(model=name, version=version, open_only=True)
+    if not found:
+        await existing_version(services, name, version)
+    return found
 
 
 async def search(

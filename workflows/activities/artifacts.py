@@ -5,6 +5,7 @@ memory and a stuck download is noticed by its heartbeat timeout."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -37,18 +38,24 @@ class ArtifactActivities:
                 type=STALE_REQUEST,
                 non_retryable=True,
             ) from err
-        last = [0.0]
-
-        def progress(detail: str) -> None:
-            now = time.monotonic()
-            if now - last[0] >= HEARTBEAT_EVERY_S:
-                last[0] = now
-                activity.heartbeat(detail)
-
         return await compute_digest(
             self.registry,
             version,
             max_file_mb=inp.max_file_mb or self.max_file_mb,
             now_ms=now_ms(),
-            progress=progress,
+            progress=heartbeating(),
         )
+
+
+def heartbeating() -> Callable[[str], None]:
+    """A digest's progress callback that heartbeats the running activity, at most every
+    `HEARTBEAT_EVERY_S`."""
+    last = [0.0]
+
+    def progress(detail: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= HEARTBEAT_EVERY_S:
+            last[0] = now
+            activity.heartbeat(detail)
+
+    return progress

@@ -9,11 +9,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from policies import is_alias
-from workflows.domain import AuditType
-from workflows.errors import MLFLOW_REFUSED, STALE_REQUEST
+from workflows.activities.artifacts import heartbeating
+from workflows.artifacts import compute_digest, digest_changes
+from workflows.domain import AuditType, now_ms
+from workflows.errors import ARTIFACTS_CHANGED, MLFLOW_REFUSED, STALE_REQUEST
 from workflows.ledger import Ledger
 from workflows.messages import ApplyInput, ApplyOutcome, Superseded, SupersedeInput
-from workflows.mlflow_client import InvalidRequest, MlflowRegistry, ResourceNotFound
+from workflows.mlflow_client import InvalidRequest, MlflowRegistry, ModelVersion, ResourceNotFound
 from workflows.moves import expect_moved, move_version
 
 
@@ -50,6 +52,7 @@ class RegistryActivities:
                     type=STALE_REQUEST,
                     non_retryable=True,
                 )
+            await self._verify_pinned(inp, version)
             try:
                 await move_version(
                     self.registry,
@@ -78,6 +81,26 @@ class RegistryActivities:
                 inp.request_id,
             )
         return ApplyOutcome(from_stage=inp.from_stage, to_stage=inp.target, already_applied=already)
+
+    async def _verify_pinned(self, inp: ApplyInput, version: ModelVersion) -> None:
+        """The artifacts are still the ones pinned when the request opened (taken again now,
+        from the version just read, right before the move); otherwise nothing moves."""
+        if inp.pinned is None:
+            return
+        now = await compute_digest(
+            self.registry,
+            version,
+            max_file_mb=inp.pinned.max_file_mb,
+            now_ms=now_ms(),
+            progress=heartbeating(),
+        )
+        changed = digest_changes(inp.pinned, now)
+        if changed:
+            raise ApplicationError(
+                f"the artifacts changed after approval ({'; '.join(changed)}); request again",
+                type=ARTIFACTS_CHANGED,
+                non_retryable=True,
+            )
 
     async def _moved_by(self, inp: ApplyInput, stage: str) -> str:
         """Who moved the version to `stage`: the Signoff request whose applied transition the

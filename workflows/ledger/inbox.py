@@ -133,13 +133,24 @@ class InboxRepository:
     async def page(self, query: InboxQuery) -> InboxSlice:
         def work(session: Session) -> InboxSlice:
             rows, next_after = _page(session, query)
+            # The tab's models and its count in one pass (the models ignore the model filter,
+            # so without one the count is their sum); the other tabs are counted.
+            any_model = query.model_copy(update={"model": None})
+            per_model = dict(
+                session.exec(
+                    select(_R.model_name, func.count())
+                    .where(*_filters(query.tab, any_model))
+                    .group_by(_R.model_name)
+                ).all()
+            )
             counts: dict[InboxTab, int] = {}
             for tab in TABS:
+                if tab == query.tab and query.model is None:
+                    counts[tab] = sum(per_model.values())
+                    continue
                 counted = select(func.count()).select_from(_R).where(*_filters(tab, query))
                 counts[tab] = int(session.exec(counted).one())
-            any_model = query.model_copy(update={"model": None})
-            names = select(_R.model_name).where(*_filters(query.tab, any_model)).distinct()
-            models = sorted(session.exec(names))
+            models = sorted(per_model)
             return InboxSlice(rows=rows, next_after=next_after, counts=counts, models=models)
 
         return await self._db.run(work)

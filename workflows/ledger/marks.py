@@ -40,6 +40,19 @@ class RegistryMarkRepository:
         query = select(RegistryMarkRow).where(RegistryMarkRow.model_name == model)
         return await self._db.run(lambda session: [_mark(r) for r in session.exec(query)])
 
+    async def of_models(self, models: set[str]) -> dict[tuple[str, str], RegistryMark]:
+        """The marks of every version of these models, by (model, version): what one page of
+        the registry is compared with (a lookup by the key's prefix, whatever the ledger holds
+        besides)."""
+        if not models:
+            return {}
+        query = select(RegistryMarkRow).where(col(RegistryMarkRow.model_name).in_(sorted(models)))
+        return await self._db.run(
+            lambda session: {
+                (row.model_name, row.version): _mark(row) for row in session.exec(query)
+            }
+        )
+
     async def all(self) -> dict[tuple[str, str], RegistryMark]:
         """Every mark, by (model, version)."""
         return await self._db.run(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -21,6 +21,13 @@ class TransitionRequestRow(SQLModel, table=True):
         Index("ix_transition_requests_requester_created", "requester", "created_ms", "id"),
         Index("ix_transition_requests_updated", "updated_ms", "id"),
         Index("ix_transition_requests_github_run", "github_repository_id", "github_run_id"),
+        Index("ix_transition_requests_created", "created_ms", "id"),
+        Index(
+            "ix_transition_requests_unindexed",
+            "state",
+            sqlite_where=text("approver_roles IS NULL"),
+            postgresql_where=text("approver_roles IS NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -81,6 +88,9 @@ class AuditEntryRow(SQLModel, table=True):
         Index("ix_activities_model_version", "model_name", "version"),
         Index("ix_activities_chain_seq", "chain_seq", unique=True),
         Index("ix_activities_recorded_ms", "recorded_ms"),
+        Index("ix_activities_type_created", "activity_type", "created_ms"),
+        Index("ix_activities_request_decisions", "request_id", "activity_type", "user_id"),
+        Index("ix_activities_model_moves", "model_name", "activity_type", "to_stage", "created_ms"),
     )
 
     id: str = Field(primary_key=True, max_length=128)
@@ -186,7 +196,10 @@ class InboundHookRow(SQLModel, table=True):
     what makes a replay do nothing."""
 
     __tablename__ = "inbound_hooks"
-    __table_args__ = (Index("ix_inbound_hooks_source", "source", "received_ms"),)
+    __table_args__ = (
+        Index("ix_inbound_hooks_source", "source", "received_ms"),
+        Index("ix_inbound_hooks_received", "received_ms"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     source: str = Field(max_length=64)
@@ -241,6 +254,7 @@ class ReconcilerRunRow(SQLModel, table=True):
     """One pass of the reconciler. The first pass ever takes the registry as it is."""
 
     __tablename__ = "reconciler_runs"
+    __table_args__ = (Index("ix_reconciler_runs_started", "started_ms"),)
 
     id: str = Field(primary_key=True, max_length=64)
     started_ms: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -59,7 +59,8 @@ class ReconcileActivities:
 
         The registry is read a page at a time, with a heartbeat after each page (the workflow
         sets a heartbeat timeout, so a pass stuck on one page is retried rather than waited
-        on for the whole start-to-close timeout). The marks are read after each page: a
+        on for the whole start-to-close timeout). The marks of the page's models are read after
+        each page (so a pass costs the same per page however large the registry): a
         version's mark is never older than what MLflow was seen to show, so a transition
         Signoff applies meanwhile is pending in the mark, not taken for a bypass."""
         started = now_ms()
@@ -67,7 +68,7 @@ class ReconcileActivities:
         baseline = not previous
         versions = changes = 0
         async for page in self.registry.model_version_pages(self.page_size):
-            marks = await self.ledger.marks.all()
+            marks = await self.ledger.marks.of_models({version.name for version in page})
             changes += await self._compare(page, marks, started=started, baseline=baseline)
             versions += len(page)
             activity.heartbeat(versions)

@@ -25,6 +25,7 @@ class Outbox(Generic[T]):
         self._send = send
         self._hold = hold
         self._items: list[T] = []
+        self._batch: list[T] = []
         self._pending = False
         self._sending = False
         self._closed = False
@@ -46,6 +47,10 @@ class Outbox(Generic[T]):
         """Everything put so far has been sent."""
         return not self._pending and not self._sending
 
+    def unconfirmed(self) -> list[T]:
+        """What was put and is not known to be sent yet: the batch being sent, then the rest."""
+        return [*self._batch, *self._items]
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._drain())
 
@@ -63,7 +68,8 @@ class Outbox(Generic[T]):
             )
             if not self._pending:
                 return
-            batch, self._items, self._pending = self._items, [], False
+            self._batch, self._items, self._pending = self._items, [], False
             self._sending = True
-            await self._send(batch)
+            await self._send(self._batch)
             self._sending = False
+            self._batch = []

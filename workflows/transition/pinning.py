@@ -27,6 +27,10 @@ with workflow.unsafe.imports_passed_through():
 
 DIGEST_PATCH = "pin-artifact-digest"
 """Runs started before it take no digest and apply without comparing one."""
+VERIFY_IN_APPLY_PATCH = "verify-digest-in-apply"
+"""Runs that reached their apply before it compare the digest in an activity of their own;
+since, the apply activity compares it in the attempt that moves the version (one workflow task
+and one MLflow read fewer between the last approval and the move)."""
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -48,6 +52,7 @@ class ArtifactPin:
         self._record = record
         self._fail = fail
         self.enabled = False
+        self._in_apply = False
 
     def start(self) -> None:
         """Decide (once, for the run's whole life) whether this run pins its artifacts."""
@@ -86,11 +91,26 @@ class ArtifactPin:
         )
         if not record.state.is_open:
             return False
+        self._in_apply = workflow.patched(VERIFY_IN_APPLY_PATCH)
+        if self._in_apply:
+            return True  # `for_apply()`: the apply activity compares
         changed = await self._changes()
         if changed:
             self._fail(changed)
             return False
         return True
+
+    def apply_timeouts(self) -> dict[str, timedelta]:
+        """The apply activity's attempt timeouts: an attempt that hashes the artifacts may take
+        as long as a digest, heartbeating as it hashes; one that does not, 15 s."""
+        if self.for_apply() is None:
+            return {"start_to_close_timeout": timedelta(seconds=15)}
+        return {"start_to_close_timeout": _ATTEMPT, "heartbeat_timeout": _HEARTBEAT}
+
+    def for_apply(self) -> ArtifactDigest | None:
+        """The pinned digest the apply activity compares the artifacts with (None: compared
+        already, or nothing pinned)."""
+        return self._record.digest if self._in_apply else None
 
     async def _changes(self) -> str | None:
         """None when the artifacts are still the ones pinned; otherwise why not, in words."""

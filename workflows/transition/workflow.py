@@ -80,6 +80,9 @@ WEBHOOK_EVENTS_PATCH = "announce-webhook-events"
 FAILURES_RECORDED_PATCH = "record-failures-and-close-superseded"
 """Runs started before it end FAILED without an audit entry or event, and close no other
 request when they apply."""
+ANSWER_APPLIED_PATCH = "answer-once-applied"
+"""Runs started before it answer the completing approval once the ledger has the applied
+transition too; since, once MLflow has it (the answer carries the record for the caller)."""
 APPLY_WAIT = timedelta(seconds=10)
 """How long the approval that completes the quorum waits to report the applied transition
 (in MLflow and in the ledger) before it answers anyway."""
@@ -274,8 +277,9 @@ class TransitionWorkflow:
                     target=inp.target,
                     from_stage=inp.from_stage,
                     archive_existing_versions=inp.rule.archive_existing_versions,
+                    pinned=self._pin.for_apply(),
                 ),
-                start_to_close_timeout=timedelta(seconds=15),
+                **self._pin.apply_timeouts(),
                 schedule_to_close_timeout=timedelta(hours=24),
                 retry_policy=_APPLY_RETRY,
             )
@@ -401,11 +405,15 @@ class TransitionWorkflow:
         record.approve(sub, decision.comment, roles)
         entry = record.log(AuditType.APPROVED_REQUEST, sub, comment=decision.comment, roles=roles)
         if record.ready_to_apply():
-            # This approval completes the request: answer once MLflow has the transition and
-            # the ledger has it too, so the approver reads their own write.
+            # This approval completes the request: answer once MLflow has the transition (the
+            # answer carries the record, which the API writes so the approver reads their own
+            # write; before the patch, once the ledger had it too).
+            ledgered = not workflow.patched(ANSWER_APPLIED_PATCH)
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: record.state not in _DECIDING and self._ledger.caught_up,
+                    lambda: (
+                        record.state not in _DECIDING and (self._ledger.caught_up or not ledgered)
+                    ),
                     timeout=APPLY_WAIT,
                 )
         return self._result(entry)
@@ -501,6 +509,7 @@ class TransitionWorkflow:
             approvals=len(record.approvals),
             quorum=self._inp.rule.approvals.quorum,
             apply_at_ms=record.apply_at_ms,
+            ledger=LedgerUpdate(snapshot=record.snapshot(), entries=self._ledger.unconfirmed()),
         )
 
     # -- updates: a CI job reporting ---------------------------------------------------------

@@ -1,0 +1,98 @@
+"""10,000 requests open and waiting: the resident memory of the `signoff dev` process (the API
+and the worker), and one approver's inbox query (`/ui/api/inbox`, a ledger query) at p95.
+The requests are real, opened through the API, many at a time: each is an alias move
+(`@b<n>`) on one of a few hundred versions, so MLflow needs few versions for many requests.
+
+    python -m benchmarks.memory [--open 10000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from benchmarks.load import checked, client, rate
+from benchmarks.report import REPORT_ONLY, Figure, Goal, percentile, print_figures
+from benchmarks.stack import EmbeddedStack, running_stack
+
+CONCURRENCY = 16
+ALIASES_PER_VERSION = 50
+SIZES = {"full": 10_000, "quick": 8}
+
+
+async def _open_all(stack: EmbeddedStack, versions: list[tuple[str, str]], total: int) -> float:
+    lee = stack.token("lee", "ml-lead")
+    async with client(stack.api_url, CONCURRENCY) as http:
+
+        async def open_one(i: int) -> None:
+            name, version = versions[i // ALIASES_PER_VERSION]
+            body = {"name": name, "version": version, "stage": f"@b{i}"}
+            checked(
+                await http.post(
+                    "/api/2.0/mlflow/transition-requests/create", json=body, headers=lee
+                )
+            )
+
+        return await rate(open_one, total=total, concurrency=CONCURRENCY)
+
+
+def _inbox_p95(stack: EmbeddedStack, calls: int) -> tuple[float, int]:
+    rita = stack.token("rita", "risk-officer")
+    timings, waiting = [], 0
+    for _ in range(calls):
+        started = time.perf_counter()
+        response = stack.api.get("/ui/api/inbox", params={"tab": "waiting"}, headers=rita)
+        timings.append(time.perf_counter() - started)
+        waiting = checked(response).json()["counts"]["waiting"]
+    return percentile(timings, 95) * 1000, waiting
+
+
+def _settle(stack: EmbeddedStack, seconds: float = 20) -> float:
+    """RSS once the process is idle again (it stops changing, or after `seconds`)."""
+    last, deadline = stack.rss_mb(), time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        now = stack.rss_mb()
+        if abs(now - last) < 1:
+            return now
+        last = now
+    return last
+
+
+def measure(stack: EmbeddedStack, *, quick: bool = False, total: int | None = None) -> list[Figure]:
+    total = total or SIZES["quick" if quick else "full"]
+    before = _settle(stack, 2 if quick else 10)
+    versions = stack.new_versions(-(-total // ALIASES_PER_VERSION))
+    opened = asyncio.run(_open_all(stack, versions, total))
+    rss = _settle(stack, 2 if quick else 30)
+    inbox_ms, waiting = _inbox_p95(stack, 5 if quick else 100)
+    print(
+        f"\nMemory: {total} requests opened at {opened:.1f}/s; RSS {before:.0f} MB before, "
+        f"{rss:.0f} MB after ({(rss - before) * 1024 / max(total, 1):.1f} KB per open request); "
+        f"inbox p95 {inbox_ms:.1f} ms ({waiting} waiting)"
+    )
+    return [
+        Figure(
+            f"RSS, API + worker, {total} open",
+            rss,
+            "MB",
+            Goal("value", "<=", 400),
+            note=f"{before:.0f} MB before opening them",
+        ),
+        Figure(f"inbox query p95, {total} open", inbox_ms, "ms", Goal("value", "<=", 50)),
+        Figure("requests opened/s (seeding)", opened, "/s", REPORT_ONLY),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: it runs, no more")
+    parser.add_argument("--open", type=int, default=None, help="requests to open")
+    args = parser.parse_args()
+    with running_stack() as stack:
+        print_figures("Memory", measure(stack, quick=args.quick, total=args.open))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Signoff's reads with 100,000 audit entries on the record: `transition-requests/list`,
+`activities/list` and `transition-requests/search` per second, against MLflow's
+`model-versions/get` per second, with the same client and concurrency, in one run. The ledger
+is seeded first (`benchmarks.seed`, the path a request's own ledger writes take); the version
+read has one applied and one open request of its own.
+
+    python -m benchmarks.reads [--entries 100000] [--calls 2000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from benchmarks.load import checked, client, rate
+from benchmarks.report import Figure, Goal, print_figures
+from benchmarks.seed import seed
+from benchmarks.stack import EmbeddedStack, running_stack, wait_for_entries
+from workflows.ledger import Ledger
+
+CONCURRENCY = 16
+SIZES = {"full": (100_000, 2000), "quick": (200, 16)}
+
+
+def seed_ledger(stack: EmbeddedStack, entries: int) -> None:
+    async def run() -> float:
+        ledger = Ledger(stack.ledger_url)
+        try:
+            return await seed(ledger, entries)
+        finally:
+            ledger.dispose()
+
+    took = asyncio.run(run())
+    print(f"\nseeded {entries} audit entries in {took:.1f} s ({entries / took:.0f}/s)")
+
+
+def version_with_history(stack: EmbeddedStack) -> tuple[str, str]:
+    """A version with an applied request (to Staging) and an open one (to Production)."""
+    lee, mia = stack.token("lee", "ml-lead"), stack.token("mia", "ml-lead")
+    name, version = stack.new_versions(1)[0]
+    for stage in ("Staging", "Production"):
+        body = {"name": name, "version": version, "stage": stage}
+        stack.api.post(
+            "/api/2.0/mlflow/transition-requests/create", json=body, headers=lee
+        ).raise_for_status()
+    stack.api.post(
+        "/api/2.0/mlflow/transition-requests/approve",
+        json={"name": name, "version": version, "stage": "Staging"},
+        headers=mia,
+    ).raise_for_status()
+    wait_for_entries(stack, name, version, 4, mia)
+    return name, version
+
+
+async def _rate(base_url: str, path: str, params: dict, headers: dict, calls: int) -> float:
+    async with client(base_url, CONCURRENCY) as http:
+
+        async def read(_: int) -> None:
+            checked(await http.get(path, params=params, headers=headers))
+
+        await rate(read, total=CONCURRENCY, concurrency=CONCURRENCY)  # connections open
+        return await rate(read, total=calls, concurrency=CONCURRENCY)
+
+
+def measure(
+    stack: EmbeddedStack, *, quick: bool = False, entries: int | None = None
+) -> list[Figure]:
+    default_entries, calls = SIZES["quick" if quick else "full"]
+    seed_ledger(stack, entries or default_entries)
+    name, version = version_with_history(stack)
+    reader = stack.token("mia", "ml-lead")
+    one = {"name": name, "version": version}
+    reads = [
+        ("transition-requests/list", "/api/2.0/mlflow/transition-requests/list", one),
+        ("activities/list", "/api/2.0/signoff/activities/list", one),
+        (
+            "transition-requests/search",
+            "/api/2.0/signoff/transition-requests/search",
+            {"name": name},
+        ),
+    ]
+    figures = []
+    for label, path, params in reads:
+        baseline = asyncio.run(
+            _rate(stack.mlflow_url, "/api/2.0/mlflow/model-versions/get", one, {}, calls)
+        )
+        started = time.perf_counter()
+        ours = asyncio.run(_rate(stack.api_url, path, params, reader, calls))
+        print(
+            f"  {label}: {ours:.0f}/s; MLflow model-versions/get {baseline:.0f}/s "
+            f"({time.perf_counter() - started:.1f} s)"
+        )
+        figures.append(
+            Figure(
+                f"{label}/s",
+                ours,
+                "/s",
+                Goal("ratio", ">=", 5.0),
+                baseline=baseline,
+                note=f"{entries or default_entries} audit entries; {CONCURRENCY} in flight",
+            )
+        )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: it runs, no more")
+    parser.add_argument("--entries", type=int, default=None, help="audit entries to seed")
+    args = parser.parse_args()
+    with running_stack() as stack:
+        print_figures("Reads", measure(stack, quick=args.quick, entries=args.entries))
+
+
+if __name__ == "__main__":
+    main()
