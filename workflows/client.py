@@ -16,6 +16,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -262,7 +263,9 @@ class Transitions:
             try:
                 async with asyncio.timeout(RESULT_WAIT_S):
                     return await accepted.result()
-            except TimeoutError as err:
+            except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+                # Ours, or the SDK's own poll giving up first (a worker shutting down holds the
+                # outcome back longer than the poll's RPC timeout): the decision stands.
                 raise DecisionPending(
                     "the decision is recorded, but its outcome did not come back in time; send "
                     "the same call again to learn it (it will not count twice)"

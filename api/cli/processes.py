@@ -12,8 +12,6 @@ import typer
 from api.cli.client import fail, load_settings
 from api.settings import ApiSettings, InsecureSettingsError
 from workflows.logs import LogFormat, configure_logging
-from workflows.startup import StartupFailed
-from workflows.tracing import setup_tracing
 
 
 def _production_settings() -> ApiSettings:
@@ -30,6 +28,8 @@ def _production_settings() -> ApiSettings:
 def _observability(settings: ApiSettings, service: str, log_format: LogFormat = "json") -> None:
     """Log lines as SIGNOFF_LOG_FORMAT says (default `log_format`); traces when an OTLP
     endpoint is set."""
+    from workflows.tracing import setup_tracing  # OpenTelemetry: only for a process that runs
+
     configure_logging(settings.log_format or log_format)
     setup_tracing(settings, service)
 
@@ -63,6 +63,7 @@ def worker() -> None:
     """Run a worker: executes transition workflows and their activities."""
     settings = _production_settings()
     _observability(settings, "signoff-worker")  # first: what importing says is logged too
+    from workflows.startup import StartupFailed
     from workflows.worker import run_worker
 
     async def until_signalled() -> None:

@@ -505,12 +505,12 @@ def test_help_says_where_url_and_token_come_from_and_shows_no_bool_tags(
     assert top.returncode == 0
     assert "SIGNOFF_API_URL" in top.stdout and "SIGNOFF_TOKEN" in top.stdout
     client = ["request", "approve", "reject", "cancel", "requests", "activities"]
+    helps = {c: signoff(wide, c, "--help") for c in [*client, "dev", "worker", "api", "token"]}
+    helps["policy"] = signoff(wide, "policy", "--help")
     for command in client:
-        shown = signoff(wide, command, "--help")
+        shown = helps[command]
         assert shown.returncode == 0, shown.stderr
         assert "SIGNOFF_API_URL" in shown.stdout and "SIGNOFF_TOKEN" in shown.stdout, command
-    for command in [*client, "dev", "worker", "api", "token", "policy"]:
-        shown = signoff(wide, command, "--help")
+    for shown in helps.values():
         assert "<bool>" not in shown.stdout, shown.stdout
-    assert "--comment" in signoff(wide, "request", "--help").stdout
-    assert re.search(r"--comment\s+TEXT", signoff(wide, "request", "--help").stdout)
+    assert re.search(r"--comment\s+TEXT", helps["request"].stdout)
