@@ -36,20 +36,30 @@ def seed_ledger(stack: EmbeddedStack, entries: int) -> None:
 
 
 def version_with_history(stack: EmbeddedStack) -> tuple[str, str]:
-    """A version with an applied request (to Staging) and an open one (to Production)."""
+    """A version with an applied request (to Staging), then an open one (to Production, from
+    Staging: opened before the move, it would be closed as superseded by it)."""
     lee, mia = stack.token("lee", "ml-lead"), stack.token("mia", "ml-lead")
     name, version = stack.new_versions(1)[0]
-    for stage in ("Staging", "Production"):
-        body = {"name": name, "version": version, "stage": stage}
-        stack.api.post(
-            "/api/2.0/mlflow/transition-requests/create", json=body, headers=lee
-        ).raise_for_status()
+    staging = {"name": name, "version": version, "stage": "Staging"}
     stack.api.post(
-        "/api/2.0/mlflow/transition-requests/approve",
-        json={"name": name, "version": version, "stage": "Staging"},
-        headers=mia,
+        "/api/2.0/mlflow/transition-requests/create", json=staging, headers=lee
     ).raise_for_status()
-    wait_for_entries(stack, name, version, 4, mia)
+    stack.api.post(
+        "/api/2.0/mlflow/transition-requests/approve", json=staging, headers=mia
+    ).raise_for_status()
+    wait_for_entries(stack, name, version, 3, mia)
+    stack.api.post(
+        "/api/2.0/mlflow/transition-requests/create",
+        json={**staging, "stage": "Production"},
+        headers=lee,
+    ).raise_for_status()
+    listed = stack.api.get(
+        "/api/2.0/mlflow/transition-requests/list",
+        params={"name": name, "version": version},
+        headers=mia,
+    ).json()["requests"]
+    if len(listed) != 1:
+        raise SystemExit(f"expected one open request on {name} v{version}, found {listed}")
     return name, version
 
 
