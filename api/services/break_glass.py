@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -69,14 +70,14 @@ async def break_glass(
 ) -> BreakGlassMove:
     """Move the version to `stage` now, record it and announce it."""
     granted = require_permission(services, principal, name, PermissionLevel.CAN_MANAGE)
-    rule = _allowing_rule(services, name, stage)
+    current = await existing_version(services, name, version)
+    # The rule is chosen as a request's would be: by the version's tags (risk tiers).
+    rule = _allowing_rule(services, name, stage, current.tags)
     if comment is None or not comment.strip():
         raise Invalid(
             "a break-glass transition needs a comment saying why it cannot wait for the "
             "governed path; send a non-empty `comment`"
         )
-
-    current = await existing_version(services, name, version)
     if is_alias(stage) and stage.removeprefix("@") in current.aliases:
         raise Invalid(f"version {version} of {name!r} is already {stage}")
     if current.current_stage == stage:
@@ -106,9 +107,11 @@ async def break_glass(
     return BreakGlassMove(moved=moved, granted=granted, open_requests=open_requests, review=review)
 
 
-def _allowing_rule(services: Services, name: str, stage: str) -> TransitionRule:
-    """The policy rule for the target, if it allows break-glass."""
-    rule = rule_for(services.policy, name, stage)
+def _allowing_rule(
+    services: Services, name: str, stage: str, tags: Mapping[str, str]
+) -> TransitionRule:
+    """The policy rule for the target and the version's tags, if it allows break-glass."""
+    rule = rule_for(services.policy, name, stage, tags)
     if rule is None:
         raise Refused(
             f"break-glass refused: no rule of the policy (policy {services.policy_hash[:12]}) "

@@ -22,7 +22,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.mlflow import MlflowServer, SeededVersion, mlflow_version, seed_version
+from tests.support.mlflow import (
+    MlflowServer,
+    SeededVersion,
+    mlflow_version,
+    seed_version,
+    stage_in_mlflow,
+)
 from tests.support.polling import wait_until
 from tests.support.stack import SignoffStack, running_stack
 from tests.support.temporal import TemporalServer
@@ -33,7 +39,12 @@ roles:
   ml-lead: {"*": CAN_MANAGE_PRODUCTION_VERSIONS}
   model-risk: {"*": CAN_MANAGE_PRODUCTION_VERSIONS}
   on-call: {"*": CAN_MANAGE_PRODUCTION_VERSIONS}
+  platform-admin: {"*": CAN_MANAGE}
 transitions:
+  - to: Archived
+    when: {tags: {risk_tier: high}}
+    approvals: {quorum: 1, roles: [model-risk]}
+    break_glass: true
   - to: Production
     when: {tags: {risk_tier: high}}
     approvals: {quorum: 2, roles: [model-risk]}
@@ -264,6 +275,25 @@ def test_a_high_tier_version_needs_the_high_tiers_approvers_a_low_one_the_low_on
     assert ok(approve(user(*LEE), low, "Production"))["request"]["state"] == "APPLIED"
     approve(user(*RITA), high, "Production")
     assert ok(approve(user(*ROB), high, "Production"))["request"]["state"] == "APPLIED"
+
+
+def test_break_glass_follows_the_versions_tier(
+    stack: SignoffStack, user: Callable[..., httpx.Client], mlflow: httpx.Client
+) -> None:
+    """Only the high tier's rule allows break-glass to Archived: the rule is the one the
+    version's tags select, as for a request."""
+    high, low = tagged(mlflow, "high"), tagged(mlflow, "low")
+    admin = user("ada", "platform-admin")
+
+    def move(seeded: SeededVersion) -> httpx.Response:
+        body = {"name": seeded.name, "version": seeded.version, "stage": "Archived"}
+        body |= {"archive_existing_versions": False, "comment": "incident 4711: pull it"}
+        return admin.post("/api/2.0/mlflow/databricks/model-versions/transition-stage", json=body)
+
+    assert ok(move(high))["model_version_databricks"]["current_stage"] == "Archived"
+    refused = move(low)
+    assert refused.status_code == 403 and "no rule" in refused.json()["message"], refused.text
+    assert stage_in_mlflow(stack.mlflow_url, low) == "None"
 
 
 def test_a_tag_changed_after_the_request_opened_does_not_change_its_rule(
