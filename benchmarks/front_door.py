@@ -1,6 +1,6 @@
 """What does the MLflow front door add to an MLflow call?
 
-Starts the embedded stack (`signoff dev`, as `transition_latency.py` does) in a temporary
+Starts the embedded stack (`signoff dev`, `benchmarks.stack`) in a temporary
 directory, registers a version and stores a 10 MB artifact in MLflow, then, interleaved in one
 run, times each call made directly to MLflow and through Signoff (with a data scientist's
 token: authorized by the policy, then forwarded):
@@ -11,19 +11,19 @@ token: authorized by the policy, then forwarded):
 Prints p50/p95 of each, direct and through Signoff, and their ratios (goal for (a): ≤ 1.3×).
 Usage:
 
-    python benchmarks/front_door.py [--n 200] [--downloads 30] [--warmup 10] [--quick]
+    python -m benchmarks.front_door [--n 200] [--downloads 30] [--warmup 10] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 import httpx
-from transition_latency import Bench, percentile, report
+
+from benchmarks.report import describe_ms, percentile
+from benchmarks.stack import EmbeddedStack, running_stack
 
 SIZE = 10 * 1024 * 1024
 
@@ -57,7 +57,13 @@ def download(client: httpx.Client, run_id: str) -> Callable[[], None]:
     return call
 
 
-def store_artifact(bench: Bench, name: str, version: str) -> str:
+def report(label: str, seconds: Sequence[float]) -> float:
+    """Print p50/p95/mean of `seconds`; return the p50."""
+    print(describe_ms(label, seconds))
+    return percentile(seconds, 50)
+
+
+def store_artifact(bench: EmbeddedStack, name: str, version: str) -> str:
     """A 10 MB artifact in the version's run (experiment 0: `mlflow-artifacts:/0`)."""
     run_id = bench.mlflow.get(
         "/api/2.0/mlflow/model-versions/get", params={"name": name, "version": version}
@@ -90,39 +96,33 @@ def main() -> None:
     if args.quick:
         args.n, args.downloads, args.warmup = 30, 5, 3
 
-    with tempfile.TemporaryDirectory(prefix="signoff-bench-") as tmp:
-        bench = Bench(Path(tmp))
-        try:
-            bench.start()
-            name, version = bench.new_version()
-            run_id = store_artifact(bench, name, version)
-            headers = bench.token("bench", "data-scientist")
-            with (
-                httpx.Client(base_url=bench.mlflow_url, timeout=60) as direct,
-                httpx.Client(base_url=bench.api_url, headers=headers, timeout=60) as door,
-            ):
-                gets = measure(
-                    {"get": (get_version(direct, name, version), get_version(door, name, version))},
-                    args.n,
-                    args.warmup,
-                )
-                downloads = measure(
-                    {"download": (download(direct, run_id), download(door, run_id))},
-                    args.downloads,
-                    min(args.warmup, 3),
-                )
-            print("\nThe front door on the embedded stack (one run, interleaved):")
-            for label, (a, b) in (("model-versions/get", gets["get"]),
-                                  ("10 MB get-artifact", downloads["download"])):  # fmt: skip
-                direct_p50 = report(f"{label}, direct to MLflow", a)
-                door_p50 = report(f"{label}, through Signoff", b)
-                ratio_p95 = percentile(b, 95) / percentile(a, 95)
-                print(
-                    f"    ratio through/direct: p50 {door_p50 / direct_p50:.2f}x, "
-                    f"p95 {ratio_p95:.2f}x"
-                )
-        finally:
-            bench.stop()
+    with running_stack() as bench:
+        [(name, version)] = bench.new_model()
+        run_id = store_artifact(bench, name, version)
+        headers = bench.token("bench", "data-scientist")
+        with (
+            httpx.Client(base_url=bench.mlflow_url, timeout=60) as direct,
+            httpx.Client(base_url=bench.api_url, headers=headers, timeout=60) as door,
+        ):
+            gets = measure(
+                {"get": (get_version(direct, name, version), get_version(door, name, version))},
+                args.n,
+                args.warmup,
+            )
+            downloads = measure(
+                {"download": (download(direct, run_id), download(door, run_id))},
+                args.downloads,
+                min(args.warmup, 3),
+            )
+        print("\nThe front door on the embedded stack (one run, interleaved):")
+        for label, (a, b) in (("model-versions/get", gets["get"]),
+                              ("10 MB get-artifact", downloads["download"])):  # fmt: skip
+            direct_p50 = report(f"{label}, direct to MLflow", a)
+            door_p50 = report(f"{label}, through Signoff", b)
+            ratio_p95 = percentile(b, 95) / percentile(a, 95)
+            print(
+                f"    ratio through/direct: p50 {door_p50 / direct_p50:.2f}x, p95 {ratio_p95:.2f}x"
+            )
 
 
 if __name__ == "__main__":
