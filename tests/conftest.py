@@ -3,7 +3,6 @@ what they are built from, and every other helper a test shares, is in `tests/sup
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -14,12 +13,12 @@ from tests.support.mlflow import (
     MlflowServer,
     SeededVersion,
     seed_version,
+    start_mlflow,
 )
 from tests.support.mlflow_proxy import MlflowProxy, running_proxy
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.processes import (
     free_port,
-    http_ok,
     port_open,
     start_process,
     stop_process,
@@ -96,45 +95,19 @@ def stack_ledgers(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    root = tmp_path_factory.mktemp("mlflow")
-    artifacts = root / "artifacts"
-    artifacts.mkdir()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SIGNOFF_"))} | {
-        "PYTHONUNBUFFERED": "1",
-        # No huey job runner: three fewer processes and nothing Signoff needs.
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    server = start_mlflow(
+        tmp_path_factory.mktemp("mlflow"),
+        free_port(),
         # Let MLflow's own webhooks reach receivers on loopback over plain http.
-        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
-        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
+        MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
         # Webhooks created by a test are seen at once, not after the 60 s list cache.
-        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
-    }
-    cmd = [
-        venv_executable("mlflow", "mlflow"),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
-        "--default-artifact-root",
-        str(artifacts),
-        "--artifacts-destination",
-        str(artifacts),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    log_path = root / "mlflow-server.log"
-    proc = start_process(
-        cmd, env=env, log_path=log_path, ready=http_ok(f"{url}/health"), timeout=90, cwd=root
+        MLFLOW_WEBHOOK_CACHE_TTL="1",
     )
     try:
-        yield MlflowServer(url=url, process=proc, log_path=log_path, artifact_root=artifacts)
+        yield server
     finally:
-        stop_process(proc)
+        stop_process(server.process)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from tests.support.mlflow import (
     SeededVersion,
     mlflow_version,
     seed_version,
-    start_mlflow_with_artifact_proxy,
+    start_mlflow,
 )
 from tests.support.processes import free_port, stop_process
 from tests.support.stack import SignoffStack, running_stack
@@ -65,7 +65,7 @@ MB = 1024 * 1024
 @pytest.fixture(scope="module")
 def own_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """An MLflow of this module's own that serves artifacts (`mlflow-artifacts:/`)."""
-    server = start_mlflow_with_artifact_proxy(tmp_path_factory.mktemp("door-mlflow"), free_port())
+    server = start_mlflow(tmp_path_factory.mktemp("door-mlflow"), free_port(), proxy_artifacts=True)
     yield server
     stop_process(server.process)
 

@@ -143,23 +143,29 @@ def stage_in_mlflow(mlflow_url: str, seeded: SeededVersion) -> str:
     return mlflow_version(mlflow_url, seeded)["current_stage"]
 
 
-def start_mlflow_with_artifact_proxy(root: Path, port: int) -> MlflowServer:
-    """A real `mlflow server` on SQLite in `root`, on `port`, that serves artifacts itself
-    (`mlflow-artifacts:/`, stored under `root/artifacts`), so clients upload and download them
-    over HTTP, through whatever address they were given. Start it again with the same `root`
-    and `port` to bring it back with its data."""
+def start_mlflow(
+    root: Path, port: int, *, proxy_artifacts: bool = False, **extra_env: str
+) -> MlflowServer:
+    """A real `mlflow server` on SQLite in `root`, on `port`, its artifacts under
+    `root/artifacts`, with `extra_env` (MLflow's settings). With `proxy_artifacts` it serves
+    them itself (`mlflow-artifacts:/`), so clients upload and download them over HTTP through
+    whatever address they were given; otherwise runs write them to the directory directly.
+    Start it again with the same `root` and `port` to bring it back with its data."""
     artifacts = root / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SIGNOFF_"))} | {
         "PYTHONUNBUFFERED": "1",
+        # No huey job runner: three fewer processes and nothing Signoff needs.
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
+    direct = [] if proxy_artifacts else ["--default-artifact-root", str(artifacts)]
     cmd = [
         venv_executable("mlflow", "mlflow"),
         "server",
         "--backend-store-uri",
         f"sqlite:///{root / 'mlflow.db'}",
+        *direct,
         "--artifacts-destination",
         str(artifacts),
         "--host",
@@ -171,6 +177,11 @@ def start_mlflow_with_artifact_proxy(root: Path, port: int) -> MlflowServer:
     ]
     log_path = root / "mlflow-server.log"
     proc = start_process(
-        cmd, env=env, log_path=log_path, ready=http_ok(f"{url}/health"), timeout=90, cwd=root
+        cmd,
+        env=env | extra_env,
+        log_path=log_path,
+        ready=http_ok(f"{url}/health"),
+        timeout=90,
+        cwd=root,
     )
     return MlflowServer(url=url, process=proc, log_path=log_path, artifact_root=artifacts)
