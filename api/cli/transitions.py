@@ -92,7 +92,11 @@ def _wait(client: ApiClient, request: dict[str, Any], timeout: float) -> NoRetur
         current = client.call(
             "GET",
             "/api/2.0/signoff/transition-requests/wait",
-            params={"id": current["id"], "timeout_s": min(5.0, left)},
+            params={
+                "id": current["id"],
+                "timeout_s": min(5.0, left),
+                "seen_state": current["state"],
+            },
         )["request"]
     typer.echo(_describe(current))
     decided = _decision_line(client, current)

@@ -17,6 +17,7 @@ from api.models.transition_requests import (
     TransitionRequestResponse,
 )
 from api.services.requests import freshest, readable_request, search, wait_decided
+from workflows.domain import RequestState
 
 router = APIRouter(
     prefix="/api/2.0/signoff/transition-requests",
@@ -49,11 +50,20 @@ async def wait_for_transition_request(
     services: ServicesDep,
     transitions: TransitionsDep,
     timeout_s: Annotated[float, Query(gt=0, le=300)] = 30.0,
+    seen_state: Annotated[
+        RequestState | None,
+        Query(
+            description="The state the caller last saw (e.g. PENDING from `create`): a request "
+            "decided since then answers at once. Without it, the state the wait first reads."
+        ),
+    ] = None,
 ) -> TransitionRequestResponse:
     """Long-poll: answer when the request is decided (closed; or, if it was PENDING, approved
     and SCHEDULED for its change window), or with its state after `timeout_s`."""
     request = await readable_request(services, request_id=id, principal=principal)
-    request = await wait_decided(services, request, transitions, timeout_s=timeout_s)
+    request = await wait_decided(
+        services, request, transitions, timeout_s=timeout_s, seen_state=seen_state
+    )
     return TransitionRequestResponse(
         request=TransitionRequest.of(request, policy=services.policy, viewer=principal)
     )

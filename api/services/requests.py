@@ -135,11 +135,16 @@ async def wait_decided(
     transitions: Transitions,
     *,
     timeout_s: float,
+    seen_state: RequestState | None = None,
 ) -> RequestSnapshot:
     """The request once it is decided: closed, or, if it was PENDING, approved and SCHEDULED
     for its change window (a wait on a SCHEDULED request lasts until it closes); else as it
-    stands after `timeout_s` or when the process begins to shut down, whichever comes first."""
+    stands after `timeout_s` or when the process begins to shut down, whichever comes first.
+    "Was" is `seen_state`, the state the caller last saw, when it gives one: an approval that
+    landed between the caller's look and this read is not waited past."""
     if not request.state.is_open:
+        return request
+    if seen_state is RequestState.PENDING and request.state is RequestState.SCHEDULED:
         return request
     # A run that ended without a decision comes back FAILED, so nobody waits on it.
     closed = asyncio.ensure_future(transitions.wait_closed(request))

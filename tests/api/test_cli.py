@@ -376,9 +376,9 @@ def test_the_wait_answers_once_approved_into_scheduled_and_then_waits_for_the_cl
         assert created.status_code == 200, created.text
         request_id = created.json()["request"]["id"]
 
-        def wait() -> threading.Thread:
+        def wait(seen_state: str) -> threading.Thread:
             """Start a long-poll (300 s: far longer than the test runs, so its answer comes
-            with the change) once its call is on the wire."""
+            with the change) once its call is on the wire, from the state the caller saw."""
             sent = threading.Event()
 
             def run() -> None:
@@ -387,7 +387,7 @@ def test_the_wait_answers_once_approved_into_scheduled_and_then_waits_for_the_cl
                     waiter.event_hooks["request"] = [lambda _: sent.set()]
                     answer = waiter.get(
                         "/api/2.0/signoff/transition-requests/wait",
-                        params={"id": request_id, "timeout_s": 300},
+                        params={"id": request_id, "timeout_s": 300, "seen_state": seen_state},
                     )
                     assert answer.status_code == 200, answer.text
                     answers.append(answer.json()["request"])
@@ -395,10 +395,11 @@ def test_the_wait_answers_once_approved_into_scheduled_and_then_waits_for_the_cl
             thread = threading.Thread(target=run)
             thread.start()
             assert sent.wait(30)
-            time.sleep(0.5)  # for the API to read the request as it stands (not an assertion)
             return thread
 
-        pending = wait()
+        # Whether the wait reads the request before or after the approval lands, it answers
+        # with SCHEDULED: the caller said it saw PENDING.
+        pending = wait("PENDING")
         approved = mia.post("/api/2.0/mlflow/transition-requests/approve", json=target)
         assert approved.status_code == 200, approved.text
         outcome = approved.json()["request"]
@@ -409,8 +410,18 @@ def test_the_wait_answers_once_approved_into_scheduled_and_then_waits_for_the_cl
             ("SCHEDULED", outcome["apply_at"])
         ]
 
+        # A wait from PENDING read after the approval landed answers at once (it used to
+        # wait for the close, 300 s here: the client's 60 s would run out first).
+        lee.timeout = httpx.Timeout(60)
+        late = lee.get(
+            "/api/2.0/signoff/transition-requests/wait",
+            params={"id": request_id, "timeout_s": 300, "seen_state": "PENDING"},
+        )
+        assert late.status_code == 200, late.text
+        assert late.json()["request"]["state"] == "SCHEDULED"
+
         # Waiting on a SCHEDULED request lasts until it closes (here: cancelled).
-        scheduled = wait()
+        scheduled = wait("SCHEDULED")
         scheduled.join(timeout=1)
         assert scheduled.is_alive() and len(answers) == 1
         cancel = lee.delete(

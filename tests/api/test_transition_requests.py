@@ -353,6 +353,7 @@ def test_a_malformed_body_is_400_in_mlflows_shape(
         ("GET", f"{SIGNOFF}/transition-requests/get", {"id": "not-hex!"}),
         ("GET", f"{SIGNOFF}/transition-requests/wait", {"id": "ab", "timeout_s": "0"}),
         ("GET", f"{SIGNOFF}/transition-requests/wait", {"id": "ab", "timeout_s": "soon"}),
+        ("GET", f"{SIGNOFF}/transition-requests/wait", {"id": "ab", "seen_state": "DONE"}),
     ],
 )
 def test_bad_query_parameters_are_400_in_mlflows_shape(
