@@ -27,6 +27,7 @@ from api.services.errors import (
     UpstreamFailed,
 )
 from workflows.client import DecisionNotAccepted, DecisionPending, TemporalUnavailable
+from workflows.ledger import LedgerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ def as_api_error() -> Iterator[None]:
         raise to_api_error(err) from err
     except (TemporalUnavailable, DecisionNotAccepted, DecisionPending) as err:
         raise to_api_error(temporal_failure(err)) from err
+    except LedgerUnavailable as err:
+        raise to_api_error(Unavailable(str(err), which="ledger")) from err
 
 
 def error_response(
@@ -196,6 +199,12 @@ def install_error_handlers(app: FastAPI) -> None:
         err = to_api_error(temporal_failure(exc))
         return error_response(err.status, err.message, **err.extra)
 
+    @app.exception_handler(LedgerUnavailable)
+    async def _ledger(_request: Request, exc: LedgerUnavailable) -> JSONResponse:
+        log.warning("ledger unavailable: %s", exc)
+        err = to_api_error(Unavailable(str(exc), which="ledger"))
+        return error_response(err.status, err.message, **err.extra)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(400, _describe(list(exc.errors())))
@@ -232,7 +241,8 @@ _ERROR_DESCRIPTIONS = {
     404: "RESOURCE_DOES_NOT_EXIST: what the request names does not exist",
     409: "RESOURCE_ALREADY_EXISTS: it collides with something that exists or is under way",
     502: "INTERNAL_ERROR: MLflow answered with an error",
-    503: "TEMPORARILY_UNAVAILABLE: MLflow or Temporal cannot be reached just now",
+    503: "TEMPORARILY_UNAVAILABLE: MLflow, Temporal or the ledger's database cannot be reached "
+    "just now (`dependency` says which)",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}

@@ -32,7 +32,7 @@ class Conflict(ServiceError):
     """It collides with something that exists or is happening now."""
 
 
-Dependency = Literal["mlflow", "temporal", "worker", "configuration", "slack"]
+Dependency = Literal["mlflow", "temporal", "worker", "configuration", "slack", "ledger"]
 
 
 class Unavailable(ServiceError):

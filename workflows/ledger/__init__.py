@@ -7,6 +7,7 @@ Signoff, break-glass reviews, pinned policies).
 each `async`, each returning domain models; table classes stay inside this package."""
 
 from workflows.ledger.comments import comment_entry_id
+from workflows.ledger.engine import LedgerUnavailable
 from workflows.ledger.inbound import STALE_CLAIM_MS
 from workflows.ledger.inbox import InboxQuery, InboxSlice
 from workflows.ledger.marks import PENDING_GRACE_MS
@@ -39,6 +40,7 @@ __all__ = [
     "InboxQuery",
     "InboxSlice",
     "Ledger",
+    "LedgerUnavailable",
     "ReconcilerRun",
     "RegistryMark",
     "SlackAttempt",

@@ -21,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session
 
 from workflows.metrics import LEDGER_WRITE_RETRIES
@@ -66,6 +66,12 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+class LedgerUnavailable(Exception):
+    """The ledger's database cannot be reached or used just now (a connection refused or lost,
+    a database that takes no connections, SQLite's lock timeout): retrying can succeed. The
+    message names the database's host, never its credentials."""
+
+
 class Database:
     """One ledger database: its engine, and units of work run off the event loop."""
 
@@ -96,9 +102,19 @@ class Database:
                     if attempt == attempts - 1:
                         raise
                     LEDGER_WRITE_RETRIES.labels("conflict").inc()
+                except (OperationalError, InterfaceError) as err:
+                    raise LedgerUnavailable(self._unavailable(err)) from err
             raise AssertionError("unreachable")  # pragma: no cover (attempts >= 1)
 
         return await asyncio.to_thread(unit)
+
+    def _unavailable(self, err: Exception) -> str:
+        parsed = engine_url(self.url)
+        where = parsed.get_backend_name()
+        if parsed.host:
+            where += f" at {parsed.host}:{parsed.port or 5432}"
+        kind = type(getattr(err, "orig", None) or err).__name__
+        return f"the ledger's database ({where}) cannot be used just now ({kind}); retry shortly"
 
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (default: the newest migration). Safe to call from
