@@ -313,6 +313,37 @@ def test_slack_failing_delays_the_message_and_never_doubles_it(
     assert len([m for m in slack.messages.values() if request["id"] in json.dumps(m)]) == 1
 
 
+def test_a_message_deleted_in_slack_is_posted_again_with_the_next_change(
+    stack: SignoffStack,
+    slack: SlackFake,
+    user: Callable[..., httpx.Client],
+    opened: tuple[SeededVersion, dict[str, Any], str],
+) -> None:
+    seeded, request, ts = opened
+    with slack._lock:
+        del slack.messages[ts]  # someone deleted it in Slack
+    approve = {"name": seeded.name, "version": seeded.version, "stage": "Production"}
+    answer = user("lee", "ml-lead").post(
+        "/api/2.0/mlflow/transition-requests/approve", json=approve
+    )
+    assert answer.status_code == 200, answer.text
+
+    new_ts, _ = wait_until(lambda: slack.message_for(request["id"]), "the message, posted again")
+    assert new_ts != ts and "1 of 2: lee" in shown(slack, new_ts)
+    assert [(b["action_id"], b["value"]) for b in buttons(slack, new_ts)][0] == (
+        APPROVE,
+        request["id"],
+    )
+    record = wait_until(
+        lambda: (r := slack_record(stack, request["id"]))["ts"] == new_ts and r, "the new ts"
+    )
+    assert record["state"] == "POSTED"
+    methods = [(a["method"], a["error"]) for a in record["attempts"]]
+    assert ("chat.update", "message_not_found") in methods
+    assert methods[-1] == ("chat.postMessage", None)
+    assert len(slack.posts_for(request["id"])) == 2
+
+
 class _AnyText:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, str) and bool(other)

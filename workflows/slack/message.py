@@ -42,6 +42,8 @@ FIRST_DELAY = timedelta(seconds=2)
 MAX_DELAY = timedelta(minutes=5)
 STATE_FOR = {DELIVERED: "POSTED", RETRY: "RETRYING", FAILED: "FAILED"}
 POST, UPDATE = "chat.postMessage", "chat.update"
+MESSAGE_GONE = "message_not_found"
+"""What `chat.update` answers for a message deleted in Slack (or never posted there)."""
 
 
 def slack_workflow_id(request_id: str) -> str:
@@ -96,7 +98,9 @@ class SlackActivities:
 
     @activity.defn
     async def send_slack_message(self, inp: SlackSendInput) -> SlackSendResult:
-        """Show the request's newest snapshot in Slack: one attempt, recorded."""
+        """Show the request's newest snapshot in Slack: one attempt, recorded. A message
+        someone deleted in Slack (`message_not_found` to the update) is posted anew, so the
+        approvers see the request again; both calls are recorded."""
         request = await self.ledger.requests.get(inp.request_id)
         if request is None:
             return SlackSendResult(outcome=SKIPPED)
@@ -107,6 +111,24 @@ class SlackActivities:
         method = UPDATE if message is not None and message.ts else POST
         at = now_ms()
         sent = await self._send(method, inp.channel, message, request)
+        if method == UPDATE and sent.error == MESSAGE_GONE:
+            await self._record(inp.key, inp, request, method, at, sent, gone=True)
+            method, at = POST, now_ms()
+            sent = await self._send(POST, inp.channel, None, request)
+            return await self._record(f"{inp.key}/repost", inp, request, method, at, sent)
+        return await self._record(inp.key, inp, request, method, at, sent)
+
+    async def _record(
+        self,
+        key: str,
+        inp: SlackSendInput,
+        request: RequestSnapshot,
+        method: str,
+        at: int,
+        sent: SlackCall,
+        *,
+        gone: bool = False,
+    ) -> SlackSendResult:
         posted = None
         if sent.outcome == DELIVERED and method == POST:
             posted = (str(sent.data.get("channel") or ""), str(sent.data.get("ts") or ""))
@@ -117,7 +139,7 @@ class SlackActivities:
             request_id=inp.request_id,
             channel=inp.channel,
             attempt=SlackAttempt(
-                key=inp.key,
+                key=key,
                 method=method,
                 revision=request.revision,
                 time_ms=at,
@@ -125,7 +147,7 @@ class SlackActivities:
                 latency_ms=sent.latency_ms,
                 error=sent.error,
             ),
-            state=STATE_FOR[sent.outcome],
+            state="RETRYING" if gone else STATE_FOR[sent.outcome],
             now_ms=now_ms(),
             posted=posted,
             sent_revision=request.revision if sent.outcome == DELIVERED else None,
