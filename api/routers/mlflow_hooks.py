@@ -39,8 +39,9 @@ from api.inbound import (
 from api.models.common import ModelName, Target, Version
 from api.models.hooks import MlflowHookOutcome
 from api.services.errors import Conflict
+from api.services.mlflow import existing_version, policy_tags
 from api.services.requests import open_request
-from policies import Principal, rule_for
+from policies import Principal, condition_keys, rule_for
 from workflows.domain import now_ms
 from workflows.mlflow_client import ResourceNotFound
 from workflows.reconcile.changes import Change, out_of_band, stable_id
@@ -219,7 +220,7 @@ async def _version_created(
         strict=True,
     )
     opened: list[str] = []
-    for target in auto_request_targets(services, name):
+    for target in await auto_request_targets(services, name, version):
         try:
             request = await open_request(
                 services,
@@ -238,14 +239,22 @@ async def _version_created(
     return {"outcome": "ACCEPTED", "opened_requests": opened}
 
 
-def auto_request_targets(services: Services, model: str) -> list[str]:
-    """The targets whose governing rule (the first that matches, as for any request) says
-    `auto_request` for this model."""
+async def auto_request_targets(services: Services, model: str, version: str) -> list[str]:
+    """The targets whose governing rule (the first that matches the version and its tags, as
+    for any request) says `auto_request` for this model."""
+    candidates = [
+        rule
+        for rule in services.policy.transitions
+        if rule.auto_request and any(fnmatchcase(model, p) for p in rule.models)
+    ]
+    if not candidates:
+        return []
+    tags: dict[str, str] = {}
+    if condition_keys(services.policy):  # the policy has tiers: the version's tags choose
+        tags = await policy_tags(services, await existing_version(services, model, version))
     targets: list[str] = []
-    for rule in services.policy.transitions:
-        if not rule.auto_request or not any(fnmatchcase(model, p) for p in rule.models):
-            continue
-        if rule_for(services.policy, model, rule.to) is rule and rule.to not in targets:
+    for rule in candidates:
+        if rule_for(services.policy, model, rule.to, tags) is rule and rule.to not in targets:
             targets.append(rule.to)
     return targets
 

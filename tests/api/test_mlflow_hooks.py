@@ -58,6 +58,11 @@ roles:
   ml-lead: {"*": CAN_MANAGE_PRODUCTION_VERSIONS}
   platform-admin: {"*": CAN_MANAGE}
 transitions:
+  - models: ["tiered-*"]
+    to: Staging
+    when: {tags: {risk_tier: high}}
+    auto_request: Staging
+    approvals: {quorum: 2, roles: [ml-lead]}
   - models: ["auto-*"]
     to: Staging
     auto_request: Staging
@@ -155,6 +160,36 @@ def test_a_new_version_opens_a_request_by_policy(
     wait_until(lambda: versions_announced() > before, "MLflow's delivery for the other version")
     response = dana.get(f"{TRANSITIONS}/list", params=target(ungoverned, "Staging"))
     assert response.json().get("requests", []) == []
+
+
+def test_a_tier_s_auto_request_follows_the_new_version_s_tags(
+    stack: SignoffStack,
+    user: Callable[..., httpx.Client],
+    make_version: Callable[..., SeededVersion],
+) -> None:
+    """The rule for a high-risk version says auto_request (it used to be chosen without the
+    version's tags, so the tiered rule never matched); a low-risk one's rule does not."""
+    dana, admin = user(*DANA), user(*ADA)
+
+    def versions_announced() -> int:
+        return sum(m["event"] == "model_version.created" for m in inbound(admin))
+
+    def requests_of(seeded: SeededVersion) -> list[dict[str, Any]]:
+        response = dana.get(f"{TRANSITIONS}/list", params=target(seeded, "Staging"))
+        assert response.status_code == 200, response.text
+        return response.json().get("requests", [])
+
+    before = versions_announced()
+    low = make_version(f"tiered-{uuid.uuid4().hex[:8]}", tags={"risk_tier": "low"})
+    high = make_version(f"tiered-{uuid.uuid4().hex[:8]}", tags={"risk_tier": "high"})
+
+    [request] = wait_until(lambda: requests_of(high), "the high-risk version's request")
+    assert request["user_id"] == "signoff-auto-request"
+    found = dana.get(f"{SIGNOFF}/transition-requests/search", params={"name": high.name})
+    [opened] = found.json()["requests"]
+    assert opened["quorum"] == 2 and opened["tier"] == {"risk_tier": "high"}, opened
+    wait_until(lambda: versions_announced() >= before + 2, "MLflow's delivery for both")
+    assert requests_of(low) == []
 
 
 def test_models_and_versions_created_in_mlflow_are_announced(
