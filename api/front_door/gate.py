@@ -21,7 +21,7 @@ from typing import Any
 
 from api.deps import Services
 from api.front_door.resources import Missing, Resources
-from api.front_door.routes import Classified, Move, Need
+from api.front_door.routes import Classified, FilterKind, Move, Need
 from api.services.errors import Invalid, NotFound, Refused, ServiceError
 from api.services.permissions import is_registry_admin
 from policies import (
@@ -217,6 +217,33 @@ class Gate:
         )
 
     # -- search results ----------------------------------------------------------------------
+
+    async def readable(self, principal: Principal, kind: FilterKind, items: Any) -> list[Any]:  # noqa: ANN401
+        """The items of a search answer's `kind` list the principal may read."""
+        if not isinstance(items, list):
+            return []
+        if kind == "experiments":
+            return self.readable_experiments(principal, items)
+        if kind == "datasets":
+            return [item for item in items if await self._readable_dataset(principal, item)]
+        return self.readable_models(principal, items)
+
+    async def _readable_dataset(self, principal: Principal, item: Any) -> bool:  # noqa: ANN401
+        """Readable when the caller may read every experiment it belongs to (MLflow's own rule);
+        one of no experiment only by registry admins."""
+        ids = item.get("experiment_ids") if isinstance(item, dict) else None
+        if not isinstance(ids, list):
+            return False
+        if not ids:
+            return is_registry_admin(self.services, principal)
+        for experiment_id in ids:
+            try:
+                name = await self.resources.experiment_name(str(experiment_id))
+            except Missing:
+                return False
+            if tracking_level_for(self.policy, principal.roles, name) is None:
+                return False
+        return True
 
     def readable_models(self, principal: Principal, items: Iterable[Any]) -> list[Any]:
         return [

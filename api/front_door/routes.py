@@ -171,7 +171,7 @@ def dig(values: Any, *names: str) -> Any:  # noqa: ANN401
     return values
 
 
-def parse_json_params(body: bytes) -> Params:
+def parse_json_params(body: bytes, headers: Mapping[str, str] | None = None) -> Params:
     """The JSON body as MLflow's server reads it: `{}` when empty or not JSON, a string body
     decoded once more (legacy clients double-encode)."""
     try:
@@ -180,7 +180,7 @@ def parse_json_params(body: bytes) -> Params:
             data = json.loads(data)
     except ValueError:
         data = {}
-    return Params(data if isinstance(data, dict) else {}, raw=body)
+    return Params(data if isinstance(data, dict) else {}, raw=body, headers=headers or {})
 
 
 R = PermissionLevel
