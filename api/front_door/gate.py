@@ -226,19 +226,34 @@ class Gate:
             return self.readable_experiments(principal, items)
         if kind == "datasets":
             return [item for item in items if await self._readable_dataset(principal, item)]
+        if kind == "configs":  # online scoring configurations, each of one experiment
+            return [
+                item
+                for item in items
+                if isinstance(item, dict)
+                and await self._reads_all(principal, [str(item.get("experiment_id", ""))])
+            ]
         return self.readable_models(principal, items)
 
     async def _readable_dataset(self, principal: Principal, item: Any) -> bool:  # noqa: ANN401
         """Readable when the caller may read every experiment it belongs to (MLflow's own rule);
         one of no experiment only by registry admins."""
-        ids = item.get("experiment_ids") if isinstance(item, dict) else None
-        if not isinstance(ids, list):
+        if not isinstance(item, dict):
             return False
+        ids = item.get("experiment_ids")
+        if not isinstance(ids, list) or not ids:  # MLflow's search leaves them out
+            try:
+                ids = list(await self.resources.dataset_experiments(str(item.get("dataset_id"))))
+            except Missing:
+                return False
         if not ids:
             return is_registry_admin(self.services, principal)
-        for experiment_id in ids:
+        return await self._reads_all(principal, [str(i) for i in ids])
+
+    async def _reads_all(self, principal: Principal, experiment_ids: list[str]) -> bool:
+        for experiment_id in experiment_ids:
             try:
-                name = await self.resources.experiment_name(str(experiment_id))
+                name = await self.resources.experiment_name(experiment_id)
             except Missing:
                 return False
             if tracking_level_for(self.policy, principal.roles, name) is None:

@@ -70,7 +70,7 @@ class Move:
     archive_existing_versions: bool = False
 
 
-FilterKind = Literal["registered_models", "model_versions", "experiments", "datasets"]
+FilterKind = Literal["registered_models", "model_versions", "experiments", "datasets", "configs"]
 """The list in a search answer the gate filters to what the caller may read."""
 
 
@@ -558,6 +558,11 @@ _V3: dict[tuple[str, str], Builder] = {
     ("GET", "scorers/get"): _scorers(T.READ, "scorers/get"),
     ("GET", "scorers/versions"): _scorers(T.READ, "scorers/versions"),
     ("DELETE", "scorers/delete"): _scorers(T.MANAGE, "scorers/delete"),
+    # Online scoring: the configurations answered are those of readable experiments.
+    ("GET", "scorers/online-configs"): lambda _p: Classified(
+        "scorers/online-configs", (Need("role"),), filter="configs"
+    ),
+    ("PUT", "scorers/online-config"): _scorers(T.EDIT, "scorers/online-config"),
     ("POST", "prompt-optimization/jobs"): _by_experiment(T.EDIT, "prompt-optimization/jobs"),
     ("GET", "prompt-optimization/jobs/search"): _by_experiment(T.READ, "prompt-optimization"),
     ("POST", "prompt-optimization/jobs/search"): _by_experiment(T.READ, "prompt-optimization"),
