@@ -64,10 +64,10 @@ async def filled_page(
             break  # MLflow answered oddly: hand back what we have, and where we were
         kept += await gate.readable(principal, key, page.get(key, []))
         token = page.get("next_page_token")
-    if kept:
+    if kept or key == "configs":  # a plain JSON answer, not a proto's: it keeps its list
         data[key] = kept
     else:
-        data.pop(key)
+        data.pop(key)  # as MLflow leaves an empty repeated field out
     if token:
         data["next_page_token"] = token
     else:
