@@ -8,9 +8,27 @@ or a logged model.
 The parameters are read the way MLflow's server reads them (`mlflow/server/handlers.py`,
 `_get_request_message`): from the query string for a GET that has one, else from the JSON body
 (decoded a second time when a legacy client double-encoded it), first value of a repeated query
-parameter; `/get-artifact` and `/model-versions/get-artifact` read only the query. A route not
-in the table (traces, the AI gateway, datasets, scorers, MLflow's own webhooks, workspaces, ...)
-is open only to registry admins.
+parameter; `/get-artifact` and `/model-versions/get-artifact` read only the query. A field is
+read by its proto name or its JSON name (`experimentId`), as MLflow's `ParseDict` accepts both.
+
+MLflow 3's routes follow the permission table of MLflow's own auth app
+(`mlflow/server/auth/__init__.py`): a trace, an assessment, a trace artifact by the trace's
+experiment (looked up, like a run's); an evaluation dataset by every experiment it belongs to;
+scorers, issues, label schemas, review-queue lists and prompt-optimization jobs by the
+`experiment_id` they name; OTLP spans (`/v1/traces`) by the experiment in the
+`X-Mlflow-Experiment-Id` header and, as MLflow adds spans to a trace that exists whatever the
+header says, by every trace they add to. Prompts are registered models.
+
+Open only to registry admins, on purpose:
+- MLflow's own webhooks: they would announce registry events past Signoff's governed ones, to
+  any URL, without its SSRF checks; Signoff serves registry webhooks itself.
+- The AI gateway: its set-up holds provider secrets and spends the organisation's money, and its
+  invocation routes (`/gateway/...`) belong to no experiment a `tracking:` level could judge;
+  only its static catalogue (supported providers and models) is open to every role.
+- Workspaces, MLflow's users and roles, demo data, jobs: MLflow's own administration (Signoff
+  talks to MLflow as one service account).
+- Routes that name a thing the door has no lookup for (a prompt-optimization job, an issue, a
+  review queue or label schema by id) and any route not in the table.
 """
 
 from __future__ import annotations
