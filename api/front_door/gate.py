@@ -2,14 +2,17 @@
 governs, and which search results may they see.
 
 - Registry calls by the policy's levels on the model (`roles:`); tracking calls by the levels on
-  the experiment (`tracking:`, `policies.front_door`), the experiment of a run or logged model
-  looked up in MLflow (`api.front_door.resources`).
+  the experiment (`tracking:`, `policies.front_door`), the experiment of a run, logged model or
+  trace, and every experiment of an evaluation dataset, looked up in MLflow
+  (`api.front_door.resources`).
 - A principal with no binding for a model or experiment gets the answer a missing one gets,
   made here without asking MLflow, so the two cannot be told apart.
 - A stage or alias a rule governs is refused with how to request it, unless the caller may break
   glass (CAN_MANAGE, `break_glass: true` on the rule, and a reason): then it is a recorded
   break-glass move (`api.services.break_glass`).
 - Tags: `protected_tags:`, and the keys a `type: tag` check relies on (`tag_refusal`).
+- Search answers keep what the caller may read (`readable`; `api.front_door.searching` fills
+  the page).
 """
 
 from __future__ import annotations

@@ -54,9 +54,10 @@ PREFIXES: tuple[tuple[str, str], ...] = (
     ("/gateway/", "gateway"),
 )
 """The path prefixes the front door forwards, and the route family each one serves."""
-ROOT_ROUTES = ("/get-artifact", "/model-versions/get-artifact", OTLP_TRACES)
-"""MLflow's routes outside the API prefixes: two artifact routes (query parameters only), and
-OTLP span ingestion (the experiment in a header)."""
+ROOT_ROUTES = ("/get-artifact", "/model-versions/get-artifact", OTLP_TRACES, "/version")
+"""MLflow's routes outside the API prefixes: two artifact routes (query parameters only), OTLP
+span ingestion (the experiment in a header), and MLflow's version (the client sends spans by
+OTLP only to a server that says it is 3.4 or later)."""
 
 NeedKind = Literal[
     "model", "new_model", "experiment", "experiment_name", "run", "logged_model", "trace",
@@ -688,6 +689,8 @@ def match(method: str, path: str) -> Route | None:
                      query_only=True)  # fmt: skip
     if path == "/model-versions/get-artifact":
         return Route(_read_model("model-versions/get-artifact"), query_only=True)
+    if path == "/version":
+        return Route(_role("version"), reads_params=False)
     if path == OTLP_TRACES:
         return Route(_otlp_export) if method == "POST" else _admin(f"{method} {path}")
     found_prefix = next(((p, f) for p, f in PREFIXES if path.startswith(p)), None)

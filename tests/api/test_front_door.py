@@ -21,10 +21,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.tracing.constant import SpansLocation, TraceTagKey
 from mlflow.tracking.request_header import registry as header_registry
 from mlflow.tracking.request_header.abstract_request_header_provider import (
     RequestHeaderProvider,
 )
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.support.mlflow import (
     MlflowServer,
@@ -421,7 +423,9 @@ def test_a_team_traces_tags_and_assesses_through_signoff(
     assert trace.info.tags["reviewed"] == "yes"
     assert [(a.name, a.value) for a in trace.info.assessments] == [("correct", True)]
     assert sorted(span.name for span in trace.data.spans) == ["answer", "retrieve"]
-    assert trace.data.spans[0].outputs == "WHY?" or trace.data.spans[1].outputs == "WHY?"
+    assert {span.name: span.outputs for span in trace.data.spans}["answer"] == "WHY?"
+    # The spans went in as MLflow's client sends them to MLflow 3: OTLP, through the door.
+    assert trace.info.tags[TraceTagKey.SPANS_LOCATION] == SpansLocation.TRACKING_STORE.value
 
 
 def test_a_principal_without_the_experiment_cannot_tell_a_trace_from_a_missing_one(
@@ -450,12 +454,32 @@ def test_a_principal_without_the_experiment_cannot_tell_a_trace_from_a_missing_o
 
     assert answers(trace_id) == answers(missing)
     assert answers(trace_id)[0][0] == "RESOURCE_DOES_NOT_EXIST"
+    # Nor add spans to it from an experiment of its own (MLflow would add them to the trace).
+    theirs = fraud.create_experiment(f"fraud-{uuid.uuid4().hex[:8]}")
+    export = ExportTraceServiceRequest()
+    span = export.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id = bytes.fromhex(trace_id.removeprefix("tr-"))
+    span.span_id, span.name = os.urandom(8), "injected"
+    span.start_time_unix_nano = span.end_time_unix_nano = 1
+    headers = {
+        "Authorization": f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}",
+        "Content-Type": "application/x-protobuf",
+        "X-Mlflow-Experiment-Id": theirs,
+    }
+    posted = httpx.post(
+        f"{os.environ['MLFLOW_TRACKING_URI']}/v1/traces",
+        content=export.SerializeToString(),
+        headers=headers,
+        timeout=30,
+    )
+    assert posted.status_code == 403, posted.text
     with pytest.raises(MlflowException) as searching:
         mlflow.search_traces(locations=[experiment_id], return_type="list")
     assert searching.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     # Nothing changed in MLflow.
     trace = mlflow_as("lee", "data-scientist").get_trace(trace_id)
     assert "k" not in trace.info.tags and trace.info.assessments == []
+    assert "injected" not in {span.name for span in trace.data.spans}
 
 
 def test_an_evaluation_dataset_and_a_scorer_round_trip_through_signoff(
@@ -493,13 +517,14 @@ def test_an_evaluation_dataset_and_a_scorer_round_trip_through_signoff(
 def test_prompts_register_and_load_through_signoff_by_the_model_levels(
     mlflow_as: Callable[..., MlflowClient],
 ) -> None:
-    from mlflow.genai import load_prompt, register_prompt
+    from mlflow.genai import load_prompt, register_prompt, search_prompts
 
     mlflow_as("fay", "fraud-team")
     name = f"fraud-greeting-{uuid.uuid4().hex[:6]}"
     register_prompt(name=name, template="Hello {{name}}!")
     register_prompt(name=name, template="Hi {{name}}!")
     assert load_prompt(f"prompts:/{name}/2").format(name="Ann") == "Hi Ann!"
+    assert [p.name for p in search_prompts(filter_string=f"name = '{name}'")] == [name]
     other = f"credit-greeting-{uuid.uuid4().hex[:6]}"
     with pytest.raises(MlflowException):
         register_prompt(name=other, template="Hello")
