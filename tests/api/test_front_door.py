@@ -551,16 +551,23 @@ def test_filtered_search_pages_are_full_and_page_through_the_readable_set_once(
             seeded(name)
     query = f"name LIKE '%-{tag}-%'"
     with stack.client("fay", "fraud-team") as fay:
-        for route, key, params in (
-            ("experiments/search", "experiments", {"filter": query}),
-            ("registered-models/search", "registered_models", {"filter": query}),
-            ("model-versions/search", "model_versions", {"filter": query}),
+        for method, route, key in (
+            ("GET", "experiments/search", "experiments"),
+            ("POST", "experiments/search", "experiments"),  # MLflow's client: a JSON body
+            ("GET", "registered-models/search", "registered_models"),
+            ("GET", "model-versions/search", "model_versions"),
         ):
             seen, token = [], None
             while True:
-                page = fay.get(
-                    f"/api/2.0/mlflow/{route}",
-                    params={**params, "max_results": 2, **({"page_token": token} if token else {})},
+                params = {
+                    "filter": query,
+                    "max_results": 2,
+                    **({"page_token": token} if token else {}),
+                }
+                page = (
+                    fay.get(f"/api/2.0/mlflow/{route}", params=params)
+                    if method == "GET"
+                    else fay.post(f"/api/2.0/mlflow/{route}", json=params)
                 )
                 assert page.status_code == 200, page.text
                 body = page.json()
@@ -571,4 +578,4 @@ def test_filtered_search_pages_are_full_and_page_through_the_readable_set_once(
                 seen += items
                 if not token:
                     break
-            assert sorted(seen) == sorted(readable), route  # each once, none left out
+            assert sorted(seen) == sorted(readable), (method, route)  # each once, none left out
