@@ -776,7 +776,10 @@ def check_artifact_path(path: str) -> None:
 
 
 def check_path(path: str) -> None:
-    """Refuse paths MLflow's router could read as another route: empty, `.` or `..` segments."""
+    """Refuse paths MLflow's router could read as another route: empty, `.` or `..` segments,
+    and a `?` or `#` percent-encoded into the path (no MLflow id holds one)."""
+    if "?" in path or "#" in path:
+        raise BadRequest(f"Invalid path: {path!r}")
     parts = path.split("/")[1:]
     if any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in (".", ".."):
         raise BadRequest(f"Invalid path: {path!r}")

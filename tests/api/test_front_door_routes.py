@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from api.front_door.routes import BadRequest, Need, Params, match, otlp_trace_ids, parse_json_params
+from api.front_door.routes import (
+    BadRequest,
+    Need,
+    Params,
+    check_path,
+    match,
+    otlp_trace_ids,
+    parse_json_params,
+)
 from policies import PermissionLevel
 from policies.front_door import TrackingLevel as T
 
@@ -122,3 +130,9 @@ def test_trace_searches_need_every_experiment_they_name() -> None:
     with pytest.raises(BadRequest):
         needs("POST", V3 + "traces/search", {})
     assert needs("GET", V3 + "scorers/list") == (Need("admin"),)  # across every experiment
+
+
+@pytest.mark.parametrize("path", [V3 + "traces/a?b", V2 + "logged-models/x#y", V2 + "runs//get"])
+def test_paths_mlflow_could_read_otherwise_are_refused(path: str) -> None:
+    with pytest.raises(BadRequest, match="Invalid path"):
+        check_path(path)
