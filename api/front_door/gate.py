@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from fnmatch import fnmatchcase
+from functools import partial
 from typing import Any
 
 from api.deps import Services
-from api.front_door.resources import Missing, Resources
+from api.front_door.resources import Missing, OwnedKind, Resources
 from api.front_door.routes import Classified, FilterKind, Move, Need
 from api.services.errors import Invalid, NotFound, Refused, ServiceError
 from api.services.permissions import is_registry_admin
@@ -281,12 +282,25 @@ class Gate:
         ]
 
 
+async def _owner(kind: OwnedKind, resources: Resources, key: str) -> str:
+    return await resources.owner_experiment(kind, key)
+
+
 _LOOKUPS: dict[str, tuple[Callable[[Resources, str], Awaitable[str | tuple[str, ...]]], str]] = {
     "run": (Resources.run_experiment, "Run with id={key} not found"),
     "logged_model": (Resources.logged_model_experiment, "Logged model with ID '{key}' not found."),
     "trace": (Resources.trace_experiment, "Trace with ID '{key}' not found."),
     "new_trace": (Resources.trace_experiment, "Trace with ID '{key}' not found."),
     "dataset": (Resources.dataset_experiments, "Evaluation dataset with id '{key}' not found"),
+    **{
+        kind: (partial(_owner, kind), f"{what} with ID '{{key}}' not found.")
+        for kind, what in (
+            ("issue", "Issue"),
+            ("prompt_job", "Prompt optimization job"),
+            ("label_schema", "Label schema"),
+            ("review_queue", "Review queue"),
+        )
+    },
 }
 """How the gate finds the experiment(s) of what a need names, and what a caller without a
 binding is told (the answer for one that does not exist)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from api.front_door.forwarding import Upstream
@@ -54,6 +54,31 @@ class _Cache(Generic[K, V]):
         self._items.pop(key, None)
 
 
+OwnedKind = Literal["issue", "prompt_job", "label_schema", "review_queue"]
+_OWNED: dict[OwnedKind, tuple[str, str | None, str, str]] = {
+    # kind -> (MLflow's GET path, its id parameter, the answer's field, what to call it)
+    "issue": ("/api/3.0/mlflow/issues/{key}", None, "issue", "Issue"),
+    "prompt_job": (
+        "/api/3.0/mlflow/prompt-optimization/jobs/{key}",
+        None,
+        "job",
+        "Prompt optimization job",
+    ),
+    "label_schema": (
+        "/api/3.0/mlflow/label-schemas/get",
+        "schema_id",
+        "label_schema",
+        "Label schema",
+    ),
+    "review_queue": (
+        "/api/3.0/mlflow/review-queues/get",
+        "queue_id",
+        "review_queue",
+        "Review queue",
+    ),
+}
+
+
 def _segment(value: str) -> str:
     """An id as one path segment (percent-encoded: it cannot name another route)."""
     return quote(value, safe="")
@@ -71,6 +96,7 @@ class Resources:
         self._model_experiments: _Cache[str, str] = _Cache(None)
         self._trace_experiments: _Cache[str, str] = _Cache(None)
         self._dataset_experiments: _Cache[str, tuple[str, ...]] = _Cache(NAME_TTL_S)
+        self._owned: _Cache[tuple[OwnedKind, str], str] = _Cache(None)
 
     async def experiment_name(self, experiment_id: str) -> str:
         name = self._names.get(experiment_id)
@@ -135,6 +161,24 @@ class Resources:
             experiment_ids = tuple(str(i) for i in found) if isinstance(found, list) else ()
             self._dataset_experiments.put(dataset_id, experiment_ids)
         return experiment_ids
+
+    async def owner_experiment(self, kind: OwnedKind, key: str) -> str:
+        """The experiment of an issue, a prompt-optimization job, a label schema or a review
+        queue (none of them changes experiment)."""
+        cached = self._owned.get((kind, key))
+        if cached is not None:
+            return cached
+        path, param, field_name, what = _OWNED[kind]
+        body = await self._get(
+            path.format(key=_segment(key)),
+            {param: key} if param else None,
+            missing=f"{what} with ID '{key}' not found.",
+        )
+        experiment_id = str(body.get(field_name, {}).get("experiment_id", ""))
+        if not experiment_id:
+            raise Missing(f"{what} with ID '{key}' not found.")
+        self._owned.put((kind, key), experiment_id)
+        return experiment_id
 
     def forget_experiment(self, experiment_id: str) -> None:
         self._names.forget(experiment_id)

@@ -61,7 +61,8 @@ OTLP only to a server that says it is 3.4 or later)."""
 
 NeedKind = Literal[
     "model", "new_model", "experiment", "experiment_name", "run", "logged_model", "trace",
-    "new_trace", "dataset", "admin", "role",
+    "new_trace", "dataset", "issue", "prompt_job", "label_schema", "review_queue", "admin",
+    "role",
 ]  # fmt: skip
 
 
@@ -122,9 +123,10 @@ class Params:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> Any:  # noqa: ANN401 - whatever the JSON holds
-        """A field by its proto name or its JSON name (`experiment_id` or `experimentId`): MLflow's
-        `ParseDict` accepts both, so the gate must judge the one the handler will read."""
-        return _field(self.values, name)
+        """A field by its proto name or, in a JSON body, its JSON name (`experimentId`): MLflow's
+        `ParseDict` accepts both there, so the gate must judge the one the handler will read. A
+        query string is read by proto names only (as MLflow reads it)."""
+        return self.values.get(name) if self.from_query else _field(self.values, name)
 
     def text(self, name: str, *, required: bool = True) -> str:
         value = self.get(name)
@@ -483,6 +485,10 @@ def _by_experiment(level: TrackingLevel, route: str) -> Builder:
     return lambda p: Classified(route, (Need("experiment", p.text("experiment_id"), level),))
 
 
+def _owned(kind: NeedKind, field_name: str, level: TrackingLevel) -> Builder:
+    return lambda p: Classified(kind, (Need(kind, p.text(field_name), level),))
+
+
 def _role(route: str) -> Builder:
     return lambda _p: Classified(route, (Need("role"),))
 
@@ -592,6 +598,15 @@ _V3: dict[tuple[str, str], Builder] = {
     ("GET", "label-schemas/get-by-name"): _by_experiment(T.READ, "label-schemas/get-by-name"),
     ("POST", "review-queues/create"): _by_experiment(T.EDIT, "review-queues/create"),
     ("GET", "review-queues/list"): _by_experiment(T.READ, "review-queues/list"),
+    ("GET", "review-queues/get-by-name"): _by_experiment(T.READ, "review-queues/get-by-name"),
+    ("POST", "review-queues/get-or-create-user"): _by_experiment(T.EDIT, "get-or-create-user"),
+    # By the experiment of what they name (looked up by the gate).
+    ("GET", "label-schemas/get"): _owned("label_schema", "schema_id", T.READ),
+    ("PATCH", "label-schemas/update"): _owned("label_schema", "schema_id", T.MANAGE),
+    ("DELETE", "label-schemas/delete"): _owned("label_schema", "schema_id", T.MANAGE),
+    ("GET", "review-queues/get"): _owned("review_queue", "queue_id", T.READ),
+    ("POST", "review-queues/update"): _owned("review_queue", "queue_id", T.EDIT),
+    ("POST", "review-queues/delete"): _owned("review_queue", "queue_id", T.MANAGE),
 }
 for _name in ("supported-providers", "supported-models", "provider-config"):
     # The AI gateway's catalogue (providers, models, the shape of their settings): no secrets.
@@ -601,6 +616,14 @@ _TRACE_ID = re.compile(
     r"traces/(?P<id>[^/]+)(?P<rest>|/info|/tags|/assessments|/assessments/(?P<aid>[^/]+))"
 )
 _DATASET_ID = re.compile(r"datasets/(?P<id>[^/]+)(?P<rest>/.*)?")
+_OWNED_ID = re.compile(r"(?P<kind>issues|prompt-optimization/jobs)/(?P<id>[^/]+)(?P<rest>|/cancel)")
+_OWNED_LEVELS: dict[tuple[str, str, str], TrackingLevel] = {
+    ("issues", "GET", ""): T.READ,
+    ("issues", "PATCH", ""): T.EDIT,
+    ("prompt-optimization/jobs", "GET", ""): T.READ,
+    ("prompt-optimization/jobs", "POST", "/cancel"): T.EDIT,
+    ("prompt-optimization/jobs", "DELETE", ""): T.MANAGE,
+}
 _TRACE_LEVELS: dict[tuple[str, str, str], TrackingLevel] = {
     # (family, method, what follows the id) -> level on the trace's experiment
     ("v2", "PATCH", ""): T.EDIT,  # EndTrace
@@ -717,6 +740,12 @@ def _with_id(family: str, method: str, rest: str) -> Route | None:
         return _trace_route(family, method, found)
     if family == "v3" and (found := _DATASET_ID.fullmatch(rest)):
         return _dataset_route(method, found)
+    if family == "v3" and (found := _OWNED_ID.fullmatch(rest)):
+        level = _OWNED_LEVELS.get((found["kind"], method, found["rest"]))
+        if level is not None:
+            kind: NeedKind = "issue" if found["kind"] == "issues" else "prompt_job"
+            key = found["id"]
+            return Route(lambda _p: Classified(kind, (Need(kind, key, level),)), reads_params=False)
     return None
 
 

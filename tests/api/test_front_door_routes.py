@@ -67,6 +67,14 @@ def needs(method: str, path: str, body: dict | None = None, **query: object) -> 
          [Need("experiment", "4", T.EDIT)]),
         ("DELETE", V3 + "scorers/delete", {"experiment_id": "4", "name": "s"},
          [Need("experiment", "4", T.MANAGE)]),
+        ("PATCH", V3 + "issues/i-1", None, [Need("issue", "i-1", T.EDIT)]),
+        ("DELETE", V3 + "prompt-optimization/jobs/j-1", None,
+         [Need("prompt_job", "j-1", T.MANAGE)]),
+        ("POST", V3 + "prompt-optimization/jobs", {"experiment_id": "4"},
+         [Need("experiment", "4", T.EDIT)]),
+        ("POST", V3 + "review-queues/delete", {"queue_id": "q"},
+         [Need("review_queue", "q", T.MANAGE)]),
+        ("POST", V3 + "review-queues/items/add", {"queue_id": "q"}, [Need("admin")]),
         # Left to registry admins: MLflow's webhooks, the gateway's set-up, workspaces.
         ("POST", V2 + "webhooks", {}, [Need("admin")]),
         ("POST", V3 + "gateway/secrets/create", {}, [Need("admin")]),
@@ -120,6 +128,8 @@ def test_both_spellings_of_a_field_at_once_are_refused() -> None:
     assert needs("POST", V2 + "runs/create", {"experimentId": "2"}) == (
         Need("experiment", "2", T.EDIT),
     )
+    # MLflow reads a query string by proto names only: an alias there names nothing.
+    assert needs("GET", V3 + "scorers/list", experimentId="2") == (Need("admin"),)
 
 
 def test_trace_searches_need_every_experiment_they_name() -> None:
