@@ -14,8 +14,8 @@ read by its proto name or its JSON name (`experimentId`), as MLflow's `ParseDict
 MLflow 3's routes follow the permission table of MLflow's own auth app
 (`mlflow/server/auth/__init__.py`): a trace, an assessment, a trace artifact by the trace's
 experiment (looked up, like a run's); an evaluation dataset by every experiment it belongs to;
-scorers, issues, label schemas, review-queue lists and prompt-optimization jobs by the
-`experiment_id` they name; OTLP spans (`/v1/traces`) by the experiment in the
+scorers by the `experiment_id` they name; issues, label schemas, review queues and
+prompt-optimization jobs by the one they name or belong to (looked up); OTLP spans (`/v1/traces`) by the experiment in the
 `X-Mlflow-Experiment-Id` header and, as MLflow adds spans to a trace that exists whatever the
 header says, by every trace they add to. Prompts are registered models.
 
@@ -27,8 +27,9 @@ Open only to registry admins, on purpose:
   only its static catalogue (supported providers and models) is open to every role.
 - Workspaces, MLflow's users and roles, demo data, jobs: MLflow's own administration (Signoff
   talks to MLflow as one service account).
-- Routes that name a thing the door has no lookup for (a prompt-optimization job, an issue, a
-  review queue or label schema by id) and any route not in the table.
+- A review queue's items (they name traces and other items of any experiment), scorer and
+  issue invocations and `genai/evaluate` (they run jobs that spend the gateway's secrets), and
+  any route not in the table.
 """
 
 from __future__ import annotations
