@@ -1,8 +1,9 @@
 """The MLflow front door: Signoff in front of MLflow, so governance cannot be bypassed.
 
 `routes` says which MLflow route touches what at which level, `gate` applies the policy to it,
-`resources` looks up what tracking calls touch, `forwarding` streams the call to MLflow and its
-answer back; the catch-all router is `api.routers.front_door`.
+`resources` looks up what tracking calls touch, `searching` fills filtered search pages,
+`forwarding` streams the call to MLflow and its answer back; the catch-all router is
+`api.routers.front_door`.
 """
 
 from __future__ import annotations

@@ -2,27 +2,31 @@
 governs, and which search results may they see.
 
 - Registry calls by the policy's levels on the model (`roles:`); tracking calls by the levels on
-  the experiment (`tracking:`, `policies.front_door`), the experiment of a run or logged model
-  looked up in MLflow (`api.front_door.resources`).
+  the experiment (`tracking:`, `policies.front_door`), the experiment of a run, logged model or
+  trace, and every experiment of an evaluation dataset, looked up in MLflow
+  (`api.front_door.resources`).
 - A principal with no binding for a model or experiment gets the answer a missing one gets,
   made here without asking MLflow, so the two cannot be told apart.
 - A stage or alias a rule governs is refused with how to request it, unless the caller may break
   glass (CAN_MANAGE, `break_glass: true` on the rule, and a reason): then it is a recorded
   break-glass move (`api.services.break_glass`).
 - Tags: `protected_tags:`, and the keys a `type: tag` check relies on (`tag_refusal`).
+- Search answers keep what the caller may read (`readable`; `api.front_door.searching` fills
+  the page).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from fnmatch import fnmatchcase
+from functools import partial
 from typing import Any
 
 from api.deps import Services
-from api.front_door.resources import Missing, Resources
-from api.front_door.routes import Classified, Move, Need
-from api.services.errors import Invalid, NotFound, Refused
+from api.front_door.resources import Missing, OwnedKind, Resources
+from api.front_door.routes import Classified, FilterKind, Move, Need
+from api.services.errors import Invalid, NotFound, Refused, ServiceError
 from api.services.permissions import is_registry_admin
 from policies import (
     PermissionLevel,
@@ -108,18 +112,26 @@ class Gate:
     async def _check_tracking(self, principal: Principal, need: Need) -> None:
         assert isinstance(need.level, TrackingLevel)
         if need.kind == "experiment_name":
-            name, missing = need.key, NotFound(f"Could not find experiment with name '{need.key}'")
+            missing: ServiceError = NotFound(f"Could not find experiment with name '{need.key}'")
             if need.level is not TrackingLevel.READ:
                 missing = Refused(
                     f"{principal.sub} has no level on experiment {need.key!r}; this needs "
                     f"{need.level.value}"
                 )
-        else:
-            try:
-                experiment_id, missing = await self._experiment_of(need)
-                name = await self.resources.experiment_name(experiment_id)
-            except Missing as err:
-                raise NotFound(err.message) from err
+            self._check_level(principal, need, need.key, missing)
+            return
+        try:
+            experiment_ids, missing = await self._experiments_of(principal, need)
+            names = [await self.resources.experiment_name(i) for i in experiment_ids]
+        except Missing as err:
+            raise NotFound(err.message) from err
+        for name in names:
+            self._check_level(principal, need, name, missing)
+
+    def _check_level(
+        self, principal: Principal, need: Need, name: str, missing: ServiceError
+    ) -> None:
+        assert isinstance(need.level, TrackingLevel)
         level = tracking_level_for(self.policy, principal.roles, name)
         if level is None:
             raise missing
@@ -129,21 +141,28 @@ class Gate:
                 f"{need.level.value}"
             )
 
-    async def _experiment_of(self, need: Need) -> tuple[str, NotFound]:
-        """The experiment id a need touches, and what a caller without a binding is told."""
-        if need.kind == "run":
-            missing = NotFound(f"Run with id={need.key} not found")
-            try:
-                return await self.resources.run_experiment(need.key), missing
-            except Missing as err:
-                raise Missing(missing.message) from err
-        if need.kind == "logged_model":
-            missing = NotFound(f"Logged model with ID '{need.key}' not found.")
-            try:
-                return await self.resources.logged_model_experiment(need.key), missing
-            except Missing as err:
-                raise Missing(missing.message) from err
-        return need.key, NotFound(f"No Experiment with id={need.key} exists")
+    async def _experiments_of(
+        self, principal: Principal, need: Need
+    ) -> tuple[tuple[str, ...], ServiceError]:
+        """The experiment ids a need touches (none: a trace not started yet), and what a caller
+        without a binding is told; `Missing` when what it names does not exist."""
+        lookup, message = _LOOKUPS.get(need.kind, (None, ""))
+        if lookup is None:
+            return (need.key,), NotFound(f"No Experiment with id={need.key} exists")
+        missing: ServiceError = NotFound(message.format(key=need.key))
+        try:
+            found = await lookup(self.resources, need.key)
+        except Missing as err:
+            if need.kind == "new_trace":
+                return (), missing
+            raise Missing(missing.message) from err
+        if need.kind == "new_trace":
+            missing = Refused(f"{principal.sub} may not add to trace {need.key!r}")
+        if isinstance(found, str):
+            return (found,), missing
+        if not found and not is_registry_admin(self.services, principal):
+            raise Missing(missing.message)  # a dataset of no experiment: admins only
+        return found, missing
 
     # -- governed moves ----------------------------------------------------------------------
 
@@ -203,6 +222,48 @@ class Gate:
 
     # -- search results ----------------------------------------------------------------------
 
+    async def readable(self, principal: Principal, kind: FilterKind, items: Any) -> list[Any]:  # noqa: ANN401
+        """The items of a search answer's `kind` list the principal may read."""
+        if not isinstance(items, list):
+            return []
+        if kind == "experiments":
+            return self.readable_experiments(principal, items)
+        if kind == "datasets":
+            return [item for item in items if await self._readable_dataset(principal, item)]
+        if kind == "configs":  # online scoring configurations, each of one experiment
+            return [
+                item
+                for item in items
+                if isinstance(item, dict)
+                and await self._reads_all(principal, [str(item.get("experiment_id", ""))])
+            ]
+        return self.readable_models(principal, items)
+
+    async def _readable_dataset(self, principal: Principal, item: Any) -> bool:  # noqa: ANN401
+        """Readable when the caller may read every experiment it belongs to (MLflow's own rule);
+        one of no experiment only by registry admins."""
+        if not isinstance(item, dict):
+            return False
+        ids = item.get("experiment_ids")
+        if not isinstance(ids, list) or not ids:  # MLflow's search leaves them out
+            try:
+                ids = list(await self.resources.dataset_experiments(str(item.get("dataset_id"))))
+            except Missing:
+                return False
+        if not ids:
+            return is_registry_admin(self.services, principal)
+        return await self._reads_all(principal, [str(i) for i in ids])
+
+    async def _reads_all(self, principal: Principal, experiment_ids: list[str]) -> bool:
+        for experiment_id in experiment_ids:
+            try:
+                name = await self.resources.experiment_name(experiment_id)
+            except Missing:
+                return False
+            if tracking_level_for(self.policy, principal.roles, name) is None:
+                return False
+        return True
+
     def readable_models(self, principal: Principal, items: Iterable[Any]) -> list[Any]:
         return [
             item
@@ -219,6 +280,30 @@ class Gate:
             and tracking_level_for(self.policy, principal.roles, str(item.get("name", "")))
             is not None
         ]
+
+
+async def _owner(kind: OwnedKind, resources: Resources, key: str) -> str:
+    return await resources.owner_experiment(kind, key)
+
+
+_LOOKUPS: dict[str, tuple[Callable[[Resources, str], Awaitable[str | tuple[str, ...]]], str]] = {
+    "run": (Resources.run_experiment, "Run with id={key} not found"),
+    "logged_model": (Resources.logged_model_experiment, "Logged model with ID '{key}' not found."),
+    "trace": (Resources.trace_experiment, "Trace with ID '{key}' not found."),
+    "new_trace": (Resources.trace_experiment, "Trace with ID '{key}' not found."),
+    "dataset": (Resources.dataset_experiments, "Evaluation dataset with id '{key}' not found"),
+    **{
+        kind: (partial(_owner, kind), f"{what} with ID '{{key}}' not found.")
+        for kind, what in (
+            ("issue", "Issue"),
+            ("prompt_job", "Prompt optimization job"),
+            ("label_schema", "Label schema"),
+            ("review_queue", "Review queue"),
+        )
+    },
+}
+"""How the gate finds the experiment(s) of what a need names, and what a caller without a
+binding is told (the answer for one that does not exist)."""
 
 
 def _covers(rule: TransitionRule, model: str) -> bool:

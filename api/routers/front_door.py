@@ -10,7 +10,6 @@ OpenAPI document: MLflow's REST API documents these routes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
@@ -22,7 +21,7 @@ from starlette.types import Scope
 from api.deps import PrincipalDep, Services, ServicesDep
 from api.errors import error_response, leaf_routes
 from api.front_door import FrontDoor
-from api.front_door.forwarding import answer_headers, read_capped, streamed
+from api.front_door.forwarding import streamed
 from api.front_door.gate import REASON_HEADER, Gate, break_glass_reason, require_reason
 from api.front_door.routes import (
     PREFIXES,
@@ -35,6 +34,7 @@ from api.front_door.routes import (
     match,
     parse_json_params,
 )
+from api.front_door.searching import filled_page
 from api.services.break_glass import break_glass
 from api.services.errors import Invalid
 from policies import Principal, normalize_target
@@ -122,8 +122,13 @@ async def forward(request: Request, principal: PrincipalDep, services: ServicesD
     )
     if call.renames_experiment is not None:
         door.resources.forget_experiment(call.renames_experiment)
+    if call.moves_dataset is not None:
+        door.resources.forget_dataset(call.moves_dataset)
     if call.filter is not None and response.status_code == 200:
-        return await _filtered(response, gate, principal, call)
+        return await filled_page(
+            door.upstream, gate, principal, call, response,
+            method=request.method, path=path, params=params,
+        )  # fmt: skip
     return streamed(response)
 
 
@@ -134,13 +139,15 @@ async def _params(request: Request, route: Route) -> tuple[Params, bytes | Async
     """The call's parameters as MLflow reads them, and the body to send on (read whole only
     when it holds the parameters; streamed otherwise)."""
     query = request.query_params
-    from_query = Params({key: query.getlist(key) for key in query}, from_query=True)
+    from_query = Params(
+        {key: query.getlist(key) for key in query}, from_query=True, headers=request.headers
+    )
     if not route.reads_params or route.query_only:
         return from_query, request.stream()
     if request.method == "GET" and len(query):
         return from_query, request.stream()
     body = await _read_body(request)
-    return parse_json_params(body), body
+    return parse_json_params(body, request.headers), body
 
 
 async def _read_body(request: Request) -> bytes:
@@ -162,33 +169,6 @@ def _headers(request: Request, *, body_read: bool) -> list[tuple[str, str]]:
     if body_read:  # httpx sets the length of what it sends
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     return headers
-
-
-async def _filtered(response, gate: Gate, principal: Principal, call: Classified) -> Response:  # noqa: ANN001
-    """A search answer with only what the caller may read."""
-    try:
-        body = await read_capped(response)
-    finally:
-        await response.aclose()
-    data = json.loads(body) if body else {}
-    key = call.filter
-    assert key is not None
-    if isinstance(data, dict) and isinstance(data.get(key), list):
-        keep = (
-            gate.readable_experiments(principal, data[key])
-            if key == "experiments"
-            else gate.readable_models(principal, data[key])
-        )
-        if keep:
-            data[key] = keep
-        else:
-            data.pop(key)
-    return Response(
-        json.dumps(data),
-        status_code=200,
-        headers=answer_headers(response, rewritten=True),
-        media_type="application/json",
-    )
 
 
 async def _break_glass(

@@ -21,10 +21,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.tracing.constant import SpansLocation, TraceTagKey
 from mlflow.tracking.request_header import registry as header_registry
 from mlflow.tracking.request_header.abstract_request_header_provider import (
     RequestHeaderProvider,
 )
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.support.mlflow import (
     MlflowServer,
@@ -46,6 +48,10 @@ roles:
   qa-lead: {"*": CAN_EDIT}
   ml-lead: {"*": CAN_MANAGE_PRODUCTION_VERSIONS}
   platform-admin: {"*": CAN_MANAGE}
+tracking:
+  data-scientist: {"*": EDIT}
+  fraud-team: {"fraud-*": EDIT}
+  platform-admin: {"*": MANAGE}
 protected_tags:
   validated_by: [qa-lead]
 transitions:
@@ -95,8 +101,10 @@ def mlflow_as(stack: SignoffStack, monkeypatch: pytest.MonkeyPatch) -> Callable[
         if name.startswith("MLFLOW_TRACKING_"):
             monkeypatch.delenv(name)
 
-    # Not configuration: a refusal must fail the test at once, not after 7 retries.
+    # Not configuration: a refusal must fail the test at once, not after 7 retries; a trace is
+    # exported before the traced call returns, so the test reads what it logged.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
 
     def configure(sub: str, *roles: str) -> MlflowClient:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", stack.api_url)
@@ -371,3 +379,203 @@ def test_mlflow_stopped_answers_503_and_the_next_call_after_it_is_back_works(
         back = lee.get("/api/2.0/mlflow/model-versions/get", params=params)
         assert back.status_code == 200, back.text
         assert back.json()["model_version"]["name"] == version.name
+
+
+# -- MLflow 3: traces, assessments, datasets, scorers, prompts ---------------------------------
+
+
+@pytest.fixture
+def tracing(mlflow_as: Callable[..., MlflowClient]) -> Iterator[None]:
+    """MLflow's tracer set up afresh for the principal `mlflow_as` configures (it keeps the
+    tracking URI it first saw)."""
+    mlflow.tracing.reset()
+    yield
+    mlflow.tracing.reset()
+
+
+def _log_a_trace(experiment_id: str) -> str:
+    @mlflow.trace(name="answer")
+    def answer(question: str) -> str:
+        with mlflow.start_span(name="retrieve") as span:
+            span.set_inputs({"q": question})
+        return question.upper()
+
+    mlflow.set_experiment(experiment_id=experiment_id)
+    assert answer("why?") == "WHY?"
+    trace_id = mlflow.get_last_active_trace_id()
+    assert trace_id is not None
+    return trace_id
+
+
+def test_a_team_traces_tags_and_assesses_through_signoff(
+    mlflow_as: Callable[..., MlflowClient], tracing: None
+) -> None:
+    client = mlflow_as("lee", "data-scientist")
+    experiment_id = client.create_experiment(f"genai-{uuid.uuid4().hex[:8]}")
+    trace_id = _log_a_trace(experiment_id)
+
+    found = mlflow.search_traces(locations=[experiment_id], return_type="list")
+    assert [t.info.trace_id for t in found] == [trace_id]
+    mlflow.set_trace_tag(trace_id, "reviewed", "yes")
+    mlflow.log_feedback(trace_id=trace_id, name="correct", value=True)
+    trace = mlflow.get_trace(trace_id)
+    assert trace is not None
+    assert trace.info.tags["reviewed"] == "yes"
+    assert [(a.name, a.value) for a in trace.info.assessments] == [("correct", True)]
+    assert sorted(span.name for span in trace.data.spans) == ["answer", "retrieve"]
+    assert {span.name: span.outputs for span in trace.data.spans}["answer"] == "WHY?"
+    # The spans went in as MLflow's client sends them to MLflow 3: OTLP, through the door.
+    assert trace.info.tags[TraceTagKey.SPANS_LOCATION] == SpansLocation.TRACKING_STORE.value
+
+
+def test_a_principal_without_the_experiment_cannot_tell_a_trace_from_a_missing_one(
+    mlflow_as: Callable[..., MlflowClient], tracing: None
+) -> None:
+    lee = mlflow_as("lee", "data-scientist")
+    experiment_id = lee.create_experiment(f"credit-{uuid.uuid4().hex[:8]}")
+    trace_id = _log_a_trace(experiment_id)
+    missing = "tr-" + uuid.uuid4().hex
+
+    fraud = mlflow_as("fay", "fraud-team")
+
+    def answers(an_id: str) -> list[tuple[str, str]]:
+        calls = (
+            lambda: fraud.get_trace(an_id),
+            lambda: fraud.set_trace_tag(an_id, "k", "v"),
+            lambda: mlflow.log_feedback(trace_id=an_id, name="correct", value=False),
+            lambda: fraud.delete_trace_tag(an_id, "k"),
+        )
+        seen = []
+        for call in calls:
+            with pytest.raises(MlflowException) as refused:
+                call()
+            seen.append((refused.value.error_code, str(refused.value).replace(an_id, "ID")))
+        return seen
+
+    assert answers(trace_id) == answers(missing)
+    assert answers(trace_id)[0][0] == "RESOURCE_DOES_NOT_EXIST"
+    # Nor add spans to it from an experiment of its own (MLflow would add them to the trace).
+    theirs = fraud.create_experiment(f"fraud-{uuid.uuid4().hex[:8]}")
+    export = ExportTraceServiceRequest()
+    span = export.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id = bytes.fromhex(trace_id.removeprefix("tr-"))
+    span.span_id, span.name = os.urandom(8), "injected"
+    span.start_time_unix_nano = span.end_time_unix_nano = 1
+    headers = {
+        "Authorization": f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}",
+        "Content-Type": "application/x-protobuf",
+        "X-Mlflow-Experiment-Id": theirs,
+    }
+    posted = httpx.post(
+        f"{os.environ['MLFLOW_TRACKING_URI']}/v1/traces",
+        content=export.SerializeToString(),
+        headers=headers,
+        timeout=30,
+    )
+    assert posted.status_code == 403, posted.text
+    with pytest.raises(MlflowException) as searching:
+        mlflow.search_traces(locations=[experiment_id], return_type="list")
+    assert searching.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    # Nothing changed in MLflow.
+    trace = mlflow_as("lee", "data-scientist").get_trace(trace_id)
+    assert "k" not in trace.info.tags and trace.info.assessments == []
+    assert "injected" not in {span.name for span in trace.data.spans}
+
+
+def test_an_evaluation_dataset_and_a_scorer_round_trip_through_signoff(
+    mlflow_as: Callable[..., MlflowClient],
+) -> None:
+    from mlflow.genai import datasets
+    from mlflow.genai.scorers import Guidelines, get_scorer, list_scorers
+
+    client = mlflow_as("lee", "data-scientist")
+    experiment_id = client.create_experiment(f"eval-{uuid.uuid4().hex[:8]}")
+    hidden = client.create_experiment(f"credit-eval-{uuid.uuid4().hex[:8]}")
+    dataset = datasets.create_dataset(
+        name=f"qa-{uuid.uuid4().hex[:6]}", experiment_id=experiment_id
+    )
+    dataset.merge_records([{"inputs": {"q": "2+2?"}, "expectations": {"answer": "4"}}])
+    datasets.create_dataset(name=f"hidden-{uuid.uuid4().hex[:6]}", experiment_id=hidden)
+    again = datasets.get_dataset(dataset_id=dataset.dataset_id)
+    assert again.to_df()["inputs"].tolist() == [{"q": "2+2?"}]
+    listed = {d.dataset_id for d in datasets.search_datasets(experiment_ids=[experiment_id])}
+    assert listed == {dataset.dataset_id}
+
+    Guidelines(name="polite", guidelines="Be polite").register(experiment_id=experiment_id)
+    assert [s.name for s in list_scorers(experiment_id=experiment_id)] == ["polite"]
+    assert get_scorer(name="polite", experiment_id=experiment_id).name == "polite"
+
+    mlflow_as("fay", "fraud-team")
+    with pytest.raises(MlflowException) as refused:
+        datasets.get_dataset(dataset_id=dataset.dataset_id)
+    assert refused.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(MlflowException):
+        list_scorers(experiment_id=experiment_id)
+    assert list(datasets.search_datasets()) == []  # every dataset's experiment is hidden
+
+
+def test_prompts_register_and_load_through_signoff_by_the_model_levels(
+    mlflow_as: Callable[..., MlflowClient],
+) -> None:
+    from mlflow.genai import load_prompt, register_prompt, search_prompts
+
+    mlflow_as("fay", "fraud-team")
+    name = f"fraud-greeting-{uuid.uuid4().hex[:6]}"
+    register_prompt(name=name, template="Hello {{name}}!")
+    register_prompt(name=name, template="Hi {{name}}!")
+    assert load_prompt(f"prompts:/{name}/2").format(name="Ann") == "Hi Ann!"
+    assert [p.name for p in search_prompts(filter_string=f"name = '{name}'")] == [name]
+    other = f"credit-greeting-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(MlflowException):
+        register_prompt(name=other, template="Hello")
+    mlflow_as("lee", "data-scientist")
+    assert load_prompt(f"prompts:/{name}/1").template == "Hello {{name}}!"
+    register_prompt(name=other, template="Hello")
+    mlflow_as("fay", "fraud-team")
+    with pytest.raises(MlflowException) as hidden:
+        load_prompt(f"prompts:/{other}/1")
+    assert hidden.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_filtered_search_pages_are_full_and_page_through_the_readable_set_once(
+    stack: SignoffStack, own_mlflow: MlflowServer, seeded: Callable[..., SeededVersion]
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    readable = set()
+    with httpx.Client(base_url=own_mlflow.url, timeout=30) as direct:
+        for i in range(7):  # interleaved, so every page of MLflow's holds hidden ones
+            name = f"{'fraud' if i % 3 == 0 else 'credit'}-{tag}-{i}"
+            created = direct.post("/api/2.0/mlflow/experiments/create", json={"name": name})
+            assert created.status_code == 200, created.text
+            readable |= {name} if name.startswith("fraud") else set()
+            seeded(name)
+    query = f"name LIKE '%-{tag}-%'"
+    with stack.client("fay", "fraud-team") as fay:
+        for method, route, key in (
+            ("GET", "experiments/search", "experiments"),
+            ("POST", "experiments/search", "experiments"),  # MLflow's client: a JSON body
+            ("GET", "registered-models/search", "registered_models"),
+            ("GET", "model-versions/search", "model_versions"),
+        ):
+            seen, token = [], None
+            while True:
+                params = {
+                    "filter": query,
+                    "max_results": 2,
+                    **({"page_token": token} if token else {}),
+                }
+                page = (
+                    fay.get(f"/api/2.0/mlflow/{route}", params=params)
+                    if method == "GET"
+                    else fay.post(f"/api/2.0/mlflow/{route}", json=params)
+                )
+                assert page.status_code == 200, page.text
+                body = page.json()
+                items = [item["name"] for item in body.get(key, [])]
+                token = body.get("next_page_token")
+                if token:
+                    assert len(items) == 2, f"a short page of {route}: {items}"
+                seen += items
+                if not token:
+                    break
+            assert sorted(seen) == sorted(readable), (method, route)  # each once, none left out
