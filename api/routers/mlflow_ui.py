@@ -109,9 +109,7 @@ async def ui_principal(request: Request, services: ServicesDep) -> Principal:
     if scheme.lower() == "bearer" and token:
         principal = await bearer_principal(services, token.strip())
     else:
-        session = await web_sign_in(request.app.state).session(
-            request.cookies.get(SESSION_COOKIE)
-        )
+        session = await web_sign_in(request.app.state).session(request.cookies.get(SESSION_COOKIE))
         if session is None:
             raise ApiError(
                 401, f"not signed in: sign in at {services.settings.callback_base_url}/ui/"

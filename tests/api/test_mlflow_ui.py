@@ -117,6 +117,12 @@ def sign_in_to_mlflow(page: Page, base_url: str, user: str) -> None:
     page.wait_for_url(f"{base_url}/mlflow/**")
 
 
+def search(page: Page, placeholder: str, text: str) -> None:
+    box = page.get_by_placeholder(placeholder)
+    box.fill(text)
+    box.press("Enter")
+
+
 def ui_call(page: Page, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """A POST made as MLflow's UI makes it: a relative `ajax-api/...` URL from its page, with the
     session cookie only."""
@@ -140,12 +146,16 @@ def test_the_ui_shows_what_the_person_may_read_and_refuses_a_governed_move(
     churn: SeededVersion = registry["churn"]
     sign_in_to_mlflow(tab, ui_stack.api_url, "fay")
 
+    # The lists, searched for this module's names: the fraud ones only.
+    tag = fraud.name.rsplit("-", 1)[1]
     tab.goto("/mlflow/#/models")
+    search(tab, "Search registered models", tag)
     expect(tab.get_by_role("link", name=fraud.name)).to_be_visible()
     expect(tab.get_by_text(churn.name)).to_have_count(0)
 
     tab.goto("/mlflow/#/experiments")
-    expect(tab.get_by_text(registry["experiments"]["fraud"])).to_be_visible()
+    search(tab, "Search experiments", tag)
+    expect(tab.get_by_role("link", name=registry["experiments"]["fraud"])).to_be_visible()
     expect(tab.get_by_text(registry["experiments"]["churn"])).to_have_count(0)
 
     # The UI's own call to move the version to Production, with the session: refused as MLflow
@@ -236,7 +246,7 @@ def test_signed_out_the_page_sends_to_sign_in_and_calls_answer_401(ui_stack: Sig
         assert call.json()["error_code"] == "UNAUTHENTICATED"
         gone = http.get(
             "/mlflow/ajax-api/2.0/mlflow/registered-models/search",
-            cookies={"signoff_session": "not-a-session"},
+            headers={"Cookie": "signoff_session=not-a-session"},
         )
         assert gone.status_code == 401
         assert http.get("/mlflow/not-an-mlflow-route").status_code == 404
@@ -249,9 +259,13 @@ def test_mlflows_files_are_served_unchanged_with_their_cache_headers(
         httpx.Client(base_url=ui_stack.api_url, timeout=30) as http,
         httpx.Client(base_url=mlflow_server.url, timeout=30) as direct,
     ):
-        signed_in = http.post("/ui/auth/dev-login", json={"subject": "fay", "roles": ["fraud-team"]})
+        signed_in = http.post(
+            "/ui/auth/dev-login", json={"subject": "fay", "roles": ["fraud-team"]}
+        )
         assert signed_in.status_code == 200, signed_in.text
-        page = http.get("/mlflow/")
+        # The cookie is `Secure`: httpx keeps it off plain http, a browser not on loopback.
+        session = {"Cookie": f"signoff_session={signed_in.cookies['signoff_session']}"}
+        page = http.get("/mlflow/", headers=session)
         assert page.status_code == 200
         assert page.content == direct.get("/").content  # MLflow's page, unchanged
         assert page.headers["content-type"].startswith("text/html")
@@ -261,7 +275,7 @@ def test_mlflows_files_are_served_unchanged_with_their_cache_headers(
 
         script = re.search(r'src="(static-files/static/js/main\.[0-9a-f]+\.js)"', page.text)
         assert script is not None, page.text
-        http.cookies.clear()  # the built files need no session: they hold no data
+        # The built files need no session: they hold no data.
         served = http.get(f"/mlflow/{script[1]}")
         own = direct.get(f"/{script[1]}")
         assert served.status_code == 200
@@ -270,9 +284,9 @@ def test_mlflows_files_are_served_unchanged_with_their_cache_headers(
         assert served.headers["cache-control"] == own.headers["cache-control"]
         assert "max-age=" in served.headers["cache-control"]
         assert served.headers["x-content-type-options"] == "nosniff"
-        if "etag" in own.headers:  # a revalidation reaches MLflow and comes back 304
-            again = http.get(f"/mlflow/{script[1]}", headers={"If-None-Match": own.headers["etag"]})
-            assert again.status_code == 304
+        # A revalidation reaches MLflow and comes back 304.
+        again = http.get(f"/mlflow/{script[1]}", headers={"If-None-Match": own.headers["etag"]})
+        assert again.status_code == 304 and not again.content
 
         for answer in (page, served):
             assert SERVICE_TOKEN not in answer.text
