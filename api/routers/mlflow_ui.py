@@ -27,7 +27,7 @@ from api.errors import ApiError, error_response
 from api.front_door import FrontDoor
 from api.front_door.forwarding import streamed
 from api.front_door.ui import UI_PREFIX, is_static_file, mlflow_route, origin_of, same_origin_write
-from api.routers.front_door import forwarded, forward_path
+from api.routers.front_door import forward_path, forwarded
 from api.services.web_auth import SAFE_METHODS, SESSION_COOKIE, web_sign_in
 from policies import Principal
 
