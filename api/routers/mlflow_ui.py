@@ -5,6 +5,8 @@
 - `GET /mlflow/static-files/...`: the UI's built files, forwarded from MLflow with MLflow's
   cache headers (so the UI always matches the server it talks to, and Signoff needs no copy of
   it); to anyone, as they hold no data.
+- `POST /mlflow/graphql`: the UI's GraphQL queries (its run page), classified by
+  `api.front_door.graphql` and authorized by the same gate.
 - `/mlflow/<MLflow route>` (`ajax-api/...`, `get-artifact`, ...): the UI's calls, authorized and
   forwarded exactly as the same route at the root is (`api.routers.front_door`), as the person
   of the session cookie (or a bearer token). No session: 401 in MLflow's shape. A
@@ -17,17 +19,21 @@ cookie and authorization, sends Signoff's MLflow credentials, and drops MLflow's
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api.deps import ServicesDep, bearer_principal, enforce_rate_limit
 from api.errors import ApiError, error_response
-from api.front_door import FrontDoor
-from api.front_door.forwarding import streamed
+from api.front_door import FrontDoor, graphql
+from api.front_door.forwarding import read_capped, streamed
+from api.front_door.gate import Gate
+from api.front_door.routes import BadRequest
 from api.front_door.ui import UI_PREFIX, is_static_file, mlflow_route, origin_of, same_origin_write
 from api.routers.front_door import forward_path, forwarded
+from api.services.errors import Invalid
 from api.services.web_auth import SAFE_METHODS, SESSION_COOKIE, web_sign_in
 from policies import Principal
 
@@ -95,10 +101,48 @@ async def call(request: Request, services: ServicesDep, route: str) -> Response:
         response = streamed(answer)
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+    if path == "/graphql":
+        return await _graphql(request, services)
     if not forwarded(path):
         return error_response(404, f"no such endpoint under {UI_PREFIX}/: {path[:200]}")
     principal = await ui_principal(request, services)
     return await forward_path(request, path, principal, services)
+
+
+async def _graphql(request: Request, services: ServicesDep) -> Response:
+    """The UI's GraphQL queries (its run page), authorized as a REST call is
+    (`api.front_door.graphql`)."""
+    if request.method != "POST":
+        return error_response(405, "GraphQL through Signoff takes POST")
+    principal = await ui_principal(request, services)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > graphql.MAX_QUERY_BYTES:
+            break
+    try:
+        classified = graphql.classify(bytes(body))
+    except BadRequest as err:
+        raise Invalid(str(err)) from err
+    door = _door(request)
+    gate = Gate(services, door.resources)
+    await gate.authorize(principal, classified)
+    answer = await door.upstream.open(
+        "POST",
+        "/graphql",
+        query=b"",
+        headers=[("content-type", "application/json"), ("accept", "application/json")],
+        content=bytes(body),
+        identity=True,
+    )
+    if answer.status_code != 200:
+        return streamed(answer)
+    try:
+        data = json.loads(await read_capped(answer))
+    finally:
+        await answer.aclose()
+    kept = graphql.filter_answer(data, lambda items: gate.readable_models(principal, items))
+    return JSONResponse(kept)
 
 
 async def ui_principal(request: Request, services: ServicesDep) -> Principal:

@@ -28,6 +28,8 @@ from tests.support.temporal import TemporalServer
 pw, browser = web.pw, web.browser
 
 CLIENT_ID = "signoff-web"
+SLOW_MS = 30_000
+"""How long MLflow's UI may take to fill a page on a loaded machine (a bound, not a wait)."""
 SERVICE_TOKEN = f"svc-{uuid.uuid4().hex}"
 """Signoff's own MLflow token: it must never reach a browser."""
 POLICY = """\
@@ -95,8 +97,25 @@ def registry(mlflow_server: MlflowServer) -> dict[str, Any]:
         for name in (f"fraud-exp-{tag}", f"churn-exp-{tag}"):
             created = http.post("/api/2.0/mlflow/experiments/create", json={"name": name})
             assert created.status_code == 200, created.text
-            experiments[name.split("-")[0]] = name
-    return {"fraud": fraud, "churn": churn, "experiments": experiments}
+            experiments[name.split("-")[0]] = (name, created.json()["experiment_id"])
+        run = http.post(
+            "/api/2.0/mlflow/runs/create",
+            json={"experiment_id": experiments["fraud"][1], "run_name": f"fraud-run-{tag}"},
+        )
+        assert run.status_code == 200, run.text
+        run_id = run.json()["run"]["info"]["run_id"]
+        for model in (fraud.name, churn.name):  # a version of each registered from the run
+            created = http.post(
+                "/api/2.0/mlflow/model-versions/create",
+                json={"name": model, "source": f"runs:/{run_id}/model", "run_id": run_id},
+            )
+            assert created.status_code == 200, created.text
+    return {
+        "fraud": fraud,
+        "churn": churn,
+        "experiments": experiments,
+        "run": run.json()["run"]["info"],
+    }
 
 
 @pytest.fixture
@@ -150,13 +169,23 @@ def test_the_ui_shows_what_the_person_may_read_and_refuses_a_governed_move(
     tag = fraud.name.rsplit("-", 1)[1]
     tab.goto("/mlflow/#/models")
     search(tab, "Search registered models", tag)
-    expect(tab.get_by_role("link", name=fraud.name)).to_be_visible()
+    expect(tab.get_by_role("link", name=fraud.name)).to_be_visible(timeout=SLOW_MS)
     expect(tab.get_by_text(churn.name)).to_have_count(0)
 
     tab.goto("/mlflow/#/experiments")
     search(tab, "Search experiments", tag)
-    expect(tab.get_by_role("link", name=registry["experiments"]["fraud"])).to_be_visible()
-    expect(tab.get_by_text(registry["experiments"]["churn"])).to_have_count(0)
+    expect(tab.get_by_role("link", name=registry["experiments"]["fraud"][0])).to_be_visible(
+        timeout=SLOW_MS
+    )
+    expect(tab.get_by_text(registry["experiments"]["churn"][0])).to_have_count(0)
+
+    # The run's page (MLflow's UI reads it by GraphQL): the versions registered from it, of the
+    # models fay may read only.
+    run = registry["run"]
+    tab.goto(f"/mlflow/#/experiments/{run['experiment_id']}/runs/{run['run_id']}")
+    expect(tab.get_by_text(run["run_name"]).first).to_be_visible(timeout=SLOW_MS)
+    expect(tab.get_by_role("link", name=re.compile(re.escape(fraud.name)))).to_be_visible()
+    expect(tab.get_by_text(churn.name)).to_have_count(0)
 
     # The UI's own call to move the version to Production, with the session: refused as MLflow
     # refuses, saying how to ask for it; MLflow is left as it was.
@@ -250,6 +279,44 @@ def test_signed_out_the_page_sends_to_sign_in_and_calls_answer_401(ui_stack: Sig
         )
         assert gone.status_code == 401
         assert http.get("/mlflow/not-an-mlflow-route").status_code == 404
+
+
+def test_graphql_is_authorized_as_the_rest_calls_are(
+    ui_stack: SignoffStack, registry: dict[str, Any]
+) -> None:
+    run = registry["run"]
+    query = "query Q($d: MlflowGetRunInput!) { mlflowGetRun(input: $d) { run { info { runName } modelVersions { name } } } }"  # noqa: E501
+    with httpx.Client(base_url=ui_stack.api_url, timeout=30) as http:
+        signed_in = http.post(
+            "/ui/auth/dev-login", json={"subject": "fay", "roles": ["fraud-team"]}
+        )
+        # `Origin` as a browser would send it: the write rule holds for GraphQL too.
+        headers = {
+            "Cookie": f"signoff_session={signed_in.cookies['signoff_session']}",
+            "Origin": ui_stack.api_url,
+        }
+
+        def ask(body: dict[str, Any], **extra: str) -> httpx.Response:
+            return http.post("/mlflow/graphql", json=body, headers=headers | extra)
+
+        got = ask({"query": query, "variables": {"d": {"runId": run["run_id"]}}})
+        assert got.status_code == 200, got.text
+        answer = got.json()["data"]["mlflowGetRun"]["run"]
+        assert answer["info"]["runName"] == run["run_name"]
+        assert [v["name"] for v in answer["modelVersions"]] == [registry["fraud"].name]
+
+        # The seeded versions' run lies in an experiment fay has no level on: as if missing.
+        hidden = ask({"query": query, "variables": {"d": {"runId": registry["churn"].run_id}}})
+        missing = ask({"query": query, "variables": {"d": {"runId": "0" * 32}}})
+        assert hidden.status_code == missing.status_code == 404
+        assert hidden.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+        mutation = ask({"query": 'mutation { testMutation(inputString: "x") { output } }'})
+        aliased = ask({"query": 'query { r: mlflowGetRun(input: {runId: "x"}) { run { info { runName } } } }'})  # fmt: skip # noqa: E501
+        assert mutation.status_code == aliased.status_code == 403
+        assert ask({"query": "query {"}).status_code == 400
+        foreign = ask({"query": query}, Origin="http://127.0.0.1:1")
+        assert foreign.status_code == 403 and "own pages" in foreign.json()["message"]
 
 
 def test_mlflows_files_are_served_unchanged_with_their_cache_headers(
