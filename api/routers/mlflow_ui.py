@@ -53,7 +53,7 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-cache, private",
 }
-METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def _door(request: Request) -> FrontDoor:
@@ -89,7 +89,7 @@ async def call(request: Request, services: ServicesDep, route: str) -> Response:
     """A call of MLflow's UI: a built file, or an MLflow route through the front door."""
     path = mlflow_route(request.scope["path"]) or "/"
     if is_static_file(path):
-        if request.method not in ("GET", "HEAD"):
+        if request.method != "GET":
             return error_response(405, f"{request.method} is not allowed on the UI's files")
         answer = await _door(request).upstream.open(
             request.method,
