@@ -22,7 +22,9 @@ from urllib.parse import urlsplit
 UI_PREFIX = "/mlflow"
 STATIC_PREFIX = "/static-files/"
 """Where MLflow serves its UI's built files (`mlflow/server/__init__.py`)."""
-_STATIC_PATH = re.compile(r"/static-files/(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][\w.-]*")
+_STATIC_PATH = re.compile(
+    r"/static-files/(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*"
+)
 """A path of the built UI: plain names only (no `..`, no `%`, no backslash)."""
 
 

@@ -66,7 +66,7 @@ async def without_slash() -> RedirectResponse:
 
 
 @router.get("/mlflow/", response_class=Response)
-async def page(request: Request, services: ServicesDep) -> Response:
+async def page(request: Request) -> Response:
     """MLflow's page for a signed-in person; the sign-in otherwise."""
     sign_in = web_sign_in(request.app.state)
     if await sign_in.session(request.cookies.get(SESSION_COOKIE)) is None:
