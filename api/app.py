@@ -30,6 +30,7 @@ from api.routers import (
     inbound_messages,
     metrics,
     mlflow_hooks,
+    mlflow_ui,
     policy,
     reconciler,
     registry_webhooks,
@@ -163,6 +164,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         web_router,
         web_auth_router,
         web_api_router,
+        mlflow_ui.router,
     ):
         app.include_router(router)
     app.include_router(front_door_router)  # last: Signoff's own routes under MLflow's prefixes win

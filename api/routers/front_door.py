@@ -86,8 +86,15 @@ class BodyTooLarge(Exception):
 
 async def forward(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
     """Authorize the call by the policy and pass it on to MLflow, or refuse it."""
+    return await forward_path(request, request.scope["path"], principal, services)
+
+
+async def forward_path(
+    request: Request, path: str, principal: Principal, services: Services
+) -> Response:
+    """`forward` for MLflow's route `path` (the request's own path, or the one under `/mlflow/`
+    that MLflow's UI calls, `api.routers.mlflow_ui`)."""
     door: FrontDoor = request.app.state.front_door
-    path = request.scope["path"]
     route = match(request.method, path)
     if route is None:  # not reachable: only the prefixes above are routed here
         return error_response(404, "no such endpoint; see /docs for the API")

@@ -68,9 +68,14 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+RETURN_TO_PREFIXES = ("/ui/", "/mlflow/")
+"""Where a sign-in may land: the web page, or MLflow's UI through the door."""
+
+
 def safe_return_to(value: str | None) -> str:
-    """Where to land after sign-in: a path of this page only (never another origin)."""
-    if not value or not value.startswith("/ui/") or value.startswith("//") or "\\" in value:
+    """Where to land after sign-in: a path of this page or of MLflow's UI under `/mlflow/`
+    (never another origin)."""
+    if not value or not value.startswith(RETURN_TO_PREFIXES) or "\\" in value:
         return "/ui/"
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:

@@ -113,6 +113,9 @@ FRONT_DOOR = "/{mlflow_path:path}"
 """The MLflow front door: one route, every MLflow call Signoff forwards. Each method is called
 on a route whose level the front door's route table sets (tests/api/test_front_door.py covers
 the rest)."""
+MLFLOW_UI = "/mlflow/{route:path}"
+"""MLflow's UI through the door: its calls are the front door's routes under `/mlflow/`
+(tests/api/test_mlflow_ui.py covers the session cookie, the built files and GraphQL)."""
 FRONT_DOOR_CALLS: dict[str, tuple[str, str]] = {
     "GET": ("api/2.0/mlflow/registered-models/get", "query"),
     "POST": ("api/2.0/mlflow/registered-models/set-tag", "body"),
@@ -183,6 +186,14 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("PATCH", FRONT_DOOR): EDIT,
     ("DELETE", FRONT_DOOR): EDIT,
     ("PUT", FRONT_DOOR): TRACKING,
+    # Without a session, the page is a redirect to the sign-in (a bearer token opens nothing).
+    ("GET", "/mlflow"): PUBLIC,
+    ("GET", "/mlflow/"): PUBLIC,
+    ("GET", MLFLOW_UI): READ,
+    ("POST", MLFLOW_UI): EDIT,
+    ("PATCH", MLFLOW_UI): EDIT,
+    ("DELETE", MLFLOW_UI): EDIT,
+    ("PUT", MLFLOW_UI): TRACKING,
 }
 
 
@@ -359,10 +370,10 @@ def request_for(method: str, path: str, world: World) -> dict[str, Any]:
     url = path.replace("{request_id}", world.request_id).replace("{name}", model or "app.js")
     url = url.replace("{source}", "chat")
     kwargs: dict[str, Any] = {"url": url, "follow_redirects": False}
-    if path == FRONT_DOOR:
+    if path in (FRONT_DOOR, MLFLOW_UI):
         where, how = FRONT_DOOR_CALLS[method]
         names = version | {"key": "matrix", "value": "v", "description": "d"}
-        kwargs["url"] = f"/{where}"
+        kwargs["url"] = f"{'/mlflow' if path == MLFLOW_UI else ''}/{where}"
         kwargs |= {"query": {"params": version}, "body": {"json": names}}.get(how, {})
         if how == "raw":
             kwargs["content"] = b"matrix"
