@@ -22,7 +22,7 @@ from starlette.types import Scope
 from api.deps import PrincipalDep, Services, ServicesDep
 from api.errors import error_response, leaf_routes
 from api.front_door import FrontDoor
-from api.front_door.forwarding import answer_headers, read_capped, streamed
+from api.front_door.forwarding import answer_headers, passed_on, read_capped
 from api.front_door.gate import REASON_HEADER, Gate, break_glass_reason, require_reason
 from api.front_door.routes import (
     PREFIXES,
@@ -124,7 +124,7 @@ async def forward(request: Request, principal: PrincipalDep, services: ServicesD
         door.resources.forget_experiment(call.renames_experiment)
     if call.filter is not None and response.status_code == 200:
         return await _filtered(response, gate, principal, call)
-    return streamed(response)
+    return await passed_on(response)
 
 
 router.add_api_route("/{mlflow_path:path}", forward, methods=METHODS)

@@ -10,6 +10,10 @@
 Every tab is narrowed to the models the viewer may read (`readable`, names decided by the
 caller from the policy), and by model, target and state. Pages are keyset pages: the cursor is
 the sort key and id of the last row of the page before, so a page costs the same however deep.
+
+Counts are capped at `COUNT_CAP`: a tab holding more is counted as `COUNT_CAP` and named in
+`capped` ("1,000+"), so a count costs at most that many rows however large the tab grows. The
+models of a capped tab are those of the `COUNT_CAP` + 1 requests the count saw.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ InboxTab = Literal["waiting", "mine", "decided"]
 TABS: tuple[InboxTab, ...] = ("waiting", "mine", "decided")
 
 _R = TransitionRequestRow
+
+COUNT_CAP = 1000
+"""A tab's count stops here: more is shown as "1,000+"."""
 
 
 class InboxQuery(BaseModel):
@@ -58,8 +65,12 @@ class InboxSlice(BaseModel):
     rows: list[RequestSnapshot]
     next_after: tuple[int, str] | None
     counts: dict[InboxTab, int]
+    """At most `COUNT_CAP` each."""
+    capped: list[InboxTab]
+    """The tabs holding more than `COUNT_CAP` requests (their count is `COUNT_CAP`)."""
     models: list[str]
-    """The models the tab holds, whatever the model filter (for choosing one)."""
+    """The models the tab holds, whatever the model filter (for choosing one); of a capped
+    tab, those of the requests its count saw."""
 
 
 def _tab_filter(tab: InboxTab, query: InboxQuery) -> list[Any]:
@@ -124,6 +135,12 @@ def _page(session: Session, query: InboxQuery) -> tuple[list[RequestSnapshot], A
     return rows, next_after
 
 
+def _capped_count(session: Session, where: list[Any]) -> int:
+    """How many rows match, counting no further than `COUNT_CAP` + 1."""
+    matching = select(_R.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    return int(session.exec(select(func.count()).select_from(matching)).one())
+
+
 class InboxRepository:
     """`ledger.inbox`."""
 
@@ -133,25 +150,33 @@ class InboxRepository:
     async def page(self, query: InboxQuery) -> InboxSlice:
         def work(session: Session) -> InboxSlice:
             rows, next_after = _page(session, query)
-            # The tab's models and its count in one pass (the models ignore the model filter,
-            # so without one the count is their sum); the other tabs are counted.
+            # The tab's models and its count in one capped pass (the models ignore the model
+            # filter, so without one the count is their sum); the other tabs are counted.
             any_model = query.model_copy(update={"model": None})
+            seen = (
+                select(_R.model_name)
+                .where(*_filters(query.tab, any_model))
+                .limit(COUNT_CAP + 1)
+                .subquery()
+            )
             per_model = dict(
                 session.exec(
-                    select(_R.model_name, func.count())
-                    .where(*_filters(query.tab, any_model))
-                    .group_by(_R.model_name)
+                    select(seen.c.model_name, func.count()).group_by(seen.c.model_name)
                 ).all()
             )
-            counts: dict[InboxTab, int] = {}
+            found: dict[InboxTab, int] = {}
             for tab in TABS:
                 if tab == query.tab and query.model is None:
-                    counts[tab] = sum(per_model.values())
-                    continue
-                counted = select(func.count()).select_from(_R).where(*_filters(tab, query))
-                counts[tab] = int(session.exec(counted).one())
-            models = sorted(per_model)
-            return InboxSlice(rows=rows, next_after=next_after, counts=counts, models=models)
+                    found[tab] = sum(per_model.values())
+                else:
+                    found[tab] = _capped_count(session, _filters(tab, query))
+            return InboxSlice(
+                rows=rows,
+                next_after=next_after,
+                counts={tab: min(n, COUNT_CAP) for tab, n in found.items()},
+                capped=[tab for tab, n in found.items() if n > COUNT_CAP],
+                models=sorted(per_model),
+            )
 
         return await self._db.run(work)
 
