@@ -17,6 +17,8 @@ import argparse
 import asyncio
 import time
 
+import httpx
+
 from benchmarks.load import checked, client, rate
 from benchmarks.report import Figure, Goal, percentile, print_figures
 from benchmarks.seed import request_writes, seed
@@ -73,7 +75,11 @@ async def _rate(base_url: str, path: str, params: dict, headers: dict, calls: in
     async with client(base_url, CONCURRENCY) as http:
 
         async def read(_: int) -> None:
-            checked(await http.get(path, params=params, headers=headers))
+            try:
+                response = await http.get(path, params=params, headers=headers)
+            except httpx.TransportError:  # a keep-alive connection the server closed: once more
+                response = await http.get(path, params=params, headers=headers)
+            checked(response)
 
         await rate(read, total=CONCURRENCY, concurrency=CONCURRENCY)  # connections open
         return await rate(read, total=calls, concurrency=CONCURRENCY)

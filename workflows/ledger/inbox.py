@@ -12,8 +12,9 @@ caller from the policy), and by model, target and state. Pages are keyset pages:
 the sort key and id of the last row of the page before, so a page costs the same however deep.
 
 Counts are capped at `COUNT_CAP`: a tab holding more is counted as `COUNT_CAP` and named in
-`capped` ("1,000+"), so a count costs at most that many rows however large the tab grows. The
-models of a capped tab are those of the `COUNT_CAP` + 1 requests the count saw.
+`capped` ("1,000+"), so a count reads at most that many rows (in the tab's order, by the index
+the page uses) however large the tab grows. The models of a capped tab are those of its first
+`COUNT_CAP` + 1 requests.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class InboxSlice(BaseModel):
     """The tabs holding more than `COUNT_CAP` requests (their count is `COUNT_CAP`)."""
     models: list[str]
     """The models the tab holds, whatever the model filter (for choosing one); of a capped
-    tab, those of the requests its count saw."""
+    tab, those of its first `COUNT_CAP` + 1 requests in the tab's order."""
 
 
 def _tab_filter(tab: InboxTab, query: InboxQuery) -> list[Any]:
@@ -114,6 +115,19 @@ def _sort_key(tab: InboxTab) -> Any:
     return col(_R.updated_ms) if tab == "decided" else col(_R.created_ms)
 
 
+def _order(tab: InboxTab) -> tuple[Any, Any]:
+    """Oldest waiting first; the other tabs newest first."""
+    key = _sort_key(tab)
+    if tab == "waiting":
+        return key.asc(), col(_R.id).asc()
+    return key.desc(), col(_R.id).desc()
+
+
+def _first(tab: InboxTab, where: list[Any], column: Any) -> Any:
+    """`column` of the tab's first `COUNT_CAP` + 1 rows, in the tab's order (as a subquery)."""
+    return select(column).where(*where).order_by(*_order(tab)).limit(COUNT_CAP + 1).subquery()
+
+
 def _page(session: Session, query: InboxQuery) -> tuple[list[RequestSnapshot], Any]:
     tab, key = query.tab, _sort_key(query.tab)
     statement = select(_R).where(*_filters(tab, query))
@@ -124,8 +138,7 @@ def _page(session: Session, query: InboxQuery) -> tuple[list[RequestSnapshot], A
             statement = statement.where(or_(key > at, and_(key == at, col(_R.id) > last_id)))
         else:
             statement = statement.where(or_(key < at, and_(key == at, col(_R.id) < last_id)))
-    order = (key.asc(), col(_R.id).asc()) if ascending else (key.desc(), col(_R.id).desc())
-    found = list(session.exec(statement.order_by(*order).limit(query.limit + 1)))
+    found = list(session.exec(statement.order_by(*_order(tab)).limit(query.limit + 1)))
     rows = [snapshot_of(row) for row in found[: query.limit]]
     more = len(found) > query.limit
     last = found[query.limit - 1] if more else None
@@ -133,12 +146,6 @@ def _page(session: Session, query: InboxQuery) -> tuple[list[RequestSnapshot], A
     if last is not None:
         next_after = (last.updated_ms if tab == "decided" else last.created_ms, last.id)
     return rows, next_after
-
-
-def _capped_count(session: Session, where: list[Any]) -> int:
-    """How many rows match, counting no further than `COUNT_CAP` + 1."""
-    matching = select(_R.id).where(*where).limit(COUNT_CAP + 1).subquery()
-    return int(session.exec(select(func.count()).select_from(matching)).one())
 
 
 class InboxRepository:
@@ -153,12 +160,7 @@ class InboxRepository:
             # The tab's models and its count in one capped pass (the models ignore the model
             # filter, so without one the count is their sum); the other tabs are counted.
             any_model = query.model_copy(update={"model": None})
-            seen = (
-                select(_R.model_name)
-                .where(*_filters(query.tab, any_model))
-                .limit(COUNT_CAP + 1)
-                .subquery()
-            )
+            seen = _first(query.tab, _filters(query.tab, any_model), _R.model_name)
             per_model = dict(
                 session.exec(
                     select(seen.c.model_name, func.count()).group_by(seen.c.model_name)
@@ -169,7 +171,8 @@ class InboxRepository:
                 if tab == query.tab and query.model is None:
                     found[tab] = sum(per_model.values())
                 else:
-                    found[tab] = _capped_count(session, _filters(tab, query))
+                    matching = _first(tab, _filters(tab, query), _R.id)
+                    found[tab] = int(session.exec(select(func.count()).select_from(matching)).one())
             return InboxSlice(
                 rows=rows,
                 next_after=next_after,
