@@ -57,6 +57,8 @@ class InboxQuery(BaseModel):
     after: tuple[int, str] | None = None
     """The cursor: (sort key in ms, id) of the last row of the page before."""
     limit: int = 25
+    count_cap: int = COUNT_CAP
+    """Each tab is counted up to this many requests."""
 
 
 class InboxSlice(BaseModel):
@@ -66,9 +68,9 @@ class InboxSlice(BaseModel):
     rows: list[RequestSnapshot]
     next_after: tuple[int, str] | None
     counts: dict[InboxTab, int]
-    """At most `COUNT_CAP` each."""
+    """At most the query's `count_cap` each."""
     capped: list[InboxTab]
-    """The tabs holding more than `COUNT_CAP` requests (their count is `COUNT_CAP`)."""
+    """The tabs holding more than `count_cap` requests (their count is `count_cap`)."""
     models: list[str]
     """The models the tab holds, whatever the model filter (for choosing one); of a capped
     tab, those of its first `COUNT_CAP` + 1 requests in the tab's order."""
@@ -123,9 +125,9 @@ def _order(tab: InboxTab) -> tuple[Any, Any]:
     return key.desc(), col(_R.id).desc()
 
 
-def _first(tab: InboxTab, where: list[Any], column: Any) -> Any:
-    """`column` of the tab's first `COUNT_CAP` + 1 rows, in the tab's order (as a subquery)."""
-    return select(column).where(*where).order_by(*_order(tab)).limit(COUNT_CAP + 1).subquery()
+def _first(tab: InboxTab, where: list[Any], column: Any, cap: int) -> Any:
+    """`column` of the tab's first `cap` + 1 rows, in the tab's order (as a subquery)."""
+    return select(column).where(*where).order_by(*_order(tab)).limit(cap + 1).subquery()
 
 
 def _page(session: Session, query: InboxQuery) -> tuple[list[RequestSnapshot], Any]:
@@ -160,7 +162,8 @@ class InboxRepository:
             # The tab's models and its count in one capped pass (the models ignore the model
             # filter, so without one the count is their sum); the other tabs are counted.
             any_model = query.model_copy(update={"model": None})
-            seen = _first(query.tab, _filters(query.tab, any_model), _R.model_name)
+            cap = query.count_cap
+            seen = _first(query.tab, _filters(query.tab, any_model), _R.model_name, cap)
             per_model = dict(
                 session.exec(
                     select(seen.c.model_name, func.count()).group_by(seen.c.model_name)
@@ -171,13 +174,13 @@ class InboxRepository:
                 if tab == query.tab and query.model is None:
                     found[tab] = sum(per_model.values())
                 else:
-                    matching = _first(tab, _filters(tab, query), _R.id)
+                    matching = _first(tab, _filters(tab, query), _R.id, cap)
                     found[tab] = int(session.exec(select(func.count()).select_from(matching)).one())
             return InboxSlice(
                 rows=rows,
                 next_after=next_after,
-                counts={tab: min(n, COUNT_CAP) for tab, n in found.items()},
-                capped=[tab for tab, n in found.items() if n > COUNT_CAP],
+                counts={tab: min(n, cap) for tab, n in found.items()},
+                capped=[tab for tab, n in found.items() if n > cap],
                 models=sorted(per_model),
             )
 
