@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 
 import httpx
 
+from benchmarks.cpu import cpu_s, mlflow_pids
 from benchmarks.load import checked, client, rate
 from benchmarks.report import Figure, Goal, percentile, print_figures
 from benchmarks.seed import request_writes, seed
@@ -154,15 +156,20 @@ def measure(
         ),
     ]
     figures = []
+    mlflow = mlflow_pids(stack.pid)
     for label, path, params in reads:
+        spent = cpu_s(mlflow)
         baseline = asyncio.run(
             _rate(stack.mlflow_url, "/api/2.0/mlflow/model-versions/get", one, {}, calls)
         )
-        started = time.perf_counter()
+        theirs_ms = (cpu_s(mlflow) - spent) * 1000 / (calls + CONCURRENCY)
+        started, spent = time.perf_counter(), cpu_s([stack.pid])
         ours = asyncio.run(_rate(stack.api_url, path, params, reader, calls))
+        ours_ms = (cpu_s([stack.pid]) - spent) * 1000 / (calls + CONCURRENCY)
         print(
-            f"  {label}: {ours:.0f}/s; MLflow model-versions/get {baseline:.0f}/s "
-            f"({time.perf_counter() - started:.1f} s)"
+            f"  {label}: {ours:.0f}/s, {ours_ms:.2f} ms of Signoff's CPU a call; MLflow "
+            f"model-versions/get {baseline:.0f}/s, {theirs_ms:.2f} ms of MLflow's CPU a call "
+            f"({time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.1f})"
         )
         figures.append(
             Figure(
@@ -171,7 +178,8 @@ def measure(
                 "/s",
                 Goal("ratio", ">=", 5.0),
                 baseline=baseline,
-                note=f"{entries or default_entries} audit entries; {CONCURRENCY} in flight",
+                note=f"{entries or default_entries} audit entries; {CONCURRENCY} in flight; "
+                f"CPU a call {ours_ms:.2f} ms (MLflow's get {theirs_ms:.2f} ms)",
             )
         )
     return [*figures, inbox_figure(stack, quick=quick, waiting=waiting)]
