@@ -34,6 +34,10 @@ for which the policy has `identities:` rules (CI: GitHub Actions, Jenkins) gets 
 those rules, never from its tokens, so a pipeline cannot name its own roles. A verified OIDC
 token carrying `repository_id` and `run_id` claims (GitHub Actions) also gives the principal
 its run (`policies.GithubRun`), which a request it opens records. Tokens are never logged.
+
+A verified bearer token's principal is remembered for up to a minute (never past its `exp`),
+by the token's hash (`api.verified_tokens`): a client's next calls with the same token skip the
+signature and claim checks; a refused token is checked in full every time.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from jose import JWTError, jwk, jwt
 from jose.backends.base import Key
 
 from api.settings import DEFAULT_OIDC_ALGORITHMS, ApiSettings, OidcIssuer, check_key_source_url
+from api.verified_tokens import VerifiedTokens
 from policies import GithubRun, Policy, Principal, load_policy, roles_for_claims
 
 HS_ALGORITHMS = ["HS256"]
@@ -412,6 +417,7 @@ class TokenVerifier:
         self._wall_clock = wall_clock
         self._oidc = {item.issuer: IssuerKeys(item, clock=clock) for item in settings.oidc_issuers}
         self._web = _web_issuer_keys(settings, clock=clock)
+        self._verified = VerifiedTokens(clock=clock, wall_clock=wall_clock)
         if (self._oidc or self._web) and policy is None:
             policy = load_policy(settings.resolved_policy_file)
         self._policy = policy
@@ -424,18 +430,26 @@ class TokenVerifier:
                 )
 
     async def verify(self, token: str) -> Principal:
+        """The token's principal. A token verified in the last minute and not expired since
+        is answered from `api.verified_tokens` without checking it again."""
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthenticationError(
                 f"the bearer token is longer than {MAX_TOKEN_CHARS} characters"
             )
+        known = self._verified.get(token)
+        if known is not None:
+            return known
         try:
             header = jwt.get_unverified_header(token)
         except JWTError as err:
             raise AuthenticationError("the bearer token is not a well-formed JWT") from err
         keys = self._oidc_issuer(token)
         if keys is not None:
-            return await self._verify_oidc(token, header, keys)
-        return self._verify_dev(token, header)
+            principal, valid_until = await self._verify_oidc(token, header, keys)
+        else:
+            principal, valid_until = self._verify_dev(token, header)
+        self._verified.remember(token, principal, valid_until=valid_until)
+        return principal
 
     def _oidc_issuer(self, token: str) -> IssuerKeys | None:
         if not self._oidc:
@@ -443,7 +457,8 @@ class TokenVerifier:
         issuer = _unverified_issuer(token)  # only picks the keys; checked again once verified
         return self._oidc.get(issuer) if isinstance(issuer, str) else None
 
-    def _verify_dev(self, token: str, header: dict[str, Any]) -> Principal:
+    def _verify_dev(self, token: str, header: dict[str, Any]) -> tuple[Principal, float]:
+        """The principal, and until when the token is accepted (its `exp`)."""
         alg = header.get("alg")
         if alg not in HS_ALGORITHMS:
             if self._oidc and isinstance(alg, str) and alg[:2] in _KEY_TYPE:
@@ -475,7 +490,10 @@ class TokenVerifier:
             leeway=0,
             audience_required=self._audience is not None,
         )
-        return Principal(sub=_subject(claims), roles=roles_from_claims(claims, self._roles_claim))
+        principal = Principal(
+            sub=_subject(claims), roles=roles_from_claims(claims, self._roles_claim)
+        )
+        return principal, float(claims["exp"])
 
     async def verify_id_token(self, token: str, *, nonce: str) -> Principal:
         """An ID token the web page's sign-in received from `SIGNOFF_WEB_OIDC_ISSUER`: verified
@@ -508,13 +526,17 @@ class TokenVerifier:
             )
         return Principal(sub=_subject(claims), roles=self._oidc_roles(self._web.issuer, claims))
 
-    async def _verify_oidc(self, token: str, header: dict[str, Any], keys: IssuerKeys) -> Principal:
+    async def _verify_oidc(
+        self, token: str, header: dict[str, Any], keys: IssuerKeys
+    ) -> tuple[Principal, float]:
+        """The principal, and until when the token is accepted (`exp` plus the leeway)."""
         claims = await self._verified_oidc_claims(token, header, keys)
-        return Principal(
+        principal = Principal(
             sub=_subject(claims),
             roles=self._oidc_roles(keys.issuer, claims),
             github=GithubRun.from_claims(claims),  # a CI run's token: where a request came from
         )
+        return principal, float(claims["exp"]) + OIDC_CLOCK_SKEW_S
 
     async def _verified_oidc_claims(
         self, token: str, header: dict[str, Any], keys: IssuerKeys

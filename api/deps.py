@@ -93,7 +93,9 @@ class Services:
             )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """A coroutine, though it awaits nothing: FastAPI runs a plain function dependency on a
+    worker thread, a thread hop on every call."""
     return request.app.state.services
 
 

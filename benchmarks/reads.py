@@ -4,23 +4,33 @@
 is seeded first (`benchmarks.seed`, the path a request's own ledger writes take); the version
 read has one applied and one open request of its own.
 
-    python -m benchmarks.reads [--entries 100000] [--calls 2000] [--quick]
+Then one approver's inbox (`/ui/api/inbox`, the waiting tab) at p95 with 10,000 requests open
+and waiting for them, written to the ledger as the workflow's opening write is (the inbox is a
+ledger query: no workflow runs for them).
+
+    python -m benchmarks.reads [--entries 100000] [--waiting 10000] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 
+import httpx
+
+from benchmarks.cpu import cpu_s, mlflow_pids
 from benchmarks.load import checked, client, rate
-from benchmarks.report import Figure, Goal, print_figures
-from benchmarks.seed import seed
+from benchmarks.report import Figure, Goal, percentile, print_figures
+from benchmarks.seed import request_writes, seed
 from benchmarks.stack import EmbeddedStack, running_stack, wait_for_entries
 from workflows.ledger import Ledger
 
 CONCURRENCY = 16
 SIZES = {"full": (100_000, 2000), "quick": (200, 16)}
+WAITING = {"full": 10_000, "quick": 20}
+INBOX_CALLS = {"full": 100, "quick": 5}
 
 
 def seed_ledger(stack: EmbeddedStack, entries: int) -> None:
@@ -67,14 +77,69 @@ async def _rate(base_url: str, path: str, params: dict, headers: dict, calls: in
     async with client(base_url, CONCURRENCY) as http:
 
         async def read(_: int) -> None:
-            checked(await http.get(path, params=params, headers=headers))
+            try:
+                response = await http.get(path, params=params, headers=headers)
+            except httpx.TransportError:  # a keep-alive connection the server closed: once more
+                response = await http.get(path, params=params, headers=headers)
+            checked(response)
 
         await rate(read, total=CONCURRENCY, concurrency=CONCURRENCY)  # connections open
         return await rate(read, total=calls, concurrency=CONCURRENCY)
 
 
+def seed_waiting(stack: EmbeddedStack, total: int, *, parallel: int = 4) -> None:
+    """`total` PENDING requests (lee's, to Production, which risk officers approve), as the
+    workflow's opening ledger write stores them."""
+
+    async def run() -> None:
+        ledger = Ledger(stack.ledger_url)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for n in range(total):
+            queue.put_nowait(n)
+
+        async def lane() -> None:
+            while not queue.empty():
+                snapshot, entries = request_writes(queue.get_nowait(), prefix="waiting")[0]
+                await ledger.requests.record(snapshot=snapshot, entries=entries)
+
+        try:
+            await asyncio.gather(*(lane() for _ in range(parallel)))
+        finally:
+            ledger.dispose()
+
+    asyncio.run(run())
+
+
+def inbox_figure(stack: EmbeddedStack, *, quick: bool, waiting: int | None) -> Figure:
+    total = waiting or WAITING["quick" if quick else "full"]
+    started = time.perf_counter()
+    seed_waiting(stack, total)
+    print(f"\nseeded {total} waiting requests in {time.perf_counter() - started:.1f} s")
+    rita = stack.token("rita", "risk-officer")
+    timings, counts = [], {}
+    for _ in range(INBOX_CALLS["quick" if quick else "full"]):
+        started = time.perf_counter()
+        response = stack.api.get("/ui/api/inbox", params={"tab": "waiting"}, headers=rita)
+        timings.append(time.perf_counter() - started)
+        counts = checked(response).json()["counts"]
+    p50, p95 = (percentile(timings, q) * 1000 for q in (50, 95))
+    shown = f"{counts['waiting']}{'+' if 'waiting' in counts.get('capped', []) else ''}"
+    print(f"  inbox (waiting tab): p50 {p50:.1f} ms, p95 {p95:.1f} ms; counted {shown}")
+    return Figure(
+        f"inbox query p95, {total} waiting",
+        p95,
+        "ms",
+        Goal("value", "<=", 50),
+        note=f"p50 {p50:.1f} ms; the tab's count is capped at {counts.get('cap', 'no cap')}",
+    )
+
+
 def measure(
-    stack: EmbeddedStack, *, quick: bool = False, entries: int | None = None
+    stack: EmbeddedStack,
+    *,
+    quick: bool = False,
+    entries: int | None = None,
+    waiting: int | None = None,
 ) -> list[Figure]:
     default_entries, calls = SIZES["quick" if quick else "full"]
     seed_ledger(stack, entries or default_entries)
@@ -91,15 +156,21 @@ def measure(
         ),
     ]
     figures = []
+    mlflow = mlflow_pids(stack.pid)
     for label, path, params in reads:
+        spent = cpu_s(mlflow)
         baseline = asyncio.run(
             _rate(stack.mlflow_url, "/api/2.0/mlflow/model-versions/get", one, {}, calls)
         )
-        started = time.perf_counter()
+        theirs_ms = (cpu_s(mlflow) - spent) * 1000 / (calls + CONCURRENCY)
+        started, spent = time.perf_counter(), cpu_s([stack.pid])
         ours = asyncio.run(_rate(stack.api_url, path, params, reader, calls))
+        ours_ms = (cpu_s([stack.pid]) - spent) * 1000 / (calls + CONCURRENCY)
+        theirs = f"{theirs_ms:.2f} ms" if mlflow else "n/a (not the stack's own MLflow)"
         print(
-            f"  {label}: {ours:.0f}/s; MLflow model-versions/get {baseline:.0f}/s "
-            f"({time.perf_counter() - started:.1f} s)"
+            f"  {label}: {ours:.0f}/s, {ours_ms:.2f} ms of Signoff's CPU a call; MLflow "
+            f"model-versions/get {baseline:.0f}/s, {theirs} of MLflow's CPU a call "
+            f"({time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.1f})"
         )
         figures.append(
             Figure(
@@ -108,19 +179,22 @@ def measure(
                 "/s",
                 Goal("ratio", ">=", 5.0),
                 baseline=baseline,
-                note=f"{entries or default_entries} audit entries; {CONCURRENCY} in flight",
+                note=f"{entries or default_entries} audit entries; {CONCURRENCY} in flight; "
+                f"CPU a call {ours_ms:.2f} ms (MLflow's get {theirs})",
             )
         )
-    return figures
+    return [*figures, inbox_figure(stack, quick=quick, waiting=waiting)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: it runs, no more")
     parser.add_argument("--entries", type=int, default=None, help="audit entries to seed")
+    parser.add_argument("--waiting", type=int, default=None, help="waiting requests to seed")
     args = parser.parse_args()
     with running_stack() as stack:
-        print_figures("Reads", measure(stack, quick=args.quick, entries=args.entries))
+        figures = measure(stack, quick=args.quick, entries=args.entries, waiting=args.waiting)
+        print_figures("Reads", figures)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from starlette.background import BackgroundTask
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from api.services.errors import Unavailable, UpstreamFailed
 from workflows.mlflow_client import mlflow_connection
@@ -32,12 +32,18 @@ HOP_BY_HOP = frozenset(
 )  # fmt: skip
 _CALLER_ONLY = frozenset({"authorization", "cookie", "x-csrf-token"})
 """Request headers that are the caller's credentials with Signoff, never MLflow's."""
+_NOT_SENT = HOP_BY_HOP | _CALLER_ONLY
 _ANSWER_DROPPED = frozenset({"date", "server", "set-cookie"})
+_NOT_ANSWERED = HOP_BY_HOP | _ANSWER_DROPPED
+_NOT_ANSWERED_REWRITTEN = _NOT_ANSWERED | {"content-length", "content-encoding"}
 
 TIMEOUT = httpx.Timeout(connect=5.0, read=120.0, write=120.0, pool=10.0)
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30)
 MAX_BUFFERED_ANSWER = 32 * 1024 * 1024
 """The largest search answer the front door reads whole to filter it."""
+SMALL_ANSWER = 256 * 1024
+"""An answer whose `Content-Length` is at most this is read whole and sent in one piece (most
+of MLflow's JSON answers); a larger one, or one of unknown length, is streamed."""
 
 
 class Upstream:
@@ -69,9 +75,7 @@ class Upstream:
     ) -> httpx.Response:
         """Send the call and return MLflow's answer with its body not yet read (close it).
         `identity`: ask for an uncompressed answer (one the front door reads)."""
-        sent = {
-            name: value for name, value in headers if name.lower() not in HOP_BY_HOP | _CALLER_ONLY
-        }
+        sent = {name: value for name, value in headers if name.lower() not in _NOT_SENT}
         sent.update(self._headers)
         if identity:
             sent["accept-encoding"] = "identity"
@@ -134,10 +138,23 @@ async def read_capped(response: httpx.Response, cap: int = MAX_BUFFERED_ANSWER) 
 def answer_headers(response: httpx.Response, *, rewritten: bool = False) -> dict[str, str]:
     """MLflow's answer headers worth passing on; a `rewritten` body drops its length and
     encoding (the new body gets its own)."""
-    dropped = HOP_BY_HOP | _ANSWER_DROPPED
-    if rewritten:
-        dropped = dropped | {"content-length", "content-encoding"}
+    dropped = _NOT_ANSWERED_REWRITTEN if rewritten else _NOT_ANSWERED
     return {k: v for k, v in response.headers.multi_items() if k.lower() not in dropped}
+
+
+async def passed_on(response: httpx.Response) -> Response:
+    """MLflow's answer as it came: status, headers and the raw (still encoded) body; read whole
+    when MLflow says it is small (one send, none of a stream's machinery), streamed otherwise."""
+    length = response.headers.get("content-length", "")
+    if not (length.isdigit() and int(length) <= SMALL_ANSWER):
+        return streamed(response)
+    try:
+        body = b"".join([chunk async for chunk in response.aiter_raw()])
+    except httpx.TransportError as err:
+        raise Unavailable("MLflow stopped answering mid-way; retry", which="mlflow") from err
+    finally:
+        await response.aclose()
+    return Response(body, status_code=response.status_code, headers=answer_headers(response))
 
 
 def streamed(response: httpx.Response) -> StreamingResponse:

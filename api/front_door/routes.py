@@ -15,9 +15,10 @@ MLflow 3's routes follow the permission table of MLflow's own auth app
 (`mlflow/server/auth/__init__.py`): a trace, an assessment, a trace artifact by the trace's
 experiment (looked up, like a run's); an evaluation dataset by every experiment it belongs to;
 scorers by the `experiment_id` they name; issues, label schemas, review queues and
-prompt-optimization jobs by the one they name or belong to (looked up); OTLP spans (`/v1/traces`) by the experiment in the
-`X-Mlflow-Experiment-Id` header and, as MLflow adds spans to a trace that exists whatever the
-header says, by every trace they add to. Prompts are registered models.
+prompt-optimization jobs by the one they name or belong to (looked up); OTLP spans
+(`/v1/traces`) by the experiment in the `X-Mlflow-Experiment-Id` header and, as MLflow adds
+spans to a trace that exists whatever the header says, by every trace they add to. Prompts are
+registered models.
 
 Open only to registry admins, on purpose:
 - MLflow's own webhooks: they would announce registry events past Signoff's governed ones, to

@@ -81,9 +81,16 @@ class InboxRow(BaseModel):
 
 
 class InboxCounts(BaseModel):
+    """How many requests each tab holds, counted up to `cap`: a tab named in `capped` holds
+    more than `cap` (shown as "1,000+"), so counting costs the same however large a tab grows."""
+
     waiting: int
     mine: int
     decided: int
+    cap: int = Field(description="Counts stop here.")
+    capped: list[InboxTab] = Field(
+        default_factory=list, description="The tabs holding more than `cap` requests."
+    )
 
 
 class InboxPage(BaseModel):
@@ -93,13 +100,20 @@ class InboxPage(BaseModel):
 
     tab: InboxTab
     rows: list[InboxRow]
-    total: int = Field(description="Requests in the tab under these filters.")
+    total: int = Field(
+        description="Requests in the tab under these filters, at most `counts.cap` (the tab "
+        "holds more when `total_capped`)."
+    )
+    total_capped: bool = Field(False, description="The tab holds more than `total`.")
     page_size: int
     next_page_token: str | None = Field(
         None, description="Pass as page_token for the next page; null on the last page."
     )
     counts: InboxCounts
-    models: list[str] = Field(description="Models appearing in the tab, for the filter.")
+    models: list[str] = Field(
+        description="Models appearing in the tab, for the filter (of a capped tab: those of "
+        "the requests counted)."
+    )
 
 
 # -- a request's page ------------------------------------------------------------------------

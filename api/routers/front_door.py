@@ -21,7 +21,7 @@ from starlette.types import Scope
 from api.deps import PrincipalDep, Services, ServicesDep
 from api.errors import error_response, leaf_routes
 from api.front_door import FrontDoor
-from api.front_door.forwarding import streamed
+from api.front_door.forwarding import passed_on
 from api.front_door.gate import REASON_HEADER, Gate, break_glass_reason, require_reason
 from api.front_door.routes import (
     PREFIXES,
@@ -136,7 +136,7 @@ async def forward_path(
             door.upstream, gate, principal, call, response,
             method=request.method, path=path, params=params,
         )  # fmt: skip
-    return streamed(response)
+    return await passed_on(response)
 
 
 router.add_api_route("/{mlflow_path:path}", forward, methods=METHODS)

@@ -47,6 +47,7 @@ from policies import (
 from policies.wording import describe_rule_parts
 from workflows.domain import AuditType, CheckStatus, RequestSnapshot, RequestState
 from workflows.ledger import InboxQuery
+from workflows.ledger.inbox import COUNT_CAP
 from workflows.mlflow_client import MlflowError, ModelVersion
 
 log = logging.getLogger(__name__)
@@ -250,9 +251,10 @@ async def inbox(
         tab=tab,
         rows=[inbox_row(services, request) for request in found.rows],
         total=found.counts[tab],
+        total_capped=tab in found.capped,
         page_size=page_size,
         next_page_token=_page_token(tab, found.next_after),
-        counts=InboxCounts(**found.counts),
+        counts=InboxCounts(**found.counts, cap=COUNT_CAP, capped=found.capped),
         models=found.models,
     )
 

@@ -312,6 +312,11 @@
     return el("span", `badge state-${String(state).toLowerCase()}`, state);
   }
 
+  // A tab's count stops at the API's cap (counts.cap): "1,000+" says there are more.
+  function countText(n, capped) {
+    return capped ? `${n.toLocaleString("en-US")}+` : String(n);
+  }
+
   function approvalsCell(row) {
     const open = OPEN_STATES.has(row.state);
     const text = `${row.approvals}/${row.quorum}`;
@@ -330,8 +335,9 @@
         page_size: inbox.pageSize,
       },
     });
+    const capped = new Set(data.counts.capped || []);
     for (const name of ["waiting", "mine", "decided"]) {
-      $(`count-${name}`).textContent = `(${data.counts[name]})`;
+      $(`count-${name}`).textContent = `(${countText(data.counts[name], capped.has(name))})`;
       const tab = $(`tab-${name}`);
       tab.setAttribute("aria-selected", String(name === inbox.tab));
       tab.classList.toggle("selected", name === inbox.tab);
@@ -378,7 +384,9 @@
     const pages = Math.max(1, Math.ceil(data.total / inbox.pageSize));
     const page = inbox.tokens.length;
     inbox.next = data.next_page_token || null;
-    $("page-info").textContent = `page ${page} of ${Math.max(page, pages)} · ${data.total} in all`;
+    const of = data.total_capped ? `over ${Math.max(page, pages)}` : `${Math.max(page, pages)}`;
+    const all = countText(data.total, data.total_capped);
+    $("page-info").textContent = `page ${page} of ${of} · ${all} in all`;
     $("prev-page").disabled = page <= 1;
     $("next-page").disabled = !inbox.next;
   }

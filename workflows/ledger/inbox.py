@@ -10,6 +10,11 @@
 Every tab is narrowed to the models the viewer may read (`readable`, names decided by the
 caller from the policy), and by model, target and state. Pages are keyset pages: the cursor is
 the sort key and id of the last row of the page before, so a page costs the same however deep.
+
+Counts are capped at `COUNT_CAP`: a tab holding more is counted as `COUNT_CAP` and named in
+`capped` ("1,000+"), so a count reads at most that many rows (in the tab's order, by the index
+the page uses) however large the tab grows. The models of a capped tab are those of its first
+`COUNT_CAP` + 1 requests.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ TABS: tuple[InboxTab, ...] = ("waiting", "mine", "decided")
 
 _R = TransitionRequestRow
 
+CLOSED_STATES = sorted(state.value for state in RequestState if state.value not in OPEN_STATES)
+COUNT_CAP = 1000
+"""A tab's count stops here: more is shown as "1,000+"."""
+
 
 class InboxQuery(BaseModel):
     """Who asks, for which tab, narrowed how, from where on."""
@@ -49,6 +58,8 @@ class InboxQuery(BaseModel):
     after: tuple[int, str] | None = None
     """The cursor: (sort key in ms, id) of the last row of the page before."""
     limit: int = 25
+    count_cap: int = COUNT_CAP
+    """Each tab is counted up to this many requests."""
 
 
 class InboxSlice(BaseModel):
@@ -58,15 +69,19 @@ class InboxSlice(BaseModel):
     rows: list[RequestSnapshot]
     next_after: tuple[int, str] | None
     counts: dict[InboxTab, int]
+    """At most the query's `count_cap` each."""
+    capped: list[InboxTab]
+    """The tabs holding more than `count_cap` requests (their count is `count_cap`)."""
     models: list[str]
-    """The models the tab holds, whatever the model filter (for choosing one)."""
+    """The models the tab holds, whatever the model filter (for choosing one); of a capped
+    tab, those of its first `COUNT_CAP` + 1 requests in the tab's order."""
 
 
 def _tab_filter(tab: InboxTab, query: InboxQuery) -> list[Any]:
     if tab == "mine":
         return [col(_R.requester) == query.subject]
-    if tab == "decided":
-        return [col(_R.state).not_in(OPEN_STATES)]
+    if tab == "decided":  # named, not "not open": an index on the state serves it
+        return [col(_R.state).in_(CLOSED_STATES)]
     if not query.roles:
         return [false()]
     approved_already = exists().where(
@@ -103,6 +118,23 @@ def _sort_key(tab: InboxTab) -> Any:
     return col(_R.updated_ms) if tab == "decided" else col(_R.created_ms)
 
 
+def _order(tab: InboxTab) -> tuple[Any, Any]:
+    """Oldest waiting first; the other tabs newest first."""
+    key = _sort_key(tab)
+    if tab == "waiting":
+        return key.asc(), col(_R.id).asc()
+    return key.desc(), col(_R.id).desc()
+
+
+def _first(tab: InboxTab, where: list[Any], column: Any, cap: int, *, ordered: bool = True) -> Any:
+    """`column` of the tab's first `cap` + 1 rows, in the tab's order (or any `cap` + 1 rows,
+    not `ordered`), as a subquery."""
+    statement = select(column).where(*where)
+    if ordered:
+        statement = statement.order_by(*_order(tab))
+    return statement.limit(cap + 1).subquery()
+
+
 def _page(session: Session, query: InboxQuery) -> tuple[list[RequestSnapshot], Any]:
     tab, key = query.tab, _sort_key(query.tab)
     statement = select(_R).where(*_filters(tab, query))
@@ -113,8 +145,7 @@ def _page(session: Session, query: InboxQuery) -> tuple[list[RequestSnapshot], A
             statement = statement.where(or_(key > at, and_(key == at, col(_R.id) > last_id)))
         else:
             statement = statement.where(or_(key < at, and_(key == at, col(_R.id) < last_id)))
-    order = (key.asc(), col(_R.id).asc()) if ascending else (key.desc(), col(_R.id).desc())
-    found = list(session.exec(statement.order_by(*order).limit(query.limit + 1)))
+    found = list(session.exec(statement.order_by(*_order(tab)).limit(query.limit + 1)))
     rows = [snapshot_of(row) for row in found[: query.limit]]
     more = len(found) > query.limit
     last = found[query.limit - 1] if more else None
@@ -133,25 +164,30 @@ class InboxRepository:
     async def page(self, query: InboxQuery) -> InboxSlice:
         def work(session: Session) -> InboxSlice:
             rows, next_after = _page(session, query)
-            # The tab's models and its count in one pass (the models ignore the model filter,
-            # so without one the count is their sum); the other tabs are counted.
+            # The tab's models and its count in one capped pass (the models ignore the model
+            # filter, so without one the count is their sum); the other tabs are counted.
             any_model = query.model_copy(update={"model": None})
+            cap = query.count_cap
+            seen = _first(query.tab, _filters(query.tab, any_model), _R.model_name, cap)
             per_model = dict(
                 session.exec(
-                    select(_R.model_name, func.count())
-                    .where(*_filters(query.tab, any_model))
-                    .group_by(_R.model_name)
+                    select(seen.c.model_name, func.count()).group_by(seen.c.model_name)
                 ).all()
             )
-            counts: dict[InboxTab, int] = {}
+            found: dict[InboxTab, int] = {}
             for tab in TABS:
                 if tab == query.tab and query.model is None:
-                    counts[tab] = sum(per_model.values())
-                    continue
-                counted = select(func.count()).select_from(_R).where(*_filters(tab, query))
-                counts[tab] = int(session.exec(counted).one())
-            models = sorted(per_model)
-            return InboxSlice(rows=rows, next_after=next_after, counts=counts, models=models)
+                    found[tab] = sum(per_model.values())
+                else:
+                    matching = _first(tab, _filters(tab, query), _R.id, cap, ordered=False)
+                    found[tab] = int(session.exec(select(func.count()).select_from(matching)).one())
+            return InboxSlice(
+                rows=rows,
+                next_after=next_after,
+                counts={tab: min(n, cap) for tab, n in found.items()},
+                capped=[tab for tab, n in found.items() if n > cap],
+                models=sorted(per_model),
+            )
 
         return await self._db.run(work)
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlmodel import Session, col, select
@@ -35,6 +36,34 @@ from workflows.metrics import request_recorded
 log = logging.getLogger(__name__)
 
 OPEN_STATES = [state.value for state in RequestState if state.is_open]
+
+# The API's hot reads, built once with bound parameters: building a statement costs more of the
+# event loop's time than the SQLite lookup it runs (SQLAlchemy caches the compiled SQL either way).
+_R, _A = TransitionRequestRow, AuditEntryRow
+_AUDIT_TRAIL = (
+    select(_A)
+    .where(_A.model_name == bindparam("model"), _A.version == bindparam("version"))
+    .order_by(col(_A.created_ms), col(_A.seq), col(_A.id))
+)
+
+
+def _search_statement(model: bool, version: bool, open_only: bool) -> Any:
+    query = select(_R)
+    if model:
+        query = query.where(_R.model_name == bindparam("model"))
+    if version:
+        query = query.where(_R.version == bindparam("version"))
+    if open_only:
+        query = query.where(col(_R.state).in_(OPEN_STATES))
+    return query.order_by(col(_R.created_ms).desc()).limit(bindparam("limit"))
+
+
+_SEARCHES = {
+    (model, version, open_only): _search_statement(model, version, open_only)
+    for model in (False, True)
+    for version in (False, True)
+    for open_only in (False, True)
+}
 
 
 class RequestRepository:
@@ -103,15 +132,12 @@ class RequestRepository:
         limit: int = 100,
     ) -> list[RequestSnapshot]:
         """Requests, newest first; narrowed to a model, a version, the open ones."""
-        query = select(TransitionRequestRow)
-        if model is not None:
-            query = query.where(TransitionRequestRow.model_name == model)
-        if version is not None:
-            query = query.where(TransitionRequestRow.version == version)
-        if open_only:
-            query = query.where(col(TransitionRequestRow.state).in_(OPEN_STATES))
-        query = query.order_by(col(TransitionRequestRow.created_ms).desc()).limit(limit)
-        return await self._db.run(lambda session: [snapshot_of(r) for r in session.exec(query)])
+        query = _SEARCHES[(model is not None, version is not None, open_only)]
+        params = {"model": model, "version": version, "limit": limit}
+        params = {key: value for key, value in params.items() if value is not None}
+        return await self._db.run(
+            lambda session: [snapshot_of(r) for r in session.exec(query, params=params)]
+        )
 
     async def of_github_run(self, repository_id: str, run_id: str) -> list[RequestSnapshot]:
         """The requests a GitHub Actions run opened (its OIDC token's `repository_id` and
@@ -137,12 +163,10 @@ class RequestRepository:
 
     async def audit_trail(self, model: str, version: str) -> list[AuditEntry]:
         """The audit trail of one model version, oldest first."""
-        query = (
-            select(AuditEntryRow)
-            .where(AuditEntryRow.model_name == model, AuditEntryRow.version == version)
-            .order_by(col(AuditEntryRow.created_ms), col(AuditEntryRow.seq), col(AuditEntryRow.id))
+        params = {"model": model, "version": version}
+        return await self._db.run(
+            lambda session: [entry_of(r) for r in session.exec(_AUDIT_TRAIL, params=params)]
         )
-        return await self._db.run(lambda session: [entry_of(r) for r in session.exec(query)])
 
     async def applied_moves(self, model: str, target: str, limit: int = 50) -> list[AuditEntry]:
         """The moves Signoff applied to `target` of `model` (governed or break-glass), newest
