@@ -38,7 +38,9 @@ _NOT_ANSWERED = HOP_BY_HOP | _ANSWER_DROPPED
 _NOT_ANSWERED_REWRITTEN = _NOT_ANSWERED | {"content-length", "content-encoding"}
 
 TIMEOUT = httpx.Timeout(connect=5.0, read=120.0, write=120.0, pool=10.0)
-LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30)
+LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=4)
+"""Idle connections are dropped before `mlflow server`'s uvicorn closes them (5 s by default):
+a call sent on a connection the server is closing would fail with no answer."""
 MAX_BUFFERED_ANSWER = 32 * 1024 * 1024
 """The largest search answer the front door reads whole to filter it."""
 SMALL_ANSWER = 256 * 1024
@@ -82,7 +84,14 @@ class Upstream:
         url = httpx.URL(path=path, query=query)
         request = self._client.build_request(method, url, headers=sent, content=content)
         try:
-            return await self._client.send(request, stream=True)
+            try:
+                return await self._client.send(request, stream=True)
+            except httpx.RemoteProtocolError:
+                if method not in ("GET", "HEAD") or content is not None:
+                    raise
+                # MLflow closed a kept-alive connection as the call went out: a read is
+                # sent once more, on a fresh connection.
+                return await self._client.send(request, stream=True)
         except httpx.TimeoutException as err:
             log.warning("MLflow at %s: %s %s timed out (%s)", self.url, method, path, err)
             raise Unavailable(
