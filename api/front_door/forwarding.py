@@ -87,7 +87,9 @@ class Upstream:
             try:
                 return await self._client.send(request, stream=True)
             except httpx.RemoteProtocolError:
-                if method not in ("GET", "HEAD") or content is not None:
+                if method not in ("GET", "HEAD") or not (
+                    content is None or isinstance(content, bytes)
+                ):
                     raise
                 # MLflow closed a kept-alive connection as the call went out: a read is
                 # sent once more, on a fresh connection.

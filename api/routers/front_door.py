@@ -142,17 +142,22 @@ async def forward_path(
 router.add_api_route("/{mlflow_path:path}", forward, methods=METHODS)
 
 
-async def _params(request: Request, route: Route) -> tuple[Params, bytes | AsyncIterator[bytes]]:
+async def _params(
+    request: Request, route: Route
+) -> tuple[Params, bytes | AsyncIterator[bytes] | None]:
     """The call's parameters as MLflow reads them, and the body to send on (read whole only
-    when it holds the parameters; streamed otherwise)."""
+    when it holds the parameters; streamed otherwise; none for a read that has none)."""
     query = request.query_params
     from_query = Params(
         {key: query.getlist(key) for key in query}, from_query=True, headers=request.headers
     )
+    bodiless = request.method in ("GET", "HEAD") and not (
+        request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    )
     if not route.reads_params or route.query_only:
-        return from_query, request.stream()
+        return from_query, None if bodiless else request.stream()
     if request.method == "GET" and len(query):
-        return from_query, request.stream()
+        return from_query, None if bodiless else request.stream()
     body = await _read_body(request)
     return parse_json_params(body, request.headers), body
 
