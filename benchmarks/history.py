@@ -203,7 +203,7 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, timings: bool = True) 
             "events",
             REPORT_ONLY,
             note=listed,
-        )
+        ),
     ]
 
 

@@ -37,6 +37,16 @@ from workflows.domain import (
 from workflows.domain import BreakGlassReview as ReviewRecord
 
 
+class VersionSource(BaseModel):
+    """Where a version's files come from, as the API read it when the request opened (MLflow
+    never changes them for a version): what the digest at open lists without reading the
+    version again."""
+
+    source: str | None = None
+    run_id: str | None = None
+    model_id: str | None = None
+
+
 class TransitionInput(BaseModel):
     """Everything a request needs, fixed at start: the policy is pinned here."""
 
@@ -54,6 +64,8 @@ class TransitionInput(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     """The version's tags (over its model's) the policy's conditions read, when it opened."""
     rollback: RollbackMark | None = None
+    opened: VersionSource | None = None
+    """The version's source as the API read it (None from callers before it: read again)."""
 
     def opening_snapshot(self, workflow_id: str, run_id: str | None) -> RequestSnapshot:
         """The request as it stands the moment its workflow starts."""
@@ -154,6 +166,8 @@ class DigestInput(BaseModel):
     version: str
     max_file_mb: float | None = None
     """The pinned digest's size limit when verifying; None: the worker's setting."""
+    source: VersionSource | None = None
+    """At open: the version as the API read it, so the activity does not read it again."""
 
 
 class CheckInput(BaseModel):

@@ -140,6 +140,8 @@ class ArtifactPin:
                 model=inp.model,
                 version=inp.version,
                 max_file_mb=max_file_mb,
+                # At open, the API's read of the version; a verification reads it again.
+                source=inp.opened if max_file_mb is None else None,
             ),
             start_to_close_timeout=_ATTEMPT,
             schedule_to_close_timeout=_IN_ALL,
