@@ -35,6 +35,7 @@ from workflows.domain import (
     RollbackMark,
 )
 from workflows.domain import BreakGlassReview as ReviewRecord
+from workflows.webhooks.events import WebhookEvent
 
 
 class VersionSource(BaseModel):
@@ -156,6 +157,16 @@ class LedgerUpdate(BaseModel):
     notify: Notify = Field(default_factory=Notify)
     """The rule's `notify:`; a request with `notify.slack` is followed by a Slack message,
     updated from the ledger after each write (`workflows.slack.message`)."""
+
+
+class ChangeUpdate(BaseModel):
+    """Input of `record_changes`: what one state change of a request hands on, in one
+    activity: the request copied to the ledger, its webhook events announced, and (the move
+    that applied a stage) the other open requests it supersedes told."""
+
+    ledger: LedgerUpdate
+    events: list[WebhookEvent] = Field(default_factory=list)
+    supersede: SupersedeInput | None = None
 
 
 class DigestInput(BaseModel):
