@@ -88,6 +88,7 @@ def build_worker(
         # to finish before they are cancelled (and retried elsewhere).
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_s),
         workflow_runner=WORKFLOW_RUNNER,
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 
