@@ -166,7 +166,7 @@ class WorkerSettings(BaseSettings):
         "for the ledger's database, Temporal and MLflow before it gives up, naming which.",
     )
     worker_max_cached_workflows: int = Field(
-        500,
+        1000,
         ge=0,
         description="SIGNOFF_WORKER_MAX_CACHED_WORKFLOWS: workflow runs the worker keeps in "
         "memory between their tasks (the SDK's sticky cache). An open request out of the "
