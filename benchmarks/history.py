@@ -1,7 +1,8 @@
 """One governed request's cost in Temporal: the events in its workflow history, for a request
 applied with two approvals and no checks (Production under the default policy), and which
-events they are. With `timings`, where the completing approval's time goes, read from the
-history's own timestamps.
+events they are; and the MLflow calls it made, by path (from MLflow's own access log, from the
+create call to the end of the request). With `timings`, where the completing approval's time
+goes, read from the history's own timestamps.
 
     python -m benchmarks.history [--quick]
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import time
 from collections import Counter
 
@@ -32,10 +34,40 @@ async def _events(stack: EmbeddedStack, workflow_id: str) -> list:
     return list(history.events)
 
 
-def applied_request(stack: EmbeddedStack) -> tuple[str, float]:
+_ACCESS = re.compile(r'"(GET|POST|PATCH|DELETE) (/api/[^ ?"]+)')
+
+
+class MlflowCalls:
+    """The calls MLflow answered from a point on, read from its access log (`signoff dev`
+    writes it to `logs/mlflow.log`)."""
+
+    def __init__(self, stack: EmbeddedStack) -> None:
+        self.log = stack.root / "logs" / "mlflow.log"
+        self.start = self._size()
+
+    def _size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def since(self, settle_s: float = 1.0) -> Counter[str]:
+        """The calls since this was made, by method and path, once the log stops growing."""
+        size, deadline = self._size(), time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(settle_s)
+            if self._size() == size:
+                break
+            size = self._size()
+        with open(self.log, "rb") as log:
+            log.seek(self.start)
+            text = log.read().decode("utf-8", "replace")
+        return Counter(
+            f"{m.group(1)} {m.group(2).removeprefix('/api/2.0/mlflow/')}"
+            for m in _ACCESS.finditer(text)
+        )
+
+
+def applied_request(stack: EmbeddedStack, name: str, version: str) -> tuple[str, float]:
     """Open, approve twice, wait for the end; returns the workflow id and the send time of the
     completing approval (epoch seconds)."""
-    name, version = stack.new_versions(1)[0]
     body = {"name": name, "version": version, "stage": "Production"}
     lee, mia = stack.token("lee", "ml-lead"), stack.token("mia", "ml-lead")
     rita = stack.token("rita", "risk-officer")
@@ -140,8 +172,12 @@ def fetch_histories(stack: EmbeddedStack, workflow_ids: list[str]) -> list[list]
 
 def measure(stack: EmbeddedStack, *, quick: bool = False, timings: bool = True) -> list[Figure]:
     del quick  # one request either way
-    workflow_id, sent = applied_request(stack)
+    stack.new_versions(1)  # MLflow's first answers are slow; not this request's
+    name, version = stack.new_versions(1)[0]
+    calls = MlflowCalls(stack)
+    workflow_id, sent = applied_request(stack, name, version)
     events = asyncio.run(_events(stack, workflow_id))
+    made = calls.since()
     kinds = Counter(_event_name(event.event_type) for event in events)
     print(f"\nHistory of one governed request ({len(events)} events):")
     for kind, count in kinds.most_common():
@@ -150,14 +186,24 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, timings: bool = True) 
         print("\nThe completing approval, by the history's timestamps (from the call's send):")
         print("\n".join(timeline(events, sent)))
     listed = ", ".join(f"{kind} ×{count}" for kind, count in kinds.most_common())
+    print(f"\nMLflow calls from create to applied ({sum(made.values())}):")
+    for call, count in made.most_common():
+        print(f"  {count:3d}  {call}")
     return [
+        Figure(
+            "MLflow calls, one applied request (create → 2 approvals → applied)",
+            sum(made.values()),
+            "calls",
+            REPORT_ONLY,
+            note=", ".join(f"{call} ×{count}" for call, count in made.most_common()),
+        ),
         Figure(
             "history events, applied request (2 approvals, no checks)",
             len(events),
             "events",
             REPORT_ONLY,
             note=listed,
-        )
+        ),
     ]
 
 

@@ -3,7 +3,11 @@ and the worker), and one approver's inbox query (`/ui/api/inbox`, a ledger query
 The requests are real, opened through the API, many at a time: each is an alias move
 (`@b<n>`) on one of a few hundred versions, so MLflow needs few versions for many requests.
 
-    python -m benchmarks.memory [--open 10000] [--quick]
+Also timed: cancelling the first requests opened, long out of the worker's cache when more are
+open than it holds (each decision replays its request's history first), against cancelling the
+last ones opened. `--max-cached N` runs the stack with SIGNOFF_WORKER_MAX_CACHED_WORKFLOWS=N.
+
+    python -m benchmarks.memory [--open 10000] [--max-cached N] [--quick]
 """
 
 from __future__ import annotations
@@ -48,6 +52,24 @@ def _inbox_p95(stack: EmbeddedStack, calls: int) -> tuple[float, int]:
     return percentile(timings, 95) * 1000, waiting
 
 
+def _cancel_ms(stack: EmbeddedStack, versions: list[tuple[str, str]], which: range) -> float:
+    """p50 of cancelling each request `which` names (the requester cancels it), in ms."""
+    lee = stack.token("lee", "ml-lead")
+    timings = []
+    for i in which:
+        name, version = versions[i // ALIASES_PER_VERSION]
+        params = {"name": name, "version": version, "stage": f"@b{i}", "creator": "lee"}
+        started = time.perf_counter()
+        response = stack.api.delete(
+            "/api/2.0/mlflow/transition-requests/delete", params=params, headers=lee
+        )
+        if response.status_code == 200:
+            timings.append(time.perf_counter() - started)
+        else:
+            print(f"  cancelling @b{i} answered {response.status_code}: {response.text[:200]}")
+    return percentile(timings, 50) * 1000 if timings else float("nan")
+
+
 def _settle(stack: EmbeddedStack, seconds: float = 20) -> float:
     """RSS once the process is idle again (it stops changing, or after `seconds`)."""
     last, deadline = stack.rss_mb(), time.monotonic() + seconds
@@ -70,8 +92,13 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, total: int | None = No
     print(
         f"\nMemory: {total} requests opened at {opened:.1f}/s; RSS {before:.0f} MB before, "
         f"{rss:.0f} MB after ({(rss - before) * 1024 / max(total, 1):.1f} KB per open request); "
-        f"inbox p95 {inbox_ms:.1f} ms ({waiting} waiting)"
+        f"inbox p95 {inbox_ms:.1f} ms ({waiting} waiting)",
+        flush=True,
     )
+    sample = min(20, total // 2)
+    oldest = _cancel_ms(stack, versions, range(sample))
+    newest = _cancel_ms(stack, versions, range(total - sample, total))
+    print(f"Cancel p50: one of the first opened {oldest:.1f} ms, one of the last {newest:.1f} ms")
     return [
         Figure(
             f"RSS, API + worker, {total} open",
@@ -82,6 +109,13 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, total: int | None = No
         ),
         Figure(f"inbox query p95, {total} open", inbox_ms, "ms", Goal("value", "<=", 50)),
         Figure("requests opened/s (seeding)", opened, "/s", REPORT_ONLY),
+        Figure(
+            "cancel p50, one of the first opened",
+            oldest,
+            "ms",
+            REPORT_ONLY,
+            note=f"one of the last opened: {newest:.1f} ms",
+        ),
     ]
 
 
@@ -89,8 +123,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: it runs, no more")
     parser.add_argument("--open", type=int, default=None, help="requests to open")
+    parser.add_argument("--max-cached", type=int, default=None, help="the worker's cache size")
     args = parser.parse_args()
-    with running_stack() as stack:
+    env = {}
+    if args.max_cached is not None:
+        env["SIGNOFF_WORKER_MAX_CACHED_WORKFLOWS"] = str(args.max_cached)
+    with running_stack(env=env) as stack:
         print_figures("Memory", measure(stack, quick=args.quick, total=args.open))
 
 

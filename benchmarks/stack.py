@@ -168,10 +168,14 @@ def wait_for_entries(stack: EmbeddedStack, name: str, version: str, entries: int
 
 @contextlib.contextmanager
 def running_stack(
-    mlflow_url: str | None = None, temporal_address: str | None = None
+    mlflow_url: str | None = None,
+    temporal_address: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[EmbeddedStack]:
+    """`env`: settings for `signoff dev` (`SIGNOFF_*`) beyond the stack's own."""
     with tempfile.TemporaryDirectory(prefix="signoff-bench-") as tmp:
         stack = EmbeddedStack(Path(tmp), mlflow_url=mlflow_url, temporal_address=temporal_address)
+        stack.env |= env or {}
         try:
             stack.start()
             yield stack

@@ -35,6 +35,17 @@ from workflows.domain import (
     RollbackMark,
 )
 from workflows.domain import BreakGlassReview as ReviewRecord
+from workflows.webhooks.events import WebhookEvent
+
+
+class VersionSource(BaseModel):
+    """Where a version's files come from, as the API read it when the request opened (MLflow
+    never changes them for a version): what the digest at open lists without reading the
+    version again."""
+
+    source: str | None = None
+    run_id: str | None = None
+    model_id: str | None = None
 
 
 class TransitionInput(BaseModel):
@@ -54,6 +65,8 @@ class TransitionInput(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     """The version's tags (over its model's) the policy's conditions read, when it opened."""
     rollback: RollbackMark | None = None
+    opened: VersionSource | None = None
+    """The version's source as the API read it (None from callers before it: read again)."""
 
     def opening_snapshot(self, workflow_id: str, run_id: str | None) -> RequestSnapshot:
         """The request as it stands the moment its workflow starts."""
@@ -146,6 +159,16 @@ class LedgerUpdate(BaseModel):
     updated from the ledger after each write (`workflows.slack.message`)."""
 
 
+class ChangeUpdate(BaseModel):
+    """Input of `record_changes`: what one state change of a request hands on, in one
+    activity: the request copied to the ledger, its webhook events announced, and (the move
+    that applied a stage) the other open requests it supersedes told."""
+
+    ledger: LedgerUpdate
+    events: list[WebhookEvent] = Field(default_factory=list)
+    supersede: SupersedeInput | None = None
+
+
 class DigestInput(BaseModel):
     """Input of `digest_artifacts`: the version whose artifacts a request pins."""
 
@@ -154,6 +177,8 @@ class DigestInput(BaseModel):
     version: str
     max_file_mb: float | None = None
     """The pinned digest's size limit when verifying; None: the worker's setting."""
+    source: VersionSource | None = None
+    """At open: the version as the API read it, so the activity does not read it again."""
 
 
 class CheckInput(BaseModel):

@@ -165,6 +165,14 @@ class WorkerSettings(BaseSettings):
         description="SIGNOFF_STARTUP_TIMEOUT_S: how long a starting process waits (with backoff) "
         "for the ledger's database, Temporal and MLflow before it gives up, naming which.",
     )
+    worker_max_cached_workflows: int = Field(
+        1000,
+        ge=0,
+        description="SIGNOFF_WORKER_MAX_CACHED_WORKFLOWS: workflow runs the worker keeps in "
+        "memory between their tasks (the SDK's sticky cache). An open request out of the "
+        "cache costs a replay of its short history on its next decision, a few ms; each one "
+        "in it holds some tens of KB.",
+    )
     worker_shutdown_grace_s: float = Field(
         60.0,
         ge=0,

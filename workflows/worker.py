@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from workflows.activities import CiActivities, SignoffActivities
 from workflows.activities.artifacts import ArtifactActivities
+from workflows.activities.changes import ChangeActivities
 from workflows.audit.anchor import AnchorActivities, AuditAnchorWorkflow, ensure_anchor_schedule
 from workflows.client import connect
 from workflows.deployments.activities import GateActivities
@@ -51,6 +52,7 @@ def build_worker(
     artifacts = ArtifactActivities(activities.registry, settings.digest_max_file_mb)
     slack = SlackActivities(activities.ledger, settings)
     gates = GateActivities(activities.ledger, GithubAppAuth.from_settings(settings))
+    changes = ChangeActivities(activities.outbox, activities.moves, announcer)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -70,6 +72,7 @@ def build_worker(
             webhooks.deliver_attempt,
             webhooks.give_up_delivery,
             announcer.announce_webhooks,
+            changes.record_changes,
             reconciler.reconcile_registry,
             anchors.anchor_audit_chain,
             artifacts.digest_artifacts,
@@ -85,6 +88,7 @@ def build_worker(
         # to finish before they are cancelled (and retried elsewhere).
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_s),
         workflow_runner=WORKFLOW_RUNNER,
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 

@@ -23,7 +23,7 @@ from policies import (
 )
 from workflows.client import NoOpenRequest, RequestAlreadyOpen, Transitions
 from workflows.domain import RequestSnapshot, RequestState, RollbackMark, now_ms
-from workflows.messages import TransitionInput
+from workflows.messages import TransitionInput, VersionSource
 
 
 async def open_request(
@@ -74,6 +74,9 @@ async def open_request(
         created_ms=now_ms(),
         tags=tags,
         rollback=rollback,
+        opened=VersionSource(
+            source=current.source, run_id=current.run_id, model_id=current.model_id
+        ),
     )
     try:
         request = await transitions.start(inp)

@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError
 from workflows.artifacts import compute_digest
 from workflows.domain import ArtifactDigest, now_ms
 from workflows.errors import STALE_REQUEST
-from workflows.messages import DigestInput
-from workflows.mlflow_client import MlflowRegistry, ResourceNotFound
+from workflows.messages import DigestInput, VersionSource
+from workflows.mlflow_client import MlflowRegistry, ModelVersion, ResourceNotFound
 
 HEARTBEAT_EVERY_S = 2.0
 """At most one heartbeat per this many seconds (the SDK throttles too; this keeps the calls
@@ -29,9 +29,14 @@ class ArtifactActivities:
     @activity.defn
     async def digest_artifacts(self, inp: DigestInput) -> ArtifactDigest:
         """The version's digest now. `inp.max_file_mb` (the pinned digest's limit, when
-        verifying) overrides the worker's, so both digests hash the same files."""
+        verifying) overrides the worker's, so both digests hash the same files. With
+        `inp.source` (the version as the API read it at open) the version is not read again."""
         try:
-            version = await self.registry.get_model_version(inp.model, inp.version)
+            version = (
+                from_source(inp.model, inp.version, inp.source)
+                if inp.source is not None
+                else await self.registry.get_model_version(inp.model, inp.version)
+            )
         except ResourceNotFound as err:
             raise ApplicationError(
                 f"version {inp.version} of {inp.model} no longer exists in MLflow",
@@ -45,6 +50,19 @@ class ArtifactActivities:
             now_ms=now_ms(),
             progress=heartbeating(),
         )
+
+
+def from_source(model: str, version: str, source: VersionSource) -> ModelVersion:
+    """The version as far as a digest reads it (its name, source, run and logged model)."""
+    return ModelVersion(
+        name=model,
+        version=version,
+        current_stage="",
+        run_id=source.run_id,
+        source=source.source,
+        status=None,
+        model_id=source.model_id,
+    )
 
 
 def heartbeating() -> Callable[[str], None]:

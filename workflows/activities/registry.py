@@ -4,17 +4,26 @@ its old stage that they no longer hold."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from policies import is_alias
-from workflows.activities.artifacts import heartbeating
+from workflows.activities.artifacts import from_source, heartbeating
 from workflows.artifacts import compute_digest, digest_changes
-from workflows.domain import AuditType, now_ms
+from workflows.domain import ArtifactDigest, AuditType, now_ms
 from workflows.errors import ARTIFACTS_CHANGED, MLFLOW_REFUSED, STALE_REQUEST
 from workflows.ledger import Ledger
-from workflows.messages import ApplyInput, ApplyOutcome, Superseded, SupersedeInput
+from workflows.messages import (
+    ApplyInput,
+    ApplyOutcome,
+    Superseded,
+    SupersedeInput,
+    VersionSource,
+)
 from workflows.mlflow_client import InvalidRequest, MlflowRegistry, ModelVersion, ResourceNotFound
 from workflows.moves import expect_moved, move_version
 
@@ -29,7 +38,23 @@ class RegistryActivities:
         """Re-read the version, then move it. A retry that finds the move done reports it
         instead of moving again, so MLflow sees the transition once. The registry marks are
         set pending before MLflow is called, so MLflow's webhook about this very change (which
-        may arrive before this activity returns) is not taken for a bypass."""
+        may arrive before this activity returns) is not taken for a bypass.
+
+        The pinned artifacts are listed and hashed again while the version is read (from the
+        pinned source, which the read then confirms), so the digest costs no round trip of
+        its own before the move."""
+        digest = self._digest_pinned_source(inp)
+        try:
+            return await self._apply(inp, digest)
+        finally:
+            if digest is not None and not digest.done():
+                digest.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await digest
+
+    async def _apply(
+        self, inp: ApplyInput, digest: asyncio.Task[ArtifactDigest] | None
+    ) -> ApplyOutcome:
         try:
             version = await self.registry.get_model_version(inp.model, inp.version)
         except ResourceNotFound as err:
@@ -52,7 +77,7 @@ class RegistryActivities:
                     type=STALE_REQUEST,
                     non_retryable=True,
                 )
-            await self._verify_pinned(inp, version)
+            await self._verify_pinned(inp, version, digest)
             try:
                 await move_version(
                     self.registry,
@@ -82,18 +107,42 @@ class RegistryActivities:
             )
         return ApplyOutcome(from_stage=inp.from_stage, to_stage=inp.target, already_applied=already)
 
-    async def _verify_pinned(self, inp: ApplyInput, version: ModelVersion) -> None:
-        """The artifacts are still the ones pinned when the request opened (taken again now,
-        from the version just read, right before the move); otherwise nothing moves."""
-        if inp.pinned is None:
-            return
-        now = await compute_digest(
+    def _digest_pinned_source(self, inp: ApplyInput) -> asyncio.Task[ArtifactDigest] | None:
+        """The digest now of the files at the pinned source, started at once (a run's files:
+        their listing depends on the source alone); None when nothing is pinned."""
+        pinned = inp.pinned
+        if pinned is None or not (pinned.source or "").startswith("runs:/"):
+            return None
+        source = VersionSource(source=pinned.source, run_id=pinned.run_id)
+        return asyncio.create_task(
+            self._digest_now(from_source(inp.model, inp.version, source), pinned)
+        )
+
+    async def _digest_now(self, version: ModelVersion, pinned: ArtifactDigest) -> ArtifactDigest:
+        return await compute_digest(
             self.registry,
             version,
-            max_file_mb=inp.pinned.max_file_mb,
+            max_file_mb=pinned.max_file_mb,
             now_ms=now_ms(),
             progress=heartbeating(),
         )
+
+    async def _verify_pinned(
+        self,
+        inp: ApplyInput,
+        version: ModelVersion,
+        digest: asyncio.Task[ArtifactDigest] | None,
+    ) -> None:
+        """The artifacts are still the ones pinned when the request opened (taken again now,
+        right before the move, from the version just read: the digest under way when the read
+        confirms its source and run); otherwise nothing moves."""
+        if inp.pinned is None:
+            return
+        same_source = (version.source, version.run_id) == (inp.pinned.source, inp.pinned.run_id)
+        if digest is not None and same_source:
+            now = await digest
+        else:
+            now = await self._digest_now(version, inp.pinned)
         changed = digest_changes(inp.pinned, now)
         if changed:
             raise ApplicationError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from temporalio import workflow
 
@@ -30,8 +30,19 @@ class Outbox(Generic[T]):
         self._sending = False
         self._closed = False
         self._task: asyncio.Task[None] | None = None
+        self._into: Outbox[Any] | None = None
+
+    def forward_to(self, other: Outbox[Any]) -> None:
+        """From now on, what is put here is put in `other` (sent in its batches); this outbox
+        is not started."""
+        self._into = other
+        other.put(self._items)
+        self._items = []
 
     def put(self, items: Iterable[T]) -> None:
+        if self._into is not None:
+            self._into.put(items)
+            return
         added = list(items)
         self._items.extend(added)
         if added:

@@ -46,9 +46,16 @@ _SETTLE = timedelta(seconds=5)
 
 class ArtifactPin:
     def __init__(
-        self, inp: TransitionInput, record: RequestRecord, fail: Callable[[str], None]
+        self,
+        inp: TransitionInput,
+        record: RequestRecord,
+        fail: Callable[[str], None],
+        *,
+        since: Callable[[str], bool],
     ) -> None:
+        """`since(patch)`: whether the run has that patch (`workflow.patched`, or implied)."""
         self._inp = inp
+        self._since = since
         self._record = record
         self._fail = fail
         self.enabled = False
@@ -56,7 +63,7 @@ class ArtifactPin:
 
     def start(self) -> None:
         """Decide (once, for the run's whole life) whether this run pins its artifacts."""
-        self.enabled = workflow.patched(DIGEST_PATCH)
+        self.enabled = self._since(DIGEST_PATCH)
         self._record.awaiting_digest = self.enabled
 
     async def pin(self) -> None:
@@ -91,7 +98,7 @@ class ArtifactPin:
         )
         if not record.state.is_open:
             return False
-        self._in_apply = workflow.patched(VERIFY_IN_APPLY_PATCH)
+        self._in_apply = self._since(VERIFY_IN_APPLY_PATCH)
         if self._in_apply:
             return True  # `for_apply()`: the apply activity compares
         changed = await self._changes()
@@ -140,6 +147,8 @@ class ArtifactPin:
                 model=inp.model,
                 version=inp.version,
                 max_file_mb=max_file_mb,
+                # At open, the API's read of the version; a verification reads it again.
+                source=inp.opened if max_file_mb is None else None,
             ),
             start_to_close_timeout=_ATTEMPT,
             schedule_to_close_timeout=_IN_ALL,

@@ -7,7 +7,8 @@ expired, or every check passed with the quorum met, when the version is re-read 
 MLflow once. Then the checks still running are cancelled and the record is finished.
 
 Two outboxes copy what happens to the ledger and announce it to webhooks in the background,
-so neither sits between the last approval and the applied transition.
+so neither sits between the last approval and the applied transition (since
+`ONE_OUTBOX_PATCH`, one outbox, in one activity per batch).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         is_ci_check,
         rejection_refusal,
     )
+    from workflows.activities.changes import ChangeActivities
     from workflows.activities.checks import CheckActivities
     from workflows.activities.outbox import LedgerActivities
     from workflows.activities.registry import RegistryActivities
@@ -53,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.messages import (
         ApplyInput,
+        ChangeUpdate,
         CheckInput,
         CiCallback,
         Decision,
@@ -83,6 +86,11 @@ request when they apply."""
 ANSWER_APPLIED_PATCH = "answer-once-applied"
 """Runs started before it answer the completing approval once the ledger has the applied
 transition too; since, once MLflow has it (the answer carries the record for the caller)."""
+ONE_OUTBOX_PATCH = "one-activity-per-change"
+"""Runs started since hand each state change on in one activity (`record_changes`: the
+ledger, the webhook events and, for the applied move, the requests it supersedes) instead of
+`record_ledger`, `announce_webhooks` and `close_superseded` each; and they have every patch
+above and in `pinning` without recording those patches' markers (`_since`)."""
 APPLY_WAIT = timedelta(seconds=10)
 """How long the approval that completes the quorum waits to report the applied transition
 (in MLflow and in the ledger) before it answers anyway."""
@@ -111,7 +119,9 @@ class TransitionWorkflow:
     @workflow.init
     def __init__(self, inp: TransitionInput) -> None:
         self._inp = inp
-        self._ledger: Outbox[AuditEntry] = Outbox(self._write_ledger, hold=self._applying)
+        self._ledger: Outbox[AuditEntry | WebhookEvent] = Outbox(
+            self._write_ledger, hold=self._applying
+        )
         self._announcer: Outbox[WebhookEvent] = Outbox(self._announce, hold=self._applying)
         self._record = RequestRecord(inp, ledger=self._ledger, announcer=self._announcer)
         # Logged here, before any handler can run: a decision that arrives with the start
@@ -122,7 +132,9 @@ class TransitionWorkflow:
             comment=inp.comment,
             system_comment=self._record.rollback_note(),
         )
-        self._pin = ArtifactPin(inp, self._record, self._fail)
+        self._pin = ArtifactPin(inp, self._record, self._fail, since=self._since)
+        self._supersede: SupersedeInput | None = None
+        """Set by the move: the next `record_changes` tells the requests it supersedes."""
         self._window = ChangeWindowWait(inp, self._record)
         self._ci = {
             check.check_id: CiCheckRun(check, inp, self._record)
@@ -136,7 +148,9 @@ class TransitionWorkflow:
     async def run(self, inp: TransitionInput) -> RequestSnapshot:
         record = self._record
         self._ledger.start()
-        if workflow.patched(WEBHOOK_EVENTS_PATCH):
+        if self._one_activity():
+            self._announcer.forward_to(self._ledger)
+        elif workflow.patched(WEBHOOK_EVENTS_PATCH):
             self._announcer.start()
         self._open()
         self._pin.start()
@@ -158,8 +172,10 @@ class TransitionWorkflow:
                 self._announce_approved()
                 if await self._window.wait() and await self._recheck():
                     await self._apply()
-                if record.state is RequestState.APPLIED and workflow.patched(
-                    FAILURES_RECORDED_PATCH
+                if (
+                    record.state is RequestState.APPLIED
+                    and not self._one_activity()
+                    and workflow.patched(FAILURES_RECORDED_PATCH)
                 ):
                     await self._close_superseded()
 
@@ -303,6 +319,8 @@ class TransitionWorkflow:
             from_stage=outcome.from_stage,
             system_comment=system_comment,
         )
+        if self._one_activity():
+            self._supersede = self._superseding()
         record.close(RequestState.APPLIED, None)
         record.announce(
             transition_events(
@@ -315,27 +333,43 @@ class TransitionWorkflow:
     async def _close_superseded(self) -> None:
         """The other open requests on this version that started from its old stage no longer
         hold: they are told so, and each closes itself naming this request."""
-        inp = self._inp
-        if is_alias(inp.target) or inp.from_stage == inp.target:
+        supersede = self._superseding()
+        if supersede is None:
             return
         await workflow.execute_activity_method(
             RegistryActivities.close_superseded,
-            SupersedeInput(
-                request_id=inp.request_id,
-                model=inp.model,
-                version=inp.version,
-                from_stage=inp.from_stage,
-                to_stage=inp.target,
-            ),
+            supersede,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=_LEDGER_RETRY,
         )
+
+    def _superseding(self) -> SupersedeInput | None:
+        """The applied move, for the other open requests on the version it leaves behind
+        (None: an alias, or a move to where the version was)."""
+        inp = self._inp
+        if is_alias(inp.target) or inp.from_stage == inp.target:
+            return None
+        return SupersedeInput(
+            request_id=inp.request_id,
+            model=inp.model,
+            version=inp.version,
+            from_stage=inp.from_stage,
+            to_stage=inp.target,
+        )
+
+    def _one_activity(self) -> bool:
+        return workflow.patched(ONE_OUTBOX_PATCH)
+
+    def _since(self, patch: str) -> bool:
+        """Whether this run has `patch`: every run since ONE_OUTBOX_PATCH has them all, and
+        records no marker for them (two history events each)."""
+        return self._one_activity() or workflow.patched(patch)
 
     def _fail(self, reason: str) -> None:
         """End the request FAILED: on the record (an entry by Signoff) and announced."""
         record = self._record
         record.close(RequestState.FAILED, reason)
-        if not workflow.patched(FAILURES_RECORDED_PATCH):
+        if not self._since(FAILURES_RECORDED_PATCH):
             return
         entry = record.log(
             AuditType.CANCELLED_REQUEST, SYSTEM_USER, system_comment=f"Closed as FAILED: {reason}"
@@ -363,13 +397,25 @@ class TransitionWorkflow:
 
     # -- the outboxes -----------------------------------------------------------------------
 
-    async def _write_ledger(self, entries: list[AuditEntry]) -> None:
+    async def _write_ledger(self, batch: list[AuditEntry | WebhookEvent]) -> None:
+        entries = [item for item in batch if isinstance(item, AuditEntry)]
+        update = LedgerUpdate(
+            snapshot=self._record.snapshot(), entries=entries, notify=self._inp.rule.notify
+        )
+        if not self._one_activity():
+            await workflow.execute_activity_method(
+                LedgerActivities.record_ledger,
+                update,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=_LEDGER_RETRY,
+            )
+            return
+        supersede, self._supersede = self._supersede, None
+        events = [item for item in batch if isinstance(item, WebhookEvent)]
         await workflow.execute_activity_method(
-            LedgerActivities.record_ledger,
-            LedgerUpdate(
-                snapshot=self._record.snapshot(), entries=entries, notify=self._inp.rule.notify
-            ),
-            start_to_close_timeout=timedelta(seconds=10),
+            ChangeActivities.record_changes,
+            ChangeUpdate(ledger=update, events=events, supersede=supersede),
+            start_to_close_timeout=timedelta(seconds=30),
             retry_policy=_LEDGER_RETRY,
         )
 
@@ -408,7 +454,7 @@ class TransitionWorkflow:
             # This approval completes the request: answer once MLflow has the transition (the
             # answer carries the record, which the API writes so the approver reads their own
             # write; before the patch, once the ledger had it too).
-            ledgered = not workflow.patched(ANSWER_APPLIED_PATCH)
+            ledgered = not self._since(ANSWER_APPLIED_PATCH)
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: (
@@ -509,7 +555,10 @@ class TransitionWorkflow:
             approvals=len(record.approvals),
             quorum=self._inp.rule.approvals.quorum,
             apply_at_ms=record.apply_at_ms,
-            ledger=LedgerUpdate(snapshot=record.snapshot(), entries=self._ledger.unconfirmed()),
+            ledger=LedgerUpdate(
+                snapshot=record.snapshot(),
+                entries=[e for e in self._ledger.unconfirmed() if isinstance(e, AuditEntry)],
+            ),
         )
 
     # -- updates: a CI job reporting ---------------------------------------------------------
