@@ -328,8 +328,12 @@ def test_a_message_deleted_in_slack_is_posted_again_with_the_next_change(
     )
     assert answer.status_code == 200, answer.text
 
-    new_ts, _ = wait_until(lambda: slack.message_for(request["id"]), "the message, posted again")
-    assert new_ts != ts and "1 of 2: lee" in shown(slack, new_ts)
+    def reposted() -> str | None:
+        found = slack.message_for(request["id"])  # the deleted one is gone: a new one
+        return found[0] if found and "1 of 2: lee" in shown(slack, found[0]) else None
+
+    new_ts = wait_until(reposted, "the message, posted again with lee's approval")
+    assert new_ts != ts
     assert [(b["action_id"], b["value"]) for b in buttons(slack, new_ts)][0] == (
         APPROVE,
         request["id"],
