@@ -48,8 +48,11 @@ class MlflowCalls:
     def _size(self) -> int:
         return self.log.stat().st_size if self.log.exists() else 0
 
-    def since(self, settle_s: float = 1.0) -> Counter[str]:
-        """The calls since this was made, by method and path, once the log stops growing."""
+    def since(self, settle_s: float = 1.0) -> Counter[str] | None:
+        """The calls since this was made, by method and path, once the log stops growing; None
+        when the stack did not start MLflow (`--mlflow URL`: its log is not ours to read)."""
+        if not self.log.exists():
+            return None
         size, deadline = self._size(), time.monotonic() + 10
         while time.monotonic() < deadline:
             time.sleep(settle_s)
@@ -186,17 +189,24 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, timings: bool = True) 
         print("\nThe completing approval, by the history's timestamps (from the call's send):")
         print("\n".join(timeline(events, sent)))
     listed = ", ".join(f"{kind} ×{count}" for kind, count in kinds.most_common())
-    print(f"\nMLflow calls from create to applied ({sum(made.values())}):")
-    for call, count in made.most_common():
-        print(f"  {count:3d}  {call}")
+    figures = []
+    if made is None:
+        print("\nMLflow calls: not counted (this MLflow was not started by the benchmark)")
+    else:
+        print(f"\nMLflow calls from create to applied ({sum(made.values())}):")
+        for call, count in made.most_common():
+            print(f"  {count:3d}  {call}")
+        figures.append(
+            Figure(
+                "MLflow calls, one applied request (create → 2 approvals → applied)",
+                sum(made.values()),
+                "calls",
+                REPORT_ONLY,
+                note=", ".join(f"{call} ×{count}" for call, count in made.most_common()),
+            )
+        )
     return [
-        Figure(
-            "MLflow calls, one applied request (create → 2 approvals → applied)",
-            sum(made.values()),
-            "calls",
-            REPORT_ONLY,
-            note=", ".join(f"{call} ×{count}" for call, count in made.most_common()),
-        ),
+        *figures,
         Figure(
             "history events, applied request (2 approvals, no checks)",
             len(events),

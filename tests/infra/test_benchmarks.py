@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.mlflow import MlflowServer
 from tests.support.temporal import TemporalServer
 
@@ -27,6 +29,7 @@ FIGURES = (
 )
 
 
+@pytest.mark.own_ledger  # the benchmarks start their own embedded stack, on its own ledger
 def test_run_all_quick_prints_every_figure(
     mlflow_server: MlflowServer, temporal_server: TemporalServer
 ) -> None:
