@@ -29,6 +29,12 @@ httptools parser, uvicorn's default when installed, has no such limit), so a 42 
 cut off by the server itself; heads between `MAX_REQUEST_HEAD_BYTES` and that get the
 middleware's 431 in MLflow's shape."""
 
+KEEP_ALIVE_S = 75
+"""How long an idle kept-alive connection stays open: longer than the idle timeout of common
+load balancers (60 s) and client pools (httpx: 5 s, uvicorn's own default), so a client never
+sends on a connection the server is closing ("Server disconnected without sending a
+response")."""
+
 GRACEFUL_SHUTDOWN_S = 10
 """At most this long is spent finishing in-flight calls after SIGTERM."""
 
@@ -53,6 +59,7 @@ class ApiServer(uvicorn.Server):
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            timeout_keep_alive=KEEP_ALIVE_S,
             **SERVER_LIMITS,  # type: ignore[arg-type]
         )
         super().__init__(config)
