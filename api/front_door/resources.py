@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Generic, Literal, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from api.front_door.forwarding import Upstream
@@ -79,6 +80,14 @@ _OWNED: dict[OwnedKind, tuple[str, str | None, str, str]] = {
 }
 
 
+def _dig(body: dict, *names: str) -> Any:  # noqa: ANN401
+    """`body[a][b]...`, or "" where a level is missing."""
+    value: Any = body
+    for name in names:
+        value = value.get(name, {}) if isinstance(value, dict) else {}
+    return value if value != {} else ""
+
+
 def _segment(value: str) -> str:
     """An id as one path segment (percent-encoded: it cannot name another route)."""
     return quote(value, safe="")
@@ -99,86 +108,105 @@ class Resources:
         self._owned: _Cache[tuple[OwnedKind, str], str] = _Cache(None)
 
     async def experiment_name(self, experiment_id: str) -> str:
-        name = self._names.get(experiment_id)
-        if name is None:
-            body = await self._get(
-                "/api/2.0/mlflow/experiments/get",
-                {"experiment_id": experiment_id},
-                missing=f"No Experiment with id={experiment_id} exists",
-            )
-            name = str(body.get("experiment", {}).get("name", ""))
-            self._names.put(experiment_id, name)
-        return name
+        return await self._lookup(
+            self._names,
+            experiment_id,
+            "/api/2.0/mlflow/experiments/get",
+            {"experiment_id": experiment_id},
+            missing=f"No Experiment with id={experiment_id} exists",
+            found=lambda body: str(_dig(body, "experiment", "name")),
+        )
 
     async def run_experiment(self, run_id: str) -> str:
-        experiment_id = self._run_experiments.get(run_id)
-        if experiment_id is None:
-            body = await self._get(
-                "/api/2.0/mlflow/runs/get",
-                {"run_id": run_id},
-                missing=f"Run with id={run_id} not found",
-            )
-            experiment_id = str(body.get("run", {}).get("info", {}).get("experiment_id", ""))
-            self._run_experiments.put(run_id, experiment_id)
-        return experiment_id
+        return await self._lookup(
+            self._run_experiments,
+            run_id,
+            "/api/2.0/mlflow/runs/get",
+            {"run_id": run_id},
+            missing=f"Run with id={run_id} not found",
+            found=lambda body: str(_dig(body, "run", "info", "experiment_id")),
+        )
 
     async def logged_model_experiment(self, model_id: str) -> str:
-        experiment_id = self._model_experiments.get(model_id)
-        if experiment_id is None:
-            body = await self._get(
-                f"/api/2.0/mlflow/logged-models/{_segment(model_id)}",
-                None,
-                missing=f"Logged model with ID '{model_id}' not found.",
-            )
-            experiment_id = str(body.get("model", {}).get("info", {}).get("experiment_id", ""))
-            self._model_experiments.put(model_id, experiment_id)
-        return experiment_id
+        return await self._lookup(
+            self._model_experiments,
+            model_id,
+            f"/api/2.0/mlflow/logged-models/{_segment(model_id)}",
+            None,
+            missing=f"Logged model with ID '{model_id}' not found.",
+            found=lambda body: str(_dig(body, "model", "info", "experiment_id")),
+        )
 
     async def trace_experiment(self, trace_id: str) -> str:
-        experiment_id = self._trace_experiments.get(trace_id)
-        if experiment_id is None:
-            body = await self._get(
-                f"/api/3.0/mlflow/traces/{_segment(trace_id)}",
-                None,
-                missing=f"Trace with ID '{trace_id}' not found.",
-            )
-            location = body.get("trace", {}).get("trace_info", {}).get("trace_location", {})
-            experiment_id = str(location.get("mlflow_experiment", {}).get("experiment_id", ""))
-            if not experiment_id:  # a Databricks table, not an experiment: nothing to judge by
-                raise Missing(f"Trace with ID '{trace_id}' not found.")
-            self._trace_experiments.put(trace_id, experiment_id)
-        return experiment_id
+        """A trace in a Databricks table, not an experiment, has nothing to judge it by: it
+        counts as missing."""
+        return await self._lookup(
+            self._trace_experiments,
+            trace_id,
+            f"/api/3.0/mlflow/traces/{_segment(trace_id)}",
+            None,
+            missing=f"Trace with ID '{trace_id}' not found.",
+            found=lambda body: str(
+                _dig(
+                    body,
+                    "trace",
+                    "trace_info",
+                    "trace_location",
+                    "mlflow_experiment",
+                    "experiment_id",
+                )
+            ),  # fmt: skip
+            required=True,
+        )
 
     async def dataset_experiments(self, dataset_id: str) -> tuple[str, ...]:
-        experiment_ids = self._dataset_experiments.get(dataset_id)
-        if experiment_ids is None:
-            body = await self._get(
-                f"/api/3.0/mlflow/datasets/{_segment(dataset_id)}/experiment-ids",
-                None,
-                missing=f"Evaluation dataset with id '{dataset_id}' not found",
-            )
+        def experiment_ids(body: dict) -> tuple[str, ...]:
             found = body.get("experiment_ids", [])
-            experiment_ids = tuple(str(i) for i in found) if isinstance(found, list) else ()
-            self._dataset_experiments.put(dataset_id, experiment_ids)
-        return experiment_ids
+            return tuple(str(i) for i in found) if isinstance(found, list) else ()
+
+        return await self._lookup(
+            self._dataset_experiments,
+            dataset_id,
+            f"/api/3.0/mlflow/datasets/{_segment(dataset_id)}/experiment-ids",
+            None,
+            missing=f"Evaluation dataset with id '{dataset_id}' not found",
+            found=experiment_ids,
+        )
 
     async def owner_experiment(self, kind: OwnedKind, key: str) -> str:
         """The experiment of an issue, a prompt-optimization job, a label schema or a review
         queue (none of them changes experiment)."""
-        cached = self._owned.get((kind, key))
-        if cached is not None:
-            return cached
         path, param, field_name, what = _OWNED[kind]
-        body = await self._get(
+        return await self._lookup(
+            self._owned,
+            (kind, key),
             path.format(key=_segment(key)),
             {param: key} if param else None,
             missing=f"{what} with ID '{key}' not found.",
+            found=lambda body: str(_dig(body, field_name, "experiment_id")),
+            required=True,
         )
-        experiment_id = str(body.get(field_name, {}).get("experiment_id", ""))
-        if not experiment_id:
-            raise Missing(f"{what} with ID '{key}' not found.")
-        self._owned.put((kind, key), experiment_id)
-        return experiment_id
+
+    async def _lookup(
+        self,
+        cache: _Cache[K, V],
+        key: K,
+        path: str,
+        params: dict[str, str] | None,
+        *,
+        missing: str,
+        found: Callable[[dict], V],
+        required: bool = False,
+    ) -> V:
+        """The cached answer for `key`, else MLflow's (`found` reads it from the body), kept;
+        `required`: an empty answer is `Missing`, and is not kept."""
+        value = cache.get(key)
+        if value is None:
+            value = found(await self._get(path, params, missing=missing))
+            if required and not value:
+                raise Missing(missing)
+            cache.put(key, value)
+        return value
 
     def forget_experiment(self, experiment_id: str) -> None:
         self._names.forget(experiment_id)

@@ -17,9 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-READY_POLL_S = 0.05
-"""How often a starting service is asked whether it is ready: a stack's start-up is on the
-critical path of every module that starts one."""
+from tests.support.polling import POLL_S
 
 
 def free_port() -> int:
@@ -102,7 +100,7 @@ def wait_ready(
         if time.monotonic() > deadline:
             problem = f"was not ready after {timeout:g} s"
             break
-        time.sleep(READY_POLL_S)
+        time.sleep(POLL_S)
     stop_process(proc)
     raise RuntimeError(f"{cmd[0]} {problem}. Last lines of {log_path}:\n{log_tail(log_path)}")
 
