@@ -61,7 +61,9 @@ def app_key() -> rsa.RSAPrivateKey:
 
 
 @pytest.fixture(scope="module")
-def github(app_key: rsa.RSAPrivateKey) -> Iterator[FakeGithub]:
+def github(app_key: rsa.RSAPrivateKey, stack_ledger: str) -> Iterator[FakeGithub]:
+    """GitHub as the App meets it: one per ledger's stack, so what it counts (the App's token
+    exchanges) is that stack's worker's alone."""
     public = app_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
