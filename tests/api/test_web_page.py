@@ -238,7 +238,8 @@ class Tab:
         self.context = browser.new_context(
             base_url=base_url, viewport=viewport, timezone_id=timezone_id
         )
-        self.context.set_default_timeout(10_000)
+        # Playwright's own default: a bound on a loaded CI machine, never a figure tested.
+        self.context.set_default_timeout(30_000)
         self.page: Page = self.context.new_page()
         self.dialogs: list[str] = []
         self.console: list[str] = []
