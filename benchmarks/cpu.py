@@ -32,8 +32,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def mlflow_pids(root: int) -> list[int]:
-    """The MLflow server's processes (its workers too) among `root`'s descendants."""
+def _descendants(root: int, *markers: bytes) -> list[int]:
+    """`root`'s descendants whose command line holds one of `markers`."""
     found, todo = [], [root]
     while todo:
         for child in _children(todo.pop()):
@@ -42,6 +42,39 @@ def mlflow_pids(root: int) -> list[int]:
                 command = Path(f"/proc/{child}/cmdline").read_bytes()
             except FileNotFoundError:
                 continue
-            if b"mlflow" in command or b"uvicorn" in command or b"gunicorn" in command:
+            if any(marker in command for marker in markers):
                 found.append(child)
     return found
+
+
+def mlflow_pids(root: int) -> list[int]:
+    """The MLflow server's processes (its workers too) among `root`'s descendants."""
+    return _descendants(root, b"mlflow", b"uvicorn", b"gunicorn")
+
+
+def temporal_pids(root: int) -> list[int]:
+    """Temporal's dev server among `root`'s descendants."""
+    return _descendants(root, b"temporal")
+
+
+class CpuPerOperation:
+    """CPU milliseconds per operation that each process of the embedded stack (`root`: the
+    `signoff dev` process, which runs the API and the worker) spends between `start()` and
+    `stop(operations)`: where a governed move's work goes, beside the rate it reaches."""
+
+    def __init__(self, root: int) -> None:
+        self.processes = {
+            "Signoff (API + worker)": [root],
+            "Temporal": temporal_pids(root),
+            "MLflow": mlflow_pids(root),
+        }
+        self._spent: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._spent = {name: cpu_s(pids) for name, pids in self.processes.items()}
+
+    def stop(self, operations: int) -> dict[str, float]:
+        return {
+            name: (cpu_s(pids) - self._spent[name]) * 1000 / operations
+            for name, pids in self.processes.items()
+        }

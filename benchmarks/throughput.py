@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 
+from benchmarks.cpu import CpuPerOperation
 from benchmarks.load import checked, client, rate
 from benchmarks.report import Figure, Goal, print_figures
 from benchmarks.stack import EmbeddedStack, running_stack
@@ -69,12 +71,18 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, total: int | None = No
     versions = stack.new_versions(2 * total)
     if not quick:
         asyncio.run(_governed_rate(stack, stack.new_versions(CONCURRENCY)))  # warm up
+    meter = CpuPerOperation(stack.pid)
+    meter.start()
     direct = asyncio.run(_direct_rate(stack, versions[:total]))
+    direct_cpu = meter.stop(total)
+    meter.start()
     governed = asyncio.run(_governed_rate(stack, versions[total:]))
+    governed_cpu = meter.stop(total)
     print(
         f"\nThroughput, {CONCURRENCY} in flight: MLflow transition-stage {direct:.1f}/s, "
         f"governed create → approve → applied {governed:.1f}/s"
     )
+    print_cpu(direct_cpu, governed_cpu, direct)
     return [
         Figure(
             f"governed transitions/s, {CONCURRENCY} in flight",
@@ -85,6 +93,23 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, total: int | None = No
             note=f"{total} moves each; baseline: MLflow transition-stage/s",
         )
     ]
+
+
+def print_cpu(direct: dict[str, float], governed: dict[str, float], direct_rate: float) -> None:
+    """Where each move's CPU goes, and what the goal asks of it: at half MLflow's rate, the
+    machine's cores allow so many milliseconds of CPU per governed move, all processes
+    together. What stands between the governed rate and the goal, whatever the latency."""
+    cores = os.cpu_count() or 1
+    print("CPU per move, by process (ms):        direct transition-stage   governed move")
+    for name in governed:
+        print(f"  {name:<34} {direct[name]:10.1f} {governed[name]:18.1f}")
+    budget = cores * 1000 / (0.5 * direct_rate)
+    others = sum(ms for name, ms in governed.items() if not name.startswith("Signoff"))
+    print(
+        f"  0.5x MLflow's {direct_rate:.0f}/s on {cores} cores allows {budget:.0f} ms of CPU per "
+        f"governed move; it spends {sum(governed.values()):.0f} ms, Temporal and MLflow "
+        f"{others:.0f} ms of it"
+    )
 
 
 def main() -> None:
