@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import and_, bindparam, false, func, or_
+from sqlalchemy import and_, bindparam, false, func, or_, text
 from sqlalchemy import update as sql_update
 from sqlmodel import Session, col, select
 
@@ -243,6 +243,18 @@ def _counts(session: Session, query: InboxQuery, params: dict[str, Any]) -> Any:
     return per_model, {tab: found[tab] for tab in TABS}
 
 
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
+def _plan_for_these_values(session: Session) -> None:
+    """On PostgreSQL, plan this transaction's statements for their values. psycopg prepares a
+    statement run five times, and PostgreSQL may then plan it once for any values: for a limit
+    and a viewer it does not know, that plan reads the whole tab and sorts it (120 ms with
+    10,000 waiting, against 9 ms for the plan that stops at the cap)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(_CUSTOM_PLANS)
+
+
 class InboxRepository:
     """`ledger.inbox`."""
 
@@ -253,6 +265,7 @@ class InboxRepository:
         params = _params(query)
 
         def work(session: Session) -> InboxSlice:
+            _plan_for_these_values(session)
             rows, next_after = _page(session, query, params)
             per_model, found = _counts(session, query, params)
             cap = query.count_cap
