@@ -243,6 +243,11 @@ def _counts(session: Session, query: InboxQuery, params: dict[str, Any]) -> Any:
     return per_model, {tab: found[tab] for tab in TABS}
 
 
+_UNINDEXED = (
+    select(_R)
+    .where(col(_R.state) == RequestState.PENDING.value, col(_R.approver_roles).is_(None))
+    .limit(_bound("limit"))
+)
 _CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
@@ -285,13 +290,12 @@ class InboxRepository:
         return await self._db.run(lambda session: sorted(session.exec(statement)))
 
     async def unindexed_pending(self, limit: int = 500) -> list[RequestSnapshot]:
-        """PENDING requests written before Signoff indexed their approver roles."""
-        statement = (
-            select(_R)
-            .where(col(_R.state) == RequestState.PENDING.value, col(_R.approver_roles).is_(None))
-            .limit(limit)
+        """PENDING requests written before Signoff indexed their approver roles (asked before
+        every inbox page: usually none)."""
+        params = {"inbox_limit": limit}
+        return await self._db.run(
+            lambda session: [snapshot_of(r) for r in session.exec(_UNINDEXED, params=params)]
         )
-        return await self._db.run(lambda session: [snapshot_of(r) for r in session.exec(statement)])
 
     async def index_unindexed(
         self, request_id: str, *, approver_roles: Sequence[str], self_approval: bool
