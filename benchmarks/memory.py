@@ -1,7 +1,8 @@
 """10,000 requests open and waiting: the resident memory of the `signoff dev` process (the API
-and the worker), and one approver's inbox query (`/ui/api/inbox`, a ledger query) at p95.
-The requests are real, opened through the API, many at a time: each is an alias move
-(`@b<n>`) on one of a few hundred versions, so MLflow needs few versions for many requests.
+and the worker). The requests are real, opened through the API, many at a time: each is an
+alias move (`@b<n>`) on one of a few hundred versions, so MLflow needs few versions for many
+requests. (One approver's inbox with 10,000 waiting is `benchmarks.inbox`'s figure; the inbox
+call printed here, among requests whose workflows run, is for comparison.)
 
 Also timed: cancelling the first requests opened, long out of the worker's cache when more are
 open than it holds (each decision replays its request's history first), against cancelling the
@@ -42,6 +43,7 @@ async def _open_all(stack: EmbeddedStack, versions: list[tuple[str, str]], total
 
 
 def _inbox_p95(stack: EmbeddedStack, calls: int) -> tuple[float, int]:
+    """Through the API, Rita's waiting tab: p95 in ms, and its count."""
     rita = stack.token("rita", "risk-officer")
     timings, waiting = [], 0
     for _ in range(calls):
@@ -92,7 +94,8 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, total: int | None = No
     print(
         f"\nMemory: {total} requests opened at {opened:.1f}/s; RSS {before:.0f} MB before, "
         f"{rss:.0f} MB after ({(rss - before) * 1024 / max(total, 1):.1f} KB per open request); "
-        f"inbox p95 {inbox_ms:.1f} ms ({waiting} waiting)",
+        f"inbox through the API p95 {inbox_ms:.1f} ms ({waiting} waiting; the figure is "
+        "benchmarks.inbox's)",
         flush=True,
     )
     sample = min(20, total // 2)
@@ -107,7 +110,6 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, total: int | None = No
             Goal("value", "<=", 400),
             note=f"{before:.0f} MB before opening them",
         ),
-        Figure(f"inbox query p95, {total} open", inbox_ms, "ms", Goal("value", "<=", 50)),
         Figure("requests opened/s (seeding)", opened, "/s", REPORT_ONLY),
         Figure(
             "cancel p50, one of the first opened",

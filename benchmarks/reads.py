@@ -4,11 +4,10 @@
 is seeded first (`benchmarks.seed`, the path a request's own ledger writes take); the version
 read has one applied and one open request of its own.
 
-Then one approver's inbox (`/ui/api/inbox`, the waiting tab) at p95 with 10,000 requests open
-and waiting for them, written to the ledger as the workflow's opening write is (the inbox is a
-ledger query: no workflow runs for them).
+One approver's inbox with 10,000 requests waiting is `benchmarks.inbox` (`run_all` runs it
+right after these reads, on the same ledger).
 
-    python -m benchmarks.reads [--entries 100000] [--waiting 10000] [--quick]
+    python -m benchmarks.reads [--entries 100000] [--quick]
 """
 
 from __future__ import annotations
@@ -22,15 +21,13 @@ import httpx
 
 from benchmarks.cpu import cpu_s, mlflow_pids
 from benchmarks.load import checked, client, rate
-from benchmarks.report import Figure, Goal, percentile, print_figures
-from benchmarks.seed import request_writes, seed
+from benchmarks.report import Figure, Goal, print_figures
+from benchmarks.seed import seed
 from benchmarks.stack import EmbeddedStack, running_stack, wait_for_entries
 from workflows.ledger import Ledger
 
 CONCURRENCY = 16
 SIZES = {"full": (100_000, 2000), "quick": (200, 16)}
-WAITING = {"full": 10_000, "quick": 20}
-INBOX_CALLS = {"full": 100, "quick": 5}
 
 
 def seed_ledger(stack: EmbeddedStack, entries: int) -> None:
@@ -87,59 +84,11 @@ async def _rate(base_url: str, path: str, params: dict, headers: dict, calls: in
         return await rate(read, total=calls, concurrency=CONCURRENCY)
 
 
-def seed_waiting(stack: EmbeddedStack, total: int, *, parallel: int = 4) -> None:
-    """`total` PENDING requests (lee's, to Production, which risk officers approve), as the
-    workflow's opening ledger write stores them."""
-
-    async def run() -> None:
-        ledger = Ledger(stack.ledger_url)
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for n in range(total):
-            queue.put_nowait(n)
-
-        async def lane() -> None:
-            while not queue.empty():
-                snapshot, entries = request_writes(queue.get_nowait(), prefix="waiting")[0]
-                await ledger.requests.record(snapshot=snapshot, entries=entries)
-
-        try:
-            await asyncio.gather(*(lane() for _ in range(parallel)))
-        finally:
-            ledger.dispose()
-
-    asyncio.run(run())
-
-
-def inbox_figure(stack: EmbeddedStack, *, quick: bool, waiting: int | None) -> Figure:
-    total = waiting or WAITING["quick" if quick else "full"]
-    started = time.perf_counter()
-    seed_waiting(stack, total)
-    print(f"\nseeded {total} waiting requests in {time.perf_counter() - started:.1f} s")
-    rita = stack.token("rita", "risk-officer")
-    timings, counts = [], {}
-    for _ in range(INBOX_CALLS["quick" if quick else "full"]):
-        started = time.perf_counter()
-        response = stack.api.get("/ui/api/inbox", params={"tab": "waiting"}, headers=rita)
-        timings.append(time.perf_counter() - started)
-        counts = checked(response).json()["counts"]
-    p50, p95 = (percentile(timings, q) * 1000 for q in (50, 95))
-    shown = f"{counts['waiting']}{'+' if 'waiting' in counts.get('capped', []) else ''}"
-    print(f"  inbox (waiting tab): p50 {p50:.1f} ms, p95 {p95:.1f} ms; counted {shown}")
-    return Figure(
-        f"inbox query p95, {total} waiting",
-        p95,
-        "ms",
-        Goal("value", "<=", 50),
-        note=f"p50 {p50:.1f} ms; the tab's count is capped at {counts.get('cap', 'no cap')}",
-    )
-
-
 def measure(
     stack: EmbeddedStack,
     *,
     quick: bool = False,
     entries: int | None = None,
-    waiting: int | None = None,
 ) -> list[Figure]:
     default_entries, calls = SIZES["quick" if quick else "full"]
     seed_ledger(stack, entries or default_entries)
@@ -183,17 +132,16 @@ def measure(
                 f"CPU a call {ours_ms:.2f} ms (MLflow's get {theirs})",
             )
         )
-    return [*figures, inbox_figure(stack, quick=quick, waiting=waiting)]
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: it runs, no more")
     parser.add_argument("--entries", type=int, default=None, help="audit entries to seed")
-    parser.add_argument("--waiting", type=int, default=None, help="waiting requests to seed")
     args = parser.parse_args()
     with running_stack() as stack:
-        figures = measure(stack, quick=args.quick, entries=args.entries, waiting=args.waiting)
+        figures = measure(stack, quick=args.quick, entries=args.entries)
         print_figures("Reads", figures)
 
 

@@ -33,6 +33,7 @@ from api.services.requests import readable_request
 from policies import (
     PermissionLevel,
     Principal,
+    TransitionRule,
     approval_refusal,
     approvals_needed,
     approver_roles,
@@ -62,11 +63,11 @@ CONFIRM_STAGES = {"Production"}
 # -- shared --------------------------------------------------------------------------------
 
 
-def _expires(services: Services, request: RequestSnapshot) -> int | None:
-    """When a PENDING request lapses; one approved (SCHEDULED, APPLYING) or closed never does."""
+def _expires(request: RequestSnapshot, rule: TransitionRule | None) -> int | None:
+    """When a PENDING request lapses (`rule`: its rule, `request_rule`); one approved
+    (SCHEDULED, APPLYING) or closed never does."""
     if request.state is not RequestState.PENDING:
         return None
-    rule = request_rule(services.policy, request)
     return (
         None
         if rule is None
@@ -74,8 +75,7 @@ def _expires(services: Services, request: RequestSnapshot) -> int | None:
     )
 
 
-def _needed(services: Services, request: RequestSnapshot) -> int:
-    rule = request_rule(services.policy, request)
+def _needed(request: RequestSnapshot, rule: TransitionRule | None) -> int:
     approvers = [approval.user_id for approval in request.approvals]
     if rule is None:
         return max(0, request.quorum - len(set(approvers)))
@@ -97,6 +97,7 @@ def _checks(request: RequestSnapshot) -> ChecksSummary:
 
 
 def inbox_row(services: Services, request: RequestSnapshot) -> InboxRow:
+    rule = request_rule(services.policy, request)  # once a row: a page shows up to 100
     return InboxRow(
         id=request.id,
         name=request.model,
@@ -110,8 +111,8 @@ def inbox_row(services: Services, request: RequestSnapshot) -> InboxRow:
         checks=_checks(request),
         quorum=request.quorum,
         approvals=len({approval.user_id for approval in request.approvals}),
-        approvals_needed=_needed(services, request),
-        expires_timestamp=_expires(services, request),
+        approvals_needed=_needed(request, rule),
+        expires_timestamp=_expires(request, rule),
         apply_at_timestamp=request.apply_at_ms if request.state is RequestState.SCHEDULED else None,
         rollback=request.rollback is not None,
     )
@@ -348,8 +349,8 @@ async def request_extras(
         policy_parts=describe_rule_parts(rule) if rule else [],
         policy_hash=request.policy_hash,
         policy_is_current=request.policy_hash == services.policy_hash,
-        expires_timestamp=_expires(services, request),
-        approvals_needed=_needed(services, request),
+        expires_timestamp=_expires(request, rule),
+        approvals_needed=_needed(request, rule),
         refusals={
             "approve": _approve_refusal(services, request, principal),
             "reject": _reject_refusal(services, request, principal),

@@ -46,6 +46,22 @@ async def test_counts_stop_at_the_cap_and_say_so(tmp_path: Path) -> None:
         assert capped.models == ["model-0", "model-1", "model-2", "model-3"]  # the first 4
         assert [row.id for row in capped.rows] == ["r0", "r1", "r2", "r3", "r4"]  # all of them
 
+        # Narrowed to a model: that model's count, every model still offered.
+        one = await ledger.inbox.page(query("waiting", 3).model_copy(update={"model": "model-1"}))
+        assert (one.counts["waiting"], one.capped, one.models) == (1, [], capped.models)
+        assert [row.id for row in one.rows] == ["r1"]
+
+        # Page after page, oldest first, each request once, the last page saying so.
+        paged, after = [], None
+        while True:
+            page = await ledger.inbox.page(
+                query("waiting", 3).model_copy(update={"limit": 2, "after": after})
+            )
+            paged.append([row.id for row in page.rows])
+            if (after := page.next_after) is None:
+                break
+        assert paged == [["r0", "r1"], ["r2", "r3"], ["r4"]]
+
         exact = await ledger.inbox.page(query("waiting", 5))
         assert (exact.counts["waiting"], exact.capped) == (5, [])
         assert len(exact.models) == 5

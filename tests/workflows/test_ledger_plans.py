@@ -60,9 +60,22 @@ async def ledger(postgres_server: PostgresServer) -> AsyncIterator[Ledger]:
 
 def _reads(ledger: Ledger) -> list[tuple[str, Any]]:
     inbox = [
-        InboxQuery(tab=tab, subject="mia", roles=["ml-lead"], readable=None, after=after)
+        InboxQuery(tab=tab, subject="mia", roles=roles, readable=None, after=after)
         for tab in ("waiting", "mine", "decided")
         for after in (None, (5, "z"))
+        for roles in (["ml-lead"], ["ml-lead", "risk-officer"])
+    ]
+    narrowed = [  # every narrowing the page offers, and a viewer who reads some models only
+        InboxQuery(
+            tab=tab,
+            subject="mia",
+            roles=["ml-lead"],
+            readable=["fraud", "churn"],
+            model="fraud",
+            target="Production",
+            state="PENDING",
+        )
+        for tab in ("waiting", "mine", "decided")
     ]
     return [
         ("requests.get", ledger.requests.get("r1")),
@@ -73,7 +86,8 @@ def _reads(ledger: Ledger) -> list[tuple[str, Any]]:
         ("requests.audit_trail", ledger.requests.audit_trail("fraud", "1")),
         ("requests.applied_moves", ledger.requests.applied_moves("fraud", "Production")),
         ("requests.entries_since", ledger.requests.entries_since(AuditType.NEW_COMMENT, 0)),
-        *((f"inbox.page {q.tab} {q.after}", ledger.inbox.page(q)) for q in inbox),
+        *((f"inbox.page {q.tab} {q.after} {q.roles}", ledger.inbox.page(q)) for q in inbox),
+        *((f"inbox.page {q.tab} narrowed", ledger.inbox.page(q)) for q in narrowed),
         ("inbox.model_names", ledger.inbox.model_names()),
         ("inbox.unindexed_pending", ledger.inbox.unindexed_pending()),
         ("comments.on_version", ledger.comments.on_version("fraud", "1")),
