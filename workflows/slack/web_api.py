@@ -16,16 +16,18 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web import SlackResponse
 
 from workflows.webhooks.delivery import DELIVERED, FAILED, RETRY, retry_after_seconds
 from workflows.webhooks.ssrf import UnsafeUrlError, check_url
+
+if TYPE_CHECKING:  # slack-sdk is imported on the first call to Slack (in its worker thread)
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web import SlackResponse
 
 REQUEST_TIMEOUT_S = 10
 TRANSIENT_ERRORS = frozenset(
@@ -103,6 +105,9 @@ class SlackWebApi:
         return call
 
     def _attempt(self, method: str, send: Callable[[WebClient], SlackResponse]) -> SlackCall:
+        from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
         try:
             check_url(self.base_url + method, self.allow_hosts)
         except UnsafeUrlError as err:
