@@ -36,6 +36,7 @@ from api.services.web_logout import end_session_url, seal_id_token, unseal_id_to
 from api.settings import ApiSettings, check_key_source_url
 from policies import Principal
 from workflows.ledger import Ledger, WebSession
+from workflows.tls import verifying_context
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,9 @@ class WebSignIn:
             return self._metadata
         url = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
         try:
-            async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT_S) as client:
+            async with httpx.AsyncClient(
+                timeout=PROVIDER_TIMEOUT_S, verify=verifying_context()
+            ) as client:
                 response = await client.get(url, headers={"Accept": "application/json"})
             document = response.json() if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError) as err:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import SecretStr
 
+from workflows.tls import verifying_context
 from workflows.webhooks.delivery import DELIVERED, FAILED, RETRY, retry_after_seconds
 from workflows.webhooks.ssrf import UnsafeUrlError, check_url
 
@@ -138,7 +139,10 @@ async def reply(response_url: str, text: str, allow_hosts: list[str]) -> SlackCa
     body = {"response_type": "ephemeral", "replace_original": False, "text": text}
     try:
         async with httpx.AsyncClient(
-            follow_redirects=False, timeout=REQUEST_TIMEOUT_S, trust_env=False
+            follow_redirects=False,
+            timeout=REQUEST_TIMEOUT_S,
+            trust_env=False,
+            verify=verifying_context(trust_env=False),
         ) as client:
             response = await client.post(
                 destination.url,
