@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import typer
@@ -26,6 +25,8 @@ def db_upgrade() -> None:
     SIGNOFF_DATABASE_URL to answer. Safe to run while API and worker processes run, and beside
     their own start-up migrations: all of them take the same lock. Run it before rolling out a
     release (a compose `db-upgrade` service, a Helm pre-upgrade hook)."""
+    import asyncio
+
     from workflows.ledger import Ledger
     from workflows.ledger.engine import head_revision
     from workflows.startup import StartupFailed, database_name, wait_for

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -66,6 +64,9 @@ def dev(
 
 def worker() -> None:
     """Run a worker: executes transition workflows and their activities."""
+    import asyncio  # here, not for every client command
+    import signal
+
     settings = _production_settings()
     _observability(settings, "signoff-worker")  # first: what importing says is logged too
     from workflows.startup import StartupFailed
