@@ -58,6 +58,7 @@ from jose.backends.base import Key
 from api.settings import DEFAULT_OIDC_ALGORITHMS, ApiSettings, OidcIssuer, check_key_source_url
 from api.verified_tokens import VerifiedTokens
 from policies import GithubRun, Policy, Principal, load_policy, roles_for_claims
+from workflows.tls import verifying_context
 
 HS_ALGORITHMS = ["HS256"]
 DEV_TOKEN_TTL_S = 12 * 3600
@@ -153,7 +154,9 @@ async def _get_json(url: str, what: str) -> Any:
     """GET a JSON document of at most `JWKS_MAX_BYTES`, without following redirects."""
     try:
         async with (
-            httpx.AsyncClient(timeout=JWKS_FETCH_TIMEOUT_S, follow_redirects=False) as client,
+            httpx.AsyncClient(
+                timeout=JWKS_FETCH_TIMEOUT_S, follow_redirects=False, verify=verifying_context()
+            ) as client,
             client.stream("GET", url, headers={"Accept": "application/json"}) as response,
         ):
             if response.status_code != 200:

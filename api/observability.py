@@ -18,7 +18,6 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -112,6 +111,8 @@ def observe(app: FastAPI) -> None:
     `workflows.tracing.setup_tracing`)."""
     app.add_middleware(ObservedRequests)
     if tracing_enabled():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor  # tracing only
+
         FastAPIInstrumentor.instrument_app(
             app,
             server_request_hook=_span_without_query,

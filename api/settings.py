@@ -27,7 +27,6 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
-import policies
 from workflows.settings import WorkerSettings
 
 DEV_JWT_SECRET_PLACEHOLDER = "change-me-signoff-dev-secret"  # noqa: S105 - a known placeholder
@@ -390,6 +389,8 @@ class ApiSettings(WorkerSettings):
     def resolved_policy_file(self) -> Path:
         if self.policy_file is not None:
             return self.policy_file
+        import policies  # the package's import costs a CLI client command, which needs no policy
+
         return Path(policies.__file__).parent / "default.yaml"
 
     def require_production_secret(self) -> None:

@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 import httpx
 
 from policies import STAGES
+from workflows.tls import verifying_context
 from workflows.tracing import instrument_http_client
 
 if TYPE_CHECKING:
@@ -251,6 +252,7 @@ class MlflowRegistry:
             auth=auth,
             timeout=self.timeout,
             follow_redirects=False,
+            verify=verifying_context(),
         )
         instrument_http_client(self._client)
 

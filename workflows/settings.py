@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 
 class WorkerSettings(BaseSettings):
@@ -262,6 +261,8 @@ class WorkerSettings(BaseSettings):
     def _check_database_url(cls, value: str | None) -> str | None:
         if not value:
             return None
+        from sqlalchemy.engine import make_url  # SQLAlchemy only when a URL is set
+
         try:
             make_url(value)
         except Exception:  # ArgumentError and friends; the URL itself may hold a password

@@ -19,18 +19,16 @@ Standard OpenTelemetry variables (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import httpx
-from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from temporalio.client import Interceptor
-from temporalio.contrib.opentelemetry import TracingInterceptor
+if TYPE_CHECKING:
+    # The SDK, its exporter and the instrumentations are imported only once tracing is on:
+    # they cost every process's start-up (Temporal's interceptor pulls in its worker package).
+    import httpx
+    from opentelemetry.sdk.trace import TracerProvider
+    from temporalio.client import Interceptor
 
-from workflows.settings import WorkerSettings
+    from workflows.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +51,12 @@ def setup_tracing(settings: WorkerSettings, service_name: str) -> bool:
     endpoint = traces_endpoint(settings)
     if _provider is not None or endpoint is None:
         return _provider is not None
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     name = settings.otel_service_name or service_name
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
@@ -68,10 +72,16 @@ def tracing_enabled() -> bool:
 
 def temporal_interceptors() -> list[Interceptor]:
     """The Temporal client's interceptors (the worker's follow from its client)."""
-    return [TracingInterceptor()] if tracing_enabled() else []
+    if not tracing_enabled():
+        return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    return [TracingInterceptor()]
 
 
 def instrument_http_client(client: httpx.AsyncClient) -> None:
     """Make this client's calls spans, with the trace carried in `traceparent`."""
     if tracing_enabled():
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
         HTTPXClientInstrumentor.instrument_client(client)

@@ -15,6 +15,7 @@ from workflows.activities import CiActivities, SignoffActivities
 from workflows.activities.artifacts import ArtifactActivities
 from workflows.activities.changes import ChangeActivities
 from workflows.audit.anchor import AnchorActivities, AuditAnchorWorkflow, ensure_anchor_schedule
+from workflows.build_id import worker_build_id
 from workflows.client import connect
 from workflows.deployments.activities import GateActivities
 from workflows.deployments.app_auth import GithubAppAuth
@@ -89,6 +90,7 @@ def build_worker(
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_s),
         workflow_runner=WORKFLOW_RUNNER,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        build_id=worker_build_id(),  # not the SDK's default: it hashes every loaded module
     )
 
 

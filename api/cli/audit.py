@@ -7,14 +7,16 @@ import datetime as dt
 import inspect
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from api.cli.client import WHERE_FROM, api_client, fail
 from api.cli.helptext import SignoffCommand, SignoffGroup
-from workflows.ledger.chain import Anchor, ChainBroken, ChainVerifier, Verdict
-from workflows.ledger.export_format import CSV, JSONL, read_records
+
+if TYPE_CHECKING:
+    # `workflows.ledger` imports SQLAlchemy and Alembic: only when an export is verified.
+    from workflows.ledger.chain import Anchor, Verdict
 
 audit_app = typer.Typer(
     cls=SignoffGroup,
@@ -64,6 +66,8 @@ def export(
     """Export the audit entries (recorded at or after --since, before --until) with their
     hashes; a file written is verified at once. Exporting every model needs CAN_MANAGE on "*"; with
     --model, CAN_MANAGE on each model named."""
+    from workflows.ledger.export_format import CSV, JSONL
+
     fmt = fmt or (CSV if output is not None and output.suffix.lower() == ".csv" else JSONL)
     if fmt not in (JSONL, CSV):
         fail(f"--format is jsonl or csv, not {fmt!r}")
@@ -102,6 +106,8 @@ def verify(
     """Prove an export complete and unaltered: every entry hashes to its entry_hash, follows
     the one before it, and the end record closes it; each --anchor is in it. Otherwise name
     the first entry that does not match. Offline: needs no API and no token."""
+    from workflows.ledger.chain import Anchor
+
     try:
         anchors = [Anchor.parse(value) for value in anchor or []]
     except ValueError as err:
@@ -110,6 +116,9 @@ def verify(
 
 
 def _verify(file: Path, anchors: list[Anchor]) -> Verdict:
+    from workflows.ledger.chain import ChainBroken, ChainVerifier
+    from workflows.ledger.export_format import read_records
+
     verifier = ChainVerifier(anchors)
     try:
         with file.open(encoding="utf-8", newline="") as stream:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 import typer
-from pydantic import ValidationError
 
 from api.cli.oidc import TokenError, TokenSource
-from api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from api.settings import ApiSettings
 
 WHERE_FROM = (
     "Client commands call the API at SIGNOFF_API_URL (default http://127.0.0.1:8000) with the "
@@ -52,6 +55,10 @@ def settings_problem(err: ValidationError) -> str:
 def load_settings() -> ApiSettings:
     """The settings from SIGNOFF_* variables (or `.env`); an invalid one ends the command with
     a sentence, not a traceback."""
+    from pydantic import ValidationError
+
+    from api.settings import ApiSettings  # here: `--help` needs no settings
+
     try:
         return ApiSettings()
     except ValidationError as err:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import typer
 
 from api.cli.client import fail, load_settings
 from api.cli.helptext import SignoffCommand, SignoffGroup
-from workflows.ledger import Ledger
-from workflows.ledger.engine import head_revision
-from workflows.startup import StartupFailed, database_name, wait_for
 
 db_app = typer.Typer(
     cls=SignoffGroup,
@@ -29,6 +25,12 @@ def db_upgrade() -> None:
     SIGNOFF_DATABASE_URL to answer. Safe to run while API and worker processes run, and beside
     their own start-up migrations: all of them take the same lock. Run it before rolling out a
     release (a compose `db-upgrade` service, a Helm pre-upgrade hook)."""
+    import asyncio
+
+    from workflows.ledger import Ledger
+    from workflows.ledger.engine import head_revision
+    from workflows.startup import StartupFailed, database_name, wait_for
+
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)

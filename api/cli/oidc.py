@@ -6,11 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import httpx
 
-from api.settings import ApiSettings
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
 
 _REFRESH_MARGIN_S = 60.0
 

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from api.cli.client import api_client, fail, load_settings, plain
 from api.cli.helptext import SignoffCommand, SignoffGroup
-from policies import (
-    Policy,
-    PolicyError,
-    Principal,
-    check_policy_file,
-    load_policy,
-    policy_warnings_of_file,
-)
-from policies.cases import CasesError, load_cases, run_cases
-from policies.diff import policy_diff
-from policies.explain import Explanation, explain, explanation_lines
+
+if TYPE_CHECKING:
+    from policies import Policy
 
 policy_app = typer.Typer(
     cls=SignoffGroup,
@@ -35,6 +27,8 @@ def policy_check(
 ) -> None:
     """Validate a policy file; print every problem with its line, then warnings (rules that can
     never match, targets left ungoverned by risk tiers), which do not fail the check."""
+    from policies import check_policy_file, policy_warnings_of_file
+
     issues = check_policy_file(file)
     if issues:
         for issue in issues:
@@ -52,6 +46,8 @@ PolicyFile = Annotated[Path, typer.Argument(help="A policy YAML file.", metavar=
 
 def _load(file: Path) -> Policy:
     """The policy in `file`, or every problem with it and exit 1."""
+    from policies import PolicyError, load_policy
+
     try:
         return load_policy(file)
     except PolicyError as err:
@@ -71,6 +67,8 @@ def _tags(pairs: list[str]) -> dict[str, str]:
 
 
 def _explain_remote(model: str, version: str, target: str, params: dict[str, Any]) -> None:
+    from policies.explain import Explanation, explanation_lines
+
     answer = api_client().call(
         "GET",
         "/api/2.0/signoff/policy/explain",
@@ -108,6 +106,9 @@ def policy_explain(
 ) -> None:
     """Which rule applies to moving MODEL VERSION to TARGET and why, what it needs, and what
     `--as SUB --role ROLE` may do there (and, where not, why)."""
+    from policies import Principal
+    from policies.explain import explain, explanation_lines
+
     tags = _tags(tag)
     if role and not sub:
         fail("--role needs --as SUB")
@@ -135,6 +136,8 @@ def policy_test(
 ) -> None:
     """Check POLICY against the cases in CASES (`{model, version_tags, target, principal,
     expect: {rule, may_approve, quorum}}` each); exit 1 if any fails, with a diff."""
+    from policies.cases import CasesError, load_cases, run_cases
+
     loaded = _load(file)
     try:
         text = cases.read_text(encoding="utf-8")
@@ -158,6 +161,8 @@ def policy_diff_command(
     new: Annotated[Path, typer.Argument(help="The policy after.", metavar="NEW")],
 ) -> None:
     """Which models and targets change requirements from OLD to NEW."""
+    from policies.diff import policy_diff
+
     changes = policy_diff(_load(old), _load(new))
     if not changes:
         typer.echo("no model or target changes its requirements")

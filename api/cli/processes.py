@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api.cli.client import fail, load_settings
-from api.settings import ApiSettings, InsecureSettingsError
-from workflows.logs import LogFormat, configure_logging
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
+    from workflows.logs import LogFormat
 
 
 def _production_settings() -> ApiSettings:
     """The settings of a process serving real traffic: never the placeholder JWT secret (the
     worker is refused it too, so that no half of a stack runs on it)."""
+    from api.settings import InsecureSettingsError
+
     settings = load_settings()
     try:
         settings.require_production_secret()
@@ -28,6 +30,7 @@ def _production_settings() -> ApiSettings:
 def _observability(settings: ApiSettings, service: str, log_format: LogFormat = "json") -> None:
     """Log lines as SIGNOFF_LOG_FORMAT says (default `log_format`); traces when an OTLP
     endpoint is set."""
+    from workflows.logs import configure_logging
     from workflows.tracing import setup_tracing  # OpenTelemetry: only for a process that runs
 
     configure_logging(settings.log_format or log_format)
@@ -61,6 +64,9 @@ def dev(
 
 def worker() -> None:
     """Run a worker: executes transition workflows and their activities."""
+    import asyncio  # here, not for every client command
+    import signal
+
     settings = _production_settings()
     _observability(settings, "signoff-worker")  # first: what importing says is logged too
     from workflows.startup import StartupFailed

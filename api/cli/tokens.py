@@ -4,14 +4,14 @@ that `signoff dev` prints."""
 from __future__ import annotations
 
 import difflib
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.auth import issue_dev_token
 from api.cli.client import load_settings, warn
-from api.settings import ApiSettings
-from policies import PolicyError, load_policy
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
 
 
 def token(
@@ -26,6 +26,8 @@ def token(
     Use it as SIGNOFF_TOKEN. A role the policy (SIGNOFF_POLICY_FILE) does not define is
     warned about on stderr; the token is minted anyway, since the API may run another policy.
     """
+    from api.auth import issue_dev_token
+
     settings = load_settings()
     warn_unknown_roles(settings, role)
     typer.echo(issue_dev_token(settings, sub, role, ttl_s=ttl))
@@ -34,6 +36,8 @@ def token(
 def warn_unknown_roles(settings: ApiSettings, roles: list[str]) -> None:
     """Warn (stderr) about roles this machine's policy does not define: such a token can do
     nothing against an API running that policy."""
+    from policies import PolicyError, load_policy
+
     path = settings.resolved_policy_file
     try:
         defined = sorted(load_policy(path).roles)
@@ -53,5 +57,8 @@ def warn_unknown_roles(settings: ApiSettings, roles: list[str]) -> None:
 
 def dev_tokens(settings: ApiSettings) -> dict[str, str]:
     """One development token per role of the policy, for user `dev-<role>`."""
+    from api.auth import issue_dev_token
+    from policies import load_policy
+
     policy = load_policy(settings.resolved_policy_file)
     return {role: issue_dev_token(settings, f"dev-{role}", [role]) for role in sorted(policy.roles)}

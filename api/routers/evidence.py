@@ -18,7 +18,6 @@ from api.deps import PrincipalDep, ServicesDep
 from api.errors import error_responses
 from api.models.evidence import EvidencePacket
 from api.services.evidence import evidence_for
-from api.services.evidence_pdf import render_pdf
 
 router = APIRouter(
     prefix="/api/2.0/signoff/transition-requests",
@@ -29,6 +28,13 @@ router = APIRouter(
 SubjectId = Annotated[
     str, Query(min_length=1, max_length=128, pattern=r"^(breakglass-)?[0-9a-f]+$")
 ]
+
+
+def _pdf(packet: EvidencePacket) -> bytes:
+    """The packet as a PDF; the PDF library is imported on the first one (in the thread)."""
+    from api.services.evidence_pdf import render_pdf
+
+    return render_pdf(packet)
 
 
 @router.get(
@@ -48,7 +54,7 @@ async def evidence(
     decision with the person's roles, comments, the full trail, a break-glass move's review."""
     packet = await evidence_for(services, subject_id=id, principal=principal)
     if format == "pdf":
-        content = await asyncio.to_thread(render_pdf, packet)
+        content = await asyncio.to_thread(_pdf, packet)
         return Response(
             content=content,
             media_type="application/pdf",

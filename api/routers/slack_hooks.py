@@ -30,7 +30,6 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
-from slack_sdk.signature import Clock, SignatureVerifier
 
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, as_api_error, error_responses, not_found, to_api_error
@@ -77,8 +76,9 @@ _ACK = {
 # -- verification (before anything is parsed or claimed) -----------------------------------
 
 
-class _At(Clock):
-    """The verifier's clock, fixed at the time the request arrived."""
+class _At:
+    """The verifier's clock (a `slack_sdk.signature.Clock`: it calls only `now()`), fixed at
+    the time the request arrived."""
 
     def __init__(self, now: float) -> None:
         self._now = now
@@ -112,6 +112,8 @@ def _signature_headers(request: Request) -> tuple[str, str]:
 def verify_slack(secret: str, raw: bytes, timestamp: str, signature: str, now: float) -> None:
     """401 unless `signature` is Slack's v0 signature of this exact body at `timestamp`, and
     `timestamp` is inside the 5-minute window (the shared rule, then slack-sdk's own)."""
+    from slack_sdk.signature import SignatureVerifier  # slack-sdk: only once Slack calls
+
     check_window(timestamp, now, TIMESTAMP)
     try:
         valid = SignatureVerifier(secret, clock=_At(now)).is_valid(raw, timestamp, signature)

@@ -23,19 +23,20 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.oauth2.rfc6749.errors import OAuth2Error
+
+if TYPE_CHECKING:  # authlib is imported on the first sign-in: most APIs never offer one
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from api.auth import AuthenticationError, TokenVerifier
 from api.services.web_logout import end_session_url, seal_id_token, unseal_id_token
 from api.settings import ApiSettings, check_key_source_url
 from policies import Principal
 from workflows.ledger import Ledger, WebSession
+from workflows.tls import verifying_context
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,9 @@ class WebSignIn:
             return self._metadata
         url = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
         try:
-            async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT_S) as client:
+            async with httpx.AsyncClient(
+                timeout=PROVIDER_TIMEOUT_S, verify=verifying_context()
+            ) as client:
                 response = await client.get(url, headers={"Accept": "application/json"})
             document = response.json() if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError) as err:
@@ -143,6 +146,8 @@ class WebSignIn:
         return metadata
 
     def _client(self) -> AsyncOAuth2Client:
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
         secret = self.settings.web_oidc_client_secret
         return AsyncOAuth2Client(
             client_id=self.settings.web_oidc_client_id,
@@ -202,6 +207,9 @@ class WebSignIn:
         if not code:
             raise SignInError("the identity provider sent no authorization code")
         metadata = await self.metadata()
+        from authlib.integrations.base_client.errors import OAuthError
+        from authlib.oauth2.rfc6749.errors import OAuth2Error
+
         try:
             async with self._client() as client:
                 token = await client.fetch_token(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -17,11 +18,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from api.cli import app
 from tests.support.mlflow import MlflowServer, SeededVersion, mlflow_version, stage_in_mlflow
 from tests.support.polling import wait_until
 from tests.support.stack import SignoffStack, launch_stack
 from tests.support.temporal import TemporalServer
+from tests.support.tokens import mint_token
 
 GATING_POLICY = """
 roles:
@@ -67,6 +71,10 @@ def signoff(
     env = stack.env | {"SIGNOFF_API_URL": stack.api_url} | env_vars
     if token:
         env["SIGNOFF_TOKEN"] = token
+    return run_signoff(env, *args)
+
+
+def run_signoff(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "api.cli", *args],
         env=env,
@@ -74,6 +82,20 @@ def signoff(
         text=True,
         timeout=120,
     )
+
+
+NOWHERE = "http://127.0.0.1:9"
+"""An API URL where nothing listens."""
+
+
+def signoff_alone(
+    *args: str, api_url: str = NOWHERE, token: str | None = None, **env_vars: str
+) -> subprocess.CompletedProcess[str]:
+    """`signoff` with no stack, as a CI job runs it: the API's URL, perhaps a token, and none
+    of this machine's SIGNOFF_* variables. For what needs no API (or none that answers)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNOFF_", "ACTIONS_ID_"))}
+    env |= {"SIGNOFF_API_URL": api_url} | ({"SIGNOFF_TOKEN": token} if token else {}) | env_vars
+    return run_signoff(env, *args)
 
 
 def start_signoff(
@@ -175,29 +197,22 @@ def alias_in_mlflow(mlflow_url: str, version: SeededVersion, alias: str) -> bool
     )
 
 
-def test_client_commands_explain_what_to_do_without_a_token(signoff_stack: SignoffStack) -> None:
-    result = signoff(signoff_stack, "requests")
+def test_client_commands_explain_what_to_do_without_a_token() -> None:
+    result = signoff_alone("requests")
     assert result.returncode == 1
     assert "SIGNOFF_TOKEN" in result.stderr
 
 
-def test_cli_reports_an_unreachable_api(signoff_stack: SignoffStack) -> None:
-    env_stack = SignoffStack(
-        api_url="http://127.0.0.1:9",
-        env=signoff_stack.env,
-        root=signoff_stack.root,
-        database_url=signoff_stack.database_url,
-        mlflow_url=signoff_stack.mlflow_url,
-    )
-    result = signoff(env_stack, "requests", token=signoff_stack.token("lee", "ml-lead"))
+def test_cli_reports_an_unreachable_api() -> None:
+    result = signoff_alone("requests", token=mint_token("lee", "ml-lead"))
     assert result.returncode == 1
     assert "cannot reach the Signoff API" in result.stderr
 
 
-def test_policy_check_reports_lines(tmp_path: Path, signoff_stack: SignoffStack) -> None:
+def test_policy_check_reports_lines(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(GATING_POLICY)
-    assert signoff(signoff_stack, "policy", "check", str(good)).returncode == 0
+    assert signoff_alone("policy", "check", str(good)).returncode == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "roles:\n"
@@ -206,7 +221,7 @@ def test_policy_check_reports_lines(tmp_path: Path, signoff_stack: SignoffStack)
         "  - to: Production\n"
         "    approvals: {quorum: -1, roles: [ml-lead]}\n"
     )
-    result = signoff(signoff_stack, "policy", "check", str(bad))
+    result = signoff_alone("policy", "check", str(bad))
     assert result.returncode == 1
     assert f"{bad}:5:" in result.stderr and "quorum" in result.stderr
 
@@ -435,17 +450,10 @@ def test_the_wait_answers_once_approved_into_scheduled_and_then_waits_for_the_cl
 # -- messages a new user meets ------------------------------------------------------------------
 
 
-def test_settings_errors_are_sentences_without_pydantic_prefix(signoff_stack: SignoffStack) -> None:
-    env_stack = SignoffStack(
-        api_url=signoff_stack.api_url,
-        env=signoff_stack.env
-        | {"SIGNOFF_CALLBACK_KEY": "short", "SIGNOFF_RECONCILE_INTERVAL_S": "0"},
-        root=signoff_stack.root,
-        database_url=signoff_stack.database_url,
-        mlflow_url=signoff_stack.mlflow_url,
-    )
+def test_settings_errors_are_sentences_without_pydantic_prefix() -> None:
+    wrong = {"SIGNOFF_CALLBACK_KEY": "short", "SIGNOFF_RECONCILE_INTERVAL_S": "0"}
     for command in (["requests"], ["token", "--sub", "a", "--role", "ml-lead"], ["worker"]):
-        result = signoff(env_stack, *command, token="x")
+        result = signoff_alone(*command, token="x", **wrong)
         assert result.returncode == 1, result
         assert result.stderr.startswith("error: invalid settings: "), result.stderr
         assert "SIGNOFF_CALLBACK_KEY must be at least 32 characters" in result.stderr
@@ -465,9 +473,7 @@ def test_api_validation_messages_lose_pydantic_prefix(
     assert "Value error" not in result.stderr
 
 
-def test_policy_check_messages_lose_pydantic_prefix(
-    tmp_path: Path, signoff_stack: SignoffStack
-) -> None:
+def test_policy_check_messages_lose_pydantic_prefix(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "roles:\n"
@@ -477,24 +483,17 @@ def test_policy_check_messages_lose_pydantic_prefix(
         "    checks: [{type: metric, name: auc, min: 2, max: 1}]\n"
         "    approvals: {quorum: 1, roles: [ml-lead]}\n"
     )
-    result = signoff(signoff_stack, "policy", "check", str(bad))
+    result = signoff_alone("policy", "check", str(bad))
     assert result.returncode == 1
     assert "can never pass: min 2.0 is above max 1.0" in result.stderr
     assert "Value error" not in result.stderr
 
 
-def test_an_api_url_that_is_not_signoff_is_named_not_dumped(
-    signoff_stack: SignoffStack, mlflow_server: MlflowServer
-) -> None:
-    at_mlflow = SignoffStack(
-        api_url=mlflow_server.url,
-        env=signoff_stack.env,
-        root=signoff_stack.root,
-        database_url=signoff_stack.database_url,
-        mlflow_url=signoff_stack.mlflow_url,
-    )
+def test_an_api_url_that_is_not_signoff_is_named_not_dumped(mlflow_server: MlflowServer) -> None:
     for command in (["requests"], ["approve", "m", "1", "Production"]):
-        result = signoff(at_mlflow, *command, token=signoff_stack.token("lee", "ml-lead"))
+        result = signoff_alone(
+            *command, api_url=mlflow_server.url, token=mint_token("lee", "ml-lead")
+        )
         assert result.returncode == 1
         assert result.stderr.strip() == (
             f"error: {mlflow_server.url} did not answer like a Signoff API (HTTP 404, "
@@ -502,26 +501,23 @@ def test_an_api_url_that_is_not_signoff_is_named_not_dumped(
         )
 
 
-def test_help_says_where_url_and_token_come_from_and_shows_no_bool_tags(
-    signoff_stack: SignoffStack,
-) -> None:
-    wide = SignoffStack(
-        api_url=signoff_stack.api_url,
-        env=signoff_stack.env | {"COLUMNS": "200", "NO_COLOR": "1"},
-        root=signoff_stack.root,
-        database_url=signoff_stack.database_url,
-        mlflow_url=signoff_stack.mlflow_url,
-    )
-    top = signoff(wide, "--help")
+def test_help_says_where_url_and_token_come_from_and_shows_no_bool_tags() -> None:
+    wide = {"COLUMNS": "200", "NO_COLOR": "1"}
+    top = signoff_alone("--help", **wide)
     assert top.returncode == 0
     assert "SIGNOFF_API_URL" in top.stdout and "SIGNOFF_TOKEN" in top.stdout
+    # Each command's help, from the same `app` in this process (the start-up of one
+    # `signoff` process per command adds nothing to what is asserted).
     client = ["request", "approve", "reject", "cancel", "requests", "activities"]
-    helps = {c: signoff(wide, c, "--help") for c in [*client, "dev", "worker", "api", "token"]}
-    helps["policy"] = signoff(wide, "policy", "--help")
+    runner = CliRunner()
+    helps = {
+        c: runner.invoke(app, [c, "--help"], env=wide, prog_name="signoff")
+        for c in [*client, "dev", "worker", "api", "token", "policy"]
+    }
     for command in client:
         shown = helps[command]
-        assert shown.returncode == 0, shown.stderr
+        assert shown.exit_code == 0, shown.output
         assert "SIGNOFF_API_URL" in shown.stdout and "SIGNOFF_TOKEN" in shown.stdout, command
-    for shown in helps.values():
+    for shown in [top, *helps.values()]:
         assert "<bool>" not in shown.stdout, shown.stdout
     assert re.search(r"--comment\s+TEXT", helps["request"].stdout)

@@ -35,6 +35,7 @@ from workflows.mlflow_client import (
     ModelVersion,
     ResourceNotFound,
 )
+from workflows.tls import verifying_context
 
 
 class CheckActivities:
@@ -156,7 +157,9 @@ async def _check_http(check: HttpCheck, inp: CheckInput, version: ModelVersion) 
     timeout = httpx.Timeout(wait, connect=min(wait, 10.0))
     where = f"POST {check.url}"
     try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, verify=verifying_context()
+        ) as client:
             response = await client.post(check.url, json=payload, headers=headers)
     except httpx.TimeoutException as err:
         raise ApplicationError(

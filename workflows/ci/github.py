@@ -44,6 +44,7 @@ from policies import CiCheck, GithubActionsCheck
 from workflows.ci.base import CiContext, CiOutcome, CiRunRef
 from workflows.domain import now_ms
 from workflows.errors import CI_REFUSED, CI_UNAVAILABLE
+from workflows.tls import verifying_context
 
 if TYPE_CHECKING:
     from workflows.settings import WorkerSettings
@@ -187,6 +188,7 @@ class GithubActionsClient:
                 headers=headers,
                 timeout=self._timeout,
                 transport=self._transport,
+                verify=verifying_context(),
             ) as client:
                 return await client.request(method, path, **kwargs)
         except httpx.TransportError as err:

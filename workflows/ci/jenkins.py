@@ -40,6 +40,7 @@ from policies import CiCheck, JenkinsCheck
 from workflows.ci.base import CiContext, CiOutcome, CiRunRef
 from workflows.domain import now_ms
 from workflows.errors import ci_refused, ci_unavailable
+from workflows.tls import verifying_context
 
 if TYPE_CHECKING:
     from workflows.settings import WorkerSettings
@@ -227,6 +228,7 @@ class JenkinsClient:
             timeout=self._timeout,
             headers={"Accept": "application/json"},
             follow_redirects=False,
+            verify=verifying_context(),
         )
 
     @staticmethod

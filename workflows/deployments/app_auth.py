@@ -32,6 +32,7 @@ from temporalio.exceptions import ApplicationError
 from workflows.ci.github import API_VERSION
 from workflows.ci.github import _message as github_message
 from workflows.errors import GITHUB_REFUSED, GITHUB_UNAVAILABLE
+from workflows.tls import verifying_context
 
 if TYPE_CHECKING:
     from workflows.settings import WorkerSettings
@@ -186,6 +187,7 @@ class GithubAppAuth:
                 timeout=TIMEOUT_S,
                 transport=self._transport,
                 follow_redirects=False,
+                verify=verifying_context(),
             ) as client:
                 return await client.request(method, path, json=json)
         except httpx.TransportError as err:

@@ -16,16 +16,19 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web import SlackResponse
 
+from workflows.tls import verifying_context
 from workflows.webhooks.delivery import DELIVERED, FAILED, RETRY, retry_after_seconds
 from workflows.webhooks.ssrf import UnsafeUrlError, check_url
+
+if TYPE_CHECKING:  # slack-sdk is imported on the first call to Slack (in its worker thread)
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web import SlackResponse
 
 REQUEST_TIMEOUT_S = 10
 TRANSIENT_ERRORS = frozenset(
@@ -103,6 +106,9 @@ class SlackWebApi:
         return call
 
     def _attempt(self, method: str, send: Callable[[WebClient], SlackResponse]) -> SlackCall:
+        from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
         try:
             check_url(self.base_url + method, self.allow_hosts)
         except UnsafeUrlError as err:
@@ -133,7 +139,10 @@ async def reply(response_url: str, text: str, allow_hosts: list[str]) -> SlackCa
     body = {"response_type": "ephemeral", "replace_original": False, "text": text}
     try:
         async with httpx.AsyncClient(
-            follow_redirects=False, timeout=REQUEST_TIMEOUT_S, trust_env=False
+            follow_redirects=False,
+            timeout=REQUEST_TIMEOUT_S,
+            trust_env=False,
+            verify=verifying_context(trust_env=False),
         ) as client:
             response = await client.post(
                 destination.url,

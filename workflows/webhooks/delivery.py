@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ledger import DeliveryAttempt, Ledger, Webhook, WebhookDelivery
     from workflows.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_FAILURES
     from workflows.settings import WorkerSettings
+    from workflows.tls import verifying_context
     from workflows.webhooks.signing import EncryptionKeyMissing, SecretBox, signed_headers
     from workflows.webhooks.ssrf import UnsafeUrlError, check_url
 
@@ -138,7 +139,7 @@ async def send_once(
         headers["Authorization"] = authorization
     try:
         async with httpx.AsyncClient(
-            verify=webhook.enable_ssl_verification,
+            verify=verifying_context(trust_env=False) if webhook.enable_ssl_verification else False,
             follow_redirects=False,
             timeout=REQUEST_TIMEOUT_S,
             trust_env=False,
