@@ -41,7 +41,7 @@ from api.routers import (
     transition_requests,
     webhook_deliveries,
 )
-from api.routers.front_door import router as front_door_router
+from api.routers.front_door import install as install_front_door
 from api.routers.web import router as web_router
 from api.routers.web_api import router as web_api_router
 from api.routers.web_auth import router as web_auth_router
@@ -167,6 +167,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         mlflow_ui.router,
     ):
         app.include_router(router)
-    app.include_router(front_door_router)  # last: Signoff's own routes under MLflow's prefixes win
+    install_front_door(app)  # Signoff's own routes under MLflow's prefixes win
     document_errors(app)
     return app

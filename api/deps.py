@@ -103,13 +103,14 @@ async def get_transitions(services: Annotated[Services, Depends(get_services)]) 
     return await services.transitions()
 
 
-_bearer = HTTPBearer(auto_error=False)
+bearer_credentials = HTTPBearer(auto_error=False)
+"""The bearer token of a call, or None (callers outside dependency injection await it)."""
 
 
 async def current_principal(
     request: Request,
     services: Annotated[Services, Depends(get_services)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_credentials)],
 ) -> Principal:
     """The verified caller: a bearer token, or the web page's session cookie (with its CSRF
     token on state-changing calls, `api.services.web_auth`); 401 otherwise. A coroutine: a

@@ -1,5 +1,5 @@
-"""How the API process serves HTTP: uvicorn with the request-head limits, and a shutdown that
-drains first.
+"""How the API process serves HTTP: uvicorn (httptools, with a bound on request heads), and a
+shutdown that drains first.
 
 On SIGTERM `ApiServer` sets the app's draining event (`api.draining`): new calls get 503 with
 `Retry-After`, `/readyz` 503, open long-polls answer at once with the request as it stands. It
@@ -19,15 +19,75 @@ from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from api.app import MAX_REQUEST_HEAD_BYTES
 from api.draining import draining
 
-SERVER_LIMITS = {"http": "h11", "h11_max_incomplete_event_size": 4 * MAX_REQUEST_HEAD_BYTES}
-"""uvicorn options: the HTTP/1.1 parser buffers at most this much of a request head (the
-httptools parser, uvicorn's default when installed, has no such limit), so a 42 MB header is
-cut off by the server itself; heads between `MAX_REQUEST_HEAD_BYTES` and that get the
-middleware's 431 in MLflow's shape."""
+MAX_UNPARSED_BYTES = 4 * MAX_REQUEST_HEAD_BYTES
+"""The most bytes in a row that are not body (a request head, a chunk-size line, trailers)
+the server reads before it answers 431 and closes the connection: heads between
+`MAX_REQUEST_HEAD_BYTES` and this get the middleware's 431 in MLflow's shape instead."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (llhttp, in C: several times cheaper a call than h11's pure
+    Python) with the bound h11's `max_incomplete_event_size` gave: httptools buffers a header
+    whole, however large, so a 42 MB header would sit in memory; this one counts the bytes
+    received without the parser making progress (beginning or finishing a message or its head,
+    or passing on body) and cuts the connection off past `MAX_UNPARSED_BYTES`. At most one read
+    (256 KiB) more than that is ever buffered."""
+
+    _unparsed = 0
+    _progressed = False
+    _in_message = False
+
+    def data_received(self, data: bytes) -> None:
+        self._progressed = False
+        super().data_received(data)
+        if self._progressed or not self._in_message:
+            self._unparsed = 0
+            return
+        self._unparsed += len(data)
+        if self._unparsed > MAX_UNPARSED_BYTES and not self.transport.is_closing():
+            self._refuse()
+
+    def _refuse(self) -> None:
+        """431 in MLflow's shape, then close; a connection still answering an earlier
+        (pipelined) call is closed without one."""
+        self.logger.warning(
+            "A request head larger than %d bytes; connection closed.", MAX_UNPARSED_BYTES
+        )
+        if self.cycle is None or self.cycle.response_complete:
+            body = (
+                b'{"error_code": "INVALID_PARAMETER_VALUE", "message": "the request head is '
+                b'larger than %d bytes"}' % MAX_UNPARSED_BYTES
+            )
+            self.transport.write(
+                STATUS_LINE[431] + b"content-type: application/json\r\ncontent-length: %d\r\n"
+                b"connection: close\r\n\r\n" % len(body) + body
+            )
+        self.transport.close()
+
+    def on_message_begin(self) -> None:
+        self._progressed = self._in_message = True
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._progressed = True
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._progressed = True
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._progressed, self._in_message = True, False
+        super().on_message_complete()
+
+
+SERVER_LIMITS = {"http": BoundedHttpToolsProtocol}
+"""uvicorn options: the HTTP/1.1 protocol, with its bound on a request head."""
 
 KEEP_ALIVE_S = 75
 """How long an idle kept-alive connection stays open: longer than the idle timeout of common

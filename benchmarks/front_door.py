@@ -8,7 +8,9 @@ token: authorized by the policy, then forwarded):
   (a) GET model-versions/get
   (b) GET get-artifact of the 10 MB file, read to the end
 
-Prints p50/p95 of each, direct and through Signoff, and their ratios (goal for (a): ≤ 1.3×).
+Prints p50/p95 of each, direct and through Signoff, and their ratios (goal for (a): ≤ 1.3×), and
+the CPU a forwarded `get` costs the `signoff dev` process (API and worker) beside what one `get`
+costs MLflow: on a shared machine those figures hold where the times do not.
 Usage:
 
     python -m benchmarks.front_door [--n 200] [--downloads 30] [--warmup 10] [--quick]
@@ -22,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
+from benchmarks.cpu import cpu_s, mlflow_pids
 from benchmarks.report import describe_ms, percentile
 from benchmarks.stack import EmbeddedStack, running_stack
 
@@ -104,11 +107,16 @@ def main() -> None:
             httpx.Client(base_url=bench.mlflow_url, timeout=60) as direct,
             httpx.Client(base_url=bench.api_url, headers=headers, timeout=60) as door,
         ):
+            api, mlflow = [bench.pid], mlflow_pids(bench.pid)
+            before = cpu_s(api), cpu_s(mlflow)
             gets = measure(
                 {"get": (get_version(direct, name, version), get_version(door, name, version))},
                 args.n,
                 args.warmup,
             )
+            calls = args.n + args.warmup
+            api_ms = (cpu_s(api) - before[0]) / calls * 1000
+            mlflow_ms = (cpu_s(mlflow) - before[1]) / (2 * calls) * 1000
             downloads = measure(
                 {"download": (download(direct, run_id), download(door, run_id))},
                 args.downloads,
@@ -123,6 +131,10 @@ def main() -> None:
             print(
                 f"    ratio through/direct: p50 {door_p50 / direct_p50:.2f}x, p95 {ratio_p95:.2f}x"
             )
+        print(
+            f"  CPU a model-versions/get: the signoff dev process {api_ms:.2f} ms a forwarded "
+            f"call, MLflow {mlflow_ms:.2f} ms a call" + ("" if mlflow else " (MLflow not found)")
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Forwarding a call to MLflow and its answer back, streamed both ways.
 
-One pooled `httpx.AsyncClient` per API process. The caller's credentials (bearer token, the web
+One pooled `httpx.AsyncClient` per API process, over `api.front_door.http11`'s lean transport
+(httpx's own when a proxy variable is set). The caller's credentials (bearer token, the web
 page's cookie and CSRF token) never reach MLflow: Signoff's own MLflow credentials
 (`SIGNOFF_MLFLOW_TOKEN`, or `SIGNOFF_MLFLOW_USERNAME`/`PASSWORD`) replace them. Request and
 response bodies are passed on chunk by chunk, so an artifact of gigabytes never sits in memory;
@@ -18,6 +19,7 @@ import httpx
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
+from api.front_door.http11 import LeanTransport, proxies_configured
 from api.services.errors import Unavailable, UpstreamFailed
 from workflows.mlflow_client import mlflow_connection
 from workflows.settings import WorkerSettings
@@ -55,8 +57,14 @@ class Upstream:
         base_url, headers, auth = mlflow_connection(settings)
         self.url = base_url
         self._headers = headers
+        lean = None if proxies_configured() else LeanTransport(timeout=TIMEOUT, limits=LIMITS)
         self._client = httpx.AsyncClient(
-            base_url=base_url, auth=auth, timeout=TIMEOUT, limits=LIMITS, follow_redirects=False
+            base_url=base_url,
+            auth=auth,
+            timeout=TIMEOUT,
+            limits=LIMITS,
+            follow_redirects=False,
+            transport=lean,
         )
 
     def __repr__(self) -> str:

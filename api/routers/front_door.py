@@ -11,14 +11,18 @@ OpenAPI document: MLflow's REST API documents these routes.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from starlette.routing import Match
-from starlette.types import Scope
+from starlette._utils import get_route_path
+from starlette.datastructures import URLPath
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import Receive, Scope, Send
 
-from api.deps import PrincipalDep, Services, ServicesDep
+from api.deps import PrincipalDep, Services, ServicesDep, bearer_credentials, current_principal
 from api.errors import error_response, leaf_routes
 from api.front_door import FrontDoor
 from api.front_door.forwarding import passed_on
@@ -43,6 +47,7 @@ MAX_JSON_BODY = 8 * 1024 * 1024
 """The largest JSON body the front door reads to learn what a call touches; larger is 413.
 Artifact uploads are never read: they stream to MLflow untouched."""
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+FRONT_DOOR_PATH = "/{mlflow_path:path}"
 
 
 def forwarded(path: str) -> bool:
@@ -51,30 +56,65 @@ def forwarded(path: str) -> bool:
     return path in ROOT_ROUTES or any(path.startswith(prefix) for prefix, _ in PREFIXES)
 
 
+@dataclass(frozen=True)
+class OwnRoutes:
+    """Signoff's own routes under the front door's paths, which win over it: the static paths
+    (a call on one with another method keeps its 405), and the routes with path parameters
+    that could match a forwarded path (they win when they match it in full)."""
+
+    paths: frozenset[str]
+    templated: tuple[BaseRoute, ...]
+
+    @classmethod
+    def of(cls, app: Any) -> OwnRoutes:  # noqa: ANN401 - the Starlette app of the scope
+        own = _OWN.get(id(app))
+        if own is None:
+            routes = [
+                route
+                for route in (leaf_routes(app.router.routes) if app is not None else ())
+                if not isinstance(route, FrontDoorRoute | FrontDoorFirst)
+            ]
+            own = _OWN[id(app)] = cls(
+                frozenset(p for r in routes if forwarded(p := getattr(r, "path", ""))),
+                tuple(r for r in routes if _may_match_forwarded(getattr(r, "path", ""))),
+            )
+        return own
+
+    def win(self, scope: Scope) -> bool:
+        """Whether one of Signoff's own routes serves the call (or answers 405 for it)."""
+        return scope["path"] in self.paths or any(
+            route.matches(scope)[0] is Match.FULL for route in self.templated
+        )
+
+
+_OWN: dict[int, OwnRoutes] = {}
+
+
+def _may_match_forwarded(template: str) -> bool:
+    """A route template with parameters (or a mount) whose literal start could begin a path
+    the front door forwards."""
+    if template and "{" not in template:
+        return False  # static: in `OwnRoutes.paths` when forwarded
+    start = template.split("{", 1)[0]
+    candidates = (*(prefix for prefix, _ in PREFIXES), *ROOT_ROUTES)
+    return any(c.startswith(start) or start.startswith(c) for c in candidates)
+
+
 class FrontDoorRoute(APIRoute):
     """One route for every path the front door forwards and Signoff does not serve itself (with
-    any method: a path of Signoff's own keeps its 405), so any other path keeps its 404 or 405."""
-
-    _own: dict[int, frozenset[str]] = {}
+    any method: a path of Signoff's own keeps its 405), so any other path keeps its 404 or 405.
+    `FrontDoorFirst` serves its calls before the app walks its routes; this one, registered last,
+    answers what that one leaves (a method the door does not take: 405)."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         path = scope["path"]
-        if scope["type"] != "http" or not forwarded(path) or path in self._own_paths(scope):
+        if (
+            scope["type"] != "http"
+            or not forwarded(path)
+            or path in OwnRoutes.of(scope.get("app")).paths
+        ):
             return Match.NONE, {}
         return super().matches(scope)
-
-    def _own_paths(self, scope: Scope) -> frozenset[str]:
-        app = scope.get("app")
-        own = self._own.get(id(app))
-        if own is None:
-            routes = leaf_routes(app.router.routes) if app is not None else ()
-            own = self._own[id(app)] = frozenset(
-                path
-                for route in routes
-                if not isinstance(route, FrontDoorRoute)
-                and forwarded(path := getattr(route, "path", ""))
-            )
-        return own
 
 
 router = APIRouter(tags=["mlflow"], include_in_schema=False, route_class=FrontDoorRoute)
@@ -139,7 +179,50 @@ async def forward_path(
     return await passed_on(response)
 
 
-router.add_api_route("/{mlflow_path:path}", forward, methods=METHODS)
+router.add_api_route(FRONT_DOOR_PATH, forward, methods=METHODS)
+DOOR_ROUTE = router.routes[-1]
+assert isinstance(DOOR_ROUTE, FrontDoorRoute)
+
+
+class FrontDoorFirst(BaseRoute):
+    """The front door's calls, taken before the app walks its routes (FastAPI matches each of
+    Signoff's ~65, twice for the router that holds it) and served without FastAPI's dependency
+    resolution: the first of the app's routes (`install`). It takes exactly the calls the
+    catch-all `FrontDoorRoute` would (a method it serves, a forwarded path, no route of
+    Signoff's own winning: `OwnRoutes`), and serves them as that route does: the caller
+    authenticated and rate limited as `current_principal` does, then `forward`. For metrics,
+    logs and traces the call is the catch-all's (`scope["route"]`, the same template)."""
+
+    path = FRONT_DOOR_PATH
+    methods = DOOR_ROUTE.methods
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in self.methods
+            or not forwarded(scope["path"])
+            or OwnRoutes.of(scope.get("app")).win(scope)
+        ):
+            return Match.NONE, {}
+        path_params = {"mlflow_path": get_route_path(scope)[1:]}
+        return Match.FULL, {"endpoint": forward, "path_params": path_params, "route": DOOR_ROUTE}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:  # noqa: ANN401
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        services: Services = request.app.state.services
+        principal = await current_principal(request, services, await bearer_credentials(request))
+        response = await forward_path(request, scope["path"], principal, services)
+        await response(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    """The front door's routes: the catch-all last (Signoff's own routes under MLflow's
+    prefixes win), and `FrontDoorFirst` first, which takes its calls at once."""
+    app.include_router(router)
+    app.router.routes.insert(0, FrontDoorFirst())
 
 
 async def _params(
