@@ -23,6 +23,7 @@ from api.front_door.http11 import LeanTransport, proxies_configured
 from api.services.errors import Unavailable, UpstreamFailed
 from workflows.mlflow_client import mlflow_connection
 from workflows.settings import WorkerSettings
+from workflows.tls import verifying_context
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Upstream:
             timeout=TIMEOUT,
             limits=LIMITS,
             follow_redirects=False,
+            verify=verifying_context(),
             transport=lean,
         )
 

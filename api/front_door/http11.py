@@ -8,10 +8,11 @@ What it keeps of httpcore's behaviour: a pool of kept-alive connections per orig
 `max_connections`, idle ones dropped after `keepalive_expiry`), the connect, read, write and
 pool timeouts (httpx's exceptions, so `Upstream` maps them as before), request bodies streamed
 as httpx frames them (`Content-Length` or chunked), answers streamed as they arrive (read only
-as fast as they are consumed), informational (1xx) answers skipped, TLS by httpx's default
-context. A connection closed by MLflow before any answer raises `RemoteProtocolError`, as
-httpcore does (the front door retries a read once). Header names and values holding CR, LF or
-NUL are refused (`LocalProtocolError`), never written.
+as fast as they are consumed), informational (1xx) answers skipped, TLS by the process's shared
+verifying context (`workflows.tls`: what httpx builds by default). A connection closed by
+MLflow before any answer raises `RemoteProtocolError`, as httpcore does (the front door retries
+a read once). Header names and values holding CR, LF or NUL are refused (`LocalProtocolError`),
+never written; an answer's head over `MAX_HEAD` bytes is refused.
 
 Used only when no proxy variable is set (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`): httpx routes
 through those itself, with its own transports.
@@ -20,23 +21,28 @@ through those itself, with its own transports.
 from __future__ import annotations
 
 import asyncio
-import os
-import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from urllib.request import getproxies
 
 import httptools
 import httpx
 
+from workflows.tls import verifying_context
+
 READ_SIZE = 64 * 1024
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+MAX_HEAD = 256 * 1024
+"""The most an answer's head (status line and headers, 1xx answers included) may take: past it
+the answer is refused, so a broken upstream cannot fill the API's memory."""
+_PROXY_SCHEMES = ("http", "https", "all")
 _BAD_HEADER_BYTES = (b"\r", b"\n", b"\0")
 
 
 def proxies_configured() -> bool:
-    """Whether the environment names a proxy httpx would route through."""
-    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
+    """Whether a proxy is named that httpx would route through (`HTTP_PROXY`, `HTTPS_PROXY`,
+    `ALL_PROXY`, read as httpx reads them: by `urllib.request.getproxies`)."""
+    return any(getproxies().get(scheme) for scheme in _PROXY_SCHEMES)
 
 
 class _Answer:
@@ -106,7 +112,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self.max_keepalive = limits.max_keepalive_connections or 0
         self._slots = asyncio.Semaphore(limits.max_connections or 1_000_000)
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
-        self._ssl: ssl.SSLContext | None = None
 
     async def aclose(self) -> None:
         for connections in self._idle.values():
@@ -157,9 +162,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 return connection
             connection.close()
         scheme, host, port = origin
-        tls = None
-        if scheme == "https":
-            tls = self._ssl = self._ssl or httpx.create_ssl_context()
+        tls = verifying_context() if scheme == "https" else None
         try:
             async with asyncio.timeout(timeouts.get("connect", self.timeout.connect)):
                 reader, writer = await asyncio.open_connection(
@@ -206,13 +209,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def _head(self, connection: _Connection, timeout: float) -> _Answer:
         """Read until an answer's head is in (past any 1xx answer)."""
         answer = _Answer()
-        received = False
+        received = 0
         while not answer.headers_done:
+            if received > MAX_HEAD:
+                raise httpx.RemoteProtocolError(f"MLflow's answer head is over {MAX_HEAD} bytes")
             data = await _read(connection, timeout)
             if not data:
                 what = "mid-answer" if received else "without sending a response"
                 raise httpx.RemoteProtocolError(f"Server disconnected {what}")
-            received = True
+            received += len(data)
             answer.feed(data)
         return answer
 

@@ -6,13 +6,14 @@ no header that could split a request."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import h11
 import httpx
 import pytest
 
-from api.front_door.http11 import LeanTransport
+from api.front_door.http11 import MAX_HEAD, LeanTransport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 TIMEOUT = httpx.Timeout(5.0)
@@ -150,3 +151,18 @@ async def test_a_header_that_would_split_the_request_is_never_written() -> None:
         with pytest.raises(httpx.LocalProtocolError):
             await http.get("/x", headers={"x-pad": "a\r\nx-injected: 1"})
     assert not any(b"x-injected" in data for data in seen)
+
+
+async def test_an_answer_head_without_end_is_refused_before_it_fills_memory() -> None:
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        line = b"x-filler: " + b"a" * 1000 + b"\r\n"
+        with contextlib.suppress(ConnectionError):
+            for _ in range(2 * MAX_HEAD // len(line)):
+                writer.write(line)
+                await writer.drain()
+
+    async with Server(endless) as url, client(url) as http:
+        with pytest.raises(httpx.RemoteProtocolError, match="head is over"):
+            await http.get("/x")
