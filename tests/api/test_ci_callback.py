@@ -48,7 +48,8 @@ CALLBACK_KEY = "ci-callback-test-key-" + "c" * 32
 
 
 @pytest.fixture(scope="module")
-def github() -> Iterator[FakeGithub]:
+def github(stack_ledger: str) -> Iterator[FakeGithub]:
+    """One per ledger's stack (`stack_ledger`): what it records is that stack's alone."""
     with FakeGithub() as fake:
         fake.add_workflow(REPO)
         yield fake

@@ -73,8 +73,8 @@ def github(app_key: rsa.RSAPrivateKey, stack_ledger: str) -> Iterator[FakeGithub
 
 
 @pytest.fixture(scope="module")
-def actions() -> Iterator[LoopbackOidcProvider]:
-    """GitHub Actions' OIDC token service."""
+def actions(stack_ledger: str) -> Iterator[LoopbackOidcProvider]:
+    """GitHub Actions' OIDC token service, one per ledger's stack (`stack_ledger`)."""
     provider = LoopbackOidcProvider(client_id=AUDIENCE).start()
     try:
         yield provider

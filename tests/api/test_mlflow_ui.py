@@ -45,7 +45,8 @@ transitions:
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[LoopbackOidcProvider]:
+def provider(stack_ledger: str) -> Iterator[LoopbackOidcProvider]:
+    """One per ledger's stack (`stack_ledger`): what it records is that stack's alone."""
     server = LoopbackOidcProvider(client_id=CLIENT_ID, users={"fay": ["fraud-team"]}).start()
     try:
         yield server

@@ -183,7 +183,8 @@ def keys() -> Keys:
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[OidcProvider]:
+def provider(stack_ledger: str) -> Iterator[OidcProvider]:
+    """One per ledger's stack (`stack_ledger`): what it records is that stack's alone."""
     server = OidcProvider()
     try:
         yield server

@@ -61,7 +61,8 @@ def frozen_rule() -> str:
 
 
 @pytest.fixture(scope="module")
-def slack() -> Iterator[SlackFake]:
+def slack(stack_ledger: str) -> Iterator[SlackFake]:
+    """One per ledger's stack (`stack_ledger`): what it records is that stack's alone."""
     with running_slack(SlackFake()) as fake:
         yield fake
 

@@ -146,7 +146,8 @@ class ReleaseGate:
 
 
 @pytest.fixture(scope="module")
-def gate() -> Iterator[ReleaseGate]:
+def gate(stack_ledger: str) -> Iterator[ReleaseGate]:
+    """One per ledger's stack (`stack_ledger`): what it records is that stack's alone."""
     server = ReleaseGate()
     try:
         yield server
@@ -155,7 +156,8 @@ def gate() -> Iterator[ReleaseGate]:
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[LoopbackOidcProvider]:
+def provider(stack_ledger: str) -> Iterator[LoopbackOidcProvider]:
+    """One per ledger's stack (`stack_ledger`): what it records is that stack's alone."""
     server = LoopbackOidcProvider(client_id=CLIENT_ID, users=dict(USERS)).start()
     try:
         yield server
