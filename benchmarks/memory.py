@@ -26,20 +26,40 @@ ALIASES_PER_VERSION = 50
 SIZES = {"full": 10_000, "quick": 8}
 
 
-async def _open_all(stack: EmbeddedStack, versions: list[tuple[str, str]], total: int) -> float:
+async def _open_all(
+    stack: EmbeddedStack, versions: list[tuple[str, str]], total: int
+) -> tuple[float, list[str]]:
+    """The rate the requests opened at, and their ids in the order of their aliases."""
     lee = stack.token("lee", "ml-lead")
+    ids = [""] * total
     async with client(stack.api_url, CONCURRENCY) as http:
 
         async def open_one(i: int) -> None:
             name, version = versions[i // ALIASES_PER_VERSION]
             body = {"name": name, "version": version, "stage": f"@b{i}"}
-            checked(
+            created = checked(
                 await http.post(
                     "/api/2.0/mlflow/transition-requests/create", json=body, headers=lee
                 )
             )
+            ids[i] = created.json()["request"]["id"]
 
-        return await rate(open_one, total=total, concurrency=CONCURRENCY)
+        return await rate(open_one, total=total, concurrency=CONCURRENCY), ids
+
+
+def _caught_up(stack: EmbeddedStack, request_id: str, timeout_s: float = 1800) -> float:
+    """Seconds until the worker has pinned the artifacts of `request_id` (its workflow's first
+    work, recorded in the ledger): opened faster than the worker starts them, requests queue
+    in Temporal, and a decision on one waits its turn behind them."""
+    mia, started = stack.token("mia", "ml-lead"), time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        answer = stack.api.get(
+            "/api/2.0/signoff/transition-requests/get", params={"id": request_id}, headers=mia
+        )
+        if checked(answer).json()["request"].get("digest") is not None:
+            break
+        time.sleep(1)
+    return time.monotonic() - started
 
 
 def _inbox_p95(stack: EmbeddedStack, calls: int) -> tuple[float, int]:
@@ -88,14 +108,16 @@ def measure(stack: EmbeddedStack, *, quick: bool = False, total: int | None = No
     total = total or SIZES["quick" if quick else "full"]
     before = _settle(stack, 2 if quick else 10)
     versions = stack.new_versions(-(-total // ALIASES_PER_VERSION))
-    opened = asyncio.run(_open_all(stack, versions, total))
+    opened, ids = asyncio.run(_open_all(stack, versions, total))
+    behind_s = _caught_up(stack, ids[-1])
     rss = _settle(stack, 2 if quick else 30)
     inbox_ms, waiting = _inbox_p95(stack, 5 if quick else 100)
     print(
         f"\nMemory: {total} requests opened at {opened:.1f}/s; RSS {before:.0f} MB before, "
         f"{rss:.0f} MB after ({(rss - before) * 1024 / max(total, 1):.1f} KB per open request); "
         f"inbox through the API p95 {inbox_ms:.1f} ms ({waiting} waiting; the figure is "
-        "benchmarks.inbox's)",
+        f"benchmarks.inbox's); the worker started the last one {behind_s:.0f} s after the "
+        "opening ended",
         flush=True,
     )
     sample = min(20, total // 2)
