@@ -35,7 +35,7 @@ async def decide(
     the request stands after it. A completing approval whose transition is still being
     applied when its answer is due says why, if MLflow is the reason."""
     try:
-        result = await transitions.decide(action, name, version, stage, decision)
+        result = await _send(services, transitions, action, name, version, stage, decision)
     except NoOpenRequest as err:
         raise await _no_open_request(services, name=name, version=version, stage=stage) from err
     except DecisionRefused as err:
@@ -73,12 +73,51 @@ async def _record_early(
         log.warning("could not record the %s of %s v%s early", action, name, version, exc_info=True)
 
 
+async def _send(
+    services: Services,
+    transitions: Transitions,
+    action: Action,
+    name: str,
+    version: str,
+    stage: str,
+    decision: Decision,
+) -> DecisionResult:
+    """The decision, sent to the target's workflow. One that finds no workflow while the ledger
+    has the request open (it opened while the decision was on its way, and a workflow started a
+    moment ago answered "not found" to an update in the suite's runs) is sent again, a few times
+    over a second; the update id is the decision's, so it never counts twice."""
+    for _ in range(OPENING_RESENDS):
+        try:
+            return await transitions.decide(action, name, version, stage, decision)
+        except NoOpenRequest:
+            if not await _opened_meanwhile(services, name=name, version=version, stage=stage):
+                raise
+        await asyncio.sleep(OPENING_RESEND_S)
+    return await transitions.decide(action, name, version, stage, decision)
+
+
+OPENING_RESENDS = 5
+OPENING_RESEND_S = 0.2
+
+
+async def _opened_meanwhile(services: Services, *, name: str, version: str, stage: str) -> bool:
+    latest = await _latest(services, name=name, version=version, stage=stage)
+    return latest is not None and latest.state.is_open
+
+
+async def _latest(
+    services: Services, *, name: str, version: str, stage: str
+) -> RequestSnapshot | None:
+    """The ledger's latest request to move that version to `stage`, if any."""
+    requests = await services.ledger.requests.search(model=name, version=version, limit=50)
+    return next((r for r in requests if r.target.lower() == stage.lower()), None)
+
+
 async def _no_open_request(
     services: Services, *, name: str, version: str, stage: str
 ) -> Invalid | NotFound:
     """No open request for that target: say how the last one ended, if there was one."""
-    requests = await services.ledger.requests.search(model=name, version=version, limit=50)
-    latest = next((r for r in requests if r.target.lower() == stage.lower()), None)
+    latest = await _latest(services, name=name, version=version, stage=stage)
     if latest is None:
         return NotFound(
             f"there is no open request to move version {version} of {name!r} to {stage}"
